@@ -1,0 +1,1 @@
+//! Pure numeric detection code: features, isolation forest, random forest. No HTTP types.

@@ -1,0 +1,2 @@
+//! placeholder: the service lands later; `detector` holds the pure numeric code.
+pub mod detector;
