@@ -1,1 +1,19 @@
-//! placeholder
+//! Shared ground for the Aegis services: the wire contracts that cross service boundaries, the
+//! three JSON error-body shapes, HMAC action signing, typed configuration from the environment,
+//! tracing and Prometheus metrics, health helpers and the HTTP server plumbing.
+//!
+//! This crate holds no service logic: nothing here talks to Kubernetes, evaluates policies or
+//! scores metrics. It must stay cheap to depend on, and every item in it is used by at least two
+//! services (or by a service and its tests).
+
+pub mod config;
+pub mod contracts;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod signing;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,528 @@
+//! The types that cross service boundaries (spec/README.md, "Contracts between the services").
+//!
+//! Field names and enum strings here are wire contracts: renaming one breaks a peer.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Executor action types (executor.md §4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    /// Delete a controller-owned pod so it is recreated.
+    RestartPod,
+    /// Set a deployment's replicas through the scale subresource.
+    ScaleDeployment,
+    /// `kubectl rollout undo` semantics.
+    RollbackDeployment,
+    /// Accepted, always fails without touching the cluster.
+    DeletePod,
+    /// Accepted, always fails without touching the cluster.
+    UpdateConfig,
+}
+
+impl ActionType {
+    /// Every value, in the spec's order.
+    pub const ALL: [ActionType; 5] = [
+        Self::RestartPod,
+        Self::ScaleDeployment,
+        Self::RollbackDeployment,
+        Self::DeletePod,
+        Self::UpdateConfig,
+    ];
+
+    /// The wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RestartPod => "restart_pod",
+            Self::ScaleDeployment => "scale_deployment",
+            Self::RollbackDeployment => "rollback_deployment",
+            Self::DeletePod => "delete_pod",
+            Self::UpdateConfig => "update_config",
+        }
+    }
+
+    /// Parses a wire name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// The advisory policy decision attached to an execute request (recorded, not signed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyDecisionSummary {
+    /// Whether the policy engine allowed the action.
+    pub allowed: bool,
+    /// The engine's reason.
+    pub reason: String,
+    /// Names of the policies that matched.
+    pub applied_policies: Vec<String>,
+}
+
+/// Contract 1: `POST {EXECUTOR_URL}/executor/execute`.
+///
+/// `action_params` keeps the key order that was signed; serialise this struct as is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteRequest {
+    /// The action.
+    pub action_type: ActionType,
+    /// `namespace`, `deploymentName`|`podName`, `replicas`?, `revision`?, `dryRun`?.
+    pub action_params: Map<String, Value>,
+    /// Who asks (`aegis-backend` for the loop).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Advisory decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_decision: Option<PolicyDecisionSummary>,
+    /// v2: decimal milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// v2: 16..64 chars of `[A-Za-z0-9_-]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Lowercase hex HMAC-SHA256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl ExecuteRequest {
+    /// Signs the request with a fresh v2 timestamp and nonce (the backend always sends v2).
+    pub fn sign_v2(&mut self, key: &[u8], now_ms: i64) {
+        use crate::signing::{RequestedBy, SignedFields, V2Fields, new_nonce, sign_v2};
+        let timestamp = now_ms.to_string();
+        let nonce = new_nonce();
+        let fields = SignedFields {
+            action_type: self.action_type.as_str(),
+            action_params: &self.action_params,
+            requested_by: self
+                .requested_by
+                .as_deref()
+                .map_or(RequestedBy::Absent, RequestedBy::Value),
+        };
+        let signature = sign_v2(
+            key,
+            &fields,
+            &V2Fields {
+                timestamp: &timestamp,
+                nonce: &nonce,
+            },
+        );
+        self.timestamp = Some(timestamp);
+        self.nonce = Some(nonce);
+        self.signature = Some(signature);
+    }
+}
+
+/// Contract 1 answer (executor.md §4.3): 200 with `success` true or false.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteResponse {
+    /// Whether the action succeeded.
+    pub success: bool,
+    /// The audit row id.
+    pub audit_id: String,
+    /// The action's result (success only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Why it failed (failure only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Contract 2: `GET /executor/deployments/{namespace}/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStatus {
+    /// Namespace.
+    pub namespace: String,
+    /// Deployment name.
+    pub deployment_name: String,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `status.readyReplicas`.
+    pub ready_replicas: i32,
+    /// `status.updatedReplicas`.
+    pub updated_replicas: i32,
+    /// `status.availableReplicas`.
+    pub available_replicas: i32,
+    /// `deployment.kubernetes.io/revision`.
+    pub revision: Option<i64>,
+    /// `spec.paused`.
+    pub paused: bool,
+}
+
+/// ai-engine metric types (ai-engine.md §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricType {
+    /// CPU usage.
+    CpuUsage,
+    /// Memory usage.
+    MemoryUsage,
+    /// Request rate.
+    RequestRate,
+    /// Error rate.
+    ErrorRate,
+    /// Response time.
+    ResponseTime,
+    /// Disk I/O.
+    DiskIo,
+}
+
+/// ai-engine remediation actions (ai-engine.md §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationAction {
+    /// Scale the deployment up.
+    ScaleUp,
+    /// Scale the deployment down.
+    ScaleDown,
+    /// Restart a pod.
+    RestartPod,
+    /// Throttle the API (alert only).
+    ThrottleApi,
+    /// Clear caches (alert only).
+    ClearCache,
+    /// Nothing to do.
+    NoAction,
+    /// Tell a human.
+    AlertAdmin,
+    /// Roll back the deployment (loop extension, contract 7).
+    Rollback,
+}
+
+/// Detection severity (ai-engine.md §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+/// One metric point (ai-engine `MetricData`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricSample {
+    /// The metric type.
+    pub metric_type: MetricType,
+    /// The value.
+    pub value: f64,
+    /// RFC 3339 timestamp.
+    pub timestamp: String,
+    /// Series labels (`namespace`, `deployment`, `pod` ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One log line (ai-engine `LogData`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogSample {
+    /// RFC 3339 timestamp.
+    pub timestamp: String,
+    /// Level, free text.
+    pub level: String,
+    /// Message.
+    pub message: String,
+    /// Service name.
+    pub service: String,
+}
+
+/// ai-engine `AnomalyDetectionResponse` (§3.5), key order as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyResult {
+    /// Whether the window is anomalous.
+    pub is_anomaly: bool,
+    /// Score in [0, 1].
+    pub anomaly_score: f64,
+    /// Severity from the score.
+    pub severity: Severity,
+    /// What to do.
+    pub recommended_action: RemediationAction,
+    /// Confidence in [0, 1].
+    pub confidence: f64,
+    /// Distinct metric types that produced features, sorted.
+    pub affected_metrics: Vec<MetricType>,
+    /// Model details.
+    pub details: Value,
+    /// Response time, RFC 3339.
+    pub timestamp: String,
+}
+
+/// ai-engine `FailureDetectionResponse` (§3.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureResult {
+    /// Whether a failure pattern was found.
+    pub failure_detected: bool,
+    /// The failure type (§6.5), null when none.
+    pub failure_type: Option<String>,
+    /// Severity.
+    pub severity: Severity,
+    /// Never empty; `["no_action"]` when no failure.
+    pub recommended_actions: Vec<RemediationAction>,
+    /// Confidence in [0, 1].
+    pub confidence: f64,
+    /// Root cause, if known.
+    pub root_cause: Option<String>,
+    /// Affected services.
+    pub affected_services: Vec<String>,
+    /// Details, including `method` (`heuristic` or `random_forest`).
+    pub details: Value,
+    /// Response time, RFC 3339.
+    pub timestamp: String,
+}
+
+/// Signal kinds (contract 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// From anomaly detection.
+    Anomaly,
+    /// From failure-pattern detection.
+    Failure,
+}
+
+/// The workload a signal is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalTarget {
+    /// Namespace.
+    pub namespace: String,
+    /// Deployment.
+    pub deployment: String,
+    /// Pod, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+}
+
+/// The data window behind a signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalWindow {
+    /// Metric points.
+    pub metrics: Vec<MetricSample>,
+    /// Log lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<Vec<LogSample>>,
+}
+
+/// Contract 4: ai-engine → backend `POST /api/v1/remediation/signals`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemediationSignal {
+    /// `ai-engine`.
+    pub source: String,
+    /// Anomaly or failure.
+    pub kind: SignalKind,
+    /// When it was observed (RFC 3339).
+    pub observed_at: String,
+    /// What it is about.
+    pub target: SignalTarget,
+    /// Severity.
+    pub severity: Severity,
+    /// Anomaly score.
+    pub score: f64,
+    /// Confidence.
+    pub confidence: f64,
+    /// What the engine recommends.
+    pub recommended_action: RemediationAction,
+    /// The data behind it.
+    pub window: SignalWindow,
+    /// The engine's full response.
+    pub prediction: Value,
+    /// Optional fingerprint; computed by the backend when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// Contract 4 answer: 202.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalAccepted {
+    /// The incident the signal opened or joined.
+    pub incident_id: String,
+    /// The incident's correlation (trace) id.
+    pub correlation_id: String,
+    /// Whether it joined an open incident.
+    pub deduplicated: bool,
+}
+
+/// Training data sources (contract 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainingSource {
+    /// An operator labelled an incident.
+    Operator,
+    /// Sent through the API.
+    Api,
+}
+
+/// Contract 9: `POST /api/v1/training-data` on the ai-engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingDataRequest {
+    /// A §6.5 failure type or `none`.
+    pub failure_type: String,
+    /// Metric points of the window.
+    #[serde(default)]
+    pub metrics: Vec<MetricSample>,
+    /// Log lines of the window.
+    #[serde(default)]
+    pub logs: Vec<LogSample>,
+    /// Precomputed feature vector (55 values in name order), optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<f64>>,
+    /// Who labelled it.
+    pub source: TrainingSource,
+    /// The backend incident, when labelled from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
+}
+
+/// Contract 9 answer: 201.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingDataCreated {
+    /// Row id.
+    pub id: String,
+    /// Class id (`none` = 0).
+    pub label: i32,
+}
+
+/// Policy types (backend.md §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyType {
+    /// API access.
+    ApiAccess,
+    /// Automated remediation.
+    SelfHealing,
+    /// Data access.
+    DataAccess,
+    /// Resource limits.
+    ResourceLimit,
+}
+
+/// `context` of a policy evaluation (backend.md §5.6).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EvaluationContext {
+    /// Caller's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Caller's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Free-form facts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    /// Client IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// Client user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// `POST /api/v1/policy/evaluate` body (contract 6 for the loop).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationRequest {
+    /// Policy type.
+    #[serde(rename = "type")]
+    pub policy_type: PolicyType,
+    /// Action, e.g. `scale_up`.
+    pub action: String,
+    /// Resource, e.g. `service:api`.
+    pub resource: String,
+    /// Context (required, may be empty).
+    pub context: EvaluationContext,
+}
+
+/// Policy decision (backend.md §5.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluationResponse {
+    /// Whether the action is allowed.
+    pub allowed: bool,
+    /// Why.
+    pub reason: String,
+    /// Matching policies in evaluation order.
+    pub applied_policies: Vec<String>,
+    /// The audit row id of this evaluation (port addition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::{RequestedBy, SignedFields, V2Fields, verify_v2};
+    use serde_json::json;
+
+    #[test]
+    fn execute_request_serialises_params_in_signed_order_and_verifies() {
+        let mut params = Map::new();
+        params.insert("namespace".into(), json!("production"));
+        params.insert("deploymentName".into(), json!("api"));
+        params.insert("replicas".into(), json!(4));
+        let mut req = ExecuteRequest {
+            action_type: ActionType::ScaleDeployment,
+            action_params: params,
+            requested_by: Some("aegis-backend".into()),
+            policy_decision: Some(PolicyDecisionSummary {
+                allowed: true,
+                reason: "Allowed by policy: x".into(),
+                applied_policies: vec!["x".into()],
+            }),
+            timestamp: None,
+            nonce: None,
+            signature: None,
+        };
+        req.sign_v2(b"k", 1_700_000_000_000);
+        let wire = serde_json::to_string(&req).unwrap();
+        assert!(
+            wire.contains(
+                r#""actionParams":{"namespace":"production","deploymentName":"api","replicas":4}"#
+            ),
+            "{wire}"
+        );
+        let back: ExecuteRequest = serde_json::from_str(&wire).unwrap();
+        let fields = SignedFields {
+            action_type: back.action_type.as_str(),
+            action_params: &back.action_params,
+            requested_by: RequestedBy::Value("aegis-backend"),
+        };
+        let v2 = V2Fields {
+            timestamp: back.timestamp.as_deref().unwrap(),
+            nonce: back.nonce.as_deref().unwrap(),
+        };
+        assert!(verify_v2(
+            b"k",
+            &fields,
+            &v2,
+            back.signature.as_deref().unwrap()
+        ));
+        assert_eq!(back.nonce.as_deref().unwrap().len(), 22);
+    }
+
+    #[test]
+    fn signal_rejects_unknown_fields() {
+        let body = json!({
+            "source": "ai-engine", "kind": "anomaly", "observedAt": "2024-01-25T14:00:02.123Z",
+            "target": {"namespace": "production", "deployment": "api"},
+            "severity": "high", "score": 0.9, "confidence": 0.8, "recommendedAction": "scale_up",
+            "window": {"metrics": []}, "prediction": {}, "bogus": 1
+        });
+        assert!(serde_json::from_value::<RemediationSignal>(body).is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! PostgreSQL connection settings shared by the services: `DATABASE_URL` or the `DB_*` parts
+//! (with each service's aliases), pool sizing, creating the database in development, and
+//! running a service's migrations.
+
+use std::{str::FromStr, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{
+    Connection, Executor, PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgSslMode},
+};
+
+use crate::config::{AppEnv, ConfigError, Env};
+
+/// Names a service reads its database settings from, canonical first.
+#[derive(Debug, Clone, Copy)]
+pub struct DbVars {
+    /// Aliases of `DB_HOST`.
+    pub host: &'static [&'static str],
+    /// Aliases of `DB_PORT`.
+    pub port: &'static [&'static str],
+    /// Aliases of `DB_USERNAME`.
+    pub user: &'static [&'static str],
+    /// Aliases of `DB_PASSWORD`.
+    pub password: &'static [&'static str],
+    /// Aliases of `DB_DATABASE`.
+    pub database: &'static [&'static str],
+    /// Aliases of `DB_SSL_MODE`.
+    pub ssl_mode: &'static [&'static str],
+    /// Aliases of `DB_POOL_MAX`.
+    pub pool_max: &'static [&'static str],
+}
+
+/// Database settings.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// Connection options (the password inside is never logged).
+    pub options: PgConnectOptions,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a connection.
+    pub acquire_timeout: Duration,
+}
+
+impl DbConfig {
+    /// Reads `DATABASE_URL`, else `DB_HOST`, `DB_PORT`, `DB_USERNAME`, `DB_PASSWORD`,
+    /// `DB_DATABASE`, `DB_SSL_MODE` and `DB_POOL_MAX` (plus the service's aliases).
+    /// Outside production the defaults point at a local trust-auth server
+    /// (`postgres@127.0.0.1:5432/<default_database>`); production requires the settings.
+    pub fn from_env(
+        env: &Env,
+        app_env: AppEnv,
+        vars: &DbVars,
+        default_database: &str,
+    ) -> Result<Self, ConfigError> {
+        let max_connections = env.parse("DB_POOL_MAX", vars.pool_max, 10u32)?;
+        let ssl_mode = match env.lookup("DB_SSL_MODE", vars.ssl_mode) {
+            None => PgSslMode::Prefer,
+            Some((v, used)) => PgSslMode::from_str(v).map_err(|_| {
+                ConfigError::invalid(
+                    used,
+                    "expected disable, prefer, require, verify-ca or verify-full",
+                )
+            })?,
+        };
+        let options = if let Some(url) = env.secret("DATABASE_URL", &[], AppEnv::Development)? {
+            PgConnectOptions::from_str(url.expose_secret())
+                .map_err(|e| ConfigError::invalid("DATABASE_URL", e.to_string()))?
+        } else {
+            let prod = app_env.is_production();
+            let host = env.string("DB_HOST", vars.host, "127.0.0.1");
+            let port = env.parse("DB_PORT", vars.port, 5432u16)?;
+            let user = if prod {
+                env.required("DB_USERNAME", vars.user)?
+            } else {
+                env.string("DB_USERNAME", vars.user, "postgres")
+            };
+            let database = if prod {
+                env.required("DB_DATABASE", vars.database)?
+            } else {
+                env.string("DB_DATABASE", vars.database, default_database)
+            };
+            let mut o = PgConnectOptions::new()
+                .host(&host)
+                .port(port)
+                .username(&user)
+                .database(&database);
+            if let Some(pw) = env.secret("DB_PASSWORD", vars.password, AppEnv::Development)? {
+                o = o.password(pw.expose_secret());
+            } else if prod {
+                return Err(ConfigError::Missing {
+                    name: "DB_PASSWORD".into(),
+                });
+            }
+            o
+        };
+        Ok(Self {
+            options: options.ssl_mode(ssl_mode),
+            max_connections: max_connections.max(1),
+            acquire_timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// Settings for an explicit URL (tests, launchers).
+    pub fn from_url(url: &SecretString) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            options: PgConnectOptions::from_str(url.expose_secret())?,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// The database name.
+    #[must_use]
+    pub fn database(&self) -> String {
+        self.options.get_database().unwrap_or("postgres").to_owned()
+    }
+
+    /// A lazily connecting pool: the service starts even while PostgreSQL is briefly down and
+    /// recovers without a restart.
+    #[must_use]
+    pub fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .connect_lazy_with(self.options.clone())
+    }
+}
+
+/// Creates the configured database when it does not exist (development and tests only).
+/// Returns whether it was created.
+pub async fn create_database_if_missing(cfg: &DbConfig) -> Result<bool, sqlx::Error> {
+    let name = cfg.database();
+    let mut conn = PgConnection::connect_with(&cfg.options.clone().database("postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
+    if exists {
+        return Ok(false);
+    }
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match conn
+        .execute(format!("CREATE DATABASE {quoted}").as_str())
+        .await
+    {
+        Ok(_) => Ok(true),
+        // Another process created it between the check and the CREATE.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `migrator` with a bounded number of attempts, so a service started a moment before
+/// PostgreSQL still comes up.
+pub async fn migrate_with_retry(
+    pool: &PgPool,
+    migrator: &Migrator,
+    attempts: u32,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut delay = Duration::from_millis(200);
+    let mut last = None;
+    for _ in 0..attempts.max(1) {
+        match migrator.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "migration attempt failed; retrying");
+                last = Some(e);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Err(last.unwrap_or(sqlx::migrate::MigrateError::Execute(
+        sqlx::Error::PoolTimedOut,
+    )))
+}
+
+/// Whether every migration known to `migrator` is applied (readiness).
+pub async fn migrations_applied(pool: &PgPool, migrator: &Migrator) -> Result<(), String> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    let missing = migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    if missing == 0 {
+        Ok(())
+    } else {
+        Err(format!("{missing} migration(s) pending"))
+    }
+}
