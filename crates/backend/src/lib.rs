@@ -1,1 +1,14 @@
-//! placeholder
+//! The Aegis backend: the control-plane API on port 3000 under `/api/v1` — authentication,
+//! users and RBAC, the policy engine, alerts with Socket.IO push, settings, logs, the AI-engine
+//! proxy and the remediation loop that turns signals into signed executor requests.
+//!
+//! It owns the `aegis_backend` database (migrations in `migrations/`) and uses Redis only for
+//! fail-open concerns (rate limits, caches, lockout counters). It never calls Kubernetes itself:
+//! every cluster change goes through the executor.
+
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;

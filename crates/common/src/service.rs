@@ -1,13 +1,15 @@
 //! The layers every Aegis service wraps its router in, in one place so the three services
 //! cannot drift: `/metrics`, the body limit, request metrics and the error envelope.
 
-use std::sync::Arc;
+use std::{future::Future, process::ExitCode, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
 
 use crate::{
+    config::{ConfigError, Env},
     error::{ErrorStyle, envelope},
     metrics::{Metrics, metrics_handler, track_http},
+    telemetry::TelemetryConfig,
 };
 
 /// Adds `GET /metrics` and the shared layers to a service's finished router.
@@ -21,6 +23,78 @@ pub fn finish<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: 
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(envelope::<S>))
         .layer(middleware::from_fn_with_state(metrics, track_http))
+}
+
+/// Errors a service binary reports before exiting.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a service binary provides to [`run_binary`].
+pub trait ServiceBinary {
+    /// Binary name, e.g. `aegis-backend`.
+    const NAME: &'static str;
+    /// The service's typed configuration.
+    type Config: Send + 'static;
+    /// Reads the configuration; errors name the variable.
+    fn load(env: &Env) -> Result<Self::Config, ConfigError>;
+    /// Telemetry settings from the configuration.
+    fn telemetry(config: &Self::Config) -> TelemetryConfig;
+    /// `migrate`: apply migrations and return.
+    fn migrate(config: Self::Config) -> impl Future<Output = Result<(), BoxError>> + Send;
+    /// `serve`: run until SIGTERM or Ctrl-C.
+    fn serve(config: Self::Config) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+/// The whole `main` of a service: `NAME [serve|migrate]`, configuration errors on stderr with
+/// exit code 2 (never a panic), telemetry, deprecation notes, then the command.
+pub async fn run_binary<B: ServiceBinary>() -> ExitCode {
+    crate::health::mark_start();
+    let usage = format!(
+        "usage: {name} [serve|migrate]\n  serve    run the service (default); migrates first unless AUTO_MIGRATE=false\n  migrate  apply the database migrations and exit\nConfiguration comes from the environment; see README.md.",
+        name = B::NAME
+    );
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    if matches!(command.as_str(), "-h" | "--help" | "help") {
+        println!("{usage}");
+        return ExitCode::SUCCESS;
+    }
+    if !matches!(command.as_str(), "serve" | "migrate") {
+        eprintln!("{}: unknown command {command:?}\n{usage}", B::NAME);
+        return ExitCode::from(2);
+    }
+    let env = Env::from_process();
+    let config = match B::load(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: configuration error: {e}", B::NAME);
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = match crate::telemetry::init(&B::telemetry(&config)) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("{}: {e}", B::NAME);
+            return ExitCode::from(2);
+        }
+    };
+    for note in env.deprecation_notes() {
+        tracing::warn!("{note}");
+    }
+    let result = if command == "migrate" {
+        B::migrate(config).await
+    } else {
+        B::serve(config).await
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!("{} stopped", B::NAME);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{} stopped with an error", B::NAME);
+            eprintln!("{}: {e}", B::NAME);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,83 @@
+//! The backend's error type, rendered as the body of backend.md §1.1.
+
+use aegis_common::error::{BackendStyle, ErrorReport, Message};
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+/// JSON extractor whose rejections use the backend's error body.
+pub type Json<T> = aegis_common::http::Json<T, BackendStyle>;
+
+/// Every way a backend request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 with one message or a list.
+    #[error("bad request")]
+    BadRequest(Message),
+    /// 401.
+    #[error("unauthorized")]
+    Unauthorized(String),
+    /// 403.
+    #[error("forbidden")]
+    Forbidden(String),
+    /// 404.
+    #[error("not found")]
+    NotFound(String),
+    /// 409.
+    #[error("conflict")]
+    Conflict(String),
+    /// 429 with seconds until the window resets.
+    #[error("too many requests")]
+    TooManyRequests {
+        /// Message.
+        message: String,
+        /// `Retry-After` seconds.
+        retry_after: u64,
+    },
+    /// 502 from an upstream.
+    #[error("bad gateway")]
+    BadGateway(String),
+    /// 503.
+    #[error("service unavailable")]
+    Unavailable(String),
+    /// A database failure: logged, answered with a generic 500.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Anything else unexpected: logged, answered with a generic 500.
+    #[error("internal error: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, Message::Text(m)),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, Message::Text(m)),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, Message::Text(m)),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, Message::Text(m)),
+            ApiError::TooManyRequests {
+                message,
+                retry_after,
+            } => {
+                let mut res =
+                    ErrorReport::new(StatusCode::TOO_MANY_REQUESTS, message).into_response();
+                if let Ok(v) = retry_after.to_string().parse() {
+                    res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+                return res;
+            }
+            ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, Message::Text(m)),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, Message::Text(m)),
+            err @ (ApiError::Db(_) | ApiError::Internal(_)) => {
+                tracing::error!(error = %err, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Message::Text("Internal server error".into()),
+                )
+            }
+        };
+        ErrorReport::new(status, message).into_response()
+    }
+}

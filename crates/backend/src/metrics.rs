@@ -1,0 +1,58 @@
+//! The backend's metric families (backend.md §10.3), all registered at start-up.
+
+use aegis_common::metrics::{Metrics, MetricsError};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge};
+
+/// Handles to the backend's own families (the HTTP ones live in [`Metrics`]).
+#[derive(Debug, Clone)]
+pub struct BackendMetrics {
+    /// `policy_evaluations_total{type,result,cached}`.
+    pub policy_evaluations: IntCounterVec,
+    /// `policy_evaluation_duration_seconds{type}`.
+    pub policy_evaluation_duration: HistogramVec,
+    /// `rate_limit_exceeded_total{endpoint}`.
+    pub rate_limit_exceeded: IntCounterVec,
+    /// `rate_limit_backend_errors_total`: fail-open events.
+    pub rate_limit_backend_errors: IntCounter,
+    /// `auth_attempts_total{type,status}`.
+    pub auth_attempts: IntCounterVec,
+    /// `websocket_connections_active`.
+    pub websocket_connections: IntGauge,
+}
+
+impl BackendMetrics {
+    /// Registers every family in `metrics`.
+    pub fn register(metrics: &Metrics) -> Result<Self, MetricsError> {
+        Ok(Self {
+            policy_evaluations: metrics.counter_vec(
+                "policy_evaluations_total",
+                "Policy evaluations by type, result and cache use",
+                &["type", "result", "cached"],
+            )?,
+            policy_evaluation_duration: metrics.histogram_vec(
+                "policy_evaluation_duration_seconds",
+                "Policy evaluation latency",
+                &["type"],
+                &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+            )?,
+            rate_limit_exceeded: metrics.counter_vec(
+                "rate_limit_exceeded_total",
+                "Requests refused by a rate limit",
+                &["endpoint"],
+            )?,
+            rate_limit_backend_errors: metrics.counter(
+                "rate_limit_backend_errors_total",
+                "Rate-limit checks skipped because Redis was unavailable (fail-open)",
+            )?,
+            auth_attempts: metrics.counter_vec(
+                "auth_attempts_total",
+                "Authentication attempts by type and outcome",
+                &["type", "status"],
+            )?,
+            websocket_connections: metrics.int_gauge(
+                "websocket_connections_active",
+                "Connected Socket.IO clients",
+            )?,
+        })
+    }
+}

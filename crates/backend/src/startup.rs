@@ -1,0 +1,164 @@
+//! Building and running the backend: `Application::build(config)` binds the port (0 works in
+//! tests) and reports the real address; [`main_entry`] is the whole binary.
+
+use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+
+use aegis_common::{
+    config::{ConfigError, Env},
+    db::{create_database_if_missing, migrate_with_retry},
+    error::BackendStyle,
+    metrics::Metrics,
+    redis_conn::SharedRedis,
+    server,
+    service::{self, BoxError, ServiceBinary, run_binary},
+    telemetry::TelemetryConfig,
+};
+use anyhow::Context as _;
+use axum::Router;
+use secrecy::ExposeSecret;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+
+use crate::{config::Config, metrics::BackendMetrics, routes, state::AppState};
+
+/// The backend's migrations, embedded at compile time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Request bodies are limited to 100 KiB (backend.md §1).
+pub const BODY_LIMIT: usize = 100 * 1024;
+
+/// A bound, ready-to-run backend.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates (when enabled), builds the router and binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        if !config.app_env.is_production() {
+            match create_database_if_missing(&config.db).await {
+                Ok(true) => tracing::info!(database = %config.db.database(), "created database"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "could not check or create the database"),
+            }
+        }
+        let db = config.db.pool();
+        if config.auto_migrate {
+            migrate_with_retry(&db, &MIGRATOR, 10)
+                .await
+                .context("failed to migrate the aegis_backend database")?;
+        }
+        let redis = SharedRedis::connect(
+            config.redis_url.expose_secret(),
+            &config.redis_key_prefix,
+            config.redis_timeout(),
+        )
+        .context("REDIS_URL is invalid")?;
+        let metrics = Metrics::new().context("failed to register metrics")?;
+        let backend_metrics =
+            BackendMetrics::register(&metrics).context("failed to register metrics")?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("failed to build the HTTP client")?;
+        let listener = server::bind(&config.host, config.port)
+            .await
+            .with_context(|| format!("failed to bind {}:{}", config.host, config.port))?;
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            redis,
+            metrics,
+            backend_metrics,
+            http,
+        };
+        let router = service::finish::<BackendStyle>(
+            routes::router(state.clone()),
+            state.metrics.clone(),
+            BODY_LIMIT,
+        );
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// The shared state (tests inspect it).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        server::serve(self.listener, self.router, shutdown).await
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(server::shutdown_signal()).await
+    }
+}
+
+/// The `aegis-backend` binary.
+#[derive(Debug)]
+pub struct Backend;
+
+impl ServiceBinary for Backend {
+    const NAME: &'static str = "aegis-backend";
+    type Config = Config;
+
+    fn load(env: &Env) -> Result<Config, ConfigError> {
+        Config::from_env(env)
+    }
+
+    fn telemetry(config: &Config) -> TelemetryConfig {
+        TelemetryConfig {
+            service_name: Self::NAME,
+            app_env: config.app_env,
+            log_level: config.log_level.clone(),
+            json_logs: config.json_logs,
+            otlp_endpoint: config.otlp_endpoint.clone(),
+        }
+    }
+
+    async fn migrate(config: Config) -> Result<(), BoxError> {
+        migrate_with_retry(&config.db.pool(), &MIGRATOR, 10).await?;
+        tracing::info!("migrations applied");
+        Ok(())
+    }
+
+    async fn serve(config: Config) -> Result<(), BoxError> {
+        let app = Application::build(config).await?;
+        let addr = app.local_addr()?;
+        tracing::info!(
+            "aegis-backend listening on http://{addr}{}",
+            app.state().config.api_prefix
+        );
+        app.run_until_stopped().await?;
+        Ok(())
+    }
+}
+
+/// The binary's `main`.
+pub async fn main_entry() -> ExitCode {
+    run_binary::<Backend>().await
+}

@@ -1,0 +1,25 @@
+//! Shared application state: cheap to clone, `Arc`s inside.
+
+use std::sync::Arc;
+
+use aegis_common::{metrics::Metrics, redis_conn::SharedRedis};
+use sqlx::PgPool;
+
+use crate::{config::Config, metrics::BackendMetrics};
+
+/// Everything a handler may need.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// PostgreSQL pool.
+    pub db: PgPool,
+    /// Redis (fail-open).
+    pub redis: SharedRedis,
+    /// Prometheus registry and families.
+    pub metrics: Arc<Metrics>,
+    /// The backend's own metric families.
+    pub backend_metrics: BackendMetrics,
+    /// Outgoing HTTP client (ai-engine, executor).
+    pub http: reqwest::Client,
+}
