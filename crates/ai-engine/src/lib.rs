@@ -1,2 +1,14 @@
-//! placeholder: the service lands later; `detector` holds the pure numeric code.
+//! The Aegis AI engine (port 8000): metric and log features, a native isolation forest for
+//! anomalies, a native random forest (with the heuristic of ai-engine.md §6.2 as a fallback)
+//! for failure patterns, prediction history in `aegis_ai`, and an optional Prometheus feed that
+//! reports anomalies to the backend as remediation signals.
+//!
+//! It only analyses and reports: it never calls the executor or Kubernetes. `detector` holds
+//! the pure numeric code and knows nothing about HTTP.
+
+pub mod config;
 pub mod detector;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;

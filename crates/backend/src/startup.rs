@@ -9,15 +9,12 @@ use aegis_common::{
     error::BackendStyle,
     metrics::Metrics,
     redis_conn::SharedRedis,
-    server,
-    service::{self, BoxError, ServiceBinary, run_binary},
+    service::{self, Bound, BoxError, ServiceBinary, run_binary},
     telemetry::TelemetryConfig,
 };
 use anyhow::Context as _;
-use axum::Router;
 use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
-use tokio::net::TcpListener;
 
 use crate::{config::Config, metrics::BackendMetrics, routes, state::AppState};
 
@@ -30,8 +27,7 @@ pub const BODY_LIMIT: usize = 100 * 1024;
 /// A bound, ready-to-run backend.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    router: Router,
+    bound: Bound,
     state: AppState,
 }
 
@@ -64,9 +60,6 @@ impl Application {
             .timeout(Duration::from_secs(30))
             .build()
             .context("failed to build the HTTP client")?;
-        let listener = server::bind(&config.host, config.port)
-            .await
-            .with_context(|| format!("failed to bind {}:{}", config.host, config.port))?;
         let state = AppState {
             config: Arc::new(config),
             db,
@@ -80,22 +73,23 @@ impl Application {
             state.metrics.clone(),
             BODY_LIMIT,
         );
-        Ok(Self {
-            listener,
-            router,
-            state,
-        })
+        let bound = Bound::bind(&state.config.host, state.config.port, router)
+            .await
+            .with_context(|| {
+                format!("failed to bind {}:{}", state.config.host, state.config.port)
+            })?;
+        Ok(Self { bound, state })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.bound.local_addr()
     }
 
     /// The bound port.
     #[must_use]
     pub fn port(&self) -> u16 {
-        self.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.bound.port()
     }
 
     /// The shared state (tests inspect it).
@@ -109,12 +103,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        server::serve(self.listener, self.router, shutdown).await
+        self.bound.run_until(shutdown).await
     }
 
     /// Serves until SIGTERM or Ctrl-C.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(server::shutdown_signal()).await
+        self.bound.run_until_stopped().await
     }
 }
 

@@ -25,6 +25,45 @@ pub fn finish<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: 
         .layer(middleware::from_fn_with_state(metrics, track_http))
 }
 
+/// A router bound to its listening socket, ready to serve; port 0 binds any free port.
+#[derive(Debug)]
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    router: Router,
+}
+
+impl Bound {
+    /// Binds `host:port` for `router`.
+    pub async fn bind(host: &str, port: u16, router: Router) -> std::io::Result<Self> {
+        let listener = crate::server::bind(host, port).await?;
+        Ok(Self { listener, router })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::server::serve(self.listener, self.router, shutdown).await
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(crate::server::shutdown_signal()).await
+    }
+}
+
 /// Errors a service binary reports before exiting.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,0 +1,114 @@
+//! ai-engine configuration (ai-engine.md §2 with the port's additions).
+//!
+//! | Variable | Default | Meaning |
+//! |---|---|---|
+//! | `APP_ENV` (`ENVIRONMENT`, `NODE_ENV`) | `development` | `development`, `test` or `production` |
+//! | `HOST` / `PORT` | `0.0.0.0` / `8000` | listen address |
+//! | `DATABASE_URL` or `DB_HOST` (`AI_DB_HOST`), `DB_PORT` (`AI_DB_PORT`), `DB_USER` (`AI_DB_USER`), `DB_PASSWORD` (`AI_DB_PASSWORD`), `DB_NAME` (`AI_DB_NAME`), `AI_DB_SSL_MODE`, `AI_DB_POOL_SIZE` | local `aegis_ai` outside production | PostgreSQL |
+//! | `API_KEY` | unset (auth off) | `X-API-Key` for `/api/v1/*`; required in production |
+//! | `ADMIN_API_KEY` | unset | key for training calls |
+//! | `ANOMALY_THRESHOLD` | `0.85` | contamination = 1 − threshold; must be in [0.5, 1.0) |
+//! | `MIN_SAMPLES_FOR_TRAINING` | `100` | baseline size before the forest is used (min 10) |
+//! | `MAX_BODY_BYTES` | 2 MiB | larger bodies get 413 |
+//! | `AUTO_MIGRATE` | `true`, except `false` in production | run migrations at start-up |
+//! | `LOG_LEVEL` | `info` | `trace/debug/info/warn/warning/error`, any case |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP traces |
+
+use aegis_common::{
+    config::{AppEnv, ConfigError, Env},
+    db::{DbConfig, DbVars},
+};
+use secrecy::SecretString;
+
+const DB_VARS: DbVars = DbVars {
+    host: &["AI_DB_HOST"],
+    port: &["AI_DB_PORT"],
+    user: &["DB_USERNAME", "AI_DB_USER"],
+    password: &["AI_DB_PASSWORD"],
+    database: &["DB_NAME", "AI_DB_NAME"],
+    ssl_mode: &["AI_DB_SSL_MODE"],
+    pool_max: &["AI_DB_POOL_SIZE"],
+};
+
+/// The ai-engine's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Environment selector.
+    pub app_env: AppEnv,
+    /// Bind host.
+    pub host: String,
+    /// Bind port.
+    pub port: u16,
+    /// PostgreSQL.
+    pub db: DbConfig,
+    /// `X-API-Key` for `/api/v1/*`; `None` disables auth (never in production).
+    pub api_key: Option<SecretString>,
+    /// Key for training calls.
+    pub admin_api_key: Option<SecretString>,
+    /// `ANOMALY_THRESHOLD`; contamination is `1 - threshold`.
+    pub anomaly_threshold: f64,
+    /// Baseline size before the forest is used.
+    pub min_samples_for_training: usize,
+    /// Body limit in bytes.
+    pub max_body_bytes: usize,
+    /// Run migrations at start-up.
+    pub auto_migrate: bool,
+    /// Tracing filter.
+    pub log_level: String,
+    /// OTLP endpoint.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates every setting; errors name the variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let app_env = env.app_env()?;
+        let api_key = env.secret("API_KEY", &[], app_env)?;
+        let anomaly_threshold: f64 = env.parse("ANOMALY_THRESHOLD", &[], 0.85)?;
+        if !(0.5..1.0).contains(&anomaly_threshold) {
+            return Err(ConfigError::invalid(
+                "ANOMALY_THRESHOLD",
+                format!("must be in [0.5, 1.0), got {anomaly_threshold}"),
+            ));
+        }
+        let min_samples: usize = env.parse("MIN_SAMPLES_FOR_TRAINING", &[], 100)?;
+        Ok(Self {
+            app_env,
+            host: env.string("HOST", &[], "0.0.0.0"),
+            port: env.parse("PORT", &[], 8000u16)?,
+            db: DbConfig::from_env(env, app_env, &DB_VARS, "aegis_ai")?,
+            api_key,
+            admin_api_key: env.secret("ADMIN_API_KEY", &[], AppEnv::Development)?,
+            anomaly_threshold,
+            min_samples_for_training: min_samples.max(10),
+            max_body_bytes: env.parse("MAX_BODY_BYTES", &[], 2 * 1024 * 1024)?,
+            auto_migrate: env.bool("AUTO_MIGRATE", &[], !app_env.is_production())?,
+            log_level: env.string("LOG_LEVEL", &[], "info"),
+            otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_requires_an_api_key() {
+        let env = Env::from_pairs([
+            ("ENVIRONMENT", "production"),
+            ("DATABASE_URL", "postgres://a:b@h/aegis_ai"),
+        ]);
+        let err = Config::from_env(&env).unwrap_err();
+        assert!(err.to_string().contains("API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn threshold_range_is_checked() {
+        let env = Env::from_pairs([("ANOMALY_THRESHOLD", "1.5")]);
+        let err = Config::from_env(&env).unwrap_err();
+        assert!(err.to_string().contains("ANOMALY_THRESHOLD"));
+        let env = Env::from_pairs([("ANOMALY_THRESHOLD", "0.7")]);
+        assert!((Config::from_env(&env).unwrap().anomaly_threshold - 0.7).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,56 @@
+//! E1, E2, E3, E10, E11 and the FastAPI error shape.
+
+use serde_json::Value;
+
+use crate::helpers::spawn_app_with;
+
+#[tokio::test]
+async fn root_ping_health_and_ready() {
+    let app = spawn_app_with(&[]).await;
+    let root: Value = app.get("/").await.json().await.unwrap();
+    assert_eq!(root["service"], "Aegis AI Engine");
+    assert!(root["timestamp"].as_str().unwrap().ends_with('Z'));
+    let ping: Value = app.get("/ping").await.json().await.unwrap();
+    assert_eq!(ping["status"], "ok");
+    let health: Value = app.get("/health").await.json().await.unwrap();
+    assert_eq!(health["status"], "healthy");
+    assert_eq!(health["database_connected"], true);
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+}
+
+#[tokio::test]
+async fn metrics_expose_every_ai_family_before_first_use() {
+    let app = spawn_app_with(&[]).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for family in [
+        "ai_predictions_total",
+        "ai_inference_duration_seconds",
+        "ai_anomalies_detected_total",
+        "ai_failures_detected_total",
+        "ai_model_confidence_score",
+        "http_requests_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_get_fastapi_bodies() {
+    let app = spawn_app_with(&[]).await;
+    let res = app.get("/nope").await;
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"detail": "Not Found"}));
+    let res = app
+        .client
+        .delete(format!("{}/ping", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"detail": "Method Not Allowed"}));
+}
