@@ -76,7 +76,10 @@ pub async fn fresh_database(tag: &str) -> TestDatabase {
         now_secs(),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    if let Err(e) = conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await {
+    if let Err(e) = conn
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+    {
         panic!("cannot create test database {name}: {e}");
     }
     let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);

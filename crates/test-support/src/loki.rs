@@ -57,8 +57,13 @@ pub struct LokiFake {
 impl LokiFake {
     /// Starts on a free loopback port.
     pub async fn start() -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))), Arc::default())
-            .await
+        Self::start_on(
+            "127.0.0.1:0"
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            Arc::default(),
+        )
+        .await
     }
 
     async fn start_on(addr: SocketAddr, store: Arc<Store>) -> std::io::Result<Self> {
@@ -114,7 +119,9 @@ impl LokiFake {
 
     /// Makes pushes answer `status` (e.g. 500 or 429); `None` accepts again.
     pub fn set_failing(&self, status: Option<u16>) {
-        self.store.failing.store(status.unwrap_or(0), Ordering::SeqCst);
+        self.store
+            .failing
+            .store(status.unwrap_or(0), Ordering::SeqCst);
     }
 
     /// Everything received so far, in arrival order.
@@ -288,8 +295,10 @@ fn parse_selector(s: &str) -> Result<Vec<Matcher>, String> {
         .strip_prefix('{')
         .and_then(|r| r.strip_suffix('}'))
         .ok_or_else(|| format!("not a stream selector: {s:?}"))?;
-    let re = regex::Regex::new(r#"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)"#)
-        .map_err(|e| e.to_string())?;
+    let re = regex::Regex::new(
+        r#"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)"#,
+    )
+    .map_err(|e| e.to_string())?;
     let mut rest = inner;
     let mut out = Vec::new();
     while !rest.trim().is_empty() {

@@ -31,5 +31,8 @@ async fn forwards_cuts_and_restores() {
     assert_eq!(ping(proxy.addr()).await.unwrap(), "+PONG\r\n");
 
     proxy.stall();
-    assert!(ping(proxy.addr()).await.is_err(), "stalled proxy must not answer");
+    assert!(
+        ping(proxy.addr()).await.is_err(),
+        "stalled proxy must not answer"
+    );
 }

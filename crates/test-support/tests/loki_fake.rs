@@ -129,16 +129,25 @@ async fn stopped_fake_refuses_and_keeps_its_data_after_restart() {
     let client = reqwest::Client::new();
     let url = format!("{}/loki/api/v1/push", loki.url());
     let push = json!({"streams": [{"stream": {"job": "x"}, "values": [["1", "a"]]}]});
-    assert_eq!(client.post(&url).json(&push).send().await.unwrap().status(), 204);
+    assert_eq!(
+        client.post(&url).json(&push).send().await.unwrap().status(),
+        204
+    );
     loki.stop();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(client.post(&url).json(&push).send().await.is_err());
     loki.restart().await.unwrap();
-    assert_eq!(client.post(&url).json(&push).send().await.unwrap().status(), 204);
+    assert_eq!(
+        client.post(&url).json(&push).send().await.unwrap().status(),
+        204
+    );
     assert_eq!(loki.entries().len(), 2);
 
     loki.set_failing(Some(500));
-    assert_eq!(client.post(&url).json(&push).send().await.unwrap().status(), 500);
+    assert_eq!(
+        client.post(&url).json(&push).send().await.unwrap().status(),
+        500
+    );
     assert_eq!(loki.entries().len(), 2);
 }
 
