@@ -15,13 +15,14 @@ use crate::{
 /// Adds `GET /metrics` and the shared layers to a service's finished router.
 ///
 /// Order, outermost first: request metrics (so every response is counted and timed, including
-/// rejections), the error envelope (so framework defaults become the service's JSON body), then
+/// rejections), the trace context and request log, the error envelope (so framework defaults become the service's JSON body), then
 /// the body limit.
 pub fn finish<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: usize) -> Router {
     router
         .route("/metrics", get(metrics_handler).with_state(metrics.clone()))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(envelope::<S>))
+        .layer(middleware::from_fn(crate::telemetry::trace_requests))
         .layer(middleware::from_fn_with_state(metrics, track_http))
 }
 

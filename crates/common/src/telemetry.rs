@@ -220,6 +220,64 @@ impl TraceParent {
     }
 }
 
+/// Header carrying the correlation id (the trace id) back to callers.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// Adds `traceparent` (a child span of `parent`) and `X-Correlation-Id` to an outgoing request.
+pub fn propagate(
+    builder: reqwest::RequestBuilder,
+    parent: &TraceParent,
+) -> reqwest::RequestBuilder {
+    builder
+        .header("traceparent", parent.child().to_string())
+        .header(CORRELATION_HEADER, parent.trace_id())
+}
+
+/// Middleware: takes the caller's `traceparent` (or starts a trace), makes it available to
+/// handlers as an `Extension<TraceParent>`, logs one line per request in the format of
+/// backend.md §11, and echoes the trace id as `X-Correlation-Id`.
+pub async fn trace_requests(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let incoming = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .or_else(|| {
+            req.headers()
+                .get(CORRELATION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(TraceParent::from_trace_id)
+        });
+    let trace = incoming.unwrap_or_else(TraceParent::new_root);
+    req.extensions_mut().insert(trace);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).await;
+    let status = res.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let trace_id = trace.trace_id();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&trace_id) {
+        res.headers_mut().insert(CORRELATION_HEADER, v);
+    }
+    let message = format!("{method} {path} {status} {duration_ms:.0}ms");
+    match status {
+        500.. => {
+            tracing::error!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{message}")
+        }
+        400..=499 => {
+            tracing::warn!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{message}")
+        }
+        _ => {
+            tracing::info!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{message}")
+        }
+    }
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

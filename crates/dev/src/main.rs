@@ -1,1 +1,165 @@
-fn main() {}
+//! `aegis-dev [--keep]`: start the local Aegis stack and show it working.
+
+use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
+
+use aegis_dev::{
+    Stack, StackOptions,
+    preflight::{self, DataTier},
+};
+use serde_json::Value;
+
+const USAGE: &str = "usage: aegis-dev [--keep]\n\
+  Starts kube-sim and the three Aegis services on loopback against the local PostgreSQL and\n\
+  Redis, waits until they are healthy and shows the cluster they manage.\n\
+  --keep   stay up until Ctrl-C so the APIs can be explored\n\
+Environment: PGHOST/PGPORT (127.0.0.1:5432, user postgres, trust auth), REDIS_HOST/REDIS_PORT\n\
+(127.0.0.1:6379), AEGIS_BIN_DIR (directory of the built binaries; default: next to aegis-dev).";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut keep = false;
+    for a in &args {
+        match a.as_str() {
+            "--keep" => keep = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("aegis-dev: unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match run(keep).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\naegis-dev: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+async fn run(keep: bool) -> anyhow::Result<()> {
+    let tier = DataTier {
+        pg_host: env_or("PGHOST", "127.0.0.1"),
+        pg_port: env_or("PGPORT", "5432").parse()?,
+        redis_host: env_or("REDIS_HOST", "127.0.0.1"),
+        redis_port: env_or("REDIS_PORT", "6379").parse()?,
+    };
+    println!("Aegis local demo\n================\n");
+    println!(
+        "1. Checking the data tier (PostgreSQL {}:{}, Redis {}:{}) ...",
+        tier.pg_host, tier.pg_port, tier.redis_host, tier.redis_port
+    );
+    preflight::check(&tier).await.map_err(anyhow::Error::msg)?;
+    println!("   both answer.");
+
+    let bin_dir = match std::env::var_os("AEGIS_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::current_exe()?
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+    };
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let stamp = chrono_stamp();
+    let run_dir = bin_dir.join("aegis-dev-runs").join(stamp);
+    let opts = StackOptions {
+        bin_dir,
+        run_dir: run_dir.clone(),
+        seed: repo.join("crates/kube-sim/seed/demo.yaml"),
+        postgres_base: format!("postgres://postgres@{}:{}", tier.pg_host, tier.pg_port),
+        redis_url: format!("redis://{}:{}", tier.redis_host, tier.redis_port),
+        preferred_ports: true,
+        extra_env: BTreeMap::new(),
+    };
+    println!(
+        "2. Starting kube-sim, the executor, the ai-engine and the backend (logs in {}) ...",
+        run_dir.display()
+    );
+    let stack = Stack::start(opts).await?;
+    for (name, url) in &stack.urls {
+        println!("   {name:<10} {url}");
+    }
+    println!("   kubeconfig {}", stack.kubeconfig.display());
+
+    println!("\n3. The cluster Aegis manages (kube-sim):");
+    if let Err(e) = show_cluster(&stack).await {
+        println!("   (could not list deployments: {e})");
+    }
+
+    println!("\n4. Service health:");
+    let client = reqwest::Client::new();
+    for (name, path) in [
+        ("backend", "/api/v1/health"),
+        ("ai-engine", "/health"),
+        ("executor", "/health"),
+    ] {
+        let url = format!("{}{}", stack.urls[name], path);
+        let status = match client.get(&url).send().await {
+            Ok(r) => r.status().to_string(),
+            Err(e) => format!("unreachable: {e}"),
+        };
+        println!("   {name:<10} {path:<16} {status}");
+    }
+
+    if keep {
+        println!(
+            "\nThe stack is up. Admin login: admin@aegis.local / {}",
+            stack.secrets.admin_password
+        );
+        println!("Press Ctrl-C to stop.");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    println!("\nStopping ...");
+    stack.stop().await;
+    println!("Stopped cleanly.");
+    Ok(())
+}
+
+async fn show_cluster(stack: &Stack) -> anyhow::Result<()> {
+    let url = format!("{}/apis/apps/v1/deployments", stack.urls["kube-sim"]);
+    let list: Value = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&stack.secrets.kube_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!(
+        "   {:<12} {:<10} {:>5} {:>8}  REVISION",
+        "NAMESPACE", "NAME", "READY", "REPLICAS"
+    );
+    for d in list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        println!(
+            "   {:<12} {:<10} {:>5} {:>8}  {}",
+            d["metadata"]["namespace"].as_str().unwrap_or("?"),
+            d["metadata"]["name"].as_str().unwrap_or("?"),
+            d["status"]["readyReplicas"].as_i64().unwrap_or(0),
+            d["spec"]["replicas"].as_i64().unwrap_or(0),
+            d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
+
+fn chrono_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!("run-{secs}")
+}

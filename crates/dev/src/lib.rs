@@ -1,0 +1,11 @@
+//! The local launcher behind `scripts/demo.sh`: checks PostgreSQL and Redis, starts kube-sim
+//! and the three services as separate processes on loopback, waits until each is healthy, and
+//! tears everything down on Ctrl-C. The end-to-end tests reuse [`Stack`] to run the real
+//! binaries.
+//!
+//! It is a development tool: secrets are random per run and nothing here is fit for production.
+
+pub mod preflight;
+pub mod stack;
+
+pub use stack::{Stack, StackOptions};

@@ -1,0 +1,328 @@
+//! Starting kube-sim and the three services as child processes, waiting for health, stopping
+//! them with SIGTERM.
+
+use std::{
+    collections::BTreeMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use tokio::process::{Child, Command};
+
+/// What to start and where.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Directory holding the built binaries (`kube-sim`, `aegis-backend`, ...).
+    pub bin_dir: PathBuf,
+    /// Where logs, the kubeconfig and other run files go.
+    pub run_dir: PathBuf,
+    /// kube-sim seed file.
+    pub seed: PathBuf,
+    /// PostgreSQL URL without a database, e.g. `postgres://postgres@127.0.0.1:5432`.
+    pub postgres_base: String,
+    /// Redis URL.
+    pub redis_url: String,
+    /// Prefer the spec's ports (3000, 8000, 4000, 6443) when free.
+    pub preferred_ports: bool,
+    /// Extra variables per service name (`backend`, `ai-engine`, `executor`, `kube-sim`).
+    pub extra_env: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// Random per-run secrets shared between the services.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// backend ↔ executor HMAC key.
+    pub hmac: String,
+    /// Service API key (ai-engine → backend, backend → executor reads).
+    pub service_key: String,
+    /// ai-engine `API_KEY`.
+    pub ai_key: String,
+    /// Executor `AUDIT_API_TOKEN`.
+    pub audit_token: String,
+    /// kube-sim bearer token.
+    pub kube_token: String,
+    /// Bootstrap admin password.
+    pub admin_password: String,
+}
+
+impl Secrets {
+    fn random() -> Self {
+        let r = || hex::encode(rand::random::<[u8; 24]>());
+        Self {
+            hmac: r(),
+            service_key: r(),
+            ai_key: r(),
+            audit_token: r(),
+            kube_token: r(),
+            admin_password: format!("Admin-{}", &r()[..16]),
+        }
+    }
+}
+
+/// One running child.
+#[derive(Debug)]
+struct Managed {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+/// The running stack.
+#[derive(Debug)]
+pub struct Stack {
+    children: Vec<Managed>,
+    /// Base URLs by name: `kube-sim`, `backend`, `ai-engine`, `executor`.
+    pub urls: BTreeMap<&'static str, String>,
+    /// kubeconfig written by kube-sim.
+    pub kubeconfig: PathBuf,
+    /// The run's secrets.
+    pub secrets: Secrets,
+    /// Where logs are.
+    pub run_dir: PathBuf,
+}
+
+fn free_port(preferred: u16, use_preferred: bool) -> anyhow::Result<u16> {
+    if use_preferred && TcpListener::bind(("127.0.0.1", preferred)).is_ok() {
+        return Ok(preferred);
+    }
+    let l = TcpListener::bind(("127.0.0.1", 0)).context("no free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Stack {
+    /// Starts kube-sim, the executor, the ai-engine and the backend, in that order, each
+    /// waited for until healthy.
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&opts.run_dir)
+            .with_context(|| format!("cannot create {}", opts.run_dir.display()))?;
+        let secrets = Secrets::random();
+        let kube_port = free_port(6443, opts.preferred_ports)?;
+        let executor_port = free_port(4000, opts.preferred_ports)?;
+        let ai_port = free_port(8000, opts.preferred_ports)?;
+        let backend_port = free_port(3000, opts.preferred_ports)?;
+        let url = |p: u16| format!("http://127.0.0.1:{p}");
+        let kubeconfig = opts.run_dir.join("kubeconfig.yaml");
+        let mut stack = Self {
+            children: Vec::new(),
+            urls: BTreeMap::new(),
+            kubeconfig: kubeconfig.clone(),
+            secrets: secrets.clone(),
+            run_dir: opts.run_dir.clone(),
+        };
+        stack.urls.insert("kube-sim", url(kube_port));
+        stack.urls.insert("executor", url(executor_port));
+        stack.urls.insert("ai-engine", url(ai_port));
+        stack.urls.insert("backend", url(backend_port));
+
+        let db = |name: &str| format!("{}/{name}", opts.postgres_base.trim_end_matches('/'));
+        let common = |port: u16| -> Vec<(String, String)> {
+            vec![
+                ("APP_ENV".into(), "development".into()),
+                ("HOST".into(), "127.0.0.1".into()),
+                ("PORT".into(), port.to_string()),
+                ("LOG_LEVEL".into(), "info".into()),
+            ]
+        };
+
+        let mut kube_env = vec![
+            ("KUBE_SIM_BIND".to_owned(), "127.0.0.1".to_owned()),
+            ("KUBE_SIM_PORT".into(), kube_port.to_string()),
+            ("KUBE_SIM_TOKEN".into(), secrets.kube_token.clone()),
+            ("KUBE_SIM_SEED".into(), opts.seed.display().to_string()),
+            (
+                "KUBE_SIM_KUBECONFIG_OUT".into(),
+                kubeconfig.display().to_string(),
+            ),
+        ];
+        kube_env.extend(extra(&opts, "kube-sim"));
+        stack
+            .spawn(
+                &opts,
+                "kube-sim",
+                "kube-sim",
+                kube_env,
+                &format!("{}/healthz", url(kube_port)),
+            )
+            .await?;
+
+        let mut executor_env = common(executor_port);
+        executor_env.extend([
+            ("DATABASE_URL".into(), db("aegis_executor")),
+            ("EXECUTOR_HMAC_SECRET".into(), secrets.hmac.clone()),
+            ("KUBECONFIG_PATH".into(), kubeconfig.display().to_string()),
+            ("ALLOWED_NAMESPACES".into(), "default,production".into()),
+            ("SERVICE_API_KEYS".into(), secrets.service_key.clone()),
+            ("AUDIT_API_AUTH".into(), "token".into()),
+            ("AUDIT_API_TOKEN".into(), secrets.audit_token.clone()),
+        ]);
+        executor_env.extend(extra(&opts, "executor"));
+        stack
+            .spawn(
+                &opts,
+                "executor",
+                "aegis-executor",
+                executor_env,
+                &format!("{}/health/ping", url(executor_port)),
+            )
+            .await?;
+
+        let mut ai_env = common(ai_port);
+        ai_env.extend([
+            ("DATABASE_URL".into(), db("aegis_ai")),
+            ("API_KEY".into(), secrets.ai_key.clone()),
+            ("ADMIN_API_KEY".into(), secrets.ai_key.clone()),
+            ("BACKEND_URL".into(), url(backend_port)),
+            ("BACKEND_API_KEY".into(), secrets.service_key.clone()),
+        ]);
+        ai_env.extend(extra(&opts, "ai-engine"));
+        stack
+            .spawn(
+                &opts,
+                "ai-engine",
+                "aegis-ai-engine",
+                ai_env,
+                &format!("{}/ping", url(ai_port)),
+            )
+            .await?;
+
+        let mut backend_env = common(backend_port);
+        backend_env.extend([
+            ("DATABASE_URL".into(), db("aegis_backend")),
+            ("REDIS_URL".into(), opts.redis_url.clone()),
+            ("JWT_SECRET".into(), hex::encode(rand::random::<[u8; 32]>())),
+            (
+                "JWT_REFRESH_SECRET".into(),
+                hex::encode(rand::random::<[u8; 32]>()),
+            ),
+            ("AI_ENGINE_URL".into(), url(ai_port)),
+            ("AI_ENGINE_API_KEY".into(), secrets.ai_key.clone()),
+            ("EXECUTOR_URL".into(), url(executor_port)),
+            ("EXECUTOR_API_KEY".into(), secrets.service_key.clone()),
+            ("EXECUTOR_HMAC_SECRET".into(), secrets.hmac.clone()),
+            ("SERVICE_API_KEYS".into(), secrets.service_key.clone()),
+            ("ADMIN_EMAIL".into(), "admin@aegis.local".into()),
+            ("ADMIN_PASSWORD".into(), secrets.admin_password.clone()),
+            ("REMEDIATION_MODE".into(), "auto".into()),
+        ]);
+        backend_env.extend(extra(&opts, "backend"));
+        stack
+            .spawn(
+                &opts,
+                "backend",
+                "aegis-backend",
+                backend_env,
+                &format!("{}/health/ping", url(backend_port)),
+            )
+            .await?;
+        Ok(stack)
+    }
+
+    async fn spawn(
+        &mut self,
+        opts: &StackOptions,
+        name: &'static str,
+        binary: &str,
+        env: Vec<(String, String)>,
+        health_url: &str,
+    ) -> anyhow::Result<()> {
+        let path = opts.bin_dir.join(binary);
+        if !path.exists() {
+            bail!(
+                "{} is not built (expected {}); run scripts/demo.sh, which builds it",
+                binary,
+                path.display()
+            );
+        }
+        let log = self.run_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let child = Command::new(&path)
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        self.children.push(Managed { name, child, log });
+        self.wait_healthy(name, health_url).await
+    }
+
+    async fn wait_healthy(&mut self, name: &'static str, url: &str) -> anyhow::Result<()> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(res) = client.get(url).send().await
+                && res.status().is_success()
+            {
+                return Ok(());
+            }
+            if let Some(m) = self.children.iter_mut().find(|m| m.name == name)
+                && let Some(status) = m.child.try_wait()?
+            {
+                bail!(
+                    "{name} exited ({status}) before becoming healthy; last log lines:\n{}",
+                    tail(&m.log, 15)
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name} did not become healthy at {url} within 60 s; see {}",
+                    self.log_of(name)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn log_of(&self, name: &str) -> String {
+        self.children
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.log.display().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The last `n` log lines of a child.
+    #[must_use]
+    pub fn log_tail(&self, name: &str, n: usize) -> String {
+        self.children
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| tail(&m.log, n))
+            .unwrap_or_default()
+    }
+
+    /// Sends SIGTERM to every child (newest first) and waits up to 10 s each.
+    pub async fn stop(mut self) {
+        while let Some(mut m) = self.children.pop() {
+            if let Some(pid) = m.child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            if tokio::time::timeout(Duration::from_secs(10), m.child.wait())
+                .await
+                .is_err()
+            {
+                let _ = m.child.kill().await;
+            }
+        }
+    }
+}
+
+fn extra(opts: &StackOptions, name: &str) -> Vec<(String, String)> {
+    opts.extra_env.get(name).cloned().unwrap_or_default()
+}
+
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
