@@ -10,6 +10,11 @@
 //! | `ANOMALY_THRESHOLD` | `0.85` | contamination = 1 − threshold; must be in [0.5, 1.0) |
 //! | `MIN_SAMPLES_FOR_TRAINING` | `100` | baseline size before the forest is used (min 10) |
 //! | `MAX_BODY_BYTES` | 2 MiB | larger bodies get 413 |
+//! | `MAX_ITEMS` | 10000 | longest `metrics`/`logs` list (422 beyond) |
+//! | `BASELINE_MAX_ROWS` | 10 × `MIN_SAMPLES_FOR_TRAINING` | anomaly baseline rows kept per signature |
+//! | `FAILURE_DETECTION_WINDOW` | 300 | log look-back in seconds |
+//! | `RF_MIN_ROWS_PER_CLASS` | 20 | labelled rows per class before the random forest answers |
+//! | `RF_RETRAIN_INTERVAL_SECONDS` | 3600 | scheduled retraining when new labels arrived |
 //! | `AUTO_MIGRATE` | `true`, except `false` in production | run migrations at start-up |
 //! | `LOG_LEVEL` | `info` | `trace/debug/info/warn/warning/error`, any case |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP traces |
@@ -51,6 +56,16 @@ pub struct Config {
     pub min_samples_for_training: usize,
     /// Body limit in bytes.
     pub max_body_bytes: usize,
+    /// `MAX_ITEMS`: longest `metrics` or `logs` list.
+    pub max_items: usize,
+    /// `BASELINE_MAX_ROWS`: anomaly baseline ring size per signature.
+    pub baseline_max_rows: usize,
+    /// `FAILURE_DETECTION_WINDOW` (seconds): log look-back.
+    pub failure_window: chrono::Duration,
+    /// `RF_MIN_ROWS_PER_CLASS`: rows per labelled class before the forest answers.
+    pub rf_min_rows_per_class: usize,
+    /// `RF_RETRAIN_INTERVAL_SECONDS`: scheduled retraining when new labels arrived.
+    pub rf_retrain_interval: std::time::Duration,
     /// Run migrations at start-up.
     pub auto_migrate: bool,
     /// Tracing filter.
@@ -82,6 +97,20 @@ impl Config {
             anomaly_threshold,
             min_samples_for_training: min_samples.max(10),
             max_body_bytes: env.parse("MAX_BODY_BYTES", &[], 2 * 1024 * 1024)?,
+            max_items: env.parse("MAX_ITEMS", &[], 10_000)?,
+            baseline_max_rows: env
+                .parse("BASELINE_MAX_ROWS", &[], 10 * min_samples.max(10))?
+                .max(1),
+            failure_window: chrono::Duration::seconds(env.parse(
+                "FAILURE_DETECTION_WINDOW",
+                &[],
+                300i64,
+            )?),
+            rf_min_rows_per_class: env.parse("RF_MIN_ROWS_PER_CLASS", &[], 20usize)?.max(1),
+            rf_retrain_interval: std::time::Duration::from_secs(
+                env.parse("RF_RETRAIN_INTERVAL_SECONDS", &[], 3600u64)?
+                    .max(1),
+            ),
             auto_migrate: env.bool("AUTO_MIGRATE", &[], !app_env.is_production())?,
             log_level: env.string("LOG_LEVEL", &[], "info"),
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),

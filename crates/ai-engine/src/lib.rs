@@ -6,9 +6,13 @@
 //! It only analyses and reports: it never calls the executor or Kubernetes. `detector` holds
 //! the pure numeric code and knows nothing about HTTP.
 
+pub mod auth;
 pub mod config;
 pub mod detector;
+pub mod engine;
+pub mod history;
 pub mod metrics;
+pub mod parse;
 pub mod routes;
 pub mod startup;
 pub mod state;

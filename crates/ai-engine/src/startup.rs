@@ -3,7 +3,11 @@
 use std::{
     future::Future,
     net::SocketAddr,
-    sync::{Arc, atomic::AtomicBool},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use aegis_common::{
@@ -16,8 +20,17 @@ use aegis_common::{
 };
 use anyhow::Context as _;
 use sqlx::migrate::Migrator;
+use tokio::task::JoinHandle;
 
-use crate::{config::Config, metrics::AiMetrics, routes, state::AppState};
+use crate::{
+    config::Config,
+    detector::AnomalyConfig,
+    engine::{Engine, restore_baselines, train_failure},
+    history::HistoryWriter,
+    metrics::AiMetrics,
+    routes,
+    state::AppState,
+};
 
 /// The ai-engine's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -27,6 +40,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct Application {
     bound: Bound,
     state: AppState,
+    history_task: JoinHandle<()>,
 }
 
 impl Application {
@@ -45,13 +59,30 @@ impl Application {
         }
         let metrics = Metrics::new().context("failed to register metrics")?;
         let ai_metrics = AiMetrics::register(&metrics).context("failed to register metrics")?;
+        let storage_errors = metrics
+            .counter(
+                "ai_storage_errors_total",
+                "Failed attempts to write prediction history (retried, never dropped)",
+            )
+            .context("failed to register metrics")?;
+        let (history, history_task) =
+            HistoryWriter::spawn(db.clone(), 10_000, move || storage_errors.inc());
+        let engine = Engine::new(AnomalyConfig {
+            contamination: 1.0 - config.anomaly_threshold,
+            min_samples_for_training: config.min_samples_for_training,
+            baseline_max_rows: config.baseline_max_rows,
+            ..AnomalyConfig::default()
+        });
         let state = AppState {
             config: Arc::new(config),
             db,
             metrics,
             ai_metrics,
-            models_loaded: Arc::new(AtomicBool::new(true)),
+            engine,
+            history,
+            models_loaded: Arc::new(AtomicBool::new(false)),
         };
+        spawn_model_loading(state.clone());
         let router = service::finish::<FastApiStyle>(
             routes::router(state.clone()),
             state.metrics.clone(),
@@ -62,7 +93,11 @@ impl Application {
             .with_context(|| {
                 format!("failed to bind {}:{}", state.config.host, state.config.port)
             })?;
-        Ok(Self { bound, state })
+        Ok(Self {
+            bound,
+            state,
+            history_task,
+        })
     }
 
     /// The bound address.
@@ -82,13 +117,83 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains.
+    /// Serves until `shutdown` resolves, then drains requests and flushes the history writer.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.bound.run_until(shutdown).await
+        let Self {
+            bound,
+            state,
+            history_task,
+        } = self;
+        drop(state);
+        let served = bound.run_until(shutdown).await;
+        // The router (and with it every sender) is gone: the writer drains and stops.
+        if tokio::time::timeout(Duration::from_secs(30), history_task)
+            .await
+            .is_err()
+        {
+            tracing::error!("history writer did not flush within 30 s");
+        }
+        served
     }
+}
+
+/// Restores the anomaly baselines and the failure forest in the background; inference answers
+/// 503 until done (§7). Then retrains the forest on a schedule when new labels arrived.
+fn spawn_model_loading(state: AppState) {
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match restore_baselines(&state.db, &state.engine, state.config.baseline_max_rows).await
+            {
+                Ok(rows) => {
+                    tracing::info!(rows, "anomaly baselines restored");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "restoring baselines failed; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        let mut labelled = labelled_rows(&state).await;
+        match train_failure(&state.db, &state.engine, state.config.rf_min_rows_per_class).await {
+            Ok(r) if r.trained => tracing::info!(rows = r.rows, "failure forest trained"),
+            Ok(_) => tracing::info!("not enough labelled rows yet; the heuristic answers failures"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "failure forest training failed"),
+        }
+        state.models_loaded.store(true, Ordering::Release);
+        let mut tick = tokio::time::interval(state.config.rf_retrain_interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let now = labelled_rows(&state).await;
+            if now > labelled {
+                labelled = now;
+                if let Err(e) =
+                    train_failure(&state.db, &state.engine, state.config.rf_min_rows_per_class)
+                        .await
+                {
+                    tracing::warn!(error = format!("{e:#}"), "scheduled retraining failed");
+                }
+            }
+        }
+    });
+}
+
+async fn labelled_rows(state: &AppState) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM training_data WHERE model_type = 'failure' AND label IS NOT NULL",
+    )
+    .fetch_one(&state.db)
+    .await
+    .unwrap_or(0)
 }
 
 /// The `aegis-ai-engine` binary.
@@ -122,7 +227,8 @@ impl ServiceBinary for AiEngine {
     async fn serve(config: Config) -> Result<(), BoxError> {
         let app = Application::build(config).await?;
         tracing::info!("aegis-ai-engine listening on http://{}", app.local_addr()?);
-        app.bound.run_until_stopped().await?;
+        app.run_until(aegis_common::server::shutdown_signal())
+            .await?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{
 use aegis_common::metrics::Metrics;
 use sqlx::PgPool;
 
-use crate::{config::Config, metrics::AiMetrics};
+use crate::{config::Config, engine::Engine, history::HistoryWriter, metrics::AiMetrics};
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Debug, Clone)]
@@ -21,6 +21,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The `ai_*` families.
     pub ai_metrics: AiMetrics,
+    /// The models.
+    pub engine: Engine,
+    /// Prediction history and baseline writer.
+    pub history: HistoryWriter,
     /// Set once baselines and models are loaded (readiness, 503 on inference before).
     pub models_loaded: Arc<AtomicBool>,
 }

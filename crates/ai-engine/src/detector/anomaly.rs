@@ -1,0 +1,684 @@
+//! Anomaly detection (ai-engine.md §5): the per-signature training regimen of §5.2, the z-score
+//! cold start, severity (§5.3), recommended action (§5.4), confidence (§5.5) and
+//! `affected_features` (§5.6).
+//!
+//! [`AnomalyDetector`] holds the in-memory state (one FIFO baseline and at most one forest per
+//! feature signature). Storage is the service's job: it writes each appended row to
+//! `training_data` and, at startup, feeds the newest `BASELINE_MAX_ROWS` rows per signature back
+//! through [`AnomalyDetector::restore_baseline`], which retrains deterministically (seed 42).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use super::DetectorError;
+use super::features::{FeatureSet, MetricType};
+use super::isolation_forest::{Contamination, IsolationForest, IsolationForestParams};
+
+/// Points a metric type needs for the z-score fallback.
+pub const MIN_SERIES_POINTS: usize = 3;
+/// |z| above which the z-score fallback flags an anomaly.
+pub const Z_ANOMALY: f64 = 3.0;
+/// |z| that maps to an anomaly score of 1.
+pub const Z_FULL_SCALE: f64 = 6.0;
+/// Standard deviations below this count as zero.
+pub const EPS: f64 = 1e-12;
+/// The forest never trains on fewer rows.
+pub const MIN_TRAINING_ROWS: usize = 10;
+
+/// Severity levels (§3.4), ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// `low`
+    Low,
+    /// `medium`
+    Medium,
+    /// `high`
+    High,
+    /// `critical`
+    Critical,
+}
+
+impl Severity {
+    /// §5.3 (and §6.3 with the confidence): ≥ 0.9 critical, ≥ 0.7 high, ≥ 0.5 medium, else low.
+    pub fn from_score(score: f64) -> Self {
+        if score >= 0.9 {
+            Self::Critical
+        } else if score >= 0.7 {
+            Self::High
+        } else if score >= 0.5 {
+            Self::Medium
+        } else {
+            Self::Low
+        }
+    }
+
+    /// Wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Remediation actions (§3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemediationAction {
+    /// `scale_up`
+    ScaleUp,
+    /// `scale_down` (never produced by a rule)
+    ScaleDown,
+    /// `restart_pod`
+    RestartPod,
+    /// `throttle_api`
+    ThrottleApi,
+    /// `clear_cache` (never produced by a rule)
+    ClearCache,
+    /// `no_action`
+    NoAction,
+    /// `alert_admin`
+    AlertAdmin,
+}
+
+impl RemediationAction {
+    /// Wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ScaleUp => "scale_up",
+            Self::ScaleDown => "scale_down",
+            Self::RestartPod => "restart_pod",
+            Self::ThrottleApi => "throttle_api",
+            Self::ClearCache => "clear_cache",
+            Self::NoAction => "no_action",
+            Self::AlertAdmin => "alert_admin",
+        }
+    }
+}
+
+impl fmt::Display for RemediationAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// §5.4 [PORT], first matching row wins. `features` is the metric feature set; only the
+/// `<type>_mean` features of cpu, memory, error_rate and request_rate are read.
+pub fn recommended_action(
+    is_anomaly: bool,
+    anomaly_score: f64,
+    features: &FeatureSet,
+) -> RemediationAction {
+    let above = |name: &str, limit: f64| features.get(name).is_some_and(|v| v > limit);
+    if !is_anomaly || anomaly_score < 0.5 {
+        RemediationAction::NoAction
+    } else if features.is_empty() {
+        RemediationAction::AlertAdmin
+    } else if above("cpu_usage_mean", 80.0) || above("memory_usage_mean", 80.0) {
+        RemediationAction::ScaleUp
+    } else if above("error_rate_mean", 10.0) {
+        RemediationAction::RestartPod
+    } else if above("request_rate_mean", 1000.0) {
+        RemediationAction::ThrottleApi
+    } else if anomaly_score >= 0.8 {
+        RemediationAction::AlertAdmin
+    } else {
+        RemediationAction::NoAction
+    }
+}
+
+/// Which method produced an anomaly answer (`details.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyMethod {
+    /// A trained forest for the request's signature.
+    IsolationForest,
+    /// The cold-start fallback.
+    Zscore,
+    /// No metric type had enough points.
+    InsufficientData,
+}
+
+impl AnomalyMethod {
+    /// Wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::IsolationForest => "isolation_forest",
+            Self::Zscore => "zscore",
+            Self::InsufficientData => "insufficient_data",
+        }
+    }
+}
+
+/// §5.5 [PORT]: `min(1, 2·|score − 0.5|)`, 0 for `insufficient_data`.
+pub fn confidence(method: AnomalyMethod, anomaly_score: f64) -> f64 {
+    match method {
+        AnomalyMethod::InsufficientData => 0.0,
+        AnomalyMethod::IsolationForest | AnomalyMethod::Zscore => {
+            (2.0 * (anomaly_score - 0.5).abs()).min(1.0)
+        }
+    }
+}
+
+/// §5.6 `affected_features`: the top 5 names by |value|, descending; ties keep name order.
+pub fn affected_features<S: AsRef<str>>(values: &[f64], names: &[S]) -> Vec<String> {
+    let mut ranked: Vec<(f64, &str)> = values
+        .iter()
+        .zip(names)
+        .map(|(v, n)| (v.abs(), n.as_ref()))
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranked
+        .into_iter()
+        .take(5)
+        .map(|(_, n)| n.to_owned())
+        .collect()
+}
+
+/// Result of the z-score fallback.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ZScore {
+    /// Largest |z| over the eligible types (`details.max_abs_z`).
+    pub max_abs_z: f64,
+    /// `min(1, max_abs_z / 6)`.
+    pub anomaly_score: f64,
+    /// `max_abs_z > 3`.
+    pub is_anomaly: bool,
+}
+
+/// §5.2 cold start: the last point of each series against the earlier ones. `None` when no type
+/// has [`MIN_SERIES_POINTS`] points (`insufficient_data`). Series are time-ordered and finite
+/// (see [`super::features::metric_series`]).
+pub fn zscore(series: &BTreeMap<MetricType, Vec<f64>>) -> Option<ZScore> {
+    let mut max_abs_z: Option<f64> = None;
+    for values in series.values() {
+        let Some((last, prev)) = values.split_last() else {
+            continue;
+        };
+        if values.len() < MIN_SERIES_POINTS {
+            continue;
+        }
+        let n = prev.len() as f64;
+        let mu = prev.iter().sum::<f64>() / n;
+        let sigma = (prev.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / n).sqrt();
+        let diff = last - mu;
+        let z = if sigma < EPS {
+            if diff.abs() < EPS { 0.0 } else { Z_FULL_SCALE }
+        } else {
+            diff / sigma
+        };
+        let z = z.abs();
+        max_abs_z = Some(max_abs_z.map_or(z, |m: f64| m.max(z)));
+    }
+    max_abs_z.map(|z| ZScore {
+        max_abs_z: z,
+        anomaly_score: (z / Z_FULL_SCALE).min(1.0),
+        is_anomaly: z > Z_ANOMALY,
+    })
+}
+
+/// The signature of a metric feature set: its metric types in order, comma-joined
+/// (`cpu_usage,memory_usage`), as stored in `training_data.metadata.signature`.
+pub fn signature(series: &BTreeMap<MetricType, Vec<f64>>) -> String {
+    series
+        .keys()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Settings of the regimen (§2, §5.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyConfig {
+    /// `1 − ANOMALY_THRESHOLD` (default 0.15), in (0, 0.5].
+    pub contamination: f64,
+    /// `MIN_SAMPLES_FOR_TRAINING` (default 100; values below 10 act as 10).
+    pub min_samples_for_training: usize,
+    /// `BASELINE_MAX_ROWS` (default 10 × `min_samples_for_training`).
+    pub baseline_max_rows: usize,
+    /// Forest seed (42).
+    pub seed: u64,
+    /// Number of trees (100).
+    pub n_estimators: usize,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self {
+            contamination: 1.0 - 0.85,
+            min_samples_for_training: 100,
+            baseline_max_rows: 1000,
+            seed: 42,
+            n_estimators: 100,
+        }
+    }
+}
+
+impl AnomalyConfig {
+    fn min_rows(&self) -> usize {
+        self.min_samples_for_training.max(MIN_TRAINING_ROWS)
+    }
+
+    fn forest_params(&self) -> IsolationForestParams {
+        IsolationForestParams::new()
+            .n_estimators(self.n_estimators)
+            .contamination(Contamination::Fraction(self.contamination))
+            .seed(self.seed)
+            // Baselines are small (≤ BASELINE_MAX_ROWS); keep the request thread's pool free.
+            .parallel(false)
+    }
+}
+
+/// One signature's state: FIFO baseline, the forest trained on it, and the retrain counter.
+#[derive(Debug, Clone, Default)]
+struct SignatureState {
+    baseline: VecDeque<Vec<f64>>,
+    forest: Option<(IsolationForest, usize)>,
+    appended_since_training: usize,
+}
+
+/// Everything the service needs to answer an anomaly request (§3.5, §5.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyOutcome {
+    /// `is_anomaly`
+    pub is_anomaly: bool,
+    /// `anomaly_score` in [0, 1]
+    pub anomaly_score: f64,
+    /// `severity`
+    pub severity: Severity,
+    /// `recommended_action`
+    pub recommended_action: RemediationAction,
+    /// `confidence` (= `details.model_confidence`)
+    pub confidence: f64,
+    /// `details.method`
+    pub method: AnomalyMethod,
+    /// `details.threshold_used`: contamination (forest), 3.0 (z-score), none otherwise.
+    pub threshold_used: Option<f64>,
+    /// `details.baseline_size` (forest only).
+    pub baseline_size: Option<usize>,
+    /// `details.max_abs_z` (z-score only).
+    pub max_abs_z: Option<f64>,
+    /// `details.affected_features`.
+    pub affected_features: Vec<String>,
+    /// `affected_metrics`: the types that produced features, sorted.
+    pub affected_metrics: Vec<String>,
+    /// `model_version` (§7): `iforest-<signature>-<n>`, `zscore-1`, or `insufficient-data`.
+    pub model_version: String,
+    /// The signature the request belongs to.
+    pub signature: String,
+    /// True when this request's row triggered a (re)training; the service may record a
+    /// `model_registry` row.
+    pub retrained: bool,
+}
+
+/// The §5.2 regimen over all signatures. Not internally synchronised: the service wraps it in a
+/// mutex (training a 1,000-row baseline takes a few milliseconds).
+#[derive(Debug, Clone, Default)]
+pub struct AnomalyDetector {
+    config: AnomalyConfig,
+    signatures: HashMap<String, SignatureState>,
+}
+
+impl AnomalyDetector {
+    /// An empty detector (no baselines).
+    pub fn new(config: AnomalyConfig) -> Self {
+        Self {
+            config,
+            signatures: HashMap::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AnomalyConfig {
+        &self.config
+    }
+
+    /// Rows in a signature's baseline.
+    pub fn baseline_len(&self, signature: &str) -> usize {
+        self.signatures
+            .get(signature)
+            .map_or(0, |s| s.baseline.len())
+    }
+
+    /// The forest of a signature and the baseline size it was trained on, if any.
+    pub fn forest(&self, signature: &str) -> Option<(&IsolationForest, usize)> {
+        self.signatures
+            .get(signature)
+            .and_then(|s| s.forest.as_ref().map(|(f, n)| (f, *n)))
+    }
+
+    /// Loads persisted rows (oldest first) for a signature at startup, keeping the newest
+    /// `baseline_max_rows`, and trains once if there are enough. Rows whose width does not
+    /// match the signature's 7 × types are skipped.
+    pub fn restore_baseline(
+        &mut self,
+        signature: &str,
+        rows: impl IntoIterator<Item = Vec<f64>>,
+    ) -> Result<(), DetectorError> {
+        let width = 7 * signature.split(',').filter(|s| !s.is_empty()).count();
+        let max = self.config.baseline_max_rows.max(1);
+        let state = self.signatures.entry(signature.to_owned()).or_default();
+        for row in rows {
+            if row.len() == width && row.iter().all(|v| v.is_finite()) {
+                state.baseline.push_back(row);
+                if state.baseline.len() > max {
+                    state.baseline.pop_front();
+                }
+            }
+        }
+        state.appended_since_training = 0;
+        if state.baseline.len() >= self.config.min_rows() {
+            state.forest = Some(train(&self.config, &state.baseline)?);
+        }
+        Ok(())
+    }
+
+    /// §5.7 steps 4: scores the request (forest, else z-score, else insufficient data), then
+    /// appends its feature row to the signature's baseline and (re)trains when due. The
+    /// returned row is the one the service persists to `training_data` (`None` when the
+    /// feature set is empty: §5.7 step 3 applies and nothing is appended).
+    pub fn detect(
+        &mut self,
+        series: &BTreeMap<MetricType, Vec<f64>>,
+        features: &FeatureSet,
+    ) -> Result<Option<AnomalyOutcome>, DetectorError> {
+        if features.is_empty() {
+            return Ok(None);
+        }
+        let sig = signature(series);
+        let row = features.values().to_vec();
+        let state = self.signatures.entry(sig.clone()).or_default();
+        let (score, is_anomaly, method, threshold_used, baseline_size, max_abs_z, version) =
+            match (&state.forest, zscore(series)) {
+                (Some((forest, n)), _) if forest.n_features() == row.len() => {
+                    let s = forest.anomaly_score_slice(&row)?;
+                    (
+                        s,
+                        s > 0.5,
+                        AnomalyMethod::IsolationForest,
+                        Some(self.config.contamination),
+                        Some(*n),
+                        None,
+                        format!("iforest-{sig}-{n}"),
+                    )
+                }
+                (_, Some(z)) => (
+                    z.anomaly_score,
+                    z.is_anomaly,
+                    AnomalyMethod::Zscore,
+                    Some(Z_ANOMALY),
+                    None,
+                    Some(z.max_abs_z),
+                    "zscore-1".to_owned(),
+                ),
+                (_, None) => (
+                    0.0,
+                    false,
+                    AnomalyMethod::InsufficientData,
+                    None,
+                    None,
+                    None,
+                    "insufficient-data".to_owned(),
+                ),
+            };
+        let (severity, action) = if method == AnomalyMethod::InsufficientData {
+            (Severity::Low, RemediationAction::NoAction)
+        } else {
+            (
+                Severity::from_score(score),
+                recommended_action(is_anomaly, score, features),
+            )
+        };
+        // Score first, then append (§5.2).
+        state.baseline.push_back(row);
+        if state.baseline.len() > self.config.baseline_max_rows.max(1) {
+            state.baseline.pop_front();
+        }
+        state.appended_since_training += 1;
+        let min_rows = self.config.min_rows();
+        let due = match state.forest {
+            None => state.baseline.len() >= min_rows,
+            Some(_) => state.appended_since_training >= min_rows,
+        };
+        if due {
+            state.forest = Some(train(&self.config, &state.baseline)?);
+            state.appended_since_training = 0;
+        }
+        Ok(Some(AnomalyOutcome {
+            is_anomaly,
+            anomaly_score: score,
+            severity,
+            recommended_action: action,
+            confidence: confidence(method, score),
+            method,
+            threshold_used,
+            baseline_size,
+            max_abs_z,
+            affected_features: affected_features(features.values(), features.names()),
+            affected_metrics: series.keys().map(|t| t.as_str().to_owned()).collect(),
+            model_version: version,
+            signature: sig,
+            retrained: due,
+        }))
+    }
+}
+
+fn train(
+    config: &AnomalyConfig,
+    baseline: &VecDeque<Vec<f64>>,
+) -> Result<(IsolationForest, usize), DetectorError> {
+    let n = baseline.len();
+    let p = baseline.front().map_or(0, Vec::len);
+    let flat: Vec<f64> = baseline.iter().flatten().copied().collect();
+    let x = Array2::from_shape_vec((n, p), flat)
+        .map_err(|e| DetectorError::InvalidParameter(e.to_string()))?;
+    Ok((config.forest_params().fit_array(x.view())?, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detector::features::{MetricPoint, metric_features_from_series, metric_series};
+    use chrono::{Duration, TimeZone, Utc};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn cpu(values: &[f64]) -> BTreeMap<MetricType, Vec<f64>> {
+        let t0 = Utc.with_ymd_and_hms(2024, 1, 25, 10, 0, 0).unwrap();
+        let points: Vec<_> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| MetricPoint {
+                metric_type: MetricType::CpuUsage,
+                value: *v,
+                timestamp: t0 + Duration::seconds(i as i64),
+            })
+            .collect();
+        metric_series(&points)
+    }
+
+    fn fs(pairs: &[(&str, f64)]) -> FeatureSet {
+        let mut f = FeatureSet::new();
+        for (n, v) in pairs {
+            f.push(*n, *v);
+        }
+        f
+    }
+
+    #[test]
+    fn s14_severity_table() {
+        let cases = [
+            (0.95, Severity::Critical),
+            (0.9, Severity::Critical),
+            (0.75, Severity::High),
+            (0.7, Severity::High),
+            (0.55, Severity::Medium),
+            (0.5, Severity::Medium),
+            (0.3, Severity::Low),
+        ];
+        for (score, want) in cases {
+            assert_eq!(Severity::from_score(score), want, "{score}");
+        }
+    }
+
+    #[test]
+    fn s14_action_table() {
+        use RemediationAction::*;
+        let f = fs(&[
+            ("cpu_usage_mean", 90.0),
+            ("memory_usage_mean", 50.0),
+            ("request_rate_mean", 10.0),
+            ("error_rate_mean", 0.0),
+        ]);
+        assert_eq!(recommended_action(true, 0.8, &f), ScaleUp);
+        let f = fs(&[
+            ("cpu_usage_mean", 50.0),
+            ("memory_usage_mean", 50.0),
+            ("request_rate_mean", 100.0),
+            ("error_rate_mean", 50.0),
+        ]);
+        assert_eq!(recommended_action(true, 0.8, &f), RestartPod);
+        let f = fs(&[("request_rate_mean", 1500.0)]);
+        assert_eq!(recommended_action(true, 0.8, &f), ThrottleApi);
+        let f = fs(&[("request_rate_mean", 5.0)]);
+        assert_eq!(recommended_action(true, 0.85, &f), AlertAdmin);
+        assert_eq!(recommended_action(true, 0.6, &f), NoAction);
+        assert_eq!(recommended_action(true, 0.4, &f), NoAction);
+        assert_eq!(recommended_action(false, 0.95, &f), NoAction);
+        assert_eq!(
+            recommended_action(true, 0.6, &FeatureSet::new()),
+            AlertAdmin
+        );
+    }
+
+    #[test]
+    fn s14_affected_features() {
+        let names = ["cpu", "memory", "disk", "network", "errors"];
+        let top = affected_features(&[1.0, 50.0, 0.5, 100.0, 2.0], &names);
+        assert!(top.contains(&"network".to_owned()) && top.contains(&"memory".to_owned()));
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let top = affected_features(&[1.0, -50.0, 0.5, 100.0, 2.0, 3.0], &names);
+        assert_eq!(top, ["d", "b", "f", "e", "a"]);
+    }
+
+    #[test]
+    fn s12_zscore_cold_start() {
+        let series = cpu(&[85.0, 86.0, 84.0, 85.0, 99.0]);
+        let features = metric_features_from_series(&series);
+        let mut det = AnomalyDetector::new(AnomalyConfig::default());
+        let out = det.detect(&series, &features).unwrap().unwrap();
+        assert!(out.is_anomaly);
+        assert_eq!(out.anomaly_score, 1.0);
+        assert_eq!(out.severity, Severity::Critical);
+        assert_eq!(out.recommended_action, RemediationAction::ScaleUp);
+        assert_eq!(out.confidence, 1.0);
+        assert_eq!(out.method, AnomalyMethod::Zscore);
+        assert!((out.max_abs_z.unwrap() - 19.79899).abs() < 1e-4);
+        assert_eq!(out.threshold_used, Some(3.0));
+        assert_eq!(
+            out.affected_features,
+            [
+                "cpu_usage_max",
+                "cpu_usage_mean",
+                "cpu_usage_median",
+                "cpu_usage_min",
+                "cpu_usage_std"
+            ]
+        );
+        assert_eq!(out.affected_metrics, ["cpu_usage"]);
+
+        let flat = cpu(&[50.0; 5]);
+        let out = det
+            .detect(&flat, &metric_features_from_series(&flat))
+            .unwrap()
+            .unwrap();
+        assert!(!out.is_anomaly);
+        assert_eq!((out.anomaly_score, out.confidence), (0.0, 1.0));
+        assert_eq!(out.recommended_action, RemediationAction::NoAction);
+
+        let single = cpu(&[95.0]);
+        let out = det
+            .detect(&single, &metric_features_from_series(&single))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out.method, AnomalyMethod::InsufficientData);
+        assert_eq!((out.anomaly_score, out.confidence), (0.0, 0.0));
+        assert_eq!(out.affected_metrics, ["cpu_usage"]);
+    }
+
+    #[test]
+    fn constant_history_with_a_jump_is_full_scale() {
+        let z = zscore(&cpu(&[5.0, 5.0, 5.0, 7.0])).unwrap();
+        assert_eq!(z.max_abs_z, Z_FULL_SCALE);
+        assert!(zscore(&cpu(&[5.0, 5.0])).is_none());
+    }
+
+    #[test]
+    fn the_forest_takes_over_after_min_samples_and_retrains_on_cadence() {
+        let config = AnomalyConfig {
+            min_samples_for_training: 10,
+            baseline_max_rows: 30,
+            ..AnomalyConfig::default()
+        };
+        let mut det = AnomalyDetector::new(config);
+        let mut retrained = Vec::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for i in 0..25 {
+            let mut noisy = || 50.0 + rng.random_range(-5.0..5.0);
+            let series = cpu(&[noisy(), noisy(), noisy(), noisy()]);
+            let out = det
+                .detect(&series, &metric_features_from_series(&series))
+                .unwrap()
+                .unwrap();
+            // The request that triggers training is still scored by the fallback.
+            let expected = if i < 10 {
+                AnomalyMethod::Zscore
+            } else {
+                AnomalyMethod::IsolationForest
+            };
+            assert_eq!(out.method, expected, "request {i}");
+            if out.retrained {
+                retrained.push(i);
+            }
+        }
+        assert_eq!(retrained, [9, 19]);
+        assert_eq!(det.forest("cpu_usage").map(|(_, n)| n), Some(20));
+        let series = cpu(&[50.0, 52.0, 49.0, 95.0]);
+        let out = det
+            .detect(&series, &metric_features_from_series(&series))
+            .unwrap()
+            .unwrap();
+        assert!(out.is_anomaly && out.anomaly_score > 0.5, "{out:?}");
+        assert_eq!(out.model_version, "iforest-cpu_usage-20");
+    }
+
+    #[test]
+    fn restoring_a_baseline_retrains_identically() {
+        let config = AnomalyConfig {
+            min_samples_for_training: 10,
+            ..AnomalyConfig::default()
+        };
+        let rows: Vec<Vec<f64>> = (0..15)
+            .map(|i| (0..7).map(|j| (i * 7 + j) as f64 % 11.0).collect())
+            .collect();
+        let mut a = AnomalyDetector::new(config.clone());
+        let mut b = AnomalyDetector::new(config);
+        a.restore_baseline("cpu_usage", rows.clone()).unwrap();
+        b.restore_baseline("cpu_usage", rows).unwrap();
+        assert_eq!(a.baseline_len("cpu_usage"), 15);
+        assert_eq!(a.forest("cpu_usage"), b.forest("cpu_usage"));
+        assert!(a.forest("cpu_usage").is_some());
+    }
+}

@@ -1,0 +1,754 @@
+//! A native isolation forest with scikit-learn's semantics (ai-engine.md §5.2).
+//!
+//! - Each tree sees `max_samples = min(256, n)` rows drawn without replacement and grows to
+//!   `ceil(log2(max(max_samples, 2)))` levels at most.
+//! - A node splits on a feature drawn uniformly among those that are non-constant in the node,
+//!   at a threshold uniform in `[min, max)`; rows with `x <= threshold` go left.
+//! - A leaf stores `depth + c(size)`, so scoring sums one number per tree.
+//! - `score_samples = −2^(−E[h(x)] / c(max_samples))` and
+//!   `decision_function = score_samples − offset`, as in scikit-learn; `offset = −0.5` for
+//!   [`Contamination::Auto`], else the numpy-linear percentile of the training scores at
+//!   `100 · contamination`.
+//! - The port's score (§5.2) is `anomaly_score = clamp(0.5 − decision_function, 0, 1)`, so
+//!   `is_anomaly ⇔ anomaly_score > 0.5 ⇔ decision_function < 0`.
+//!
+//! All trees live in one struct-of-arrays node table. Tree `t` uses the ChaCha8 stream `t` of
+//! the master seed, so a fit is identical whether trees are grown serially or with rayon.
+
+use linfa::dataset::{DatasetBase, Records};
+use linfa::traits::{Fit, PredictInplace};
+use ndarray::{Array1, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::DetectorError;
+
+/// Euler–Mascheroni constant, as scikit-learn's `np.euler_gamma`.
+pub const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+/// scikit-learn's cap on the per-tree subsample (`max_samples="auto"`).
+pub const AUTO_MAX_SAMPLES: usize = 256;
+/// Batches with at least this many rows are scored in parallel.
+pub const PARALLEL_SCORE_ROWS: usize = 4096;
+
+const LEAF: u32 = u32::MAX;
+
+/// `c(n)`: the average path length of an unsuccessful BST search over `n` points, which
+/// normalises path lengths (scikit-learn's `_average_path_length`).
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        _ => {
+            let m = n as f64;
+            2.0 * ((m - 1.0).ln() + EULER_GAMMA) - 2.0 * (m - 1.0) / m
+        }
+    }
+}
+
+/// numpy's default (`linear`) percentile of `values`, `q` in [0, 100]. Sorts `values`.
+/// Returns NaN for an empty slice.
+pub fn percentile_linear(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = (q / 100.0).clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = rank.ceil() as usize;
+    match (values.get(lo), values.get(hi)) {
+        (Some(&a), Some(&b)) => a + (b - a) * (rank - lo as f64),
+        _ => f64::NAN,
+    }
+}
+
+/// How the decision offset is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Contamination {
+    /// scikit-learn's `"auto"`: offset −0.5 (an anomaly scores `s > 0.5`).
+    Auto,
+    /// Expected outlier fraction in (0, 0.5]; the offset is that percentile of training scores.
+    Fraction(f64),
+}
+
+/// Hyper-parameters of [`IsolationForest`]; `fit` turns them into a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IsolationForestParams {
+    /// Number of trees (default 100).
+    pub n_estimators: usize,
+    /// Rows per tree; `None` is scikit-learn's `"auto"`, `min(256, n)`. Capped at `n`.
+    pub max_samples: Option<usize>,
+    /// Offset rule (default [`Contamination::Auto`]; the service uses `1 − ANOMALY_THRESHOLD`).
+    pub contamination: Contamination,
+    /// Master seed (default 42).
+    pub seed: u64,
+    /// Grow trees on the rayon pool (default true). The result is identical either way.
+    pub parallel: bool,
+}
+
+impl Default for IsolationForestParams {
+    fn default() -> Self {
+        Self {
+            n_estimators: 100,
+            max_samples: None,
+            contamination: Contamination::Auto,
+            seed: 42,
+            parallel: true,
+        }
+    }
+}
+
+impl IsolationForestParams {
+    /// Defaults: 100 trees, auto subsample, auto contamination, seed 42, parallel.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the number of trees.
+    pub fn n_estimators(mut self, n: usize) -> Self {
+        self.n_estimators = n;
+        self
+    }
+
+    /// Sets the per-tree subsample size.
+    pub fn max_samples(mut self, n: usize) -> Self {
+        self.max_samples = Some(n);
+        self
+    }
+
+    /// Sets the contamination rule.
+    pub fn contamination(mut self, c: Contamination) -> Self {
+        self.contamination = c;
+        self
+    }
+
+    /// Sets the master seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Grow (and score the training set for the offset) in parallel or not.
+    pub fn parallel(mut self, parallel: bool) -> Self {
+        self.parallel = parallel;
+        self
+    }
+
+    fn validate(&self) -> Result<(), DetectorError> {
+        if self.n_estimators == 0 {
+            return Err(DetectorError::InvalidParameter(
+                "n_estimators must be at least 1".into(),
+            ));
+        }
+        if self.max_samples == Some(0) {
+            return Err(DetectorError::InvalidParameter(
+                "max_samples must be at least 1".into(),
+            ));
+        }
+        if let Contamination::Fraction(c) = self.contamination
+            && !(c > 0.0 && c <= 0.5)
+        {
+            return Err(DetectorError::InvalidParameter(format!(
+                "contamination must be in (0, 0.5], got {c}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fits a forest on the rows of `x` (at least 2 rows, finite values).
+    pub fn fit_array(&self, x: ArrayView2<'_, f64>) -> Result<IsolationForest, DetectorError> {
+        self.validate()?;
+        let (n, p) = x.dim();
+        if n < 2 {
+            return Err(DetectorError::NotEnoughSamples { needed: 2, got: n });
+        }
+        if p == 0 {
+            return Err(DetectorError::InvalidParameter(
+                "at least one feature is required".into(),
+            ));
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(DetectorError::NonFinite);
+        }
+        let psi = self.max_samples.unwrap_or(AUTO_MAX_SAMPLES).min(n);
+        let height_limit = (psi.max(2) as f64).log2().ceil() as usize;
+        let build = |t: usize| build_tree(&x, psi, height_limit, self.seed, t as u64);
+        let trees: Vec<TreeNodes> = if self.parallel {
+            (0..self.n_estimators).into_par_iter().map(build).collect()
+        } else {
+            (0..self.n_estimators).map(build).collect()
+        };
+        let mut nodes = TreeNodes::default();
+        let mut roots = Vec::with_capacity(trees.len());
+        for tree in trees {
+            roots.push(nodes.feature.len() as u32);
+            nodes.append(tree);
+        }
+        let mut forest = IsolationForest {
+            n_features: p,
+            max_samples: psi,
+            contamination: self.contamination,
+            offset: -0.5,
+            norm: average_path_length(psi).max(f64::MIN_POSITIVE) * roots.len() as f64,
+            roots,
+            nodes,
+        };
+        if let Contamination::Fraction(c) = self.contamination {
+            let mut scores = if self.parallel {
+                forest.score_samples(x)?
+            } else {
+                forest.score_samples_serial(x)?
+            }
+            .to_vec();
+            forest.offset = percentile_linear(&mut scores, 100.0 * c);
+        }
+        Ok(forest)
+    }
+}
+
+/// Node table of one tree or of the whole forest (struct of arrays).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct TreeNodes {
+    /// Split feature, or `u32::MAX` for a leaf.
+    feature: Vec<u32>,
+    /// Split threshold (`x <= threshold` goes left); unused for leaves.
+    threshold: Vec<f64>,
+    /// Left child index.
+    left: Vec<u32>,
+    /// Right child index.
+    right: Vec<u32>,
+    /// For leaves: depth + c(leaf size).
+    leaf_path: Vec<f64>,
+}
+
+impl TreeNodes {
+    fn push_placeholder(&mut self) -> usize {
+        self.feature.push(LEAF);
+        self.threshold.push(0.0);
+        self.left.push(0);
+        self.right.push(0);
+        self.leaf_path.push(0.0);
+        self.feature.len() - 1
+    }
+
+    fn append(&mut self, other: Self) {
+        let base = self.feature.len() as u32;
+        let internal: Vec<bool> = other.feature.iter().map(|f| *f != LEAF).collect();
+        self.feature.extend(other.feature);
+        self.threshold.extend(other.threshold);
+        self.leaf_path.extend(other.leaf_path);
+        for ((l, r), is_internal) in other.left.into_iter().zip(other.right).zip(internal) {
+            let shift = if is_internal { base } else { 0 };
+            self.left.push(l + shift);
+            self.right.push(r + shift);
+        }
+    }
+}
+
+fn build_tree(
+    x: &ArrayView2<'_, f64>,
+    psi: usize,
+    height_limit: usize,
+    seed: u64,
+    stream: u64,
+) -> TreeNodes {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    let (n, p) = x.dim();
+    let sample = rand::seq::index::sample(&mut rng, n, psi);
+    // Column-major copy of the subsample: scanning one feature over a node is contiguous.
+    let mut cols = vec![0.0; p * psi];
+    for (j, i) in sample.iter().enumerate() {
+        for (f, v) in x.row(i).iter().enumerate() {
+            if let Some(slot) = cols.get_mut(f * psi + j) {
+                *slot = *v;
+            }
+        }
+    }
+    let mut order: Vec<u32> = (0..psi as u32).collect();
+    let mut feats: Vec<usize> = (0..p).collect();
+    let mut nodes = TreeNodes::default();
+    let root = nodes.push_placeholder();
+    let mut stack = vec![(root, 0usize, psi, 0usize)];
+    while let Some((id, start, end, depth)) = stack.pop() {
+        let size = end - start;
+        let split = if size > 1 && depth < height_limit {
+            choose_split(&mut rng, &cols, psi, &order[start..end], &mut feats)
+        } else {
+            None
+        };
+        let Some((f, threshold)) = split else {
+            nodes.leaf_path[id] = depth as f64 + average_path_length(size);
+            continue;
+        };
+        // In-place partition: rows with x <= threshold first.
+        let col = &cols[f * psi..(f + 1) * psi];
+        let slice = &mut order[start..end];
+        let mut mid = 0;
+        for k in 0..slice.len() {
+            if col[slice[k] as usize] <= threshold {
+                slice.swap(k, mid);
+                mid += 1;
+            }
+        }
+        let left = nodes.push_placeholder();
+        let right = nodes.push_placeholder();
+        nodes.feature[id] = f as u32;
+        nodes.threshold[id] = threshold;
+        nodes.left[id] = left as u32;
+        nodes.right[id] = right as u32;
+        stack.push((right, start + mid, end, depth + 1));
+        stack.push((left, start, start + mid, depth + 1));
+    }
+    nodes
+}
+
+/// Draws features in random order until one is non-constant on `rows` (so the choice is uniform
+/// among the non-constant ones), then a threshold uniform in `[min, max)`.
+fn choose_split(
+    rng: &mut ChaCha8Rng,
+    cols: &[f64],
+    psi: usize,
+    rows: &[u32],
+    feats: &mut [usize],
+) -> Option<(usize, f64)> {
+    let p = feats.len();
+    for k in 0..p {
+        let j = rng.random_range(k..p);
+        feats.swap(k, j);
+        let f = feats[k];
+        let col = &cols[f * psi..(f + 1) * psi];
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for r in rows {
+            let v = col[*r as usize];
+            lo = lo.min(v);
+            hi = hi.max(v);
+        }
+        if hi > lo {
+            let u: f64 = rng.random();
+            let mut t = lo + u * (hi - lo);
+            if t >= hi {
+                t = lo;
+            }
+            return Some((f, t));
+        }
+    }
+    None
+}
+
+/// A fitted isolation forest. Serialises with serde (the tables are validated on load).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "IsolationForestRepr")]
+pub struct IsolationForest {
+    n_features: usize,
+    max_samples: usize,
+    contamination: Contamination,
+    offset: f64,
+    /// `c(max_samples) · n_trees`: dividing the summed path length by it gives E[h]/c.
+    norm: f64,
+    roots: Vec<u32>,
+    nodes: TreeNodes,
+}
+
+#[derive(Deserialize)]
+struct IsolationForestRepr {
+    n_features: usize,
+    max_samples: usize,
+    contamination: Contamination,
+    offset: f64,
+    norm: f64,
+    roots: Vec<u32>,
+    nodes: TreeNodes,
+}
+
+impl TryFrom<IsolationForestRepr> for IsolationForest {
+    type Error = DetectorError;
+
+    fn try_from(r: IsolationForestRepr) -> Result<Self, Self::Error> {
+        let corrupt = |m: &str| Err(DetectorError::CorruptModel(m.to_owned()));
+        let len = r.nodes.feature.len();
+        if [
+            r.nodes.threshold.len(),
+            r.nodes.left.len(),
+            r.nodes.right.len(),
+            r.nodes.leaf_path.len(),
+        ]
+        .iter()
+        .any(|l| *l != len)
+        {
+            return corrupt("node arrays differ in length");
+        }
+        if r.roots.is_empty() || r.roots.iter().any(|x| *x as usize >= len) {
+            return corrupt("bad root index");
+        }
+        if !(r.norm > 0.0 && r.norm.is_finite() && r.offset.is_finite()) {
+            return corrupt("bad normaliser or offset");
+        }
+        for i in 0..len {
+            let f = r.nodes.feature[i];
+            if f == LEAF {
+                if !r.nodes.leaf_path[i].is_finite() {
+                    return corrupt("bad leaf value");
+                }
+                continue;
+            }
+            let (l, rt) = (r.nodes.left[i] as usize, r.nodes.right[i] as usize);
+            // Children after their parent guarantees that every walk terminates.
+            if f as usize >= r.n_features || l <= i || rt <= i || l >= len || rt >= len {
+                return corrupt("bad split node");
+            }
+        }
+        Ok(Self {
+            n_features: r.n_features,
+            max_samples: r.max_samples,
+            contamination: r.contamination,
+            offset: r.offset,
+            norm: r.norm,
+            roots: r.roots,
+            nodes: r.nodes,
+        })
+    }
+}
+
+impl IsolationForest {
+    /// Number of input features.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// Number of trees.
+    pub fn n_estimators(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Rows each tree was grown on (`max_samples_` in scikit-learn).
+    pub fn max_samples(&self) -> usize {
+        self.max_samples
+    }
+
+    /// The contamination rule the offset came from.
+    pub fn contamination(&self) -> Contamination {
+        self.contamination
+    }
+
+    /// scikit-learn's `offset_`.
+    pub fn offset(&self) -> f64 {
+        self.offset
+    }
+
+    /// The port's τ (§5.2): `−offset`, the raw-score threshold above which a row is anomalous.
+    pub fn threshold(&self) -> f64 {
+        -self.offset
+    }
+
+    /// Total number of nodes over all trees.
+    pub fn node_count(&self) -> usize {
+        self.nodes.feature.len()
+    }
+
+    #[inline]
+    fn path_sum(&self, get: impl Fn(usize) -> f64) -> f64 {
+        let n = &self.nodes;
+        let mut sum = 0.0;
+        for &root in &self.roots {
+            let mut i = root as usize;
+            loop {
+                let f = n.feature[i];
+                if f == LEAF {
+                    sum += n.leaf_path[i];
+                    break;
+                }
+                i = if get(f as usize) <= n.threshold[i] {
+                    n.left[i] as usize
+                } else {
+                    n.right[i] as usize
+                };
+            }
+        }
+        sum
+    }
+
+    #[inline]
+    fn score_from_sum(&self, sum: f64) -> f64 {
+        -(-sum / self.norm).exp2()
+    }
+
+    fn check_len(&self, got: usize) -> Result<(), DetectorError> {
+        if got == self.n_features {
+            Ok(())
+        } else {
+            Err(DetectorError::ShapeMismatch {
+                what: "features",
+                expected: self.n_features,
+                got,
+            })
+        }
+    }
+
+    /// scikit-learn's `score_samples` for one row given as a slice (allocation-free).
+    pub fn score_slice(&self, row: &[f64]) -> Result<f64, DetectorError> {
+        self.check_len(row.len())?;
+        Ok(self.score_from_sum(self.path_sum(|f| row[f])))
+    }
+
+    /// scikit-learn's `score_samples` for one row (in [−1, 0); lower is more anomalous).
+    pub fn score_row(&self, row: ArrayView1<'_, f64>) -> Result<f64, DetectorError> {
+        if let Some(s) = row.as_slice() {
+            return self.score_slice(s);
+        }
+        self.check_len(row.len())?;
+        Ok(self.score_from_sum(self.path_sum(|f| row[f])))
+    }
+
+    /// scikit-learn's `score_samples` for a batch; parallel from [`PARALLEL_SCORE_ROWS`] rows.
+    pub fn score_samples(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>, DetectorError> {
+        if x.nrows() < PARALLEL_SCORE_ROWS {
+            return self.score_samples_serial(x);
+        }
+        self.check_len(x.ncols())?;
+        let rows: Vec<ArrayView1<'_, f64>> = x.rows().into_iter().collect();
+        let scores: Vec<f64> = rows
+            .par_iter()
+            .with_min_len(256)
+            .map(|row| self.score_from_sum(self.path_sum(|f| row[f])))
+            .collect();
+        Ok(Array1::from(scores))
+    }
+
+    /// [`Self::score_samples`] on the calling thread only.
+    pub fn score_samples_serial(
+        &self,
+        x: ArrayView2<'_, f64>,
+    ) -> Result<Array1<f64>, DetectorError> {
+        self.check_len(x.ncols())?;
+        Ok(x.rows()
+            .into_iter()
+            .map(|row| self.score_from_sum(self.path_sum(|f| row[f])))
+            .collect())
+    }
+
+    /// scikit-learn's `decision_function` for one row: negative means anomalous.
+    pub fn decision_row(&self, row: ArrayView1<'_, f64>) -> Result<f64, DetectorError> {
+        Ok(self.score_row(row)? - self.offset)
+    }
+
+    /// scikit-learn's `decision_function` for a batch.
+    pub fn decision_function(&self, x: ArrayView2<'_, f64>) -> Result<Array1<f64>, DetectorError> {
+        Ok(self.score_samples(x)? - self.offset)
+    }
+
+    /// The port's `anomaly_score` (§5.2): `clamp(0.5 + s − τ, 0, 1)`, above 0.5 ⇔ anomalous.
+    pub fn anomaly_score_row(&self, row: ArrayView1<'_, f64>) -> Result<f64, DetectorError> {
+        Ok(port_score(self.decision_row(row)?))
+    }
+
+    /// The port's `anomaly_score` for a slice row (allocation-free hot path).
+    pub fn anomaly_score_slice(&self, row: &[f64]) -> Result<f64, DetectorError> {
+        Ok(port_score(self.score_slice(row)? - self.offset))
+    }
+}
+
+#[inline]
+fn port_score(decision: f64) -> f64 {
+    (0.5 - decision).clamp(0.0, 1.0)
+}
+
+impl<D: Data<Elem = f64>, T> Fit<ArrayBase<D, Ix2>, T, DetectorError> for IsolationForestParams {
+    type Object = IsolationForest;
+
+    /// Unsupervised: the dataset's targets are ignored.
+    fn fit(
+        &self,
+        dataset: &DatasetBase<ArrayBase<D, Ix2>, T>,
+    ) -> Result<IsolationForest, DetectorError> {
+        self.fit_array(dataset.records().view())
+    }
+}
+
+/// linfa prediction: `true` marks an anomaly (`decision_function < 0`, scikit-learn's
+/// `predict == −1`). Labels are the most useful linfa output because linfa's classification
+/// metrics take them directly; scores come from the inherent methods. A matrix with the wrong
+/// number of columns yields all `false`; use [`IsolationForest::decision_function`] to get an
+/// error instead.
+impl<D: Data<Elem = f64>> PredictInplace<ArrayBase<D, Ix2>, Array1<bool>> for IsolationForest {
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<bool>) {
+        match self.decision_function(x.view()) {
+            Ok(d) => {
+                for (out, v) in y.iter_mut().zip(d.iter()) {
+                    *out = *v < 0.0;
+                }
+            }
+            Err(_) => y.fill(false),
+        }
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<bool> {
+        Array1::from_elem(x.nsamples(), false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::traits::Predict;
+    use ndarray::{Array2, array};
+    use rand_chacha::ChaCha8Rng;
+
+    fn gaussian(n: usize, p: usize, shift: f64, seed: u64) -> Array2<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        Array2::from_shape_fn((n, p), |_| {
+            // Box–Muller keeps the test free of extra distribution crates.
+            let u1: f64 = rng.random::<f64>().max(1e-12);
+            let u2: f64 = rng.random();
+            (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() + shift
+        })
+    }
+
+    #[test]
+    fn average_path_length_matches_scikit_learn() {
+        assert_eq!(average_path_length(0), 0.0);
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        // 2(ln(n−1) + γ) − 2(n−1)/n, computed independently in Python.
+        assert!((average_path_length(3) - 1.207_392_357_589_623).abs() < 1e-12);
+        assert!((average_path_length(256) - 10.244_770_920_119_917).abs() < 1e-9);
+    }
+
+    #[test]
+    fn percentile_is_numpy_linear() {
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        // np.percentile([1,2,3,4], 10) = 1.3; 50 → 2.5
+        assert!((percentile_linear(&mut v, 10.0) - 1.3).abs() < 1e-12);
+        assert!((percentile_linear(&mut v, 50.0) - 2.5).abs() < 1e-12);
+        assert_eq!(percentile_linear(&mut v, 100.0), 4.0);
+    }
+
+    #[test]
+    fn offset_is_the_contamination_percentile_of_training_scores() {
+        let x = gaussian(300, 4, 0.0, 7);
+        let model = IsolationForestParams::new()
+            .contamination(Contamination::Fraction(0.1))
+            .fit_array(x.view())
+            .unwrap();
+        let mut scores = model.score_samples(x.view()).unwrap().to_vec();
+        let expected = percentile_linear(&mut scores, 10.0);
+        assert_eq!(model.offset(), expected);
+        let flagged = model.predict(&x).iter().filter(|a| **a).count();
+        assert!((25..=35).contains(&flagged), "{flagged}");
+        let auto = IsolationForestParams::new().fit_array(x.view()).unwrap();
+        assert_eq!(auto.offset(), -0.5);
+    }
+
+    #[test]
+    fn same_seed_same_scores_regardless_of_parallelism() {
+        let x = gaussian(500, 3, 0.0, 1);
+        let a = IsolationForestParams::new()
+            .seed(5)
+            .fit_array(x.view())
+            .unwrap();
+        let b = IsolationForestParams::new()
+            .seed(5)
+            .parallel(false)
+            .fit_array(x.view())
+            .unwrap();
+        assert_eq!(a, b);
+        let c = IsolationForestParams::new()
+            .seed(6)
+            .fit_array(x.view())
+            .unwrap();
+        assert_ne!(
+            a.score_samples(x.view()).unwrap(),
+            c.score_samples(x.view()).unwrap()
+        );
+    }
+
+    #[test]
+    fn constant_features_are_never_split_on() {
+        let mut x = gaussian(400, 4, 0.0, 3);
+        x.column_mut(1).fill(5.0);
+        x.column_mut(3).fill(-1.0);
+        let model = IsolationForestParams::new().fit_array(x.view()).unwrap();
+        let used: Vec<u32> = model
+            .nodes
+            .feature
+            .iter()
+            .copied()
+            .filter(|f| *f != LEAF)
+            .collect();
+        assert!(!used.is_empty());
+        assert!(used.iter().all(|f| *f == 0 || *f == 2));
+    }
+
+    #[test]
+    fn all_constant_rows_give_single_leaf_trees() {
+        let x = Array2::from_elem((50, 2), 1.0);
+        let model = IsolationForestParams::new()
+            .n_estimators(3)
+            .fit_array(x.view())
+            .unwrap();
+        assert_eq!(model.node_count(), 3);
+        // h = c(50) in every tree, so s = 2^(−c(50)/c(50)) = 0.5.
+        let s = model.score_slice(&[1.0, 1.0]).unwrap();
+        assert!((s + 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn s13_shifted_rows_score_higher_and_are_flagged() {
+        let x = gaussian(100, 5, 0.0, 42);
+        let model = IsolationForestParams::new()
+            .contamination(Contamination::Fraction(0.1))
+            .fit_array(x.view())
+            .unwrap();
+        let normal = gaussian(1, 5, 0.0, 99);
+        let shifted = gaussian(1, 5, 10.0, 99);
+        let sn = model.anomaly_score_row(normal.row(0)).unwrap();
+        let ss = model.anomaly_score_row(shifted.row(0)).unwrap();
+        assert!(ss > 0.5 && sn < 0.7 && ss > sn, "{sn} {ss}");
+        assert!(model.predict(&shifted)[0]);
+    }
+
+    #[test]
+    fn wrong_width_and_bad_params_are_errors() {
+        let x = gaussian(20, 2, 0.0, 1);
+        let model = IsolationForestParams::new().fit_array(x.view()).unwrap();
+        assert!(model.score_slice(&[1.0]).is_err());
+        assert!(
+            IsolationForestParams::new()
+                .contamination(Contamination::Fraction(0.6))
+                .fit_array(x.view())
+                .is_err()
+        );
+        assert!(
+            IsolationForestParams::new()
+                .fit_array(array![[1.0]].view())
+                .is_err()
+        );
+        let bad = array![[1.0, f64::NAN], [2.0, 3.0]];
+        assert!(IsolationForestParams::new().fit_array(bad.view()).is_err());
+    }
+
+    #[test]
+    fn serde_round_trip_and_corrupt_models_are_rejected() {
+        let x = gaussian(100, 3, 0.0, 2);
+        let model = IsolationForestParams::new()
+            .n_estimators(10)
+            .fit_array(x.view())
+            .unwrap();
+        let json = serde_json::to_string(&model).unwrap();
+        let back: IsolationForest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, model);
+        let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["nodes"]["left"][0] = serde_json::json!(0);
+        assert!(serde_json::from_value::<IsolationForest>(v).is_err());
+    }
+
+    #[test]
+    fn linfa_fit_on_a_dataset() {
+        let x = gaussian(64, 2, 0.0, 4);
+        let ds = DatasetBase::from(x.clone());
+        let model = IsolationForestParams::new().fit(&ds).unwrap();
+        let labels: Array1<bool> = model.predict(&x);
+        assert_eq!(labels.len(), 64);
+    }
+}

@@ -1,0 +1,163 @@
+//! Persistence off the request path: prediction history (§8.2) and anomaly baseline rows (§7)
+//! go through a bounded channel to one writer task that inserts them in multi-row batches.
+//!
+//! Nothing accepted is dropped: when PostgreSQL is down the writer keeps its batch and retries
+//! with backoff (the channel then fills and applies back-pressure), and on shutdown the channel
+//! is drained before the task ends.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+/// One `prediction_history` row.
+#[derive(Debug, Clone)]
+pub struct PredictionRecord {
+    /// `anomaly` or `failure`.
+    pub model_type: &'static str,
+    /// The request body as received.
+    pub input_data: Value,
+    /// The full response.
+    pub prediction: Value,
+    /// 4 dp.
+    pub severity_score: f64,
+    /// 4 dp.
+    pub confidence_score: f64,
+    /// The (first) recommended action.
+    pub recommended_action: String,
+    /// Inference time.
+    pub execution_time_ms: i32,
+    /// §7 model version.
+    pub model_version: String,
+    /// `{name: value}`.
+    pub features: Value,
+    /// `{"method": ...}` plus the correlation id when one came in.
+    pub metadata: Value,
+}
+
+/// One anomaly baseline row (`training_data`, `model_type='anomaly'`).
+#[derive(Debug, Clone)]
+pub struct BaselineRecord {
+    /// The feature signature (comma-joined metric types).
+    pub signature: String,
+    /// `{name: value}`.
+    pub features: Value,
+}
+
+/// What the writer stores.
+#[derive(Debug, Clone)]
+pub enum Record {
+    /// A prediction.
+    Prediction(Box<PredictionRecord>),
+    /// A baseline row.
+    Baseline(BaselineRecord),
+}
+
+/// Sending side; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct HistoryWriter {
+    tx: mpsc::Sender<Record>,
+}
+
+const BATCH: usize = 256;
+
+impl HistoryWriter {
+    /// Starts the writer task. `on_error` is called once per failed attempt (metrics).
+    pub fn spawn(
+        pool: PgPool,
+        capacity: usize,
+        on_error: impl Fn() + Send + 'static,
+    ) -> (Self, JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<Record>(capacity.max(1));
+        let task = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                let mut delay = Duration::from_millis(100);
+                loop {
+                    match write_batch(&pool, &batch).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            on_error();
+                            tracing::warn!(error = %e, rows = batch.len(), "history write failed; retrying");
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+                batch.clear();
+            }
+        });
+        (Self { tx }, task)
+    }
+
+    /// Queues a record; waits when the queue is full (back-pressure, never loss).
+    pub async fn record(&self, record: Record) {
+        if self.tx.send(record).await.is_err() {
+            tracing::error!("history writer has stopped; record not stored");
+        }
+    }
+}
+
+async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
+    let predictions: Vec<&PredictionRecord> = batch
+        .iter()
+        .filter_map(|r| match r {
+            Record::Prediction(p) => Some(p.as_ref()),
+            Record::Baseline(_) => None,
+        })
+        .collect();
+    let baselines: Vec<&BaselineRecord> = batch
+        .iter()
+        .filter_map(|r| match r {
+            Record::Baseline(b) => Some(b),
+            Record::Prediction(_) => None,
+        })
+        .collect();
+    let mut tx = pool.begin().await?;
+    if !predictions.is_empty() {
+        let mut q: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+            "INSERT INTO prediction_history (model_type, input_data, prediction, severity_score, \
+             confidence_score, recommended_action, execution_time_ms, model_version, features, metadata) ",
+        );
+        q.push_values(predictions, |mut b, p| {
+            b.push_bind(p.model_type)
+                .push_bind(&p.input_data)
+                .push_bind(&p.prediction)
+                .push_bind(round4(p.severity_score))
+                .push_unseparated("::numeric")
+                .push_bind(round4(p.confidence_score))
+                .push_unseparated("::numeric")
+                .push_bind(&p.recommended_action)
+                .push_bind(p.execution_time_ms)
+                .push_bind(&p.model_version)
+                .push_bind(&p.features)
+                .push_bind(&p.metadata);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    if !baselines.is_empty() {
+        let mut q: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+            "INSERT INTO training_data (model_type, features, label, source, metadata) ",
+        );
+        q.push_values(baselines, |mut b, r| {
+            b.push_bind("anomaly")
+                .push_bind(&r.features)
+                .push_bind(None::<i32>)
+                .push_bind("request")
+                .push_bind(serde_json::json!({ "signature": r.signature }));
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// Rounds to 4 decimal places and clamps to [0, 1] (the columns' CHECK).
+#[must_use]
+pub fn round4(x: f64) -> f64 {
+    if x.is_finite() {
+        ((x * 10_000.0).round() / 10_000.0).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}

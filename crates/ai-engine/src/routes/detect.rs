@@ -1,0 +1,344 @@
+//! E4 `POST /api/v1/detect-anomaly` and E5 `POST /api/v1/detect-failure` (ai-engine.md §5.7,
+//! §6.4): parse, score, answer, then record history and metrics off the request path.
+
+use std::time::Instant;
+
+use aegis_common::{
+    error::ErrorReport, error::Message, http::has_json_content_type, time::now_rfc3339,
+};
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    detector::{
+        AnomalyOutcome,
+        failure::FailureOutcome,
+        features::{error_services, log_features, metric_features, metric_series},
+        heuristic_failure, trained_failure,
+    },
+    history::{BaselineRecord, PredictionRecord, Record},
+    parse::{DetectRequest, Kind, parse_detect},
+    state::AppState,
+};
+
+/// Inference routes (mounted under `/api/v1`, behind the API-key check).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/detect-anomaly", post(detect_anomaly))
+        .route("/detect-failure", post(detect_failure))
+}
+
+fn unprocessable(detail: Vec<Value>) -> Response {
+    ErrorReport::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Message::Detail(Value::Array(detail)),
+    )
+    .into_response()
+}
+
+fn not_loaded() -> Response {
+    ErrorReport::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Models not loaded. Service is initializing.",
+    )
+    .into_response()
+}
+
+fn internal() -> Response {
+    ErrorReport::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal inference error",
+    )
+    .into_response()
+}
+
+fn parse(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    kind: Kind,
+) -> Result<DetectRequest, Box<Response>> {
+    if !has_json_content_type(headers) {
+        return Err(Box::new(unprocessable(vec![json!({
+            "type": "model_attributes_type",
+            "loc": ["body"],
+            "msg": "Input should be a valid dictionary or object to extract fields from",
+        })])));
+    }
+    parse_detect(body, kind, state.config.max_items).map_err(|d| Box::new(unprocessable(d)))
+}
+
+/// The caller's correlation id, when it sent one (never minted here: history only records
+/// ids that link to an incident).
+fn correlation_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(aegis_common::telemetry::TraceParent::parse)
+        .map(|t| t.trace_id())
+        .or_else(|| {
+            headers
+                .get("x-correlation-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(aegis_common::telemetry::TraceParent::from_trace_id)
+                .map(|t| t.trace_id())
+        })
+}
+
+fn features_json(names: &[String], values: &[f64]) -> Value {
+    Value::Object(
+        names
+            .iter()
+            .cloned()
+            .zip(values.iter().map(|v| json!(v)))
+            .collect(),
+    )
+}
+
+/// Never emit a non-finite number (§3.6).
+fn finite(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+fn anomaly_body(o: &AnomalyOutcome) -> Value {
+    let mut details = Map::new();
+    details.insert("anomaly_score".into(), json!(finite(o.anomaly_score)));
+    details.insert("affected_features".into(), json!(o.affected_features));
+    details.insert("model_confidence".into(), json!(finite(o.confidence)));
+    if let Some(t) = o.threshold_used {
+        details.insert("threshold_used".into(), json!(t));
+    }
+    details.insert("method".into(), json!(o.method.as_str()));
+    if let Some(n) = o.baseline_size {
+        details.insert("baseline_size".into(), json!(n));
+    }
+    if let Some(z) = o.max_abs_z {
+        details.insert("max_abs_z".into(), json!(finite(z)));
+    }
+    json!({
+        "is_anomaly": o.is_anomaly,
+        "anomaly_score": finite(o.anomaly_score),
+        "severity": o.severity,
+        "recommended_action": o.recommended_action,
+        "confidence": finite(o.confidence),
+        "affected_metrics": o.affected_metrics,
+        "details": details,
+        "timestamp": now_rfc3339(),
+    })
+}
+
+async fn detect_anomaly(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !state.models_loaded() {
+        return not_loaded();
+    }
+    let req = match parse(&state, &headers, &body, Kind::Anomaly) {
+        Ok(r) => r,
+        Err(res) => return *res,
+    };
+    let started = Instant::now();
+    let m = &state.ai_metrics;
+    let points: Vec<_> = req.metrics.iter().map(|x| x.point).collect();
+    let series = metric_series(&points);
+    let features = metric_features(&points);
+    m.features_processed
+        .with_label_values(&["metric"])
+        .inc_by(features.len() as u64);
+    m.preprocessing_duration
+        .with_label_values(&["metric_features"])
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = match state.engine.anomaly.lock() {
+        Ok(mut detector) => detector.detect(&series, &features),
+        Err(_) => {
+            m.predictions.with_label_values(&["anomaly", "error"]).inc();
+            return internal();
+        }
+    };
+    let outcome = match outcome {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            m.predictions
+                .with_label_values(&["anomaly", "success"])
+                .inc();
+            return Json(json!({
+                "is_anomaly": false, "anomaly_score": 0.0, "severity": "low",
+                "recommended_action": "no_action", "confidence": 0.0, "affected_metrics": [],
+                "details": {"error": "No features extracted"}, "timestamp": now_rfc3339(),
+            }))
+            .into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "anomaly detection failed");
+            m.predictions.with_label_values(&["anomaly", "error"]).inc();
+            return internal();
+        }
+    };
+    let elapsed = started.elapsed();
+    let body = anomaly_body(&outcome);
+    m.predictions
+        .with_label_values(&["anomaly", "success"])
+        .inc();
+    m.inference_duration
+        .with_label_values(&["anomaly"])
+        .observe(elapsed.as_secs_f64());
+    m.confidence
+        .with_label_values(&["anomaly"])
+        .observe(finite(outcome.confidence));
+    if outcome.is_anomaly {
+        m.anomalies_detected
+            .with_label_values(&[&outcome.severity.to_string()])
+            .inc();
+    }
+    let features_map = features_json(features.names(), features.values());
+    let mut metadata = json!({"method": outcome.method.as_str()});
+    if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
+        obj.insert("correlation_id".into(), json!(id));
+    }
+    state
+        .history
+        .record(Record::Baseline(BaselineRecord {
+            signature: outcome.signature.clone(),
+            features: features_map.clone(),
+        }))
+        .await;
+    state
+        .history
+        .record(Record::Prediction(Box::new(PredictionRecord {
+            model_type: "anomaly",
+            input_data: req.raw,
+            prediction: body.clone(),
+            severity_score: outcome.anomaly_score,
+            confidence_score: outcome.confidence,
+            recommended_action: outcome.recommended_action.to_string(),
+            execution_time_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
+            model_version: outcome.model_version.clone(),
+            features: features_map,
+            metadata,
+        })))
+        .await;
+    Json(body).into_response()
+}
+
+fn failure_body(o: &FailureOutcome) -> Value {
+    let mut details = serde_json::to_value(&o.details).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = details.as_object_mut() {
+        // README "Corrections": `details.method` says which method answered (not on row 0,
+        // where nothing answered).
+        if o.details.error.is_none() {
+            obj.insert(
+                "method".into(),
+                serde_json::to_value(o.method).unwrap_or_default(),
+            );
+        }
+    }
+    json!({
+        "failure_detected": o.failure_detected,
+        "failure_type": o.failure_type.map(|c| c.as_str()),
+        "severity": o.severity,
+        "recommended_actions": o.recommended_actions,
+        "confidence": finite(o.confidence),
+        "root_cause": o.root_cause,
+        "affected_services": o.affected_services,
+        "details": details,
+        "timestamp": now_rfc3339(),
+    })
+}
+
+async fn detect_failure(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !state.models_loaded() {
+        return not_loaded();
+    }
+    let req = match parse(&state, &headers, &body, Kind::Failure) {
+        Ok(r) => r,
+        Err(res) => return *res,
+    };
+    let started = Instant::now();
+    let m = &state.ai_metrics;
+    let now = chrono::Utc::now();
+    let window = state.config.failure_window;
+    let points: Vec<_> = req.metrics.iter().map(|x| x.point).collect();
+    let metric = metric_features(&points);
+    let logs = log_features(&req.logs, now, window);
+    m.features_processed
+        .with_label_values(&["metric"])
+        .inc_by(metric.len() as u64);
+    m.features_processed
+        .with_label_values(&["log"])
+        .inc_by(logs.len() as u64);
+    let features = metric.concat(logs);
+    let services = error_services(&req.logs, now, window);
+    let outcome = if features.is_empty() {
+        FailureOutcome::no_features()
+    } else if let Some((forest, _)) = state.engine.failure_forest() {
+        match trained_failure(&forest, &features, services) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "failure forest failed");
+                m.predictions.with_label_values(&["failure", "error"]).inc();
+                return internal();
+            }
+        }
+    } else {
+        heuristic_failure(&features, services)
+    };
+    let elapsed = started.elapsed();
+    let body = failure_body(&outcome);
+    m.predictions
+        .with_label_values(&["failure", "success"])
+        .inc();
+    if features.is_empty() {
+        return Json(body).into_response();
+    }
+    m.inference_duration
+        .with_label_values(&["failure"])
+        .observe(elapsed.as_secs_f64());
+    m.confidence
+        .with_label_values(&["failure"])
+        .observe(finite(outcome.confidence));
+    if let Some(t) = outcome.failure_type.filter(|_| outcome.failure_detected) {
+        m.failures_detected.with_label_values(&[t.as_str()]).inc();
+    }
+    let method = serde_json::to_value(outcome.method).unwrap_or_default();
+    let version = match (&outcome.method, state.engine.failure_forest()) {
+        (crate::detector::failure::FailureMethod::RandomForest, Some((_, v))) => v,
+        _ => "heuristic-1".to_owned(),
+    };
+    let mut metadata = json!({"method": method});
+    if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
+        obj.insert("correlation_id".into(), json!(id));
+    }
+    state
+        .history
+        .record(Record::Prediction(Box::new(PredictionRecord {
+            model_type: "failure",
+            input_data: req.raw,
+            prediction: body.clone(),
+            severity_score: outcome.confidence,
+            confidence_score: outcome.confidence,
+            recommended_action: outcome
+                .recommended_actions
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "no_action".into()),
+            execution_time_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
+            model_version: version,
+            features: features_json(features.names(), features.values()),
+            metadata,
+        })))
+        .await;
+    Json(body).into_response()
+}
