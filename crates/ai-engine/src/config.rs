@@ -18,6 +18,11 @@
 //! | `AUTO_MIGRATE` | `true`, except `false` in production | run migrations at start-up |
 //! | `LOG_LEVEL` | `info` | `trace/debug/info/warn/warning/error`, any case |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP traces |
+//! | `FEED_ENABLED` | `false` | run the Prometheus feed |
+//! | `PROMETHEUS_URL` | `http://localhost:9090` | feed source |
+//! | `FEED_INTERVAL_SECONDS` / `FEED_LOOKBACK_MINUTES` / `FEED_STEP` | `300` / `60` / `15s` | feed schedule and range |
+//! | `FEED_QUERIES_FILE` | the §10.5 mapping | YAML/JSON list of `{category, metric_type, query, scale?}` |
+//! | `BACKEND_URL` / `BACKEND_API_KEY` | unset | where anomalies go as remediation signals |
 
 use aegis_common::{
     config::{AppEnv, ConfigError, Env},
@@ -68,6 +73,8 @@ pub struct Config {
     pub rf_retrain_interval: std::time::Duration,
     /// Run migrations at start-up.
     pub auto_migrate: bool,
+    /// The Prometheus feed, when `FEED_ENABLED=true`.
+    pub feed: Option<crate::feed::FeedConfig>,
     /// Tracing filter.
     pub log_level: String,
     /// OTLP endpoint.
@@ -112,10 +119,47 @@ impl Config {
                     .max(1),
             ),
             auto_migrate: env.bool("AUTO_MIGRATE", &[], !app_env.is_production())?,
+            feed: feed_config(env, app_env)?,
             log_level: env.string("LOG_LEVEL", &[], "info"),
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),
         })
     }
+}
+
+fn feed_config(env: &Env, app_env: AppEnv) -> Result<Option<crate::feed::FeedConfig>, ConfigError> {
+    if !env.bool("FEED_ENABLED", &[], false)? {
+        return Ok(None);
+    }
+    let queries = match env.opt_string("FEED_QUERIES_FILE", &[]) {
+        None => crate::feed::default_queries(),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid("FEED_QUERIES_FILE", format!("cannot read {path}: {e}"))
+            })?;
+            crate::feed::parse_queries(&text)
+                .map_err(|e| ConfigError::invalid("FEED_QUERIES_FILE", e))?
+        }
+    };
+    let step = env.string("FEED_STEP", &[], "15s");
+    if aegis_common::config::parse_duration(&step).is_none() {
+        return Err(ConfigError::invalid(
+            "FEED_STEP",
+            format!("expected a duration like 15s, got {step:?}"),
+        ));
+    }
+    Ok(Some(crate::feed::FeedConfig {
+        prometheus_url: env.string("PROMETHEUS_URL", &[], "http://localhost:9090"),
+        interval: std::time::Duration::from_secs(
+            env.parse("FEED_INTERVAL_SECONDS", &[], 300u64)?.max(1),
+        ),
+        lookback: std::time::Duration::from_secs(
+            60 * env.parse("FEED_LOOKBACK_MINUTES", &[], 60u64)?.max(1),
+        ),
+        step,
+        queries,
+        backend_url: env.opt_string("BACKEND_URL", &[]),
+        backend_api_key: env.secret("BACKEND_API_KEY", &[], app_env)?,
+    }))
 }
 
 #[cfg(test)]

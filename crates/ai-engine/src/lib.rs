@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod detector;
 pub mod engine;
+pub mod feed;
 pub mod history;
 pub mod metrics;
 pub mod parse;

@@ -83,6 +83,9 @@ impl Application {
             models_loaded: Arc::new(AtomicBool::new(false)),
         };
         spawn_model_loading(state.clone());
+        if let Some(feed) = state.config.feed.clone() {
+            crate::feed::spawn(state.clone(), feed);
+        }
         let router = service::finish::<FastApiStyle>(
             routes::router(state.clone()),
             state.metrics.clone(),

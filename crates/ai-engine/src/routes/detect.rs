@@ -107,7 +107,7 @@ fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
 }
 
-fn anomaly_body(o: &AnomalyOutcome) -> Value {
+pub(crate) fn anomaly_body(o: &AnomalyOutcome) -> Value {
     let mut details = Map::new();
     details.insert("anomaly_score".into(), json!(finite(o.anomaly_score)));
     details.insert("affected_features".into(), json!(o.affected_features));

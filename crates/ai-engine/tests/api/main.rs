@@ -2,6 +2,7 @@
 //! ai-engine integration tests: the real router on port 0 against a fresh PostgreSQL database.
 //! The acceptance scenarios of ai-engine.md §13 that speak HTTP live in `scenarios`.
 
+mod feed;
 mod health;
 mod helpers;
 mod scenarios;

@@ -1,0 +1,435 @@
+//! The Prometheus feed (ai-engine.md §10.5 and spec/README.md "ai-engine feed").
+//!
+//! Every `FEED_INTERVAL_SECONDS` (first run at start) it runs each configured PromQL range query
+//! over the last `FEED_LOOKBACK_MINUTES` with `FEED_STEP`, sending Unix-second `start` and
+//! `end`. Samples keep their series labels and are grouped per (category, namespace,
+//! deployment); each group is scored in-process exactly like an E4 request and recorded in the
+//! prediction history. Each anomaly whose group names a workload is reported to the backend as
+//! a remediation signal (contract 4). The feed never calls the policy engine or the executor.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use aegis_common::{
+    contracts::{self, MetricSample, RemediationSignal, SignalKind, SignalTarget, SignalWindow},
+    telemetry::TraceParent,
+};
+use chrono::{DateTime, TimeZone as _, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    detector::{
+        AnomalyOutcome, MetricPoint, MetricType,
+        features::{metric_features, metric_series},
+    },
+    history::{BaselineRecord, PredictionRecord, Record},
+    state::AppState,
+};
+
+/// One configured query.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    /// Grouping category (`api`, `infrastructure`, `workload` ...).
+    pub category: String,
+    /// The metric type the samples become.
+    pub metric_type: MetricType,
+    /// PromQL.
+    pub query: String,
+    /// Multiplier (e.g. 100 for a ratio that must become percent).
+    #[serde(default = "one")]
+    pub scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The §10.5 mapping of the reference queries (error rate as percent).
+#[must_use]
+pub fn default_queries() -> Vec<FeedQuery> {
+    let q = |category: &str, metric_type, query: &str, scale| FeedQuery {
+        category: category.into(),
+        metric_type,
+        query: query.into(),
+        scale,
+    };
+    vec![
+        q(
+            "api",
+            MetricType::RequestRate,
+            "sum by (namespace, deployment) (rate(http_requests_total[5m]))",
+            1.0,
+        ),
+        q(
+            "api",
+            MetricType::ErrorRate,
+            "sum by (namespace, deployment) (rate(http_requests_total{status=~\"5..\"}[5m])) / sum by (namespace, deployment) (rate(http_requests_total[5m]))",
+            100.0,
+        ),
+        q(
+            "api",
+            MetricType::ResponseTime,
+            "histogram_quantile(0.95, sum by (le, namespace, deployment) (rate(http_request_duration_seconds_bucket[5m])))",
+            1.0,
+        ),
+        q(
+            "infrastructure",
+            MetricType::CpuUsage,
+            "100 - (avg by (instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])) * 100)",
+            1.0,
+        ),
+        q(
+            "infrastructure",
+            MetricType::MemoryUsage,
+            "((node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes) / node_memory_MemTotal_bytes) * 100",
+            1.0,
+        ),
+    ]
+}
+
+/// Feed settings.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// `PROMETHEUS_URL`.
+    pub prometheus_url: String,
+    /// `FEED_INTERVAL_SECONDS`.
+    pub interval: Duration,
+    /// `FEED_LOOKBACK_MINUTES`.
+    pub lookback: Duration,
+    /// `FEED_STEP` as PromQL accepts it (`15s`).
+    pub step: String,
+    /// `FEED_QUERIES_FILE` contents, or [`default_queries`].
+    pub queries: Vec<FeedQuery>,
+    /// `BACKEND_URL` (signals are sent only when set).
+    pub backend_url: Option<String>,
+    /// `BACKEND_API_KEY`.
+    pub backend_api_key: Option<SecretString>,
+}
+
+/// Parses a queries file (YAML or JSON: a list of `{category, metric_type, query, scale?}`).
+pub fn parse_queries(text: &str) -> Result<Vec<FeedQuery>, String> {
+    let queries: Vec<FeedQuery> = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    if queries.is_empty() {
+        return Err("no queries".into());
+    }
+    Ok(queries)
+}
+
+/// A sample with its labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledSample {
+    /// Metric type.
+    pub metric_type: MetricType,
+    /// Value (already scaled).
+    pub value: f64,
+    /// Sample time.
+    pub at: DateTime<Utc>,
+    /// Series labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Group key: (category, namespace, deployment).
+pub type GroupKey = (String, String, String);
+
+#[derive(Debug, Deserialize)]
+struct PromResponse {
+    status: String,
+    data: Option<PromData>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromData {
+    result: Vec<PromSeries>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PromSeries {
+    metric: BTreeMap<String, String>,
+    values: Vec<(f64, String)>,
+}
+
+/// Runs one range query; a failed or malformed answer is an error (logged and skipped by the
+/// caller), never a panic.
+pub async fn query_range(
+    http: &reqwest::Client,
+    cfg: &FeedConfig,
+    q: &FeedQuery,
+    now: DateTime<Utc>,
+) -> Result<Vec<LabelledSample>, String> {
+    let end = now.timestamp();
+    let start = end - i64::try_from(cfg.lookback.as_secs()).unwrap_or(3600);
+    let res = http
+        .get(format!(
+            "{}/api/v1/query_range",
+            cfg.prometheus_url.trim_end_matches('/')
+        ))
+        .query(&[
+            ("query", q.query.as_str()),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("step", cfg.step.as_str()),
+        ])
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| format!("Prometheus unreachable: {e}"))?;
+    let status = res.status();
+    let body: PromResponse = res
+        .json()
+        .await
+        .map_err(|e| format!("Prometheus answered {status} with an unexpected body: {e}"))?;
+    if body.status != "success" {
+        return Err(format!(
+            "Prometheus error: {}",
+            body.error.unwrap_or_else(|| body.status.clone())
+        ));
+    }
+    let mut out = Vec::new();
+    for series in body.data.map(|d| d.result).unwrap_or_default() {
+        for (ts, raw) in series.values {
+            let Ok(v) = raw.parse::<f64>() else { continue };
+            // §10.5: NaN samples are dropped (empty ratios, idle histograms).
+            if !v.is_finite() {
+                continue;
+            }
+            let secs = ts.floor();
+            let nanos = ((ts - secs) * 1e9).round() as u32;
+            let Some(at) = Utc
+                .timestamp_opt(secs as i64, nanos.min(999_999_999))
+                .single()
+            else {
+                continue;
+            };
+            out.push(LabelledSample {
+                metric_type: q.metric_type,
+                value: v * q.scale,
+                at,
+                labels: series.metric.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Groups samples per (category, namespace, deployment).
+#[must_use]
+pub fn group(samples: Vec<(String, LabelledSample)>) -> BTreeMap<GroupKey, Vec<LabelledSample>> {
+    let mut groups: BTreeMap<GroupKey, Vec<LabelledSample>> = BTreeMap::new();
+    for (category, s) in samples {
+        let ns = s.labels.get("namespace").cloned().unwrap_or_default();
+        let dep = s.labels.get("deployment").cloned().unwrap_or_default();
+        groups.entry((category, ns, dep)).or_default().push(s);
+    }
+    groups
+}
+
+/// What one run did (tests and logs).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RunReport {
+    /// Groups scored.
+    pub groups: usize,
+    /// Anomalies found.
+    pub anomalies: usize,
+    /// Signals the backend accepted.
+    pub signals_sent: usize,
+    /// Queries that failed.
+    pub failed_queries: usize,
+}
+
+/// One feed run at `now`.
+pub async fn run_once(state: &AppState, cfg: &FeedConfig, now: DateTime<Utc>) -> RunReport {
+    let http = reqwest::Client::new();
+    let mut report = RunReport::default();
+    let mut samples = Vec::new();
+    for q in &cfg.queries {
+        match query_range(&http, cfg, q, now).await {
+            Ok(found) => samples.extend(found.into_iter().map(|s| (q.category.clone(), s))),
+            Err(e) => {
+                report.failed_queries += 1;
+                tracing::warn!(query = %q.query, error = %e, "feed query failed; skipped");
+            }
+        }
+    }
+    for ((category, namespace, deployment), group) in group(samples) {
+        let points: Vec<MetricPoint> = group
+            .iter()
+            .map(|s| MetricPoint {
+                metric_type: s.metric_type,
+                value: s.value,
+                timestamp: s.at,
+            })
+            .collect();
+        let series = metric_series(&points);
+        let features = metric_features(&points);
+        let outcome = match state.engine.anomaly.lock() {
+            Ok(mut d) => d.detect(&series, &features),
+            Err(_) => continue,
+        };
+        let Ok(Some(outcome)) = outcome else { continue };
+        report.groups += 1;
+        let body = crate::routes::detect::anomaly_body(&outcome);
+        record(state, &group, &outcome, &body, &category, &features).await;
+        if !outcome.is_anomaly {
+            continue;
+        }
+        report.anomalies += 1;
+        if namespace.is_empty() || deployment.is_empty() {
+            continue;
+        }
+        if let Some(url) = &cfg.backend_url {
+            let signal = signal(&namespace, &deployment, &group, &outcome, body, now);
+            match send_signal(&http, url, cfg.backend_api_key.as_ref(), &signal).await {
+                Ok(()) => report.signals_sent += 1,
+                Err(e) => tracing::warn!(namespace, deployment, error = %e, "signal not accepted"),
+            }
+        }
+    }
+    report
+}
+
+async fn record(
+    state: &AppState,
+    group: &[LabelledSample],
+    outcome: &AnomalyOutcome,
+    body: &Value,
+    category: &str,
+    features: &crate::detector::FeatureSet,
+) {
+    let m = &state.ai_metrics;
+    m.predictions
+        .with_label_values(&["anomaly", "success"])
+        .inc();
+    if outcome.is_anomaly {
+        m.anomalies_detected
+            .with_label_values(&[&outcome.severity.to_string()])
+            .inc();
+    }
+    let features_json = Value::Object(
+        features
+            .iter()
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect(),
+    );
+    state
+        .history
+        .record(Record::Baseline(BaselineRecord {
+            signature: outcome.signature.clone(),
+            features: features_json.clone(),
+        }))
+        .await;
+    let input: Vec<Value> = group
+        .iter()
+        .map(|s| json!({"metric_type": s.metric_type, "value": s.value, "timestamp": aegis_common::time::rfc3339_millis(s.at), "labels": s.labels}))
+        .collect();
+    state
+        .history
+        .record(Record::Prediction(Box::new(PredictionRecord {
+            model_type: "anomaly",
+            input_data: json!({"metrics": input, "context": {"source": "feed", "category": category}}),
+            prediction: body.clone(),
+            severity_score: outcome.anomaly_score,
+            confidence_score: outcome.confidence,
+            recommended_action: outcome.recommended_action.to_string(),
+            execution_time_ms: 0,
+            model_version: outcome.model_version.clone(),
+            features: features_json,
+            metadata: json!({"method": outcome.method.as_str(), "source": "feed", "category": category}),
+        })))
+        .await;
+}
+
+/// Re-types a detector enum as its wire twin in `common` (same serde names).
+fn to_contract<T: serde::de::DeserializeOwned>(v: &impl serde::Serialize) -> Option<T> {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+}
+
+fn signal(
+    namespace: &str,
+    deployment: &str,
+    group: &[LabelledSample],
+    outcome: &AnomalyOutcome,
+    prediction: Value,
+    now: DateTime<Utc>,
+) -> RemediationSignal {
+    let pods: std::collections::BTreeSet<&String> =
+        group.iter().filter_map(|s| s.labels.get("pod")).collect();
+    let pod = (pods.len() == 1)
+        .then(|| pods.into_iter().next().cloned())
+        .flatten();
+    RemediationSignal {
+        source: "ai-engine".into(),
+        kind: SignalKind::Anomaly,
+        observed_at: aegis_common::time::rfc3339_millis(now),
+        target: SignalTarget {
+            namespace: namespace.into(),
+            deployment: deployment.into(),
+            pod,
+        },
+        severity: to_contract(&outcome.severity).unwrap_or(contracts::Severity::Medium),
+        score: outcome.anomaly_score,
+        confidence: outcome.confidence,
+        recommended_action: to_contract(&outcome.recommended_action)
+            .unwrap_or(contracts::RemediationAction::AlertAdmin),
+        window: SignalWindow {
+            metrics: group
+                .iter()
+                .map(|s| MetricSample {
+                    metric_type: to_contract(&s.metric_type)
+                        .unwrap_or(contracts::MetricType::CpuUsage),
+                    value: s.value,
+                    timestamp: aegis_common::time::rfc3339_millis(s.at),
+                    labels: s.labels.clone(),
+                })
+                .collect(),
+            logs: None,
+        },
+        prediction,
+        fingerprint: None,
+    }
+}
+
+async fn send_signal(
+    http: &reqwest::Client,
+    backend_url: &str,
+    key: Option<&SecretString>,
+    signal: &RemediationSignal,
+) -> Result<(), String> {
+    let trace = TraceParent::new_root();
+    let mut req = http
+        .post(format!(
+            "{}/api/v1/remediation/signals",
+            backend_url.trim_end_matches('/')
+        ))
+        .json(signal)
+        .timeout(Duration::from_secs(10));
+    req = aegis_common::telemetry::propagate(req, &trace);
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k.expose_secret());
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("backend answered {}", res.status()))
+    }
+}
+
+/// Runs the feed forever (first run immediately).
+pub fn spawn(state: AppState, cfg: FeedConfig) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(cfg.interval);
+        loop {
+            tick.tick().await;
+            if !state.models_loaded() {
+                continue;
+            }
+            let report = run_once(&state, &cfg, Utc::now()).await;
+            tracing::info!(?report, "feed run finished");
+        }
+    });
+}
