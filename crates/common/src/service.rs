@@ -3,7 +3,17 @@
 
 use std::{future::Future, process::ExitCode, sync::Arc};
 
-use axum::{Router, extract::DefaultBodyLimit, middleware, routing::get};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, HeaderValue},
+    middleware,
+    routing::get,
+};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    set_header::SetResponseHeaderLayer,
+};
 
 use crate::{
     config::{ConfigError, Env},
@@ -18,12 +28,82 @@ use crate::{
 /// rejections), the trace context and request log, the error envelope (so framework defaults become the service's JSON body), then
 /// the body limit.
 pub fn finish<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: usize) -> Router {
-    router
+    let router = router
         .route("/metrics", get(metrics_handler).with_state(metrics.clone()))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    with_security_headers(router)
         .layer(middleware::from_fn(envelope::<S>))
         .layer(middleware::from_fn(crate::telemetry::trace_requests))
         .layer(middleware::from_fn_with_state(metrics, track_http))
+}
+
+/// Headers every JSON API answer carries (including the error envelope's): no sniffing, no framing, no referrer, no caching of
+/// responses that may hold personal data, and a CSP that forbids everything (no HTML is
+/// served). Handlers may override them.
+fn with_security_headers(router: Router) -> Router {
+    const HEADERS: [(&str, &str); 5] = [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ];
+    HEADERS.iter().fold(router, |r, (name, value)| {
+        r.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ))
+    })
+}
+
+/// Why a CORS configuration was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CorsError {
+    /// `*` together with credentials is invalid for browsers and unsafe.
+    #[error("\"*\" is not allowed as a CORS origin when credentials are allowed; list the origins")]
+    WildcardWithCredentials,
+    /// An origin that is not a valid header value.
+    #[error("invalid CORS origin {0:?}")]
+    InvalidOrigin(String),
+}
+
+/// A restrictive CORS layer for exactly `origins` (none = no CORS headers at all). Methods and
+/// request headers are the ones the dashboard uses (backend.md §1).
+pub fn cors_layer(origins: &[String], credentials: bool) -> Result<Option<CorsLayer>, CorsError> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    if credentials && origins.iter().any(|o| o == "*") {
+        return Err(CorsError::WildcardWithCredentials);
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).map_err(|_| CorsError::InvalidOrigin(o.clone())))
+        .collect::<Result<_, _>>()?;
+    use axum::http::{Method, header};
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(list))
+            .allow_credentials(credentials)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::PUT,
+                Method::PATCH,
+                Method::POST,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-csrf-token"),
+                HeaderName::from_static("x-requested-with"),
+            ]),
+    ))
 }
 
 /// A router bound to its listening socket, ready to serve; port 0 binds any free port.
