@@ -1,0 +1,586 @@
+//! kube-rs against kube-sim, configured from the generated kubeconfig, exactly as the executor
+//! talks to a real cluster.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use kube_sim::{FaultRule, KubeSim, MetricUpdate, RunningSim, Seed, SimConfig};
+use serde_json::json;
+
+const SEED: &str = "
+namespaces:
+  - name: production
+    deployments:
+      - name: api
+        replicas: 3
+        image: registry.example/api:1.0.0
+        container: api
+        labels: { app: api, tier: backend }
+      - name: worker
+        replicas: 2
+        image: registry.example/worker:1.0.0
+";
+
+async fn start_sim(tls: bool) -> RunningSim {
+    let seed = Seed::from_yaml(SEED).unwrap();
+    KubeSim::start(SimConfig::default().with_seed(seed).with_tls(tls))
+        .await
+        .unwrap()
+}
+
+async fn client_for(sim: &RunningSim) -> Client {
+    client_with_timeout(sim, Duration::from_secs(5)).await
+}
+
+async fn client_with_timeout(sim: &RunningSim, read_timeout: Duration) -> Client {
+    // Through a file, so the written kubeconfig is what is tested.
+    let path = std::env::temp_dir().join(format!("kube-sim-{}.kubeconfig", uuid::Uuid::new_v4()));
+    sim.write_kubeconfig(&path).unwrap();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.read_timeout = Some(read_timeout);
+    Client::try_from(config).unwrap()
+}
+
+fn api_error(err: kube::Error) -> kube::core::ErrorResponse {
+    match err {
+        kube::Error::Api(response) => response,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn deployments_and_pods_can_be_read_listed_and_deleted() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "production");
+
+    let api = deployments.get("api").await.unwrap();
+    assert_eq!(api.spec.as_ref().unwrap().replicas, Some(3));
+    let status = api.status.unwrap();
+    assert_eq!(status.ready_replicas, Some(3));
+    assert_eq!(status.available_replicas, Some(3));
+    assert_eq!(
+        api.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
+        "1"
+    );
+
+    let all: Api<Deployment> = Api::all(client.clone());
+    let names: Vec<String> = all
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| d.metadata.name.unwrap())
+        .collect();
+    assert_eq!(names, vec!["api", "worker"]);
+
+    let api_pods = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap();
+    assert_eq!(api_pods.items.len(), 3);
+    let victim = api_pods.items[0].clone();
+    let victim_name = victim.metadata.name.clone().unwrap();
+    let owner = &victim.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(owner.kind, "ReplicaSet");
+    assert_eq!(owner.controller, Some(true));
+    assert_eq!(
+        victim.status.as_ref().unwrap().phase.as_deref(),
+        Some("Running")
+    );
+    let fetched = pods.get(&victim_name).await.unwrap();
+    assert_eq!(fetched.metadata.uid, victim.metadata.uid);
+
+    pods.delete(&victim_name, &DeleteParams::background())
+        .await
+        .unwrap();
+    let after = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap();
+    assert_eq!(after.items.len(), 3, "the replicaset recreates the pod");
+    assert!(
+        after
+            .items
+            .iter()
+            .all(|p| p.metadata.name.as_deref() != Some(victim_name.as_str()))
+    );
+    let recorded = sim
+        .cluster()
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "DELETE")
+        .unwrap();
+    assert_eq!(
+        recorded.body.unwrap()["propagationPolicy"],
+        json!("Background")
+    );
+
+    // Deleting a deployment cascades to its replicasets and pods.
+    deployments
+        .delete("worker", &DeleteParams::background())
+        .await
+        .unwrap();
+    let worker_pods = pods
+        .list(&ListParams::default().labels("app=worker"))
+        .await
+        .unwrap();
+    assert!(worker_pods.items.is_empty());
+}
+
+#[tokio::test]
+async fn the_scale_subresource_reads_and_merge_patches_replicas() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+    let pods: Api<Pod> = Api::namespaced(client, "production");
+
+    let scale = deployments.get_scale("api").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(3));
+    assert_eq!(
+        scale.status.unwrap().selector.as_deref(),
+        Some("app=api,tier=backend")
+    );
+
+    let patched = deployments
+        .patch_scale(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.unwrap().replicas, Some(5));
+    let listed = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 5);
+    let api = deployments.get("api").await.unwrap();
+    assert_eq!(api.metadata.generation, Some(2));
+    assert_eq!(api.status.unwrap().ready_replicas, Some(5));
+
+    let invalid = deployments
+        .patch_scale(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": -1}})),
+        )
+        .await
+        .unwrap_err();
+    let invalid = api_error(invalid);
+    assert_eq!((invalid.code, invalid.reason.as_str()), (422, "Invalid"));
+}
+
+#[tokio::test]
+async fn replicasets_are_listed_by_label_selector_with_owner_and_revision() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client, "production");
+    let api = deployments.get("api").await.unwrap();
+
+    let listed = replicasets
+        .list(&ListParams::default().labels("app=api,tier=backend"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let rs = &listed.items[0];
+    let owner = &rs.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(owner.uid, api.metadata.uid.unwrap());
+    assert_eq!(owner.controller, Some(true));
+    assert_eq!(
+        rs.metadata.annotations.as_ref().unwrap()["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let hash = &rs.metadata.labels.as_ref().unwrap()["pod-template-hash"];
+    assert!(rs.metadata.name.as_ref().unwrap().ends_with(hash.as_str()));
+
+    let none = replicasets
+        .list(&ListParams::default().labels("app=worker,tier=backend"))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_answers_without_changing_anything() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+    let pods: Api<Pod> = Api::namespaced(client, "production");
+    let before = sim.cluster().resource_version();
+
+    let answer = deployments
+        .patch_scale(
+            "api",
+            &PatchParams::default().dry_run(),
+            &Patch::Merge(json!({"spec": {"replicas": 9}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.spec.unwrap().replicas, Some(9));
+    let pod_name = pods.list(&ListParams::default()).await.unwrap().items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let delete = DeleteParams {
+        dry_run: true,
+        ..DeleteParams::background()
+    };
+    pods.delete(&pod_name, &delete).await.unwrap();
+
+    assert_eq!(sim.cluster().resource_version(), before);
+    assert!(pods.get(&pod_name).await.is_ok());
+    assert_eq!(
+        deployments
+            .get_scale("api")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(3)
+    );
+    let recorded = sim.cluster().requests();
+    // kube-rs sends dryRun in the query for PATCH and in the DeleteOptions body for DELETE.
+    let patch = recorded.iter().find(|r| r.method == "PATCH").unwrap();
+    assert!(patch.query.as_deref().unwrap_or("").contains("dryRun=All"));
+    let delete = recorded.iter().find(|r| r.method == "DELETE").unwrap();
+    assert_eq!(delete.body.as_ref().unwrap()["dryRun"], json!(["All"]));
+}
+
+#[tokio::test]
+async fn a_json_patch_replaces_the_template_and_rolls_a_new_revision() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client, "production");
+    let mut template =
+        serde_json::to_value(deployments.get("api").await.unwrap().spec.unwrap().template).unwrap();
+    template["spec"]["containers"][0]["image"] = json!("registry.example/api:2.0.0");
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "add", "path": "/metadata/annotations/aegis.io~1rolled-back-from", "value": "1"}
+    ]))
+    .unwrap();
+
+    let patched = deployments
+        .patch("api", &PatchParams::default(), &Patch::Json::<()>(patch))
+        .await
+        .unwrap();
+    let annotations = patched.metadata.annotations.unwrap();
+    assert_eq!(annotations["aegis.io/rolled-back-from"], "1");
+    assert_eq!(annotations["deployment.kubernetes.io/revision"], "2");
+    let listed = replicasets
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 2);
+    let active: Vec<_> = listed
+        .items
+        .iter()
+        .filter(|rs| rs.spec.as_ref().unwrap().replicas == Some(3))
+        .collect();
+    assert_eq!(active.len(), 1);
+    let image = active[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .as_ref()
+        .unwrap()
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .image
+        .clone();
+    assert_eq!(image.as_deref(), Some("registry.example/api:2.0.0"));
+}
+
+#[tokio::test]
+async fn not_found_conflict_and_unauthorized_map_to_kube_api_errors() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+
+    let missing = api_error(deployments.get("nope").await.unwrap_err());
+    assert_eq!(missing.code, 404);
+    assert_eq!(missing.reason, "NotFound");
+    assert_eq!(missing.message, "deployments.apps \"nope\" not found");
+
+    let mut stale = deployments.get("api").await.unwrap();
+    deployments
+        .patch(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    stale.spec.as_mut().unwrap().replicas = Some(1);
+    let conflict = api_error(
+        deployments
+            .replace("api", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(conflict.code, 409);
+    assert_eq!(conflict.reason, "Conflict");
+
+    let exists = api_error(
+        deployments
+            .create(
+                &PostParams::default(),
+                &deployments.get("api").await.unwrap(),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (exists.code, exists.reason.as_str()),
+        (409, "AlreadyExists")
+    );
+
+    let mut kubeconfig = Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
+    kubeconfig.auth_infos[0].auth_info.as_mut().unwrap().token = Some("wrong".to_owned().into());
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let intruder: Api<Deployment> =
+        Api::namespaced(Client::try_from(config).unwrap(), "production");
+    let denied = api_error(intruder.get("api").await.unwrap_err());
+    assert_eq!((denied.code, denied.reason.as_str()), (401, "Unauthorized"));
+}
+
+#[tokio::test]
+async fn injected_faults_surface_as_errors_and_timeouts() {
+    let sim = start_sim(false).await;
+    let client = client_with_timeout(&sim, Duration::from_secs(1)).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "production");
+    let name = pods.list(&ListParams::default()).await.unwrap().items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+
+    sim.set_faults(vec![
+        FaultRule::new("/api/v1/namespaces/production/pods")
+            .method("DELETE")
+            .status(500)
+            .message("etcdserver: request timed out")
+            .times(1),
+    ]);
+    let failed = api_error(
+        pods.delete(&name, &DeleteParams::background())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (failed.code, failed.reason.as_str()),
+        (500, "InternalError")
+    );
+    assert_eq!(failed.message, "etcdserver: request timed out");
+    // The rule was for one request only.
+    pods.delete(&name, &DeleteParams::background())
+        .await
+        .unwrap();
+
+    // Faults can also be set over HTTP with the same token.
+    let request = http::Request::post("/_sim/faults")
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(&json!({"pathPrefix": "/api/v1/namespaces/production/pods", "method": "GET", "hang": true}))
+                .unwrap(),
+        )
+        .unwrap();
+    client.request_text(request).await.unwrap();
+    let started = std::time::Instant::now();
+    let hung = pods.list(&ListParams::default()).await.unwrap_err();
+    assert!(
+        !matches!(hung, kube::Error::Api(_)),
+        "a hang is a transport timeout, got {hung:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    sim.clear_faults();
+    assert_eq!(
+        pods.list(&ListParams::default()).await.unwrap().items.len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_served_open_and_settable_through_the_admin_endpoint() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let request = http::Request::post("/_sim/metrics")
+        .header("content-type", "application/json")
+        .body(
+            serde_json::to_vec(
+                &json!({"namespace": "production", "deployment": "api", "cpu": 97.5}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    client.request_text(request).await.unwrap();
+    let pod = sim.cluster().pods_of_deployment("production", "worker")[0].clone();
+    let pod_name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+    sim.set_pod_metric(&MetricUpdate {
+        namespace: "production".into(),
+        deployment: "worker".into(),
+        pod: Some(pod_name.clone()),
+        cpu: None,
+        memory: Some(88.0),
+    })
+    .unwrap();
+
+    // No token: /metrics must be scrapable by a plain Prometheus.
+    let text = plain_get(&sim, "/metrics").await;
+    let api_lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with(
+                "kube_sim_pod_cpu_usage_percent{namespace=\"production\",deployment=\"api\"",
+            )
+        })
+        .collect();
+    assert_eq!(api_lines.len(), 3);
+    assert!(api_lines.iter().all(|l| l.ends_with(" 97.5")));
+    assert!(text.contains(&format!(
+        "kube_sim_pod_memory_usage_percent{{namespace=\"production\",deployment=\"worker\",pod=\"{pod_name}\"}} 88"
+    )));
+    assert!(text.contains("# TYPE kube_sim_pod_cpu_usage_percent gauge"));
+
+    let missing = sim.set_pod_metric(&MetricUpdate {
+        namespace: "production".into(),
+        deployment: "nope".into(),
+        pod: None,
+        cpu: Some(1.0),
+        memory: None,
+    });
+    assert_eq!(missing.unwrap_err().code, 404);
+}
+
+/// A raw HTTP/1.1 GET without credentials.
+async fn plain_get(sim: &RunningSim, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: kube-sim\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+#[tokio::test]
+async fn https_with_the_generated_certificate_works_from_the_kubeconfig() {
+    let sim = start_sim(true).await;
+    assert!(sim.base_url().starts_with("https://"));
+    assert!(sim.kubeconfig_yaml().contains("certificate-authority-data"));
+    let client = client_for(&sim).await;
+    let pods: Api<Pod> = Api::namespaced(client, "production");
+    assert_eq!(
+        pods.list(&ListParams::default()).await.unwrap().items.len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn a_bare_pod_runs_without_a_controller_and_watches_report_replacements() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let pods: Api<Pod> = Api::namespaced(client, "production");
+
+    // A pod created directly has no controller owner (the executor refuses to restart it).
+    let bare: Pod = serde_json::from_value(json!({
+        "metadata": {"generateName": "debug-", "labels": {"app": "debug"}},
+        "spec": {"containers": [{"name": "sh", "image": "busybox:1.36"}]}
+    }))
+    .unwrap();
+    let created = pods.create(&PostParams::default(), &bare).await.unwrap();
+    let name = created.metadata.name.clone().unwrap();
+    assert!(name.starts_with("debug-"));
+    assert!(created.metadata.owner_references.is_none());
+    let fetched = pods.get(&name).await.unwrap();
+    assert_eq!(fetched.status.unwrap().phase.as_deref(), Some("Running"));
+
+    let version = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut events = pods
+        .watch(
+            &WatchParams::default().labels("app=api").timeout(10),
+            &version,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let victim = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap()
+        .items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    pods.delete(&victim, &DeleteParams::background())
+        .await
+        .unwrap();
+
+    let (mut deleted, mut added) = (None, None);
+    while deleted.is_none() || added.is_none() {
+        match tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Deleted(pod) => deleted = pod.metadata.name,
+            WatchEvent::Added(pod) => added = pod.metadata.name,
+            _ => {}
+        }
+    }
+    assert_eq!(deleted.as_deref(), Some(victim.as_str()));
+    assert_ne!(added.as_deref(), Some(victim.as_str()));
+}
+
+#[tokio::test]
+async fn shutdown_stops_serving_over_http_and_https() {
+    for tls in [false, true] {
+        let sim = start_sim(tls).await;
+        let addr = sim.addr();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+        sim.shutdown().await;
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "still accepting after shutdown (tls: {tls})"
+        );
+    }
+}
