@@ -18,6 +18,7 @@
 //! | `AUTO_MIGRATE` | `true`, except `false` in production | run migrations at start-up |
 //! | `LOG_LEVEL` | `info` | `trace/debug/info/warn/warning/error`, any case |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP traces |
+//! | `CORS_ALLOWED_ORIGINS` | empty | comma list of allowed origins; empty = no CORS headers |
 //! | `FEED_ENABLED` | `false` | run the Prometheus feed |
 //! | `PROMETHEUS_URL` | `http://localhost:9090` | feed source |
 //! | `FEED_INTERVAL_SECONDS` / `FEED_LOOKBACK_MINUTES` / `FEED_STEP` | `300` / `60` / `15s` | feed schedule and range |
@@ -73,6 +74,8 @@ pub struct Config {
     pub rf_retrain_interval: std::time::Duration,
     /// Run migrations at start-up.
     pub auto_migrate: bool,
+    /// `CORS_ALLOWED_ORIGINS`: exact origins allowed (empty = no CORS headers).
+    pub cors_origins: Vec<String>,
     /// The Prometheus feed, when `FEED_ENABLED=true`.
     pub feed: Option<crate::feed::FeedConfig>,
     /// Tracing filter.
@@ -119,6 +122,7 @@ impl Config {
                     .max(1),
             ),
             auto_migrate: env.bool("AUTO_MIGRATE", &[], !app_env.is_production())?,
+            cors_origins: env.list("CORS_ALLOWED_ORIGINS", &[], &[]),
             feed: feed_config(env, app_env)?,
             log_level: env.string("LOG_LEVEL", &[], "info"),
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),

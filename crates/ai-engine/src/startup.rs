@@ -86,11 +86,16 @@ impl Application {
         if let Some(feed) = state.config.feed.clone() {
             crate::feed::spawn(state.clone(), feed);
         }
-        let router = service::finish::<FastApiStyle>(
+        let mut router = service::finish::<FastApiStyle>(
             routes::router(state.clone()),
             state.metrics.clone(),
             state.config.max_body_bytes,
         );
+        if let Some(cors) = service::cors_layer(&state.config.cors_origins, false)
+            .context("CORS_ALLOWED_ORIGINS is invalid")?
+        {
+            router = router.layer(cors);
+        }
         let bound = Bound::bind(&state.config.host, state.config.port, router)
             .await
             .with_context(|| {

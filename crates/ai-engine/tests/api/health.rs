@@ -54,3 +54,30 @@ async fn unknown_paths_get_fastapi_bodies() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"detail": "Method Not Allowed"}));
 }
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_exact_when_configured() {
+    let preflight = |app: &crate::helpers::TestApp, origin: &str| {
+        app.client
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/v1/detect-anomaly", app.address),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let closed = spawn_app_with(&[]).await;
+    let res = preflight(&closed, "http://dashboard.local").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let open = spawn_app_with(&[("CORS_ALLOWED_ORIGINS", "http://dashboard.local")]).await;
+    let res = preflight(&open, "http://dashboard.local").await.unwrap();
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://dashboard.local"
+    );
+    let res = preflight(&open, "http://evil.local").await.unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let res = open.get("/ping").await;
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+}
