@@ -15,6 +15,7 @@
 //! | `LOG_LEVEL` | `info` | tracing filter |
 //! | `LOG_FORMAT` | `json` in production, else `text` | log format |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP trace export |
+//! | auth, passwords, rate limits, lockout, reset mail, bootstrap admin | see [`crate::auth::config`] | |
 
 use std::time::Duration;
 
@@ -68,6 +69,8 @@ pub struct Config {
     pub json_logs: Option<bool>,
     /// OTLP endpoint.
     pub otlp_endpoint: Option<String>,
+    /// Authentication settings.
+    pub auth: crate::auth::config::AuthConfig,
 }
 
 impl Config {
@@ -105,6 +108,7 @@ impl Config {
             log_level: env.string("LOG_LEVEL", &[], "info"),
             json_logs: log_format(env)?,
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),
+            auth: crate::auth::config::AuthConfig::from_env(env, app_env)?,
         })
     }
 

@@ -81,3 +81,31 @@ impl IntoResponse for ApiError {
         ErrorReport::new(status, message).into_response()
     }
 }
+
+/// A `:id` path parameter that must be a UUID; anything else is 400
+/// `"Validation failed (uuid is expected)"` (backend.md §1.1). For routes with one parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct UuidPath(pub uuid::Uuid);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for UuidPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let invalid =
+            || ApiError::BadRequest(Message::Text("Validation failed (uuid is expected)".into()));
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| invalid())?;
+        // Canonical 8-4-4-4-12 form only (the uuid crate also accepts braces and URNs).
+        if raw.len() != 36 {
+            return Err(invalid());
+        }
+        uuid::Uuid::parse_str(&raw)
+            .map(UuidPath)
+            .map_err(|_| invalid())
+    }
+}

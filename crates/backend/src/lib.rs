@@ -6,7 +6,9 @@
 //! fail-open concerns (rate limits, caches, lockout counters). It never calls Kubernetes itself:
 //! every cluster change goes through the executor.
 
+pub mod auth;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod metrics;
 pub mod routes;

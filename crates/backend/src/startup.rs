@@ -60,7 +60,12 @@ impl Application {
             .timeout(Duration::from_secs(30))
             .build()
             .context("failed to build the HTTP client")?;
+        let auth = Arc::new(crate::auth::AuthContext::new(&config)?);
+        if config.auth.rate_limit_disabled {
+            tracing::warn!("RATE_LIMIT_DISABLED=true: every rate limit is off (load tests only)");
+        }
         let state = AppState {
+            auth,
             config: Arc::new(config),
             db,
             redis,
@@ -68,6 +73,9 @@ impl Application {
             backend_metrics,
             http,
         };
+        if let Err(e) = crate::auth::bootstrap_admin(&state).await {
+            tracing::error!(error = %format!("{e:#}"), "failed to create the bootstrap admin");
+        }
         let router = service::finish::<BackendStyle>(
             routes::router(state.clone()),
             state.metrics.clone(),

@@ -22,4 +22,6 @@ pub struct AppState {
     pub backend_metrics: BackendMetrics,
     /// Outgoing HTTP client (ai-engine, executor).
     pub http: reqwest::Client,
+    /// JWT keys, password hashing, reset mail.
+    pub auth: Arc<crate::auth::AuthContext>,
 }

@@ -20,6 +20,9 @@ pub async fn env_for_test(overrides: &[(&str, &str)]) -> (Env, String) {
         ("JWT_SECRET", "test-access-secret-0123456789abcdef"),
         ("JWT_REFRESH_SECRET", "test-refresh-secret-0123456789abcdef"),
         ("HEALTH_CHECK_AI_ENGINE", "false"),
+        // Cheap hashing for tests that are not about hashing (the real cost is 19 MiB, t=2).
+        ("ARGON2_MEMORY_KIB", "1024"),
+        ("ARGON2_ITERATIONS", "1"),
     ]);
     env.set("DATABASE_URL", db.url.clone());
     env.set("REDIS_URL", redis_url());

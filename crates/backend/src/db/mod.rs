@@ -1,0 +1,14 @@
+//! Small named queries per table (runtime-checked `sqlx::query*` with binds).
+
+pub mod audit;
+pub mod refresh_tokens;
+pub mod roles;
+pub mod users;
+
+/// Whether `err` is a unique-constraint violation (mapped to 409 where it happens).
+#[must_use]
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == "23505")
+}

@@ -1,0 +1,78 @@
+//! `GET /audit/events` (backend.md §12; admin, auditor): the audit trail, newest first.
+
+use std::collections::HashMap;
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    auth::{AdminOrAuditor, RateLimit, RequireRole},
+    db::audit::{self, AuditFilter},
+    error::ApiError,
+    state::AppState,
+};
+
+/// The audit routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/audit/events", get(list))
+}
+
+fn date(raw: Option<&String>, name: &str, errors: &mut Vec<String>) -> Option<DateTime<Utc>> {
+    let raw = raw?;
+    let parsed = DateTime::parse_from_rfc3339(raw)
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|d| d.and_utc())
+        });
+    if parsed.is_none() {
+        errors.push(format!("{name} must be a valid ISO 8601 date string"));
+    }
+    parsed
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: RequireRole<AdminOrAuditor>,
+    _: RateLimit,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    // Unknown query parameters (e.g. the dashboard's `_t`) are ignored.
+    let mut errors = Vec::new();
+    let user_id = q.get("userId").and_then(|v| {
+        let id = uuid::Uuid::parse_str(v).ok();
+        if id.is_none() {
+            errors.push("userId must be a UUID".to_owned());
+        }
+        id
+    });
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                errors.push("limit must be an integer between 1 and 1000".to_owned());
+                100
+            }
+        },
+    };
+    let filter = AuditFilter {
+        event_type: q.get("eventType").cloned(),
+        user_id,
+        start: date(q.get("startDate"), "startDate", &mut errors),
+        end: date(q.get("endDate"), "endDate", &mut errors),
+        limit,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(errors.into()));
+    }
+    Ok(axum::Json(audit::list(&state.db, &filter).await?).into_response())
+}

@@ -1,0 +1,474 @@
+//! `/auth/*` (backend.md §2.4): signup, login, refresh, logout, forgot and reset password.
+
+use aegis_common::error::{BackendStyle, ErrorStyle as _};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{
+    auth::{
+        AuthUser, ClientInfo, RateLimit, Role, lockout,
+        principal::bearer,
+        session, sha256_hex,
+        validate::{Violations, chars, is_email, normalize_email},
+    },
+    db::{self, audit, users},
+    error::{ApiError, Json},
+    state::AppState,
+};
+
+/// The auth routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(signup))
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/auth/forgot-password", post(forgot_password))
+        .route("/auth/reset-password", post(reset_password))
+}
+
+/// Minimum and maximum password length in characters (§2.2).
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=100;
+
+/// Adds the password-length messages for a field.
+pub fn check_password(v: &mut Violations, password: Option<&str>, min_message: &str) {
+    let n = password.map_or(0, chars);
+    v.check(n < *PASSWORD_CHARS.start(), min_message);
+    v.check(
+        n > *PASSWORD_CHARS.end(),
+        "Password must be at most 100 characters long",
+    );
+}
+
+/// Adds the message for an optional name field (≤ 50 characters).
+pub fn check_max(v: &mut Violations, field: &str, value: Option<&str>, max: usize) {
+    v.check(
+        value.is_some_and(|s| chars(s) > max),
+        format!("{field} must be shorter than or equal to {max} characters"),
+    );
+}
+
+fn event(
+    event_type: &'static str,
+    user_id: Option<uuid::Uuid>,
+    details: serde_json::Value,
+    client: &ClientInfo,
+) -> audit::NewAuditEvent {
+    audit::NewAuditEvent {
+        event_type,
+        user_id,
+        details,
+        ip_address: Some(client.ip_string()),
+        user_agent: client.user_agent.clone(),
+        ..Default::default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SignupBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    _: RateLimit,
+    aegis_common::http::Json(body, _): Json<SignupBody>,
+) -> Result<Response, ApiError> {
+    let email = body
+        .email
+        .as_deref()
+        .map(normalize_email)
+        .unwrap_or_default();
+    let mut v = Violations::new();
+    v.check(!is_email(&email), "email must be an email");
+    check_password(
+        &mut v,
+        body.password.as_deref(),
+        "Password must be at least 8 characters long",
+    );
+    check_max(&mut v, "firstName", body.first_name.as_deref(), 50);
+    check_max(&mut v, "lastName", body.last_name.as_deref(), 50);
+    v.finish()?;
+    let password = body.password.unwrap_or_default();
+
+    let conflict = || ApiError::Conflict("User with this email already exists".into());
+    if users::find_by_email(&state.db, &email).await?.is_some() {
+        return Err(conflict());
+    }
+    let hash = state.auth.passwords.hash(&password).await?;
+    let mut tx = state.db.begin().await?;
+    let new = users::NewUser {
+        email: &email,
+        password_hash: &hash,
+        first_name: body.first_name.as_deref(),
+        last_name: body.last_name.as_deref(),
+        avatar: None,
+    };
+    let row = users::insert(&mut *tx, &new).await.map_err(|e| {
+        if db::is_unique_violation(&e) {
+            conflict()
+        } else {
+            e.into()
+        }
+    })?;
+    db::roles::grant(&mut tx, row.id, Role::User.as_str(), None).await?;
+    tx.commit().await?;
+
+    let pair = session::start_session(&state, row.id, &row.email, &client).await?;
+    let mut created = event(
+        "user_create",
+        Some(row.id),
+        json!({"email": row.email}),
+        &client,
+    );
+    created.entity_type = Some("user");
+    created.entity_id = Some(row.id.to_string());
+    audit::record(&state.db, created).await;
+    audit::record(
+        &state.db,
+        event(
+            "auth_signup",
+            Some(row.id),
+            json!({"email": row.email, "success": true}),
+            &client,
+        ),
+    )
+    .await;
+    state
+        .backend_metrics
+        .auth_attempts
+        .with_label_values(&["signup", "success"])
+        .inc();
+    Ok((StatusCode::CREATED, axum::Json(pair)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    _: RateLimit,
+    aegis_common::http::Json(body, _): Json<LoginBody>,
+) -> Result<Response, ApiError> {
+    let email = body
+        .email
+        .as_deref()
+        .map(normalize_email)
+        .unwrap_or_default();
+    let mut v = Violations::new();
+    v.check(!is_email(&email), "email must be an email");
+    v.check(body.password.is_none(), "password must be a string");
+    v.finish()?;
+    let password = body.password.unwrap_or_default();
+    let failed = |reason: &str, user_id| {
+        state
+            .backend_metrics
+            .auth_attempts
+            .with_label_values(&["login", "failure"])
+            .inc();
+        event(
+            "auth_login_failure",
+            user_id,
+            json!({"email": email, "success": false, "reason": reason}),
+            &client,
+        )
+    };
+
+    if let Some(retry_after) = lockout::locked_for(&state, &email).await {
+        audit::record(&state.db, failed("locked_out", None)).await;
+        return Err(ApiError::TooManyRequests {
+            message: "Too many failed login attempts, please try again later".into(),
+            retry_after,
+        });
+    }
+    let invalid = || ApiError::Unauthorized("Invalid credentials".into());
+    let Some(user) = users::find_by_email(&state.db, &email).await? else {
+        // Same work as a real check, so timing does not reveal whether the account exists (F21).
+        state.auth.passwords.verify_dummy(&password).await?;
+        audit::record(&state.db, failed("user_not_found", None)).await;
+        note_failure(&state, &email, &client).await;
+        return Err(invalid());
+    };
+    let verified = state
+        .auth
+        .passwords
+        .verify(&password, &user.password)
+        .await?;
+    if !verified.ok {
+        audit::record(&state.db, failed("invalid_password", Some(user.id))).await;
+        note_failure(&state, &email, &client).await;
+        return Err(invalid());
+    }
+    if !user.is_active {
+        audit::record(&state.db, failed("account_deactivated", Some(user.id))).await;
+        return Err(ApiError::Forbidden("User account is deactivated".into()));
+    }
+    lockout::clear(&state, &email).await;
+    if verified.needs_rehash {
+        // Transparent upgrade of legacy bcrypt (and argon2 parameter drift); a failure here must
+        // not fail the login.
+        match state.auth.passwords.hash(&password).await {
+            Ok(hash) => {
+                if let Err(e) = users::set_password(&state.db, user.id, &hash).await {
+                    tracing::error!(error = %e, user_id = %user.id, "failed to store the upgraded password hash");
+                }
+            }
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "failed to re-hash a password"),
+        }
+    }
+    users::touch_last_login(&state.db, user.id).await?;
+    let pair = session::start_session(&state, user.id, &user.email, &client).await?;
+    audit::record(
+        &state.db,
+        event(
+            "auth_login_success",
+            Some(user.id),
+            json!({"email": user.email, "success": true}),
+            &client,
+        ),
+    )
+    .await;
+    state
+        .backend_metrics
+        .auth_attempts
+        .with_label_values(&["login", "success"])
+        .inc();
+    Ok(axum::Json(pair).into_response())
+}
+
+/// Counts a failure; when it starts a lockout, writes the `locked_out` audit event.
+async fn note_failure(state: &AppState, email: &str, client: &ClientInfo) {
+    if let Some(locked) = lockout::record_failure(state, email).await {
+        tracing::warn!(
+            lockout_seconds = locked.as_secs(),
+            "login locked after repeated failures"
+        );
+        audit::record(
+            &state.db,
+            event(
+                "auth_login_failure",
+                None,
+                json!({"email": email, "success": false, "reason": "locked_out", "lockoutSeconds": locked.as_secs()}),
+                client,
+            ),
+        )
+        .await;
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RefreshBody {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    _: RateLimit,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // Header wins; else the dashboard's body form (F37).
+    let token = match bearer(&headers) {
+        Some(t) => Some(t.to_owned()),
+        None if body.iter().all(u8::is_ascii_whitespace) => None,
+        None => match aegis_common::http::parse_json::<RefreshBody>(&body) {
+            Ok(b) => b.refresh_token.filter(|t| !t.is_empty()),
+            Err(e) => return Ok(BackendStyle::body_error(&e).into_response()),
+        },
+    };
+    let token = token.ok_or_else(|| ApiError::Unauthorized("Refresh token not found".into()))?;
+    let pair = session::rotate(&state, &token, &client).await?;
+    Ok(axum::Json(pair).into_response())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    user: AuthUser,
+    client: ClientInfo,
+    _: RateLimit,
+) -> Result<Response, ApiError> {
+    session::revoke_all(&state.db, user.id).await?;
+    audit::record(
+        &state.db,
+        event(
+            "auth_logout",
+            Some(user.id),
+            json!({"success": true}),
+            &client,
+        ),
+    )
+    .await;
+    Ok(axum::Json(json!({"message": "Logged out successfully"})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgotBody {
+    #[serde(default)]
+    email: Option<String>,
+}
+
+async fn forgot_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    _: RateLimit,
+    aegis_common::http::Json(body, _): Json<ForgotBody>,
+) -> Result<Response, ApiError> {
+    let email = body
+        .email
+        .as_deref()
+        .map(normalize_email)
+        .unwrap_or_default();
+    let mut v = Violations::new();
+    v.check(!is_email(&email), "email must be an email");
+    v.finish()?;
+    if let Some(user) = users::find_by_email(&state.db, &email).await? {
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let expiry = state.config.auth.password_reset_expiry;
+        let expires_at =
+            Utc::now() + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::hours(1));
+        users::set_reset_token(
+            &state.db,
+            user.id,
+            &sha256_hex(token.as_bytes()),
+            expires_at,
+        )
+        .await?;
+        audit::record(
+            &state.db,
+            event(
+                "auth_password_reset_request",
+                Some(user.id),
+                json!({}),
+                &client,
+            ),
+        )
+        .await;
+        deliver_reset(&state, user.email, &token);
+    }
+    Ok(axum::Json(
+        json!({"success": true, "message": "Password reset email sent if account exists."}),
+    )
+    .into_response())
+}
+
+/// Sends (or, in development without SMTP, logs) the reset link in the background, so the
+/// response time does not depend on whether the account exists.
+fn deliver_reset(state: &AppState, to: String, token: &str) {
+    let cfg = &state.config.auth;
+    let link = format!(
+        "{}{}?token={token}",
+        cfg.frontend_url, cfg.password_reset_path
+    );
+    let minutes = cfg.password_reset_expiry.as_secs() / 60;
+    if state.auth.mailer.is_enabled() {
+        let auth = state.auth.clone();
+        tokio::spawn(async move {
+            if let Err(e) = auth.mailer.send_reset(&to, &link, minutes).await {
+                tracing::error!(error = %format!("{e:#}"), "failed to send the password-reset e-mail");
+            }
+        });
+    } else if state.config.app_env == aegis_common::config::AppEnv::Development {
+        tracing::info!(%link, "password reset requested; no SMTP configured, link logged (development only)");
+    } else {
+        tracing::warn!("password reset requested but no SMTP relay is configured; no e-mail sent");
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ResetBody {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    new_password: Option<String>,
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    _: RateLimit,
+    aegis_common::http::Json(body, _): Json<ResetBody>,
+) -> Result<Response, ApiError> {
+    let mut v = Violations::new();
+    v.check(
+        body.token.as_deref().is_none_or(str::is_empty),
+        "token should not be empty",
+    );
+    check_password(
+        &mut v,
+        body.new_password.as_deref(),
+        "Password must be at least 8 characters",
+    );
+    v.finish()?;
+    let (token, password) = (
+        body.token.unwrap_or_default(),
+        body.new_password.unwrap_or_default(),
+    );
+    let invalid = || ApiError::BadRequest("Invalid or expired reset token".into());
+    let user = users::find_by_reset_hash(&state.db, &sha256_hex(token.as_bytes()))
+        .await?
+        .ok_or_else(invalid)?;
+    if user
+        .password_reset_expires_at
+        .is_none_or(|at| at <= Utc::now())
+    {
+        users::clear_reset_token(&state.db, user.id).await?;
+        return Err(invalid());
+    }
+    let hash = state.auth.passwords.hash(&password).await?;
+    let mut tx = state.db.begin().await?;
+    // Single use: only the holder of the still-current hash wins a race.
+    let claimed = sqlx::query(
+        "UPDATE users SET password = $2, password_reset_token_hash = NULL, password_reset_expires_at = NULL \
+         WHERE id = $1 AND password_reset_token_hash = $3",
+    )
+    .bind(user.id)
+    .bind(&hash)
+    .bind(sha256_hex(token.as_bytes()))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        return Err(invalid());
+    }
+    db::refresh_tokens::revoke_all_for_user(&mut *tx, user.id).await?;
+    tx.commit().await?;
+    lockout::clear(&state, &user.email).await;
+    let mut ev = event("auth_password_reset", Some(user.id), json!({}), &client);
+    ev.entity_type = Some("user");
+    ev.entity_id = Some(user.id.to_string());
+    audit::record(&state.db, ev).await;
+    Ok(
+        axum::Json(json!({"success": true, "message": "Password updated successfully."}))
+            .into_response(),
+    )
+}

@@ -1,0 +1,407 @@
+//! `/users*` (backend.md §3.4) with the access matrix of §3.2.
+
+use std::collections::HashMap;
+
+use axum::{
+    Router,
+    extract::{FromRequestParts, Path, State},
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+    routing::{get, patch, put},
+};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::{check_max, check_password};
+use crate::{
+    auth::{
+        Admin, AuthUser, ClientInfo, RateLimit, RequireRole, Role,
+        validate::{Violations, is_email, normalize_email},
+    },
+    db::{self, audit, users},
+    error::{ApiError, Json, UuidPath},
+    state::AppState,
+};
+
+/// The user routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users/me", get(me))
+        .route("/users", get(list).post(create))
+        .route("/users/{id}", get(get_one).patch(update).delete(remove))
+        .route("/users/{id}/password", patch(change_password))
+        .route("/users/{id}/roles", put(set_roles))
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("User with ID {id} not found"))
+}
+
+fn event(
+    event_type: &'static str,
+    actor: &AuthUser,
+    target: Uuid,
+    details: serde_json::Value,
+    client: &ClientInfo,
+) -> audit::NewAuditEvent {
+    audit::NewAuditEvent {
+        event_type,
+        user_id: Some(actor.id),
+        entity_type: Some("user"),
+        entity_id: Some(target.to_string()),
+        details,
+        ip_address: Some(client.ip_string()),
+        user_agent: client.user_agent.clone(),
+    }
+}
+
+/// The caller, allowed on `:id` because it is their own id or they are an admin (403
+/// `"You can only access your own resource"` otherwise). Runs before the rate limit and the
+/// UUID format check, as the spec's check order wants.
+#[derive(Debug, Clone)]
+pub struct SelfOrAdmin(pub AuthUser);
+
+impl FromRequestParts<AppState> for SelfOrAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let raw = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|Path(p)| p.get("id").cloned())
+            .unwrap_or_default();
+        match Uuid::parse_str(&raw) {
+            Ok(id) => user.require_self_or_admin(id)?,
+            Err(_) if user.is_admin() => {}
+            Err(_) => {
+                return Err(ApiError::Forbidden(
+                    "You can only access your own resource".into(),
+                ));
+            }
+        }
+        Ok(SelfOrAdmin(user))
+    }
+}
+
+async fn me(user: AuthUser, _: RateLimit) -> Response {
+    axum::Json(user.user).into_response()
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: RequireRole<Admin>,
+    _: RateLimit,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(users::list(&state.db).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    avatar: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    client: ClientInfo,
+    _: RateLimit,
+    aegis_common::http::Json(body, _): Json<CreateBody>,
+) -> Result<Response, ApiError> {
+    let email = body
+        .email
+        .as_deref()
+        .map(normalize_email)
+        .unwrap_or_default();
+    let mut v = Violations::new();
+    v.check(!is_email(&email), "email must be an email");
+    check_password(
+        &mut v,
+        body.password.as_deref(),
+        "Password must be at least 8 characters long",
+    );
+    check_max(&mut v, "firstName", body.first_name.as_deref(), 50);
+    check_max(&mut v, "lastName", body.last_name.as_deref(), 50);
+    check_max(&mut v, "avatar", body.avatar.as_deref(), 500);
+    v.finish()?;
+    let conflict = || ApiError::Conflict("User with this email already exists".into());
+    if users::find_by_email(&state.db, &email).await?.is_some() {
+        return Err(conflict());
+    }
+    let hash = state
+        .auth
+        .passwords
+        .hash(body.password.as_deref().unwrap_or_default())
+        .await?;
+    let mut tx = state.db.begin().await?;
+    let new = users::NewUser {
+        email: &email,
+        password_hash: &hash,
+        first_name: body.first_name.as_deref(),
+        last_name: body.last_name.as_deref(),
+        avatar: body.avatar.as_deref(),
+    };
+    let row = users::insert(&mut *tx, &new).await.map_err(|e| {
+        if db::is_unique_violation(&e) {
+            conflict()
+        } else {
+            e.into()
+        }
+    })?;
+    db::roles::grant(&mut tx, row.id, Role::User.as_str(), Some(admin.id)).await?;
+    tx.commit().await?;
+    audit::record(
+        &state.db,
+        event(
+            "user_create",
+            &admin,
+            row.id,
+            json!({"email": row.email}),
+            &client,
+        ),
+    )
+    .await;
+    let user = users::load(&state.db, row.id)
+        .await?
+        .ok_or_else(|| not_found(row.id))?;
+    Ok((StatusCode::CREATED, axum::Json(user)).into_response())
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    _: SelfOrAdmin,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+) -> Result<Response, ApiError> {
+    let user = users::load(&state.db, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(axum::Json(user).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateBody {
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    avatar: Option<String>,
+    #[serde(default)]
+    is_active: Option<bool>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    SelfOrAdmin(caller): SelfOrAdmin,
+    client: ClientInfo,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+    aegis_common::http::Json(body, _): Json<UpdateBody>,
+) -> Result<Response, ApiError> {
+    let mut v = Violations::new();
+    check_max(&mut v, "firstName", body.first_name.as_deref(), 50);
+    check_max(&mut v, "lastName", body.last_name.as_deref(), 50);
+    check_max(&mut v, "avatar", body.avatar.as_deref(), 500);
+    v.finish()?;
+    if body.is_active.is_some() && !caller.is_admin() {
+        return Err(ApiError::Forbidden("Insufficient permissions".into()));
+    }
+    let row = users::find(&state.db, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let mut fields = Vec::new();
+    for (name, present) in [
+        ("firstName", body.first_name.is_some()),
+        ("lastName", body.last_name.is_some()),
+        ("avatar", body.avatar.is_some()),
+        ("isActive", body.is_active.is_some()),
+    ] {
+        if present {
+            fields.push(name);
+        }
+    }
+    let deactivated = row.is_active && body.is_active == Some(false);
+    let profile = users::Profile {
+        first_name: body.first_name.or(row.first_name),
+        last_name: body.last_name.or(row.last_name),
+        avatar: body.avatar.or(row.avatar),
+        is_active: body.is_active.unwrap_or(row.is_active),
+    };
+    let mut tx = state.db.begin().await?;
+    users::update_profile(&mut *tx, id, &profile).await?;
+    if deactivated {
+        db::refresh_tokens::revoke_all_for_user(&mut *tx, id).await?;
+    }
+    tx.commit().await?;
+    audit::record(
+        &state.db,
+        event(
+            "user_update",
+            &caller,
+            id,
+            json!({"fields": fields}),
+            &client,
+        ),
+    )
+    .await;
+    let user = users::load(&state.db, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(axum::Json(user).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PasswordBody {
+    #[serde(default)]
+    current_password: Option<String>,
+    #[serde(default)]
+    new_password: Option<String>,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    SelfOrAdmin(caller): SelfOrAdmin,
+    client: ClientInfo,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+    aegis_common::http::Json(body, _): Json<PasswordBody>,
+) -> Result<Response, ApiError> {
+    let mut v = Violations::new();
+    v.check(
+        body.current_password.as_deref().is_none_or(str::is_empty),
+        "Current password is required",
+    );
+    check_password(
+        &mut v,
+        body.new_password.as_deref(),
+        "Password must be at least 8 characters long",
+    );
+    v.finish()?;
+    let row = users::find(&state.db, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    // The target's current password is required even for an admin ([O], kept).
+    let current = body.current_password.unwrap_or_default();
+    if !state
+        .auth
+        .passwords
+        .verify(&current, &row.password)
+        .await?
+        .ok
+    {
+        return Err(ApiError::BadRequest("Current password is incorrect".into()));
+    }
+    let hash = state
+        .auth
+        .passwords
+        .hash(body.new_password.as_deref().unwrap_or_default())
+        .await?;
+    let mut tx = state.db.begin().await?;
+    users::set_password(&mut *tx, id, &hash).await?;
+    db::refresh_tokens::revoke_all_for_user(&mut *tx, id).await?;
+    tx.commit().await?;
+    audit::record(
+        &state.db,
+        event("user_password_change", &caller, id, json!({}), &client),
+    )
+    .await;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    SelfOrAdmin(caller): SelfOrAdmin,
+    client: ClientInfo,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+) -> Result<Response, ApiError> {
+    let row = users::find(&state.db, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    // Written before the row goes (§3.4).
+    audit::record(
+        &state.db,
+        event(
+            "user_delete",
+            &caller,
+            id,
+            json!({"email": row.email}),
+            &client,
+        ),
+    )
+    .await;
+    if !users::delete(&state.db, id).await? {
+        return Err(not_found(id));
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesBody {
+    #[serde(default)]
+    roles: Option<Vec<String>>,
+}
+
+async fn set_roles(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    client: ClientInfo,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+    aegis_common::http::Json(body, _): Json<RolesBody>,
+) -> Result<Response, ApiError> {
+    let roles = body.roles.unwrap_or_default();
+    let mut v = Violations::new();
+    v.check(roles.is_empty(), "roles must contain at least 1 elements");
+    v.check(
+        roles.iter().any(|r| Role::parse(r).is_none()),
+        "each value in roles must be one of the following values: admin, user, auditor, service",
+    );
+    let mut unique = roles.clone();
+    unique.sort();
+    unique.dedup();
+    v.check(
+        unique.len() != roles.len(),
+        "All roles's elements must be unique",
+    );
+    v.finish()?;
+    if users::find(&state.db, id).await?.is_none() {
+        return Err(not_found(id));
+    }
+    let mut tx = state.db.begin().await?;
+    db::roles::replace(&mut tx, id, &roles, Some(admin.id)).await?;
+    tx.commit().await?;
+    audit::record(
+        &state.db,
+        event(
+            "user_update",
+            &admin,
+            id,
+            json!({"fields": ["roles"], "roles": roles}),
+            &client,
+        ),
+    )
+    .await;
+    let user = users::load(&state.db, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(axum::Json(user).into_response())
+}
