@@ -1,0 +1,306 @@
+//! Writing audit rows (executor.md §7.1) and their Loki lines.
+//!
+//! Every state change is one transaction: the row change (the database assigns the hash-chain
+//! link when the row becomes final) plus, when `LOKI_URL` is set, the Loki line in
+//! `loki_outbox`. So a line exists exactly when its state change committed, and the shipper
+//! delivers it later whatever Loki's state is.
+
+use aegis_common::contracts::ActionType;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+/// What an audit row is about (fixed at insert).
+#[derive(Debug, Clone)]
+pub struct AuditSubject {
+    /// The action.
+    pub action_type: ActionType,
+    /// Namespace as sent (may be `undefined` for rejected rows without one).
+    pub namespace: String,
+    /// `pod`, `deployment` or `unknown`.
+    pub resource_type: &'static str,
+    /// `podName` ‖ `deploymentName` ‖ `unknown`.
+    pub resource_name: String,
+    /// Parameters as received.
+    pub action_params: Value,
+    /// `requestedBy`.
+    pub requested_by: Option<String>,
+    /// The advisory policy decision.
+    pub policy_decision: Option<Value>,
+    /// Client IP.
+    pub ip_address: Option<String>,
+    /// Signature as sent (stored, never returned).
+    pub signature: Option<String>,
+    /// W3C trace id.
+    pub correlation_id: Option<String>,
+}
+
+/// A row in progress: what the Loki lines need.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// Row id.
+    pub id: Uuid,
+    /// `created_at`.
+    pub created_at: DateTime<Utc>,
+    /// The subject.
+    pub subject: AuditSubject,
+}
+
+/// Final outcome of an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalStatus {
+    /// The action succeeded.
+    Completed,
+    /// The action failed.
+    Failed,
+}
+
+impl FinalStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Writes rows and lines.
+#[derive(Debug, Clone)]
+pub struct AuditStore {
+    db: PgPool,
+    loki: bool,
+}
+
+/// The §7.4 line: keys in the spec's order, `correlation_id` last, `null` when unset.
+#[must_use]
+pub fn loki_line(
+    row: &AuditRow,
+    status: &str,
+    error_message: Option<&str>,
+    execution_duration: Option<i32>,
+) -> String {
+    let s = &row.subject;
+    let mut m = Map::new();
+    m.insert("audit_id".into(), json!(row.id.to_string()));
+    m.insert("action_type".into(), json!(s.action_type.as_str()));
+    m.insert("status".into(), json!(status));
+    m.insert("namespace".into(), json!(s.namespace));
+    m.insert("resource_type".into(), json!(s.resource_type));
+    m.insert("resource_name".into(), json!(s.resource_name));
+    m.insert("requested_by".into(), json!(s.requested_by));
+    m.insert("error_message".into(), json!(error_message));
+    m.insert("execution_duration".into(), json!(execution_duration));
+    m.insert(
+        "timestamp".into(),
+        json!(row.created_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    m.insert("correlation_id".into(), json!(s.correlation_id));
+    Value::Object(m).to_string()
+}
+
+/// The §7.4 stream labels.
+#[must_use]
+pub fn loki_labels(row: &AuditRow, status: &str) -> Value {
+    let level = match status {
+        "failed" => "error",
+        "rejected" => "warn",
+        _ => "info",
+    };
+    json!({
+        "job": "aegis-executor",
+        "level": level,
+        "action_type": row.subject.action_type.as_str(),
+        "namespace": row.subject.namespace,
+        "status": status,
+    })
+}
+
+fn now_ns() -> i64 {
+    Utc::now().timestamp_millis().saturating_mul(1_000_000)
+}
+
+const INSERT: &str = "INSERT INTO action_audit_logs
+    (action_type, status, namespace, resource_type, resource_name, action_params, requested_by,
+     policy_decision, ip_address, signature, correlation_id,
+     error_message, execution_duration, completed_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13,
+          CASE WHEN $2::varchar = 'rejected' THEN now() END)
+  RETURNING id, created_at";
+
+impl AuditStore {
+    /// A store; `loki` = whether lines go to the outbox.
+    #[must_use]
+    pub fn new(db: PgPool, loki: bool) -> Self {
+        Self { db, loki }
+    }
+
+    async fn outbox(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        row: &AuditRow,
+        status: &str,
+        error_message: Option<&str>,
+        execution_duration: Option<i32>,
+    ) -> Result<(), sqlx::Error> {
+        if !self.loki {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(row.id)
+        .bind(loki_labels(row, status))
+        .bind(loki_line(row, status, error_message, execution_duration))
+        .bind(now_ns())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        subject: &AuditSubject,
+        status: &str,
+        error_message: Option<&str>,
+        execution_duration: Option<i32>,
+    ) -> Result<(Uuid, DateTime<Utc>), sqlx::Error> {
+        sqlx::query_as(INSERT)
+            .bind(subject.action_type.as_str())
+            .bind(status)
+            .bind(&subject.namespace)
+            .bind(subject.resource_type)
+            .bind(&subject.resource_name)
+            .bind(&subject.action_params)
+            .bind(&subject.requested_by)
+            .bind(&subject.policy_decision)
+            .bind(&subject.ip_address)
+            .bind(&subject.signature)
+            .bind(&subject.correlation_id)
+            .bind(error_message)
+            .bind(execution_duration)
+            .fetch_one(&mut **tx)
+            .await
+    }
+
+    /// Inserts a row that is final at once (`rejected`), with its `execution_errors` row.
+    pub async fn insert_rejected(
+        &self,
+        subject: AuditSubject,
+        message: &str,
+        category: &str,
+        execution_duration: i32,
+    ) -> Result<AuditRow, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let (id, created_at) = self
+            .insert(
+                &mut tx,
+                &subject,
+                "rejected",
+                Some(message),
+                Some(execution_duration),
+            )
+            .await?;
+        let row = AuditRow {
+            id,
+            created_at,
+            subject,
+        };
+        record_error(&mut tx, id, category, message).await?;
+        self.outbox(
+            &mut tx,
+            &row,
+            "rejected",
+            Some(message),
+            Some(execution_duration),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Step 5: inserts the `pending` row.
+    pub async fn insert_pending(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let (id, created_at) = self
+            .insert(&mut tx, &subject, "pending", None, None)
+            .await?;
+        let row = AuditRow {
+            id,
+            created_at,
+            subject,
+        };
+        self.outbox(&mut tx, &row, "pending", None, None).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Step 6: `pending` → `in_progress`.
+    pub async fn mark_in_progress(&self, row: &AuditRow) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1")
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await?;
+        self.outbox(&mut tx, row, "in_progress", None, None).await?;
+        tx.commit().await
+    }
+
+    /// Step 8: `in_progress` → `completed` | `failed`.
+    pub async fn finish(
+        &self,
+        row: &AuditRow,
+        status: FinalStatus,
+        result: Option<&Value>,
+        error: Option<(&str, &str)>,
+        execution_duration: i32,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let message = error.map(|(m, _)| m);
+        sqlx::query(
+            "UPDATE action_audit_logs
+                SET status = $2, result = $3, error_message = $4, execution_duration = $5,
+                    completed_at = now()
+              WHERE id = $1",
+        )
+        .bind(row.id)
+        .bind(status.as_str())
+        .bind(result)
+        .bind(message)
+        .bind(execution_duration)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((m, category)) = error {
+            record_error(&mut tx, row.id, category, m).await?;
+        }
+        self.outbox(
+            &mut tx,
+            row,
+            status.as_str(),
+            message,
+            Some(execution_duration),
+        )
+        .await?;
+        tx.commit().await
+    }
+}
+
+async fn record_error(
+    tx: &mut Transaction<'_, Postgres>,
+    audit_id: Uuid,
+    category: &str,
+    message: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO execution_errors (audit_log_id, error_category, error_message, recoverable)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(audit_id)
+    .bind(category)
+    .bind(message)
+    .bind(matches!(category, "timeout" | "network"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! `GET /executor/deployments/{namespace}/{name}` (spec/README.md contract 2): the closed loop
+//! reads the current replica count here before scaling relatively. `X-API-Key` must be one of
+//! `SERVICE_API_KEYS`; the namespace rules are those of §6.1. Not audited, not throttled.
+
+use aegis_common::{contracts::DeploymentStatus, signing::secret_in};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::HeaderMap,
+};
+use secrecy::ExposeSecret;
+
+use crate::{
+    error::ApiError,
+    k8s::{K8sError, actions},
+    request::{is_dns_label, is_dns_subdomain},
+    safety,
+    state::AppState,
+};
+
+/// The handler.
+pub async fn get_deployment(
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<DeploymentStatus>, ApiError> {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let accepted = state
+        .config
+        .service_api_keys
+        .iter()
+        .map(|k| k.expose_secret().as_bytes());
+    if key.is_empty() || !secret_in(key.as_bytes(), accepted) {
+        return Err(ApiError::Unauthorized);
+    }
+    safety::check_namespace(&state.config, Some(&namespace), &namespace)?;
+    if !is_dns_label(&namespace) || !is_dns_subdomain(&name) {
+        return Err(ApiError::BadRequest(
+            vec!["namespace and name must be valid DNS-1123 names".to_owned()].into(),
+        ));
+    }
+    match actions::deployment_status(&state.kube, &namespace, &name).await {
+        Ok(Some(status)) => Ok(Json(status)),
+        Ok(None) => Err(ApiError::NotFound(format!(
+            "Deployment {name} not found in namespace {namespace}"
+        ))),
+        Err(e @ K8sError::Timeout(_)) => Err(ApiError::GatewayTimeout(e.to_string())),
+        Err(e) => Err(ApiError::BadGateway(e.to_string())),
+    }
+}

@@ -1,0 +1,158 @@
+//! Loki shipping through the outbox (executor.md §7.4, spec/README.md "Loki shipping").
+
+use std::{collections::HashSet, time::Duration};
+
+use aegis_test_support::LokiFake;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn wait_for(loki: &LokiFake, n: usize, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while loki.entries().len() < n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn scenario_1_pushes_three_lines_with_labels_and_the_spec_line_format() {
+    let loki = LokiFake::start().await.unwrap();
+    let app = spawn_app_with(&[("LOKI_URL", &loki.url())]).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let res = app
+        .client
+        .post(format!("{}/executor/execute", app.address))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .json(&sign(body_a()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    wait_for(&loki, 3, Duration::from_secs(10)).await;
+    let entries = loki.entries();
+    assert_eq!(entries.len(), 3);
+    let statuses: Vec<&str> = entries
+        .iter()
+        .map(|e| e.labels["status"].as_str())
+        .collect();
+    assert_eq!(statuses, vec!["pending", "in_progress", "completed"]);
+    for e in &entries {
+        assert_eq!(e.labels["job"], "aegis-executor");
+        assert_eq!(e.labels["level"], "info");
+        assert_eq!(e.labels["action_type"], "restart_pod");
+        assert_eq!(e.labels["namespace"], "default");
+    }
+    let line: serde_json::Map<String, Value> = serde_json::from_str(&entries[2].line).unwrap();
+    let keys: Vec<&str> = line.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "audit_id",
+            "action_type",
+            "status",
+            "namespace",
+            "resource_type",
+            "resource_name",
+            "requested_by",
+            "error_message",
+            "execution_duration",
+            "timestamp",
+            "correlation_id"
+        ]
+    );
+    assert_eq!(line["correlation_id"], trace);
+    assert_eq!(line["status"], "completed");
+    assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(!entries[0].line.contains(' '), "compact JSON");
+
+    // A failed action's final line is labelled error; a rejection is one warn line.
+    let ghost = sign(body(
+        "restart_pod",
+        json!({"namespace":"default","podName":"ghost"}),
+        None,
+    ));
+    app.execute(&ghost).await;
+    app.execute(&body_a()).await;
+    wait_for(&loki, 7, Duration::from_secs(10)).await;
+    let entries = loki.entries();
+    assert_eq!(entries.len(), 7);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.labels["status"] == "failed" && e.labels["level"] == "error")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.labels["status"] == "rejected" && e.labels["level"] == "warn")
+    );
+}
+
+#[tokio::test]
+async fn a_loki_outage_delays_but_never_loses_or_duplicates_a_line() {
+    let mut loki = LokiFake::start().await.unwrap();
+    let app = spawn_app_with(&[
+        ("LOKI_URL", &loki.url()),
+        ("RATE_LIMIT_SCALE_MAX", "1000"),
+        ("LOKI_BATCH_SIZE", "40"),
+    ])
+    .await;
+    loki.stop();
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        let b = sign(body(
+            "scale_deployment",
+            json!({"namespace":"production","deploymentName":"api-deployment","replicas": 1 + i % 5}),
+            Some("ai-engine"),
+        ));
+        let (status, res) = app.execute(&b).await;
+        assert_eq!(
+            status, 200,
+            "action {i} is not blocked by the outage: {res}"
+        );
+        assert_eq!(res["success"], true);
+        ids.push(res["auditId"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = app.metrics().await;
+    assert!(metric(&m, "executor_loki_outbox_backlog") > 0.0, "{m}");
+    assert!(metric(&m, "executor_loki_push_failures_total") >= 1.0);
+    assert!(loki.entries().is_empty());
+
+    loki.restart().await.unwrap();
+    wait_for(&loki, 150, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let entries = loki.entries();
+    assert_eq!(entries.len(), 150, "3 lines per action, each exactly once");
+    let unique: HashSet<(String, i128)> = entries
+        .iter()
+        .map(|e| (e.line.clone(), e.timestamp_ns))
+        .collect();
+    assert_eq!(unique.len(), 150);
+    for id in &ids {
+        let lines: Vec<_> = entries
+            .iter()
+            .filter(|e| e.line.contains(id.as_str()))
+            .collect();
+        assert_eq!(lines.len(), 3, "{id}");
+    }
+    let backlog: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM loki_outbox WHERE shipped_at IS NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(backlog, 0);
+}
+
+#[tokio::test]
+async fn a_failing_loki_is_retried_until_it_accepts() {
+    let loki = LokiFake::start().await.unwrap();
+    loki.set_failing(Some(500));
+    let app = spawn_app_with(&[("LOKI_URL", &loki.url())]).await;
+    app.execute(&sign(body_a())).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(loki.entries().is_empty());
+    loki.set_failing(None);
+    wait_for(&loki, 3, Duration::from_secs(10)).await;
+    assert_eq!(loki.entries().len(), 3);
+}

@@ -1,0 +1,201 @@
+//! Safety controls (executor.md §6): the HTTP throttle, per-action rate limits, the cooldown
+//! and concurrency.
+
+use std::time::Duration;
+
+use kube_sim::FaultRule;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn scenario_13_http_throttle_counts_invalid_bodies_and_spares_the_audit_api() {
+    let app = spawn_app().await;
+    for i in 1..=100 {
+        let res = app.post_raw("/executor/execute", &json!({})).await;
+        assert_eq!(res.status(), 400, "request {i}");
+        if i == 1 {
+            assert_eq!(res.headers()["x-ratelimit-limit"], "100");
+            assert_eq!(res.headers()["x-ratelimit-remaining"], "99");
+        }
+    }
+    let res = app.post_raw("/executor/execute", &json!({})).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"statusCode":429,"message":"ThrottlerException: Too Many Requests"})
+    );
+    assert_eq!(app.audit_get("/audit/statistics").await.status(), 200);
+    let m = app.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"executor_rate_limit_hits_total{action_type="http",namespace="n/a"}"#
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn http_throttle_limits_are_configurable() {
+    let app = spawn_app_with(&[("HTTP_RATE_LIMIT_MAX", "2")]).await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.post_raw("/executor/execute", &json!({})).await.status(),
+            400
+        );
+    }
+    assert_eq!(
+        app.post_raw("/executor/execute", &json!({})).await.status(),
+        429
+    );
+}
+
+#[tokio::test]
+async fn scenario_14_per_action_rate_limit_per_caller() {
+    let app = spawn_app().await;
+    let pods = ["test-pod", "bare-0", "bare-1", "bare-2", "bare-3"];
+    for pod in pods {
+        let b = sign(body(
+            "restart_pod",
+            json!({"namespace":"default","podName":pod}),
+            Some("ai-engine"),
+        ));
+        let (status, res) = app.execute(&b).await;
+        assert_eq!(status, 200, "{pod}: {res}");
+    }
+    let sixth = sign(body(
+        "restart_pod",
+        json!({"namespace":"default","podName":"bare-4"}),
+        Some("ai-engine"),
+    ));
+    let res = app.post_raw("/executor/execute", &sixth).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        v["message"],
+        "Action rate limit exceeded for restart_pod in default"
+    );
+    assert_eq!(v["error"], "Too Many Requests");
+    assert_eq!(app.rows().await[0].0, "rejected");
+    let m = app.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            r#"executor_rate_limit_hits_total{action_type="restart_pod",namespace="default"}"#
+        ),
+        1.0
+    );
+    let admin = sign(body(
+        "restart_pod",
+        json!({"namespace":"default","podName":"bare-4"}),
+        Some("admin"),
+    ));
+    let (status, _) = app.execute(&admin).await;
+    assert_eq!(status, 200, "another caller has its own bucket");
+}
+
+#[tokio::test]
+async fn rate_limits_are_shared_by_replicas() {
+    let app = spawn_app_with(&[("RATE_LIMIT_SCALE_MAX", "1")]).await;
+    let other = spawn_replica(&app, &[("RATE_LIMIT_SCALE_MAX", "1")]).await;
+    let scale = |n: i64| {
+        sign2(body(
+            "scale_deployment",
+            json!({"namespace":"production","deploymentName":"api-deployment","replicas":n}),
+            Some("ai-engine"),
+        ))
+    };
+    let (status, _) = app.execute(&scale(4)).await;
+    assert_eq!(status, 200);
+    let res = app
+        .client
+        .post(format!("{other}/executor/execute"))
+        .json(&scale(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+}
+
+#[tokio::test]
+async fn cooldown_refuses_a_second_action_on_the_same_target() {
+    let app = spawn_app_with(&[("ACTION_COOLDOWN_SECONDS", "120")]).await;
+    let scale = |n: i64| {
+        sign(body(
+            "scale_deployment",
+            json!({"namespace":"production","deploymentName":"api-deployment","replicas":n}),
+            None,
+        ))
+    };
+    let (status, _) = app.execute(&scale(4)).await;
+    assert_eq!(status, 200);
+    let res = app.post_raw("/executor/execute", &scale(5)).await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 100 && retry <= 121, "{retry}");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(
+        v["message"],
+        "Action cooldown active for deployment production/api-deployment"
+    );
+    let (status, _) = app.execute(&sign(body_a())).await;
+    assert_eq!(status, 200, "other targets are not cooling down");
+}
+
+#[tokio::test]
+async fn a_busy_resource_is_409_and_a_full_replica_is_503() {
+    let app = spawn_app().await;
+    // Another replica holds the lock of the deployment.
+    let mut conn = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind("aegis-executor:deployment:production/api-deployment")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(held);
+    let b = sign(body(
+        "scale_deployment",
+        json!({"namespace":"production","deploymentName":"api-deployment","replicas":4}),
+        None,
+    ));
+    let (status, res) = app.execute(&b).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        res["message"],
+        "Another action is in progress for deployment production/api-deployment"
+    );
+    drop(conn);
+
+    let one = spawn_app_with(&[("MAX_CONCURRENT_ACTIONS", "1")]).await;
+    one.sim.set_faults(vec![
+        FaultRule::new("/api/v1/namespaces/default/pods").latency_ms(800),
+    ]);
+    let slow = {
+        let client = one.client.clone();
+        let url = format!("{}/executor/execute", one.address);
+        let body = sign(body_a());
+        tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = sign(body(
+        "scale_deployment",
+        json!({"namespace":"production","deploymentName":"api-deployment","replicas":4}),
+        None,
+    ));
+    let (status, res) = one.execute(&b).await;
+    assert_eq!(status, 503);
+    assert_eq!(res["message"], "Executor busy");
+    assert_eq!(slow.await.unwrap(), 200);
+}
+
+use sqlx::Connection as _;
