@@ -3,7 +3,8 @@
 #   1. PostgreSQL and Redis answer on 127.0.0.1 (started if installed but stopped; never
 #      reconfigured), or a clear message says how to get them;
 #   2. the tools the tests drive are installed (kubectl, Prometheus with promtool, Alertmanager
-#      with amtool, cargo-nextest);
+#      with amtool, shellcheck, docker-compose for static validation, node for the Socket.IO
+#      client test, cargo-nextest);
 #   3. the three service databases exist.
 # Safe to run repeatedly; installs only what is missing.
 set -euo pipefail
@@ -60,6 +61,12 @@ ensure_tools() {
   need promtool prometheus
   need prometheus-alertmanager prometheus-alertmanager
   need amtool prometheus-alertmanager
+  need shellcheck shellcheck
+  need docker-compose docker-compose
+  need openssl openssl
+  need python3 python3
+  need node nodejs
+  need npm npm
   if [ ${#missing_pkgs[@]} -gt 0 ]; then
     mapfile -t missing_pkgs < <(printf '%s\n' "${missing_pkgs[@]}" | sort -u)
     say "installing Debian packages: ${missing_pkgs[*]}"

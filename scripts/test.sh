@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace against the local PostgreSQL and Redis.
+# Runs every test: the platform validation (compose, kustomize, Prometheus rules, linters) and
+# the whole workspace against the local PostgreSQL and Redis.
 # This is the test command of README.md; extra arguments go to cargo nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/prepare-test-env.sh
+# Deployment and observability assets, checked with real validators (issue 10).
+scripts/validate-platform.sh
 exec cargo nextest run --workspace --locked --profile ci "$@"
