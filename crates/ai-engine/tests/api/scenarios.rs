@@ -499,12 +499,23 @@ async fn baselines_train_a_forest_and_survive_a_restart() {
 
     // A new instance on the same database restores the baseline and answers with the forest.
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-    let rows: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM training_data WHERE model_type = 'anomaly'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert!(rows >= 10, "baseline rows persisted: {rows}");
+    // Rows are written off the request path: wait for all 22 (one per scored request).
+    let mut rows: i64 = 0;
+    for _ in 0..100 {
+        rows =
+            sqlx::query_scalar("SELECT count(*) FROM training_data WHERE model_type = 'anomaly'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if rows >= 22 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        rows, 22,
+        "every scored request appended a persisted baseline row"
+    );
     let mut env = aegis_common::config::Env::from_pairs([
         ("APP_ENV", "test"),
         ("HOST", "127.0.0.1"),
