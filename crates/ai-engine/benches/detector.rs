@@ -40,7 +40,10 @@ fn shuttle() -> (Array2<f64>, Array1<usize>) {
         labels.push(fields[9] as usize);
     }
     let n = labels.len();
-    (Array2::from_shape_vec((n, 9), flat).unwrap(), Array1::from(labels))
+    (
+        Array2::from_shape_vec((n, 9), flat).unwrap(),
+        Array1::from(labels),
+    )
 }
 
 fn features(c: &mut Criterion) {
@@ -68,7 +71,8 @@ fn features(c: &mut Criterion) {
     c.bench_function("features/log 1000 lines", |b| {
         b.iter(|| log_features(black_box(&logs), now, Duration::seconds(300)))
     });
-    let combined = metric_features(&points).concat(log_features(&logs, now, Duration::seconds(300)));
+    let combined =
+        metric_features(&points).concat(log_features(&logs, now, Duration::seconds(300)));
     c.bench_function("features/rf vector (55)", |b| {
         b.iter(|| rf_feature_vector(black_box(&combined)))
     });

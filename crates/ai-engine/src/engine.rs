@@ -32,6 +32,14 @@ impl Engine {
         }
     }
 
+    /// Trained forests in memory: one per anomaly signature, plus the failure forest.
+    #[must_use]
+    pub fn active_models(&self) -> i64 {
+        let anomaly = self.anomaly.lock().map(|d| d.forest_count()).unwrap_or(0);
+        let failure = usize::from(self.failure_forest().is_some());
+        i64::try_from(anomaly + failure).unwrap_or(i64::MAX)
+    }
+
     /// The current failure forest, if trained.
     #[must_use]
     pub fn failure_forest(&self) -> Option<FailureModel> {

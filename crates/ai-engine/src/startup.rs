@@ -176,6 +176,10 @@ fn spawn_model_loading(state: AppState) {
             Ok(_) => tracing::info!("not enough labelled rows yet; the heuristic answers failures"),
             Err(e) => tracing::warn!(error = format!("{e:#}"), "failure forest training failed"),
         }
+        state
+            .ai_metrics
+            .active_models
+            .set(state.engine.active_models());
         state.models_loaded.store(true, Ordering::Release);
         let mut tick = tokio::time::interval(state.config.rf_retrain_interval);
         tick.tick().await;

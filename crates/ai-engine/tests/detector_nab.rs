@@ -56,7 +56,12 @@ fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
     }
     let pos = positive.iter().filter(|p| **p).count() as f64;
     let neg = positive.len() as f64 - pos;
-    let rank_sum: f64 = ranks.iter().zip(positive).filter(|(_, p)| **p).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(positive)
+        .filter(|(_, p)| **p)
+        .map(|(r, _)| r)
+        .sum();
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
@@ -90,14 +95,30 @@ fn isolation_forest_ranks_labelled_nab_windows_above_chance() {
             for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
                 let (ts, v) = line.split_once(',').unwrap();
                 values.push(v.parse::<f64>().unwrap());
-                labels.push(spans.iter().any(|(a, b)| ts >= a.as_str() && ts <= b.as_str()));
+                labels.push(
+                    spans
+                        .iter()
+                        .any(|(a, b)| ts >= a.as_str() && ts <= b.as_str()),
+                );
             }
             let x = features(&values);
-            let model = IsolationForestParams::new().seed(42).fit_array(x.view()).unwrap();
-            let scores: Vec<f64> = model.score_samples(x.view()).unwrap().iter().map(|s| -s).collect();
+            let model = IsolationForestParams::new()
+                .seed(42)
+                .fit_array(x.view())
+                .unwrap();
+            let scores: Vec<f64> = model
+                .score_samples(x.view())
+                .unwrap()
+                .iter()
+                .map(|s| -s)
+                .collect();
             let auc = roc_auc(&scores, &labels);
             let share = labels.iter().filter(|l| **l).count() as f64 / labels.len() as f64;
-            println!("{key:<60} rows {:>6}  anomalous {:>5.1}%  ROC AUC {auc:.3}", values.len(), 100.0 * share);
+            println!(
+                "{key:<60} rows {:>6}  anomalous {:>5.1}%  ROC AUC {auc:.3}",
+                values.len(),
+                100.0 * share
+            );
             assert!(auc.is_finite());
             aucs.push(auc);
         }

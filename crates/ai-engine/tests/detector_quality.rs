@@ -10,8 +10,8 @@ use aegis_ai_engine::detector::{IsolationForestParams, RandomForestParams};
 use linfa::prelude::*;
 use linfa_trees::DecisionTree;
 use ndarray::{Array1, Array2, Axis};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 fn data_dir() -> PathBuf {
@@ -26,10 +26,7 @@ fn shuttle() -> (Array2<f64>, Array1<usize>) {
         .read_to_string(&mut text)
         .unwrap();
     let mut lines = text.lines();
-    assert_eq!(
-        lines.next().unwrap(),
-        "f1,f2,f3,f4,f5,f6,f7,f8,f9,anomaly"
-    );
+    assert_eq!(lines.next().unwrap(), "f1,f2,f3,f4,f5,f6,f7,f8,f9,anomaly");
     let mut flat = Vec::new();
     let mut labels = Vec::new();
     for line in lines.filter(|l| !l.is_empty()) {
@@ -106,7 +103,12 @@ fn isolation_forest_roc_auc_on_shuttle_matches_scikit_learn() {
         .fit(&DatasetBase::from(x.clone()))
         .unwrap();
     // score_samples is lower for anomalies; negate it so that higher means more anomalous.
-    let scores: Vec<f64> = model.score_samples(x.view()).unwrap().iter().map(|s| -s).collect();
+    let scores: Vec<f64> = model
+        .score_samples(x.view())
+        .unwrap()
+        .iter()
+        .map(|s| -s)
+        .collect();
     let auc = roc_auc(&scores, &labels);
     println!("isolation forest shuttle ROC AUC = {auc:.4} (scikit-learn 0.9975)");
     assert!(auc >= 0.995, "AUC {auc}");
@@ -132,7 +134,12 @@ fn random_forest_accuracy_on_a_stratified_shuttle_split_matches_scikit_learn() {
     assert!(acc >= 0.999, "accuracy {acc}");
 
     let proba = model.predict_proba(x_test.view()).unwrap();
-    assert!(proba.rows().into_iter().all(|r| (r.sum() - 1.0).abs() < 1e-9));
+    assert!(
+        proba
+            .rows()
+            .into_iter()
+            .all(|r| (r.sum() - 1.0).abs() < 1e-9)
+    );
     let importances = model.feature_importances();
     assert!((importances.iter().sum::<f64>() - 1.0).abs() < 1e-9);
 }
@@ -154,6 +161,30 @@ fn a_single_unbootstrapped_tree_is_on_par_with_linfa_trees() {
     let acc_ours = accuracy(&ours.predict(&x_test), &y_test);
     let acc_linfa = accuracy(&reference.predict(&x_test), &y_test);
     println!("single CART tree accuracy: ours {acc_ours:.5}, linfa-trees {acc_linfa:.5}");
-    assert!(acc_ours >= 0.998 && acc_linfa >= 0.998);
-    assert!((acc_ours - acc_linfa).abs() <= 0.002);
+    // linfa-trees breaks ties between equal splits through a HashMap, so its figure varies a
+    // little from run to run (0.9980 / 0.9981 observed); ours is deterministic.
+    assert!(acc_ours >= 0.998, "ours {acc_ours}");
+    assert!(acc_linfa >= 0.997, "linfa {acc_linfa}");
+    assert!(acc_ours >= acc_linfa - 0.001 && (acc_ours - acc_linfa).abs() <= 0.003);
+}
+
+/// Seed spread of the shuttle AUC (run with `--ignored --nocapture`).
+#[test]
+#[ignore = "report only"]
+fn isolation_forest_shuttle_auc_over_seeds() {
+    let (x, y) = shuttle();
+    let labels: Vec<bool> = y.iter().map(|v| *v == 1).collect();
+    for seed in 0..8 {
+        let model = IsolationForestParams::new()
+            .seed(seed)
+            .fit_array(x.view())
+            .unwrap();
+        let scores: Vec<f64> = model
+            .score_samples(x.view())
+            .unwrap()
+            .iter()
+            .map(|s| -s)
+            .collect();
+        println!("seed {seed}: AUC {:.4}", roc_auc(&scores, &labels));
+    }
 }

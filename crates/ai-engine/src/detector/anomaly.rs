@@ -345,6 +345,14 @@ impl AnomalyDetector {
         &self.config
     }
 
+    /// How many signatures have a trained forest.
+    pub fn forest_count(&self) -> usize {
+        self.signatures
+            .values()
+            .filter(|s| s.forest.is_some())
+            .count()
+    }
+
     /// Rows in a signature's baseline.
     pub fn baseline_len(&self, signature: &str) -> usize {
         self.signatures

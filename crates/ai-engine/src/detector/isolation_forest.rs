@@ -17,7 +17,7 @@
 
 use linfa::dataset::{DatasetBase, Records};
 use linfa::traits::{Fit, PredictInplace};
-use ndarray::{Array1, ArrayBase, ArrayView1, ArrayView2, Data, Ix2};
+use ndarray::{Array1, ArrayBase, ArrayView1, ArrayView2, Axis, Data, Ix2, Slice};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -31,6 +31,8 @@ pub const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 pub const AUTO_MAX_SAMPLES: usize = 256;
 /// Batches with at least this many rows are scored in parallel.
 pub const PARALLEL_SCORE_ROWS: usize = 4096;
+/// Rows scored together, tree by tree, in batch scoring.
+const SCORE_CHUNK: usize = 64;
 
 const LEAF: u32 = u32::MAX;
 
@@ -379,8 +381,8 @@ impl TryFrom<IsolationForestRepr> for IsolationForest {
         {
             return corrupt("node arrays differ in length");
         }
-        if r.roots.is_empty() || r.roots.iter().any(|x| *x as usize >= len) {
-            return corrupt("bad root index");
+        if r.n_features == 0 || r.roots.is_empty() || r.roots.iter().any(|x| *x as usize >= len) {
+            return corrupt("no features or bad root index");
         }
         if !(r.norm > 0.0 && r.norm.is_finite() && r.offset.is_finite()) {
             return corrupt("bad normaliser or offset");
@@ -507,13 +509,17 @@ impl IsolationForest {
             return self.score_samples_serial(x);
         }
         self.check_len(x.ncols())?;
-        let rows: Vec<ArrayView1<'_, f64>> = x.rows().into_iter().collect();
-        let scores: Vec<f64> = rows
-            .par_iter()
-            .with_min_len(256)
-            .map(|row| self.score_from_sum(self.path_sum(|f| row[f])))
-            .collect();
-        Ok(Array1::from(scores))
+        let mut out = vec![0.0; x.nrows()];
+        out.par_chunks_mut(SCORE_CHUNK)
+            .enumerate()
+            .for_each(|(c, o)| {
+                let start = c * SCORE_CHUNK;
+                self.score_chunk(
+                    x.slice_axis(Axis(0), Slice::from(start..start + o.len())),
+                    o,
+                );
+            });
+        Ok(Array1::from(out))
     }
 
     /// [`Self::score_samples`] on the calling thread only.
@@ -522,10 +528,49 @@ impl IsolationForest {
         x: ArrayView2<'_, f64>,
     ) -> Result<Array1<f64>, DetectorError> {
         self.check_len(x.ncols())?;
-        Ok(x.rows()
-            .into_iter()
-            .map(|row| self.score_from_sum(self.path_sum(|f| row[f])))
-            .collect())
+        let mut out = vec![0.0; x.nrows()];
+        for (chunk, o) in x
+            .axis_chunks_iter(Axis(0), SCORE_CHUNK)
+            .zip(out.chunks_mut(SCORE_CHUNK))
+        {
+            self.score_chunk(chunk, o);
+        }
+        Ok(Array1::from(out))
+    }
+
+    /// Scores up to [`SCORE_CHUNK`] rows tree by tree, so each tree's nodes stay in cache.
+    fn score_chunk(&self, rows: ArrayView2<'_, f64>, out: &mut [f64]) {
+        let p = self.n_features;
+        let owned;
+        let flat: &[f64] = match rows.as_slice() {
+            Some(s) => s,
+            None => {
+                owned = rows.iter().copied().collect::<Vec<f64>>();
+                &owned
+            }
+        };
+        out.fill(0.0);
+        let n = &self.nodes;
+        for &root in &self.roots {
+            for (sum, row) in out.iter_mut().zip(flat.chunks_exact(p)) {
+                let mut i = root as usize;
+                loop {
+                    let f = n.feature[i];
+                    if f == LEAF {
+                        *sum += n.leaf_path[i];
+                        break;
+                    }
+                    i = if row[f as usize] <= n.threshold[i] {
+                        n.left[i] as usize
+                    } else {
+                        n.right[i] as usize
+                    };
+                }
+            }
+        }
+        for v in out.iter_mut() {
+            *v = self.score_from_sum(*v);
+        }
     }
 
     /// scikit-learn's `decision_function` for one row: negative means anomalous.

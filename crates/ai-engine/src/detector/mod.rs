@@ -16,7 +16,9 @@ pub mod random_forest;
 pub use anomaly::{
     AnomalyConfig, AnomalyDetector, AnomalyMethod, AnomalyOutcome, RemediationAction, Severity,
 };
-pub use failure::{FailureClass, FailureOutcome, heuristic_failure, trained_failure};
+pub use failure::{
+    FailureClass, FailureDetails, FailureMethod, FailureOutcome, heuristic_failure, trained_failure,
+};
 pub use features::{FeatureSet, LogEntry, MetricPoint, MetricType, RF_FEATURE_NAMES};
 pub use isolation_forest::{Contamination, IsolationForest, IsolationForestParams};
 pub use random_forest::{ClassWeight, MaxFeatures, RandomForest, RandomForestParams};

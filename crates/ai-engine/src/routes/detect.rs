@@ -184,6 +184,9 @@ async fn detect_anomaly(
         }
     };
     let elapsed = started.elapsed();
+    if outcome.retrained {
+        m.active_models.set(state.engine.active_models());
+    }
     let body = anomaly_body(&outcome);
     m.predictions
         .with_label_values(&["anomaly", "success"])

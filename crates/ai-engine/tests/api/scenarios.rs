@@ -496,6 +496,8 @@ async fn baselines_train_a_forest_and_survive_a_restart() {
         .unwrap();
     assert_eq!(spike["details"]["method"], "isolation_forest");
     assert_eq!(spike["is_anomaly"], true, "{spike}");
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("ai_active_models 1"), "one trained signature");
 
     // A new instance on the same database restores the baseline and answers with the forest.
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
