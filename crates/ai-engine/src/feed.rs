@@ -420,7 +420,7 @@ async fn send_signal(
 }
 
 /// Runs the feed forever (first run immediately).
-pub fn spawn(state: AppState, cfg: FeedConfig) {
+pub fn spawn(state: AppState, cfg: FeedConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(cfg.interval);
         loop {
@@ -431,5 +431,5 @@ pub fn spawn(state: AppState, cfg: FeedConfig) {
             let report = run_once(&state, &cfg, Utc::now()).await;
             tracing::info!(?report, "feed run finished");
         }
-    });
+    })
 }

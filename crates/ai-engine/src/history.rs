@@ -5,11 +5,14 @@
 //! with backoff (the channel then fills and applies back-pressure), and on shutdown the channel
 //! is drained before the task ends.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 
 /// One `prediction_history` row.
 #[derive(Debug, Clone)]
@@ -60,6 +63,22 @@ pub struct HistoryWriter {
     tx: mpsc::Sender<Record>,
 }
 
+/// Owner's handle: closes the writer after draining everything queued.
+#[derive(Debug)]
+pub struct HistoryHandle {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl HistoryHandle {
+    /// Drains the queue, writes it, and waits (at most `limit`) for the task to end. Call it
+    /// after the server has stopped, so no handler can still be queueing.
+    pub async fn close(self, limit: Duration) -> bool {
+        self.stop.notify_one();
+        tokio::time::timeout(limit, self.task).await.is_ok()
+    }
+}
+
 const BATCH: usize = 256;
 
 impl HistoryWriter {
@@ -67,28 +86,33 @@ impl HistoryWriter {
     pub fn spawn(
         pool: PgPool,
         capacity: usize,
-        on_error: impl Fn() + Send + 'static,
-    ) -> (Self, JoinHandle<()>) {
+        on_error: impl Fn() + Send + Sync + 'static,
+    ) -> (Self, HistoryHandle) {
         let (tx, mut rx) = mpsc::channel::<Record>(capacity.max(1));
+        let stop = Arc::new(Notify::new());
+        let stopping = stop.clone();
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
-            while rx.recv_many(&mut batch, BATCH).await > 0 {
-                let mut delay = Duration::from_millis(100);
-                loop {
-                    match write_batch(&pool, &batch).await {
-                        Ok(()) => break,
-                        Err(e) => {
-                            on_error();
-                            tracing::warn!(error = %e, rows = batch.len(), "history write failed; retrying");
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(5));
-                        }
+            loop {
+                let closing = tokio::select! {
+                    n = rx.recv_many(&mut batch, BATCH) => n == 0,
+                    () = stopping.notified() => {
+                        rx.close();
+                        true
                     }
+                };
+                if closing {
+                    // Whatever is still queued is written before the task ends.
+                    while rx.recv_many(&mut batch, BATCH).await > 0 {
+                        write_with_retry(&pool, &mut batch, &on_error).await;
+                    }
+                    write_with_retry(&pool, &mut batch, &on_error).await;
+                    return;
                 }
-                batch.clear();
+                write_with_retry(&pool, &mut batch, &on_error).await;
             }
         });
-        (Self { tx }, task)
+        (Self { tx }, HistoryHandle { stop, task })
     }
 
     /// Queues a record; waits when the queue is full (back-pressure, never loss).
@@ -97,6 +121,21 @@ impl HistoryWriter {
             tracing::error!("history writer has stopped; record not stored");
         }
     }
+}
+
+/// Writes `batch` (retrying with backoff until PostgreSQL accepts it) and empties it.
+async fn write_with_retry(pool: &PgPool, batch: &mut Vec<Record>, on_error: &impl Fn()) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut delay = Duration::from_millis(100);
+    while let Err(e) = write_batch(pool, batch).await {
+        on_error();
+        tracing::warn!(error = %e, rows = batch.len(), "history write failed; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    batch.clear();
 }
 
 async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {

@@ -26,7 +26,7 @@ use crate::{
     config::Config,
     detector::AnomalyConfig,
     engine::{Engine, restore_baselines, train_failure},
-    history::HistoryWriter,
+    history::{HistoryHandle, HistoryWriter},
     metrics::AiMetrics,
     routes,
     state::AppState,
@@ -40,7 +40,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct Application {
     bound: Bound,
     state: AppState,
-    history_task: JoinHandle<()>,
+    history: HistoryHandle,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Application {
@@ -65,7 +66,7 @@ impl Application {
                 "Failed attempts to write prediction history (retried, never dropped)",
             )
             .context("failed to register metrics")?;
-        let (history, history_task) =
+        let (history, history_handle) =
             HistoryWriter::spawn(db.clone(), 10_000, move || storage_errors.inc());
         let engine = Engine::new(AnomalyConfig {
             contamination: 1.0 - config.anomaly_threshold,
@@ -82,9 +83,9 @@ impl Application {
             history,
             models_loaded: Arc::new(AtomicBool::new(false)),
         };
-        spawn_model_loading(state.clone());
+        let mut tasks = vec![spawn_model_loading(state.clone())];
         if let Some(feed) = state.config.feed.clone() {
-            crate::feed::spawn(state.clone(), feed);
+            tasks.push(crate::feed::spawn(state.clone(), feed));
         }
         let mut router = service::finish::<FastApiStyle>(
             routes::router(state.clone()),
@@ -104,7 +105,8 @@ impl Application {
         Ok(Self {
             bound,
             state,
-            history_task,
+            history: history_handle,
+            tasks,
         })
     }
 
@@ -133,15 +135,16 @@ impl Application {
         let Self {
             bound,
             state,
-            history_task,
+            history,
+            tasks,
         } = self;
         drop(state);
         let served = bound.run_until(shutdown).await;
-        // The router (and with it every sender) is gone: the writer drains and stops.
-        if tokio::time::timeout(Duration::from_secs(30), history_task)
-            .await
-            .is_err()
-        {
+        // No handler runs any more: stop the background jobs, then drain the history queue.
+        for t in tasks {
+            t.abort();
+        }
+        if !history.close(Duration::from_secs(30)).await {
             tracing::error!("history writer did not flush within 30 s");
         }
         served
@@ -150,7 +153,7 @@ impl Application {
 
 /// Restores the anomaly baselines and the failure forest in the background; inference answers
 /// 503 until done (§7). Then retrains the forest on a schedule when new labels arrived.
-fn spawn_model_loading(state: AppState) {
+fn spawn_model_loading(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(200);
         loop {
@@ -196,7 +199,7 @@ fn spawn_model_loading(state: AppState) {
                 }
             }
         }
-    });
+    })
 }
 
 async fn labelled_rows(state: &AppState) -> i64 {

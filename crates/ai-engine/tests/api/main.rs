@@ -6,4 +6,5 @@ mod feed;
 mod health;
 mod helpers;
 mod scenarios;
+mod shutdown;
 mod training;
