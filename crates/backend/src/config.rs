@@ -10,11 +10,21 @@
 //! | `REDIS_KEY_PREFIX` | empty | prefix for every Redis key (tests isolate themselves with it) |
 //! | `JWT_SECRET`, `JWT_REFRESH_SECRET` | required | production: ≥ 32 bytes, no placeholders, different |
 //! | `AI_ENGINE_URL` | `http://localhost:8000` | ai-engine base URL |
+//! | `AI_ENGINE_API_KEY` | unset | `X-API-Key` sent to the ai-engine (omitted when unset) |
+//! | `AI_ENGINE_RETRY_BACKOFF_MS` | `1000` | first wait between ai-engine attempts (n-th retry waits n×) |
+//! | `EXECUTOR_URL` | `http://localhost:4000` | executor base URL |
+//! | `EXECUTOR_API_KEY` | unset | `X-API-Key` for the executor's read endpoint (contract 2) |
+//! | `EXECUTOR_HMAC_SECRET` | unset | verifies `/executor/action` (pipe scheme) and signs v2 requests to the executor; unset = every action is refused |
+//! | `EXECUTOR_AUDIT_TOKEN` | unset | bearer for the executor's `/audit/*` (its `AUDIT_API_TOKEN`) |
+//! | `EXECUTOR_NAMESPACE_ALLOWLIST` | `default,aegis,monitoring` | namespaces `/executor/action` accepts |
+//! | `CORS_ORIGIN` | `http://localhost:3001` | allowed origins (comma list) for HTTP and Socket.IO; credentials on, so `*` is refused; empty = no CORS headers |
+//! | `LOG_TO_DB` | `true` | store the backend's own warn-and-above events in the `logs` table (`GET /logs`) |
 //! | `HEALTH_CHECK_AI_ENGINE` | `true` | include the ai-engine in `/health` |
 //! | `AUTO_MIGRATE` | `true`, except `false` in production | run migrations at start-up |
 //! | `LOG_LEVEL` | `info` | tracing filter |
 //! | `LOG_FORMAT` | `json` in production, else `text` | log format |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP trace export |
+//! | `POLICY_*` (evaluate access, decision cache, audit writer) | see [`crate::policy::config`] | |
 //! | auth, passwords, rate limits, lockout, reset mail, bootstrap admin | see [`crate::auth::config`] | |
 
 use std::time::Duration;
@@ -59,6 +69,24 @@ pub struct Config {
     pub jwt_refresh_secret: SecretString,
     /// ai-engine base URL without trailing slash.
     pub ai_engine_url: String,
+    /// `X-API-Key` for the ai-engine.
+    pub ai_engine_api_key: Option<SecretString>,
+    /// First wait between ai-engine attempts.
+    pub ai_engine_retry_backoff: Duration,
+    /// Executor base URL without trailing slash.
+    pub executor_url: String,
+    /// `X-API-Key` for the executor.
+    pub executor_api_key: Option<SecretString>,
+    /// HMAC key of `/executor/action` and of requests to the executor.
+    pub executor_hmac_secret: Option<SecretString>,
+    /// Bearer for the executor's audit API.
+    pub executor_audit_token: Option<SecretString>,
+    /// Namespaces `/executor/action` accepts.
+    pub executor_namespace_allowlist: Vec<String>,
+    /// Allowed CORS origins.
+    pub cors_origins: Vec<String>,
+    /// Store own warn-and-above events in `logs`.
+    pub log_to_db: bool,
     /// Whether `/health` checks the ai-engine.
     pub health_check_ai_engine: bool,
     /// Run migrations at start-up.
@@ -71,6 +99,8 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// Authentication settings.
     pub auth: crate::auth::config::AuthConfig,
+    /// Policy-engine settings.
+    pub policy: crate::policy::PolicyConfig,
 }
 
 impl Config {
@@ -103,12 +133,39 @@ impl Config {
                 .string("AI_ENGINE_URL", &[], "http://localhost:8000")
                 .trim_end_matches('/')
                 .to_owned(),
+            ai_engine_api_key: env.secret("AI_ENGINE_API_KEY", &[], AppEnv::Development)?,
+            ai_engine_retry_backoff: Duration::from_millis(env.parse(
+                "AI_ENGINE_RETRY_BACKOFF_MS",
+                &[],
+                1000u64,
+            )?),
+            executor_url: env
+                .string("EXECUTOR_URL", &[], "http://localhost:4000")
+                .trim_end_matches('/')
+                .to_owned(),
+            executor_api_key: env.secret("EXECUTOR_API_KEY", &[], AppEnv::Development)?,
+            executor_hmac_secret: env.secret("EXECUTOR_HMAC_SECRET", &[], AppEnv::Development)?,
+            executor_audit_token: env.secret("EXECUTOR_AUDIT_TOKEN", &[], AppEnv::Development)?,
+            executor_namespace_allowlist: env
+                .string(
+                    "EXECUTOR_NAMESPACE_ALLOWLIST",
+                    &[],
+                    "default,aegis,monitoring",
+                )
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            cors_origins: cors_origins(env)?,
+            log_to_db: env.bool("LOG_TO_DB", &[], true)?,
             health_check_ai_engine: env.bool("HEALTH_CHECK_AI_ENGINE", &[], true)?,
             auto_migrate: env.bool("AUTO_MIGRATE", &[], !app_env.is_production())?,
             log_level: env.string("LOG_LEVEL", &[], "info"),
             json_logs: log_format(env)?,
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),
             auth: crate::auth::config::AuthConfig::from_env(env, app_env)?,
+            policy: crate::policy::PolicyConfig::from_env(env)?,
         })
     }
 
@@ -117,6 +174,20 @@ impl Config {
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(500)
     }
+}
+
+/// `CORS_ORIGIN` split on `,` and trimmed; `*` is refused because credentials are allowed.
+pub fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
+    let origins: Vec<String> = env
+        .string("CORS_ORIGIN", &[], "http://localhost:3001")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    aegis_common::service::cors_layer(&origins, true)
+        .map_err(|e| ConfigError::invalid("CORS_ORIGIN", e.to_string()))?;
+    Ok(origins)
 }
 
 /// `REDIS_URL`, else `redis://[:password@]REDIS_HOST:REDIS_PORT`.

@@ -7,10 +7,13 @@
 //! every cluster change goes through the executor.
 
 pub mod auth;
+pub mod clients;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod policy;
+pub mod realtime;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -18,6 +18,8 @@ pub struct BackendMetrics {
     pub auth_attempts: IntCounterVec,
     /// `websocket_connections_active`.
     pub websocket_connections: IntGauge,
+    /// `policy_audit_buffer_depth`: evaluations accepted but not yet in `policy_audit_logs`.
+    pub policy_audit_buffer_depth: IntGauge,
 }
 
 impl BackendMetrics {
@@ -52,6 +54,10 @@ impl BackendMetrics {
             websocket_connections: metrics.int_gauge(
                 "websocket_connections_active",
                 "Connected Socket.IO clients",
+            )?,
+            policy_audit_buffer_depth: metrics.int_gauge(
+                "policy_audit_buffer_depth",
+                "Policy evaluations waiting to be written to policy_audit_logs",
             )?,
         })
     }

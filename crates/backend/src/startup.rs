@@ -29,6 +29,8 @@ pub const BODY_LIMIT: usize = 100 * 1024;
 pub struct Application {
     bound: Bound,
     state: AppState,
+    /// Flushed after the server stops, so no evaluation's audit row is lost.
+    policy_audit: crate::policy::audit::AuditWriter,
 }
 
 impl Application {
@@ -56,6 +58,9 @@ impl Application {
         let metrics = Metrics::new().context("failed to register metrics")?;
         let backend_metrics =
             BackendMetrics::register(&metrics).context("failed to register metrics")?;
+        if let Some(rx) = crate::db::logs::sink::take_pending() {
+            crate::db::logs::sink::spawn_writer(db.clone(), rx);
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -64,6 +69,26 @@ impl Application {
         if config.auth.rate_limit_disabled {
             tracing::warn!("RATE_LIMIT_DISABLED=true: every rate limit is off (load tests only)");
         }
+        let ai_engine = crate::clients::ai_engine::AiEngineClient::new(
+            http.clone(),
+            &config.ai_engine_url,
+            config.ai_engine_api_key.clone(),
+            config.ai_engine_retry_backoff,
+        );
+        let (policy, policy_audit) = crate::policy::PolicyService::start(
+            db.clone(),
+            redis.clone(),
+            backend_metrics.clone(),
+            config.policy.clone(),
+        )
+        .await?;
+        let executor = crate::clients::executor::ExecutorClient::new(
+            http.clone(),
+            &config.executor_url,
+            config.executor_api_key.clone(),
+            config.executor_hmac_secret.clone(),
+            config.executor_audit_token.clone(),
+        );
         let state = AppState {
             auth,
             config: Arc::new(config),
@@ -72,6 +97,10 @@ impl Application {
             metrics,
             backend_metrics,
             http,
+            ai_engine,
+            executor,
+            realtime: crate::realtime::Hub::new(),
+            policy,
         };
         if let Err(e) = crate::auth::bootstrap_admin(&state).await {
             tracing::error!(error = %format!("{e:#}"), "failed to create the bootstrap admin");
@@ -80,13 +109,26 @@ impl Application {
             routes::router(state.clone()),
             state.metrics.clone(),
             BODY_LIMIT,
-        );
+        )
+        // Outside the JSON envelope: Socket.IO answers are not API error bodies.
+        .layer(crate::realtime::socket::layer(&state));
+        // Outermost, so Socket.IO polling and preflights get the same origin list.
+        let router = match service::cors_layer(&state.config.cors_origins, true)
+            .context("CORS_ORIGIN is invalid")?
+        {
+            Some(cors) => router.layer(cors),
+            None => router,
+        };
         let bound = Bound::bind(&state.config.host, state.config.port, router)
             .await
             .with_context(|| {
                 format!("failed to bind {}:{}", state.config.host, state.config.port)
             })?;
-        Ok(Self { bound, state })
+        Ok(Self {
+            bound,
+            state,
+            policy_audit,
+        })
     }
 
     /// The bound address.
@@ -111,12 +153,22 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.bound.run_until(shutdown).await
+        let Self {
+            bound,
+            state,
+            policy_audit,
+        } = self;
+        drop(state);
+        let served = bound.run_until(shutdown).await;
+        // Requests are drained: write every queued evaluation before returning.
+        policy_audit.shutdown(Duration::from_secs(30)).await;
+        served
     }
 
     /// Serves until SIGTERM or Ctrl-C.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.bound.run_until_stopped().await
+        self.run_until(aegis_common::server::shutdown_signal())
+            .await
     }
 }
 
@@ -140,6 +192,13 @@ impl ServiceBinary for Backend {
             json_logs: config.json_logs,
             otlp_endpoint: config.otlp_endpoint.clone(),
         }
+    }
+
+    fn log_layer(config: &Config) -> Option<aegis_common::telemetry::ExtraLayer> {
+        config.log_to_db.then(|| {
+            Box::new(crate::db::logs::sink::DbLogLayer::global(Self::NAME))
+                as aegis_common::telemetry::ExtraLayer
+        })
     }
 
     async fn migrate(config: Config) -> Result<(), BoxError> {

@@ -24,4 +24,12 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// JWT keys, password hashing, reset mail.
     pub auth: Arc<crate::auth::AuthContext>,
+    /// The ai-engine client (AI proxy, remediation loop).
+    pub ai_engine: crate::clients::ai_engine::AiEngineClient,
+    /// The policy engine (compiled set, decision cache, evaluation audit).
+    pub policy: crate::policy::PolicyService,
+    /// The executor client (executor route, remediation loop).
+    pub executor: crate::clients::executor::ExecutorClient,
+    /// Real-time push (Socket.IO events).
+    pub realtime: crate::realtime::Hub,
 }

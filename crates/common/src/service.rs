@@ -162,6 +162,10 @@ pub trait ServiceBinary {
     fn migrate(config: Self::Config) -> impl Future<Output = Result<(), BoxError>> + Send;
     /// `serve`: run until SIGTERM or Ctrl-C.
     fn serve(config: Self::Config) -> impl Future<Output = Result<(), BoxError>> + Send;
+    /// An extra tracing layer installed with the global subscriber (none by default).
+    fn log_layer(_config: &Self::Config) -> Option<crate::telemetry::ExtraLayer> {
+        None
+    }
 }
 
 /// The whole `main` of a service: `NAME [serve|migrate]`, configuration errors on stderr with
@@ -189,13 +193,14 @@ pub async fn run_binary<B: ServiceBinary>() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _telemetry = match crate::telemetry::init(&B::telemetry(&config)) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("{}: {e}", B::NAME);
-            return ExitCode::from(2);
-        }
-    };
+    let _telemetry =
+        match crate::telemetry::init_with(&B::telemetry(&config), B::log_layer(&config)) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("{}: {e}", B::NAME);
+                return ExitCode::from(2);
+            }
+        };
     for note in env.deprecation_notes() {
         tracing::warn!("{note}");
     }

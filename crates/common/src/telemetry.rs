@@ -66,8 +66,19 @@ fn normalise_level(level: &str) -> String {
     }
 }
 
+/// An extra layer a service adds to the global subscriber (e.g. the backend's log table).
+pub type ExtraLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    init_with(cfg, None)
+}
+
+/// [`init`] plus an `extra` layer (it sees the events the log filter lets through).
+pub fn init_with(
+    cfg: &TelemetryConfig,
+    extra: Option<ExtraLayer>,
+) -> Result<TelemetryGuard, TelemetryError> {
     let filter = EnvFilter::try_new(normalise_level(&cfg.log_level))
         .map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let json = cfg.json_logs.unwrap_or(cfg.app_env.is_production());
@@ -110,6 +121,7 @@ pub fn init(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     };
 
     tracing_subscriber::registry()
+        .with(extra)
         .with(filter)
         .with(fmt_layer)
         .with(otel_layer)

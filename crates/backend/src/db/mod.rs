@@ -1,8 +1,14 @@
 //! Small named queries per table (runtime-checked `sqlx::query*` with binds).
 
+pub mod alerts;
 pub mod audit;
+pub mod logs;
+pub mod policies;
+pub mod policy_audit;
+pub mod predictions;
 pub mod refresh_tokens;
 pub mod roles;
+pub mod settings;
 pub mod users;
 
 /// Whether `err` is a unique-constraint violation (mapped to 409 where it happens).

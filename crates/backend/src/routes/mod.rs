@@ -1,9 +1,15 @@
 //! HTTP routes, one module per resource; [`router`] merges them.
 
+pub mod ai;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod executor;
 pub mod health;
+pub mod logs;
+pub mod policy;
 pub mod roles;
+pub mod settings;
 pub mod users;
 
 use axum::{Router, middleware};
@@ -19,12 +25,20 @@ pub fn router(state: AppState) -> Router {
         .merge(users::router())
         .merge(roles::router())
         .merge(audit::router())
+        .merge(alerts::router())
+        .merge(settings::router())
+        .merge(ai::router())
+        .merge(executor::router())
+        .merge(logs::router())
+        .merge(policy::router())
         // Deny-by-default (backend.md §1): every route merged above is authenticated unless
         // listed in `auth::PUBLIC_ROUTES`. Keep this after the last `merge`.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_auth,
-        ));
+        ))
+        // Authenticates itself (JWT or API key, or public with POLICY_EVALUATE_PUBLIC=true).
+        .merge(policy::evaluate_router());
     Router::new()
         .nest(&prefix, api)
         // backend.md §1: health and metrics are also served at the root.

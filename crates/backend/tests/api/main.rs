@@ -2,9 +2,18 @@
 //! Backend integration tests: the real router on port 0, against the machine's PostgreSQL
 //! (a fresh database per test) and Redis (a fresh key prefix per test).
 
+mod ai_proxy;
+mod alerts;
 mod auth;
 mod auth_support;
+mod dashboard_client;
+mod executor_route;
 mod health;
 mod helpers;
+mod logs;
+mod policy;
+mod policy_support;
+mod settings;
+mod socket;
 mod startup;
 mod users;

@@ -1,0 +1,212 @@
+//! `policy_audit_logs` (backend.md §5.7): append-only, one row per evaluation, written in
+//! batches by [`crate::policy::audit`].
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+/// One evaluation to record.
+#[derive(Debug, Clone)]
+pub struct NewPolicyAudit {
+    /// = the `decisionId` returned to the caller.
+    pub id: Uuid,
+    /// `context.userId`.
+    pub user_id: Option<String>,
+    /// Action.
+    pub action: String,
+    /// Resource.
+    pub resource: String,
+    /// `allow`, `deny` or `error`.
+    pub result: &'static str,
+    /// The decision's reason.
+    pub reason: String,
+    /// `context.metadata` or `{}`.
+    pub context: Value,
+    /// Matching policy names.
+    pub applied_policies: Vec<String>,
+    /// `context.ipAddress`.
+    pub ip_address: Option<String>,
+    /// `context.userAgent`.
+    pub user_agent: Option<String>,
+    /// Trace id the caller sent, if any.
+    pub correlation_id: Option<String>,
+    /// When the evaluation happened.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored row as `GET /policy/audit/logs` returns it (`timestamp` = `createdAt`, F37).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAuditRow {
+    /// Id (= decisionId).
+    pub id: Uuid,
+    /// `context.userId`.
+    pub user_id: Option<String>,
+    /// Action.
+    pub action: String,
+    /// Resource.
+    pub resource: String,
+    /// `allow`, `deny`, `error`.
+    pub result: String,
+    /// `context.metadata`.
+    pub context: Value,
+    /// Matching policy names.
+    pub applied_policies: Value,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Caller-supplied IP.
+    pub ip_address: Option<String>,
+    /// Caller-supplied UA.
+    pub user_agent: Option<String>,
+    /// Trace id, when the caller sent one.
+    pub correlation_id: Option<String>,
+    /// When.
+    #[serde(with = "aegis_common::time::serde_millis")]
+    pub created_at: DateTime<Utc>,
+    /// Alias of `createdAt` (the dashboard reads it).
+    #[serde(with = "aegis_common::time::serde_millis")]
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Filters of `GET /policy/audit/logs`.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyAuditFilter {
+    /// Exact user id.
+    pub user_id: Option<String>,
+    /// Exact action.
+    pub action: Option<String>,
+    /// Exact result.
+    pub result: Option<String>,
+    /// From (inclusive).
+    pub start: Option<DateTime<Utc>>,
+    /// To (inclusive).
+    pub end: Option<DateTime<Utc>>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+fn clip(s: Option<String>, max_chars: usize) -> Option<String> {
+    s.map(|s| clip_str(s, max_chars))
+}
+
+/// Cuts to `max_chars` characters and drops NULs, which PostgreSQL text cannot hold: a row
+/// must never fail for its content, or it would block the batch it is in.
+fn clip_str(s: String, max_chars: usize) -> String {
+    if s.len() <= max_chars && !s.contains('\0') {
+        return s;
+    }
+    s.chars().filter(|c| *c != '\0').take(max_chars).collect()
+}
+
+fn strip_nul(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.replace('\0', ""), strip_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+impl NewPolicyAudit {
+    /// Fits every value into its column.
+    #[must_use]
+    pub fn sanitised(self) -> Self {
+        Self {
+            user_id: clip(self.user_id, 255),
+            action: clip_str(self.action, 255),
+            resource: clip_str(self.resource, usize::MAX),
+            reason: clip_str(self.reason, usize::MAX),
+            context: strip_nul(self.context),
+            applied_policies: self
+                .applied_policies
+                .into_iter()
+                .map(|s| clip_str(s, usize::MAX))
+                .collect(),
+            ip_address: clip(self.ip_address, 64),
+            user_agent: clip(self.user_agent, usize::MAX),
+            correlation_id: clip(self.correlation_id, 64),
+            ..self
+        }
+    }
+}
+
+/// Inserts `rows` in one statement; rows already present (a retried batch) are skipped.
+pub async fn insert_batch(db: &PgPool, rows: &[NewPolicyAudit]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+        "INSERT INTO policy_audit_logs (id, user_id, action, resource, result, reason, context, \
+         applied_policies, ip_address, user_agent, correlation_id, created_at) ",
+    );
+    qb.push_values(rows, |mut b, r| {
+        b.push_bind(r.id)
+            .push_bind(&r.user_id)
+            .push_bind(&r.action)
+            .push_bind(&r.resource)
+            .push_bind(r.result)
+            .push_bind(&r.reason)
+            .push_bind(&r.context)
+            .push_bind(Value::from(r.applied_policies.clone()))
+            .push_bind(&r.ip_address)
+            .push_bind(&r.user_agent)
+            .push_bind(&r.correlation_id)
+            .push_bind(r.created_at);
+    });
+    qb.push(" ON CONFLICT (id) DO NOTHING");
+    qb.build().execute(db).await?;
+    Ok(())
+}
+
+/// Rows matching `f`, newest first.
+#[tracing::instrument(skip(db))]
+pub async fn list(db: &PgPool, f: &PolicyAuditFilter) -> Result<Vec<PolicyAuditRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_id, action, resource, result, context, applied_policies, reason, \
+         ip_address, user_agent, correlation_id, created_at, created_at AS timestamp \
+         FROM policy_audit_logs \
+         WHERE ($1::text IS NULL OR user_id = $1) \
+           AND ($2::text IS NULL OR action = $2) \
+           AND ($3::text IS NULL OR result = $3) \
+           AND ($4::timestamptz IS NULL OR created_at >= $4) \
+           AND ($5::timestamptz IS NULL OR created_at <= $5) \
+         ORDER BY created_at DESC, id DESC LIMIT $6",
+    )
+    .bind(f.user_id.as_deref())
+    .bind(f.action.as_deref())
+    .bind(f.result.as_deref())
+    .bind(f.start)
+    .bind(f.end)
+    .bind(f.limit)
+    .fetch_all(db)
+    .await
+}
+
+/// One `GET /metrics/policy-evaluation-counts` entry.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluationCount {
+    /// User id or `anonymous`.
+    pub user_id: String,
+    /// Action.
+    pub action: String,
+    /// Evaluations, all time.
+    pub count: i64,
+}
+
+/// Evaluations grouped by (user, action), most first.
+#[tracing::instrument(skip(db))]
+pub async fn counts(db: &PgPool) -> Result<Vec<EvaluationCount>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COALESCE(user_id, 'anonymous') AS user_id, action, count(*) AS count \
+         FROM policy_audit_logs GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+    )
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,135 @@
+//! Real-time push (backend.md §6.3): every event goes to every connected client as one
+//! argument `{"event": <name>, "data": {…}}`. [`Hub`] is the publish API the routes and the
+//! remediation loop use; it is cheap to clone.
+
+pub mod socket;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// How many events a slow subscriber may lag behind before it misses some.
+const CAPACITY: usize = 1024;
+
+/// One pushed event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope {
+    /// Event name, e.g. `alert`.
+    pub event: String,
+    /// Payload.
+    pub data: Value,
+}
+
+/// The publish side of the real-time gateway.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Envelope>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub with no subscribers.
+    #[must_use]
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(CAPACITY);
+        Self { tx }
+    }
+
+    /// Every event published from now on (the gateway forwards these to its sockets).
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Envelope> {
+        self.tx.subscribe()
+    }
+
+    /// Publishes `data` as event `event`; never fails (no subscriber = dropped).
+    pub fn emit(&self, event: &str, data: Value) {
+        let _ = self.tx.send(Envelope {
+            event: event.to_owned(),
+            data,
+        });
+    }
+
+    /// An `alert` event with the full alert object (created, updated or resolved).
+    pub fn emit_alert(&self, alert: &crate::db::alerts::Alert) {
+        self.emit(
+            "alert",
+            serde_json::to_value(alert).unwrap_or_else(|_| json!({})),
+        );
+    }
+
+    /// `metrics:update` with the current open-alert count.
+    pub fn emit_metrics_update(&self, open_alerts: i64) {
+        self.emit(
+            "metrics:update",
+            json!({"openAlerts": open_alerts, "timestamp": aegis_common::time::now_rfc3339()}),
+        );
+    }
+
+    /// An `anomaly` event (dashboard anomaly shape, §6.3).
+    pub fn emit_anomaly(&self, payload: Value) {
+        self.emit("anomaly", payload);
+    }
+
+    /// A `remediation` event (contract 10): `{event: "remediation", data: {incidentId,
+    /// correlationId, step, status, at, details}}`.
+    pub fn emit_remediation(&self, event: &RemediationEvent) {
+        self.emit(
+            "remediation",
+            serde_json::to_value(event).unwrap_or_else(|_| json!({})),
+        );
+    }
+}
+
+/// The `data` of a `remediation` event (spec README, contract 10).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemediationEvent {
+    /// The incident.
+    pub incident_id: uuid::Uuid,
+    /// Correlation id shared with the executor call and the logs.
+    pub correlation_id: String,
+    /// The loop step, e.g. `signal`, `decision`, `execute`, `verify`.
+    pub step: String,
+    /// The incident status after this step (`open`, `executing`, `resolved`, …).
+    pub status: String,
+    /// When the step happened.
+    #[serde(with = "aegis_common::time::serde_millis")]
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Step details.
+    pub details: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[tokio::test]
+    async fn remediation_events_use_the_contract_10_envelope() {
+        let hub = Hub::new();
+        let mut rx = hub.subscribe();
+        let id = uuid::Uuid::nil();
+        hub.emit_remediation(&RemediationEvent {
+            incident_id: id,
+            correlation_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            step: "execute".into(),
+            status: "executing".into(),
+            at: chrono::Utc.with_ymd_and_hms(2024, 1, 25, 14, 0, 2).unwrap(),
+            details: json!({"action": "restart_pod"}),
+        });
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got.event, "remediation");
+        assert_eq!(
+            serde_json::to_value(&got).unwrap(),
+            json!({"event": "remediation", "data": {
+                "incidentId": id, "correlationId": "4bf92f3577b34da6a3ce929d0e0e4736",
+                "step": "execute", "status": "executing", "at": "2024-01-25T14:00:02.000Z",
+                "details": {"action": "restart_pod"}}})
+        );
+    }
+}

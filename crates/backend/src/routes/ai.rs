@@ -1,0 +1,280 @@
+//! The AI proxy (backend.md §7): `POST /ai/predict` forwards to the ai-engine through
+//! [`crate::clients::ai_engine`], stores the outcome in `prediction_results` and pushes an
+//! `anomaly` event when the engine found one; `GET /ai/metrics` and `GET /ai/predictions`
+//! read the stored outcomes.
+
+use std::collections::HashMap;
+
+use aegis_common::telemetry::TraceParent;
+use axum::{
+    Extension, Router,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::{
+    auth::{AuthUser, Principal, RateLimit, Role, validate::Violations},
+    clients::ai_engine::AiEngineError,
+    db::predictions::{self, NewPrediction},
+    error::{ApiError, Json},
+    state::AppState,
+};
+
+/// The AI proxy routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ai/predict", post(predict))
+        .route("/ai/metrics", get(stats))
+        .route("/ai/predictions", get(latest))
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct MetricItem {
+    metric_type: String,
+    value: f64,
+    timestamp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    labels: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct LogItem {
+    timestamp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictBody {
+    #[serde(rename = "type")]
+    kind: String,
+    metrics: Vec<MetricItem>,
+    #[serde(default)]
+    logs: Option<Vec<LogItem>>,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+}
+
+fn is_rfc3339(s: &str) -> bool {
+    chrono::DateTime::parse_from_rfc3339(s).is_ok()
+}
+
+fn validate(body: &PredictBody) -> Result<(), ApiError> {
+    let mut v = Violations::new();
+    v.check(
+        !matches!(body.kind.as_str(), "anomaly" | "failure"),
+        "type must be one of the following values: anomaly, failure",
+    );
+    for (i, m) in body.metrics.iter().enumerate() {
+        v.check(
+            !is_rfc3339(&m.timestamp),
+            format!("metrics.{i}.timestamp must be a valid ISO 8601 date string"),
+        );
+    }
+    for (i, l) in body.logs.iter().flatten().enumerate() {
+        v.check(
+            !is_rfc3339(&l.timestamp),
+            format!("logs.{i}.timestamp must be a valid ISO 8601 date string"),
+        );
+    }
+    v.finish()
+}
+
+/// Auditors only read; every other JWT role and service keys may predict.
+fn require_predictor(p: &Principal) -> Result<(), ApiError> {
+    match p {
+        Principal::Service(_) => Ok(()),
+        Principal::User(u) => u.require_any(&[Role::Admin, Role::User, Role::Service]),
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+async fn predict(
+    State(state): State<AppState>,
+    principal: Principal,
+    _: RateLimit,
+    trace: Option<Extension<TraceParent>>,
+    aegis_common::http::Json(body, _): Json<PredictBody>,
+) -> Result<Response, ApiError> {
+    require_predictor(&principal)?;
+    validate(&body)?;
+    let logs = body.logs.unwrap_or_default();
+    let context = Value::Object(body.context.unwrap_or_default());
+    let metrics = to_value(&body.metrics);
+    // A `failure` request without logs goes to anomaly detection and is recorded as such.
+    let failure = body.kind == "failure" && !logs.is_empty();
+    let prediction_type = if failure { "failure" } else { "anomaly" };
+    let trace = trace.map(|Extension(t)| t);
+    let outcome = if failure {
+        let upstream = json!({"metrics": metrics, "logs": to_value(&logs), "context": context});
+        state
+            .ai_engine
+            .detect_failure(&upstream, trace.as_ref())
+            .await
+    } else {
+        let upstream = json!({"metrics": metrics, "context": context});
+        state
+            .ai_engine
+            .detect_anomaly(&upstream, trace.as_ref())
+            .await
+    };
+    let id = Uuid::new_v4();
+    let request_payload = json!({
+        "type": body.kind,
+        "metricsCount": body.metrics.len(),
+        "logsCount": logs.len(),
+    });
+    match outcome {
+        Ok(response) => {
+            let score = response
+                .get("anomaly_score")
+                .and_then(Value::as_f64)
+                .or_else(|| response.get("confidence").and_then(Value::as_f64));
+            let severity = response.get("severity").and_then(Value::as_str);
+            store(
+                &state,
+                &NewPrediction {
+                    id,
+                    prediction_type,
+                    request_payload,
+                    response_payload: response.clone(),
+                    score,
+                    severity,
+                    success: true,
+                    error_message: None,
+                },
+            )
+            .await;
+            if let Some(event) = anomaly_event(id, &response) {
+                state.realtime.emit_anomaly(event);
+            }
+            Ok(axum::Json(response).into_response())
+        }
+        Err(err) => {
+            let message = err.to_string();
+            store(
+                &state,
+                &NewPrediction {
+                    id,
+                    prediction_type,
+                    request_payload,
+                    response_payload: json!({}),
+                    score: None,
+                    severity: None,
+                    success: false,
+                    error_message: Some(&message),
+                },
+            )
+            .await;
+            match err {
+                // The engine refusing the backend's own key is a misconfiguration here, not
+                // the caller's fault (and a 401 would log the dashboard out).
+                AiEngineError::Rejected {
+                    status: 401 | 403, ..
+                } => Err(ApiError::BadGateway(message)),
+                // Any other 4xx passes through unchanged: the caller's request was at fault.
+                AiEngineError::Rejected { status, body } => {
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                    Ok((status, axum::Json(body)).into_response())
+                }
+                AiEngineError::Unavailable { .. } => Err(ApiError::BadGateway(message)),
+            }
+        }
+    }
+}
+
+/// A failed insert is logged, never surfaced.
+async fn store(state: &AppState, row: &NewPrediction<'_>) {
+    if let Err(e) = predictions::insert(&state.db, row).await {
+        tracing::warn!(error = %e, "failed to store a prediction result");
+    }
+}
+
+/// The dashboard's anomaly shape (§6.3), when the engine reported an anomaly or failure.
+fn anomaly_event(id: Uuid, r: &Value) -> Option<Value> {
+    let flagged = r.get("is_anomaly").and_then(Value::as_bool) == Some(true)
+        || r.get("failure_detected").and_then(Value::as_bool) == Some(true);
+    if !flagged {
+        return None;
+    }
+    let metric = r
+        .get("affected_metrics")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let value = r
+        .get("details")
+        .and_then(|d| d.get(metric))
+        .filter(|v| v.is_number())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let recommendation = r
+        .get("recommended_action")
+        .filter(|v| !v.is_null())
+        .or_else(|| {
+            r.get("recommended_actions")
+                .and_then(Value::as_array)
+                .and_then(|a| a.first())
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+    Some(json!({
+        "id": id,
+        "timestamp": r.get("timestamp").cloned().unwrap_or_else(|| Value::String(aegis_common::time::now_rfc3339())),
+        "metric": metric,
+        "value": value,
+        "predicted": null,
+        "anomalyScore": r.get("anomaly_score").and_then(Value::as_f64).unwrap_or(0.0),
+        "isAnomaly": true,
+        "severity": r.get("severity").cloned().unwrap_or(Value::Null),
+        "recommendation": recommendation,
+    }))
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    _: AuthUser,
+    _: RateLimit,
+) -> Result<Response, ApiError> {
+    Ok(axum::Json(predictions::stats(&state.db).await?).into_response())
+}
+
+async fn latest(
+    State(state): State<AppState>,
+    _: AuthUser,
+    _: RateLimit,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let limit = match q.get("limit") {
+        None => 50,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=500).contains(&n) => n,
+            _ => {
+                return Err(ApiError::BadRequest(
+                    vec!["limit must be an integer between 1 and 500".to_owned()].into(),
+                ));
+            }
+        },
+    };
+    Ok(axum::Json(predictions::latest(&state.db, limit).await?).into_response())
+}

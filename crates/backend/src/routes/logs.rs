@@ -1,0 +1,200 @@
+//! `GET /logs` (admin, auditor) and `POST /logs` (API key or admin) — backend.md §9.
+
+use std::collections::HashMap;
+
+use axum::{
+    Router,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    auth::{AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
+    db::logs::{self, LEVELS, LogFilter, NewLog},
+    error::{ApiError, Json},
+    state::AppState,
+};
+
+/// Most entries one `POST /logs` may carry.
+const MAX_BATCH: usize = 500;
+
+/// The logs routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/logs", get(list).post(ingest))
+}
+
+fn list_param(raw: Option<&String>) -> Option<Vec<String>> {
+    let items: Vec<String> = raw?
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!items.is_empty()).then_some(items)
+}
+
+/// RFC 3339, or a zone-less `datetime-local` value read as UTC.
+fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|d| d.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M",
+            ]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
+            .map(|n| n.and_utc())
+        })
+}
+
+fn int(raw: Option<&String>, name: &str, max: i64, default: i64, errors: &mut Vec<String>) -> i64 {
+    match raw {
+        None => default,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                errors.push(format!("{name} must be an integer between 1 and {max}"));
+                default
+            }
+        },
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    _: RequireRole<AdminOrAuditor>,
+    _: RateLimit,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    let page = int(q.get("page"), "page", 1_000_000, 1, &mut errors);
+    let limit = int(q.get("limit"), "limit", 500, 50, &mut errors);
+    let levels = list_param(q.get("level"));
+    if levels
+        .iter()
+        .flatten()
+        .any(|l| !LEVELS.contains(&l.as_str()))
+    {
+        errors.push(format!(
+            "level must be a comma-separated list of: {}",
+            LEVELS.join(", ")
+        ));
+    }
+    let mut time = |name: &str| {
+        let raw = q.get(name).filter(|v| !v.is_empty())?;
+        let t = parse_time(raw);
+        if t.is_none() {
+            errors.push(format!("{name} must be a valid ISO 8601 date string"));
+        }
+        t
+    };
+    let from = time("from");
+    let to = time("to");
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(errors.into()));
+    }
+    let filter = LogFilter {
+        levels,
+        services: list_param(q.get("service")),
+        from,
+        to,
+        search: q.get("search").filter(|s| !s.is_empty()).cloned(),
+        limit,
+        offset: (page - 1) * limit,
+    };
+    let (total, rows) = logs::page(&state.db, &filter).await?;
+    Ok(
+        axum::Json(json!({"total": total, "page": page, "limit": limit, "logs": rows}))
+            .into_response(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Entry {
+    #[serde(default)]
+    timestamp: Option<String>,
+    level: String,
+    service: String,
+    message: String,
+    #[serde(default)]
+    context: Option<Map<String, Value>>,
+    #[serde(default)]
+    trace_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Batch {
+    Many(Vec<Entry>),
+    One(Box<Entry>),
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    principal: Principal,
+    _: RateLimit,
+    aegis_common::http::Json(body, _): Json<Value>,
+) -> Result<Response, ApiError> {
+    if let Principal::User(u) = &principal {
+        u.require_any(&[Role::Admin])?;
+    }
+    let batch: Batch = serde_json::from_value(body).map_err(|e| {
+        ApiError::BadRequest(format!("body must be a log entry or an array of them: {e}").into())
+    })?;
+    let entries = match batch {
+        Batch::Many(v) => v,
+        Batch::One(e) => vec![*e],
+    };
+    let mut v = Violations::new();
+    v.check(entries.is_empty(), "at least one log entry is required");
+    v.check(
+        entries.len() > MAX_BATCH,
+        format!("at most {MAX_BATCH} log entries per request"),
+    );
+    let mut rows = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let timestamp = match e.timestamp.as_deref() {
+            None => Some(Utc::now()),
+            Some(raw) => DateTime::parse_from_rfc3339(raw)
+                .ok()
+                .map(|d| d.with_timezone(&Utc)),
+        };
+        v.check(
+            timestamp.is_none(),
+            format!("{i}.timestamp must be a valid ISO 8601 date string"),
+        );
+        v.check(
+            !LEVELS.contains(&e.level.as_str()),
+            format!("{i}.level must be one of: {}", LEVELS.join(", ")),
+        );
+        let n = e.service.chars().count();
+        v.check(
+            n == 0 || n > 100,
+            format!("{i}.service must be 1 to 100 characters"),
+        );
+        v.check(
+            e.trace_id.as_ref().is_some_and(|t| t.len() > 64),
+            format!("{i}.traceId must be at most 64 characters"),
+        );
+        rows.push(NewLog {
+            timestamp: timestamp.unwrap_or_else(Utc::now),
+            level: e.level,
+            service: e.service,
+            message: e.message,
+            context: Value::Object(e.context.unwrap_or_default()),
+            trace_id: e.trace_id,
+        });
+    }
+    v.finish()?;
+    let n = logs::insert_many(&state.db, &rows).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": n}))).into_response())
+}

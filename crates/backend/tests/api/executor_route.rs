@@ -1,0 +1,380 @@
+//! `/executor/*`: the original's `/executor/action` (acceptance scenario S16, adapted to the
+//! forwarding of the spec README's corrections) against a real executor in front of kube-sim,
+//! the audit proxy, and the retry contract against a stub (a real executor cannot be made to
+//! answer 503 on demand).
+
+use std::sync::{Arc, Mutex};
+
+use aegis_common::config::Env;
+use aegis_test_support::fresh_database;
+use axum::{Router, http::StatusCode, response::IntoResponse, routing::post};
+use kube_sim::{KubeSim, Resource, RunningSim, SimConfig};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::{
+    alerts::auditor,
+    auth_support::{assert_error, spawn_with_admin},
+    helpers::TestApp,
+};
+
+const KEY: &str = "e2e-secret";
+const AUDIT_TOKEN: &str = "executor-audit-token";
+const SERVICE_KEY: &str = "executor-service-key";
+
+struct Executor {
+    url: String,
+    db: PgPool,
+    sim: RunningSim,
+    pod: String,
+    _kubeconfig: TempFile,
+}
+
+struct TempFile(std::path::PathBuf);
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// kube-sim with deployment `default/web` (one pod) and a real executor in front of it.
+async fn spawn_executor() -> Executor {
+    let sim = KubeSim::start(SimConfig::default()).await.unwrap();
+    sim.cluster()
+        .create(
+            Resource::Deployment,
+            Some("default"),
+            json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}
+            }),
+        )
+        .unwrap();
+    let pod = sim.cluster().pods_of_deployment("default", "web")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = fresh_database("executor").await;
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "aegis-backend-test-{}.kubeconfig",
+        uuid::Uuid::new_v4().simple()
+    ));
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let mut env = Env::from_pairs([
+        ("APP_ENV", "test"),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("ALLOWED_NAMESPACES", "default,aegis"),
+        ("EXECUTOR_HMAC_SECRET", KEY),
+        ("REQUIRE_ACTION_SIGNATURE", "true"),
+        ("REQUIRE_SIGNATURE_TIMESTAMP", "true"),
+        ("AUDIT_API_TOKEN", AUDIT_TOKEN),
+        ("SERVICE_API_KEYS", SERVICE_KEY),
+        ("K8S_REQUEST_TIMEOUT_MS", "2000"),
+    ]);
+    env.set("DATABASE_URL", db.url.clone());
+    env.set("KUBECONFIG_PATH", kubeconfig.display().to_string());
+    let config = aegis_executor::config::Config::from_env(&env).expect("executor config");
+    let app = aegis_executor::startup::Application::build(config)
+        .await
+        .expect("executor builds");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    Executor {
+        url,
+        db: PgPool::connect(&db.url).await.unwrap(),
+        sim,
+        pod,
+        _kubeconfig: TempFile(kubeconfig),
+    }
+}
+
+async fn backend_for(executor_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![
+        ("EXECUTOR_URL", executor_url),
+        ("EXECUTOR_HMAC_SECRET", KEY),
+        ("EXECUTOR_AUDIT_TOKEN", AUDIT_TOKEN),
+        ("EXECUTOR_API_KEY", SERVICE_KEY),
+        ("EXECUTOR_NAMESPACE_ALLOWLIST", "default,aegis"),
+    ];
+    vars.extend_from_slice(extra);
+    spawn_with_admin(&vars).await
+}
+
+fn now_ms() -> String {
+    chrono::Utc::now().timestamp_millis().to_string()
+}
+
+fn signed(action: &str, ns: &str, rtype: &str, name: &str, ts: &str) -> Value {
+    let sig = aegis_backend::routes::executor::pipe_signature(
+        KEY.as_bytes(),
+        [action, ns, rtype, name, ts],
+    );
+    json!({"actionType": action, "namespace": ns, "resourceType": rtype, "resourceName": name,
+           "timestamp": ts, "signature": sig})
+}
+
+async fn action(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.post("/api/v1/executor/action", body.clone()).await
+}
+
+async fn audit_status(db: &PgPool, id: &str) -> (String, String, Value) {
+    sqlx::query_as(
+        "SELECT status, requested_by, action_params FROM action_audit_logs WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn s16_signed_actions_are_verified_and_forwarded_to_the_executor() {
+    let ex = spawn_executor().await;
+    let app = backend_for(&ex.url, &[]).await;
+
+    let res = app.get("/api/v1/executor/health").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
+
+    let body = signed("restart_pod", "default", "pod", &ex.pod, &now_ms());
+    let res = action(&app, &body).await;
+    assert_eq!(res.status(), 200);
+    let out: Value = res.json().await.unwrap();
+    assert_eq!(out["status"], "completed", "{out}");
+    let id = out["id"].as_str().unwrap();
+    let (status, requested_by, params) = audit_status(&ex.db, id).await;
+    assert_eq!(status, "completed");
+    assert_eq!(requested_by, "aegis-backend");
+    assert_eq!(params, json!({"namespace": "default", "podName": ex.pod}));
+    assert!(
+        ex.sim.get(Resource::Pod, "default", &ex.pod).is_none(),
+        "the pod was really deleted"
+    );
+
+    let res = action(&app, &body).await;
+    assert_error(res, 409, "Duplicate request").await;
+
+    // A failed outcome (200 with success:false) is answered as `failed`, with its audit id.
+    let res = action(
+        &app,
+        &signed("restart_pod", "default", "pod", "ghost", &now_ms()),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let out: Value = res.json().await.unwrap();
+    assert_eq!(out["status"], "failed");
+    let (status, ..) = audit_status(&ex.db, out["id"].as_str().unwrap()).await;
+    assert_eq!(status, "failed");
+
+    // Signed parameters only; matching duplicates are tolerated.
+    let mut b = signed(
+        "scale_deployment",
+        "default",
+        "deployment",
+        "web",
+        &now_ms(),
+    );
+    b["actionParams"] = json!({"replicas": 5});
+    let res = action(&app, &b).await;
+    assert_eq!(res.status(), 400);
+    let b = signed("restart_pod", "default", "deployment", "web", &now_ms());
+    assert_eq!(
+        action(&app, &b).await.status(),
+        400,
+        "resource type mismatch"
+    );
+    let b = signed("reboot_node", "default", "pod", "x", &now_ms());
+    assert_eq!(action(&app, &b).await.status(), 400, "unknown action");
+    let mut b = signed("restart_pod", "default", "pod", "ghost2", &now_ms());
+    b["actionParams"] = json!({"namespace": "default", "podName": "ghost2"});
+    let res = action(&app, &b).await;
+    assert_eq!(res.status(), 200);
+
+    let mut b = signed("restart_pod", "default", "pod", "my-pod", &now_ms());
+    b["signature"] = json!("invalid");
+    assert_error(action(&app, &b).await, 401, "Invalid request signature").await;
+    let mut b = signed("restart_pod", "default", "pod", "my-pod", &now_ms());
+    b["namespace"] = json!("other");
+    assert_error(action(&app, &b).await, 401, "Invalid request signature").await;
+    let b = signed("restart_pod", "forbidden", "pod", "my-pod", &now_ms());
+    assert_error(
+        action(&app, &b).await,
+        400,
+        "Namespace 'forbidden' is not allowed",
+    )
+    .await;
+    let old = (chrono::Utc::now().timestamp_millis() - 600_000).to_string();
+    let b = signed("restart_pod", "default", "pod", "my-pod", &old);
+    assert_error(action(&app, &b).await, 400, "Request timestamp expired").await;
+    let b = signed("restart_pod", "default", "pod", "my-pod", "abc");
+    assert_error(action(&app, &b).await, 400, "Request timestamp expired").await;
+    let b = signed(
+        "restart_pod",
+        "default",
+        "pod",
+        "my-pod",
+        "1700000000000abc",
+    );
+    assert_error(action(&app, &b).await, 400, "Request timestamp expired").await;
+    let mut b = signed("restart_pod", "default", "pod", "my-pod", &now_ms());
+    b.as_object_mut().unwrap().remove("signature");
+    let res = action(&app, &b).await;
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(
+        err["message"],
+        json!(["Signature is required for action verification"])
+    );
+}
+
+#[tokio::test]
+async fn an_unset_secret_refuses_every_action() {
+    let ex = spawn_executor().await;
+    let app = spawn_with_admin(&[("EXECUTOR_URL", ex.url.as_str())]).await;
+    let body = signed("restart_pod", "default", "pod", &ex.pod, &now_ms());
+    assert_error(action(&app, &body).await, 401, "Invalid request signature").await;
+}
+
+#[tokio::test]
+async fn admins_and_auditors_read_the_executor_audit_trail() {
+    let ex = spawn_executor().await;
+    let app = backend_for(&ex.url, &[]).await;
+    let res = action(
+        &app,
+        &signed("restart_pod", "default", "pod", &ex.pod, &now_ms()),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+
+    let admin = app.admin().await;
+    let aud = auditor(&app, "aud@example.com").await;
+    let user = app.signup("u1@example.com", "Password123!").await;
+    for path in ["logs", "statistics", "verify"] {
+        for token in [&admin.access, &aud.access] {
+            let res = app
+                .get_as(&format!("/api/v1/executor/audit/{path}"), token)
+                .await;
+            assert_eq!(res.status(), 200, "{path}");
+            let body: Value = res.json().await.unwrap();
+            assert!(body.is_object() || body.is_array(), "{path}: {body}");
+        }
+        let res = app
+            .get_as(&format!("/api/v1/executor/audit/{path}"), &user.access)
+            .await;
+        assert_error(res, 403, "Insufficient permissions").await;
+        let res = app.get(&format!("/api/v1/executor/audit/{path}")).await;
+        assert_eq!(res.status(), 401);
+    }
+    let logs: Value = app
+        .get_as("/api/v1/executor/audit/logs?limit=10", &aud.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(logs.to_string().contains("restart_pod"), "{logs}");
+
+    // A wrong audit token is the backend's misconfiguration: 502, not a 401 for the caller.
+    let app2 = backend_for(&ex.url, &[("EXECUTOR_AUDIT_TOKEN", "wrong")]).await;
+    let admin2 = app2.admin().await;
+    let res = app2
+        .get_as("/api/v1/executor/audit/logs", &admin2.access)
+        .await;
+    assert_eq!(res.status(), 502);
+}
+
+#[tokio::test]
+async fn busy_answers_are_retried_with_a_fresh_nonce() {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = seen.clone();
+    let stub = Router::new().route(
+        "/executor/execute",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                let n = {
+                    let mut l = log.lock().unwrap();
+                    l.push(body);
+                    l.len()
+                };
+                if n < 3 {
+                    let status = if n == 1 {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::TOO_MANY_REQUESTS
+                    };
+                    (status, [("retry-after", "0")], axum::Json(json!({}))).into_response()
+                } else {
+                    axum::Json(
+                        json!({"success": true, "auditId": "a0f5e1c2-0000-4000-8000-000000000001",
+                                      "result": {}}),
+                    )
+                    .into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, stub).await });
+    let app = backend_for(&url, &[]).await;
+    let res = action(
+        &app,
+        &signed("restart_pod", "default", "pod", "p", &now_ms()),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"id": "a0f5e1c2-0000-4000-8000-000000000001", "status": "completed"})
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert_ne!(seen[0]["nonce"], seen[1]["nonce"]);
+    assert_ne!(seen[1]["nonce"], seen[2]["nonce"]);
+    assert_eq!(seen[0]["requestedBy"], "aegis-backend");
+    assert!(seen[0]["signature"].as_str().unwrap().len() == 64);
+
+    // An executor that is down → 502.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let app = backend_for(&closed, &[]).await;
+    let res = action(
+        &app,
+        &signed("restart_pod", "default", "pod", "p", &now_ms()),
+    )
+    .await;
+    assert_eq!(res.status(), 502);
+}
+
+#[tokio::test]
+async fn the_client_reads_deployments_with_the_service_key() {
+    let ex = spawn_executor().await;
+    let client = aegis_backend::clients::executor::ExecutorClient::new(
+        reqwest::Client::new(),
+        &ex.url,
+        Some(SERVICE_KEY.to_owned().into()),
+        Some(KEY.to_owned().into()),
+        None,
+    );
+    let trace = aegis_common::telemetry::TraceParent::new_root();
+    let dep = client
+        .deployment("default", "web", &trace)
+        .await
+        .unwrap()
+        .expect("web exists");
+    assert_eq!(dep.deployment_name, "web");
+    assert_eq!(dep.replicas, 1);
+    assert!(
+        client
+            .deployment("default", "nope", &trace)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
