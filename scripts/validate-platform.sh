@@ -170,6 +170,9 @@ mapfile -t dockerfiles < <(find crates docker -name Dockerfile -not -path '*/tar
 check "hadolint (${#dockerfiles[@]} Dockerfiles)" hadolint "${dockerfiles[@]}"
 
 if cargo deny --version > /dev/null 2>&1; then
+    # cargo-deny reads every package of every target from the local registry; fetch them first
+    # (crates.io is reachable; --offline then keeps cargo-deny away from the advisory database).
+    check "cargo fetch (all targets, for cargo deny)" cargo fetch --locked --quiet
     check "cargo deny check licenses bans sources (deny.toml)" \
         cargo deny --offline --log-level error check licenses bans sources
 else
