@@ -49,6 +49,23 @@ pub fn check_password(v: &mut Violations, password: Option<&str>, min_message: &
     );
 }
 
+/// The checks signup and admin-create share (§2.4, §3.4): a valid e-mail, a password of 8–100
+/// characters and names of at most 50. Returns the normalised e-mail.
+pub fn check_new_user(
+    v: &mut Violations,
+    email: Option<&str>,
+    password: Option<&str>,
+    first_name: Option<&str>,
+    last_name: Option<&str>,
+) -> String {
+    let email = email.map(normalize_email).unwrap_or_default();
+    v.check(!is_email(&email), "email must be an email");
+    check_password(v, password, "Password must be at least 8 characters long");
+    check_max(v, "firstName", first_name, 50);
+    check_max(v, "lastName", last_name, 50);
+    email
+}
+
 /// Adds the message for an optional name field (≤ 50 characters).
 pub fn check_max(v: &mut Violations, field: &str, value: Option<&str>, max: usize) {
     v.check(
@@ -92,20 +109,14 @@ async fn signup(
     _: RateLimit,
     aegis_common::http::Json(body, _): Json<SignupBody>,
 ) -> Result<Response, ApiError> {
-    let email = body
-        .email
-        .as_deref()
-        .map(normalize_email)
-        .unwrap_or_default();
     let mut v = Violations::new();
-    v.check(!is_email(&email), "email must be an email");
-    check_password(
+    let email = check_new_user(
         &mut v,
+        body.email.as_deref(),
         body.password.as_deref(),
-        "Password must be at least 8 characters long",
+        body.first_name.as_deref(),
+        body.last_name.as_deref(),
     );
-    check_max(&mut v, "firstName", body.first_name.as_deref(), 50);
-    check_max(&mut v, "lastName", body.last_name.as_deref(), 50);
     v.finish()?;
     let password = body.password.unwrap_or_default();
 

@@ -13,12 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::auth::{check_max, check_password};
+use super::auth::{check_max, check_new_user, check_password};
 use crate::{
-    auth::{
-        Admin, AuthUser, ClientInfo, RateLimit, RequireRole, Role,
-        validate::{Violations, is_email, normalize_email},
-    },
+    auth::{Admin, AuthUser, ClientInfo, RateLimit, RequireRole, Role, validate::Violations},
     db::{self, audit, users},
     error::{ApiError, Json, UuidPath},
     state::AppState,
@@ -122,20 +119,14 @@ async fn create(
     _: RateLimit,
     aegis_common::http::Json(body, _): Json<CreateBody>,
 ) -> Result<Response, ApiError> {
-    let email = body
-        .email
-        .as_deref()
-        .map(normalize_email)
-        .unwrap_or_default();
     let mut v = Violations::new();
-    v.check(!is_email(&email), "email must be an email");
-    check_password(
+    let email = check_new_user(
         &mut v,
+        body.email.as_deref(),
         body.password.as_deref(),
-        "Password must be at least 8 characters long",
+        body.first_name.as_deref(),
+        body.last_name.as_deref(),
     );
-    check_max(&mut v, "firstName", body.first_name.as_deref(), 50);
-    check_max(&mut v, "lastName", body.last_name.as_deref(), 50);
     check_max(&mut v, "avatar", body.avatar.as_deref(), 500);
     v.finish()?;
     let conflict = || ApiError::Conflict("User with this email already exists".into());
