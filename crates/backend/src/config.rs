@@ -176,15 +176,10 @@ impl Config {
     }
 }
 
-/// `CORS_ORIGIN` split on `,` and trimmed; `*` is refused because credentials are allowed.
+/// `CORS_ORIGIN` (alias `CORS_ORIGINS`, the original's ConfigMap name) split on `,` and
+/// trimmed; `*` is refused because credentials are allowed.
 pub fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
-    let origins: Vec<String> = env
-        .string("CORS_ORIGIN", &[], "http://localhost:3001")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let origins = env.list("CORS_ORIGIN", &["CORS_ORIGINS"], &["http://localhost:3001"]);
     aegis_common::service::cors_layer(&origins, true)
         .map_err(|e| ConfigError::invalid("CORS_ORIGIN", e.to_string()))?;
     Ok(origins)
@@ -257,5 +252,26 @@ mod tests {
         ];
         let err = Config::from_env(&Env::from_pairs(pairs)).unwrap_err();
         assert!(err.to_string().contains("JWT_REFRESH_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn cors_origins_accept_the_original_alias_and_refuse_a_wildcard() {
+        let env = Env::from_pairs([("CORS_ORIGINS", "https://a.example, https://b.example")]);
+        assert_eq!(
+            cors_origins(&env).unwrap(),
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert!(
+            env.deprecation_notes()
+                .iter()
+                .any(|n| n.contains("CORS_ORIGINS"))
+        );
+        let env = Env::from_pairs([("CORS_ORIGIN", "*")]);
+        assert!(
+            cors_origins(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("CORS_ORIGIN")
+        );
     }
 }
