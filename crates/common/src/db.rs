@@ -33,7 +33,7 @@ pub struct DbVars {
 }
 
 /// Database settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DbConfig {
     /// Connection options (the password inside is never logged).
     pub options: PgConnectOptions,
@@ -41,6 +41,19 @@ pub struct DbConfig {
     pub max_connections: u32,
     /// How long to wait for a connection.
     pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `PgConnectOptions`' own Debug prints the password: only safe fields are shown.
+        f.debug_struct("DbConfig")
+            .field("host", &self.options.get_host())
+            .field("port", &self.options.get_port())
+            .field("database", &self.options.get_database())
+            .field("username", &self.options.get_username())
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DbConfig {
@@ -194,5 +207,31 @@ pub async fn migrations_applied(pool: &PgPool, migrator: &Migrator) -> Result<()
         Ok(())
     } else {
         Err(format!("{missing} migration(s) pending"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_contains_the_password() {
+        let env = Env::from_pairs([(
+            "DATABASE_URL",
+            "postgres://app:s3cr3t-pw@db:5432/aegis_backend",
+        )]);
+        let vars = DbVars {
+            host: &[],
+            port: &[],
+            user: &[],
+            password: &[],
+            database: &[],
+            ssl_mode: &[],
+            pool_max: &[],
+        };
+        let cfg = DbConfig::from_env(&env, AppEnv::Development, &vars, "x").unwrap();
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("s3cr3t-pw"), "{printed}");
+        assert!(printed.contains("aegis_backend"));
     }
 }
