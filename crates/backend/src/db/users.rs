@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::roles::{self, RoleRow};
 
-/// A full row, secrets included; not serialisable on purpose.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A full row, secrets included; not serialisable on purpose, and its Debug output leaves the
+/// password hash and the reset-token hash out.
+#[derive(Clone, sqlx::FromRow)]
 pub struct UserRow {
     /// Id.
     pub id: Uuid,
@@ -38,6 +39,16 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
     /// Updated.
     pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The user object of the API (backend.md §3.3): no password, refresh or reset data.
