@@ -14,6 +14,7 @@ pub mod error;
 pub mod metrics;
 pub mod policy;
 pub mod realtime;
+pub mod remediation;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod incidents;
 pub mod logs;
 pub mod policies;
 pub mod policy_audit;

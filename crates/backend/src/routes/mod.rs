@@ -8,6 +8,7 @@ pub mod executor;
 pub mod health;
 pub mod logs;
 pub mod policy;
+pub mod remediation;
 pub mod roles;
 pub mod settings;
 pub mod users;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(executor::router())
         .merge(logs::router())
         .merge(policy::router())
+        .merge(remediation::router())
         // Deny-by-default (backend.md §1): every route merged above is authenticated unless
         // listed in `auth::PUBLIC_ROUTES`. Keep this after the last `merge`.
         .route_layer(middleware::from_fn_with_state(

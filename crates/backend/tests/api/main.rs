@@ -13,6 +13,7 @@ mod helpers;
 mod logs;
 mod policy;
 mod policy_support;
+mod remediation;
 mod settings;
 mod socket;
 mod startup;

@@ -21,7 +21,7 @@ fn client_dir() -> PathBuf {
 
 /// Fails clearly without node; runs `npm ci` once when `node_modules` is missing (a lock file
 /// keeps parallel test processes from installing at the same time).
-async fn ensure_client() {
+pub(crate) async fn ensure_client() {
     let ok = Command::new("node").arg("--version").output().await;
     assert!(
         ok.is_ok_and(|o| o.status.success()),

@@ -1,0 +1,106 @@
+//! Signal intake: open a new incident or join the open-ish one with the same fingerprint.
+
+use aegis_common::contracts::RemediationSignal;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::{fingerprint, wire_name};
+use crate::db::incidents::{self, Incident, IncidentEvent, NewIncident};
+
+/// The timeline step of a received signal.
+pub const SIGNAL_STEP: &str = "signal";
+
+/// What intake did with a signal.
+#[derive(Debug, Clone)]
+pub struct IntakeOutcome {
+    /// The incident the signal opened or joined.
+    pub incident: Incident,
+    /// The timeline event it appended.
+    pub event: IncidentEvent,
+    /// Whether it joined an existing incident.
+    pub deduplicated: bool,
+}
+
+/// How many times to retry when the open-ish incident disappears between the failed insert and
+/// the join (it was closed in between); after that the error is surfaced.
+const MAX_ATTEMPTS: usize = 3;
+
+/// Records `signal` under `correlation_id` (the request's trace id). A new incident is `open`
+/// with a `signal` event; a duplicate only gets a `signal` event (no new decision).
+///
+/// Race-free: the partial unique index lets exactly one concurrent insert win; the losers join.
+pub async fn accept_signal(
+    db: &PgPool,
+    signal: &RemediationSignal,
+    correlation_id: &str,
+) -> Result<IntakeOutcome, sqlx::Error> {
+    let fp = fingerprint(signal);
+    let raw = serde_json::to_value(signal).unwrap_or_else(|_| json!({}));
+    let kind = wire_name(&signal.kind);
+    let severity = wire_name(&signal.severity);
+    let action = wire_name(&signal.recommended_action);
+    let details = signal_details(signal, &fp, correlation_id, &severity, &action);
+    let new = NewIncident {
+        fingerprint: &fp,
+        source: &signal.source,
+        kind: &kind,
+        namespace: &signal.target.namespace,
+        deployment: &signal.target.deployment,
+        pod: signal.target.pod.as_deref(),
+        severity: &severity,
+        score: signal.score,
+        confidence: signal.confidence,
+        recommended_action: &action,
+        correlation_id,
+        signal: &raw,
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if let Some((incident, event)) =
+            incidents::insert_if_absent(db, &new, SIGNAL_STEP, &details).await?
+        {
+            return Ok(IntakeOutcome {
+                incident,
+                event,
+                deduplicated: false,
+            });
+        }
+        if let Some((incident, event)) =
+            incidents::join_open(db, &fp, SIGNAL_STEP, &details).await?
+        {
+            return Ok(IntakeOutcome {
+                incident,
+                event,
+                deduplicated: true,
+            });
+        }
+        if attempt >= MAX_ATTEMPTS {
+            return Err(sqlx::Error::Protocol(format!(
+                "incident with fingerprint {fp} kept changing during intake"
+            )));
+        }
+    }
+}
+
+/// The details of a `signal` timeline event: enough to reconstruct what arrived when, without
+/// repeating the (possibly large) window.
+fn signal_details(
+    signal: &RemediationSignal,
+    fp: &str,
+    correlation_id: &str,
+    severity: &str,
+    action: &str,
+) -> Value {
+    json!({
+        "source": signal.source,
+        "observedAt": signal.observed_at,
+        "fingerprint": fp,
+        "severity": severity,
+        "score": signal.score,
+        "confidence": signal.confidence,
+        "recommendedAction": action,
+        "target": signal.target,
+        "correlationId": correlation_id,
+    })
+}

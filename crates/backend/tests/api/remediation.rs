@@ -1,0 +1,387 @@
+//! `/remediation` first slice: signal intake with fingerprint deduplication (contracts 4, 5, 8)
+//! and the incident read API with its timeline (contract 10).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    alerts::auditor,
+    auth_support::{assert_error, spawn_with_admin},
+    helpers::TestApp,
+};
+
+const KEY: &str = "svc-key-remediation";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+fn signal(pod: Option<&str>) -> Value {
+    let mut target = json!({"namespace": "production", "deployment": "api-server"});
+    if let Some(p) = pod {
+        target["pod"] = json!(p);
+    }
+    json!({
+        "source": "ai-engine", "kind": "anomaly", "observedAt": "2026-11-25T10:00:00Z",
+        "target": target, "severity": "high", "score": 0.93, "confidence": 0.81,
+        "recommendedAction": "scale_up",
+        "window": {"metrics": []},
+        "prediction": {"is_anomaly": true}
+    })
+}
+
+async fn spawn() -> TestApp {
+    spawn_with_admin(&[("SERVICE_API_KEYS", KEY)]).await
+}
+
+async fn send_signal(app: &TestApp, body: &Value, traceparent: Option<&str>) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(format!("{}/api/v1/remediation/signals", app.address))
+        .header("X-API-Key", KEY)
+        .json(body);
+    if let Some(tp) = traceparent {
+        req = req.header("traceparent", tp);
+    }
+    req.send().await.unwrap()
+}
+
+async fn accepted(app: &TestApp, body: &Value) -> Value {
+    let res = send_signal(app, body, None).await;
+    assert_eq!(res.status(), 202);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn remediation_signal_opens_then_deduplicates_an_incident() {
+    let app = spawn().await;
+    let admin = app.admin().await;
+    let tp = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+
+    let res = send_signal(&app, &signal(None), Some(&tp)).await;
+    assert_eq!(res.status(), 202);
+    assert_eq!(res.headers()["x-correlation-id"], TRACE_ID);
+    let first: Value = res.json().await.unwrap();
+    assert_eq!(first["correlationId"], TRACE_ID);
+    assert_eq!(first["deduplicated"], false);
+    let id = first["incidentId"].as_str().unwrap().to_owned();
+
+    // Same signal again (different trace): joins the incident, keeps its correlation id.
+    let second = accepted(&app, &signal(None)).await;
+    assert_eq!(second["incidentId"], id.as_str());
+    assert_eq!(second["deduplicated"], true);
+    assert_eq!(second["correlationId"], TRACE_ID);
+
+    let res = app
+        .get_as(
+            &format!("/api/v1/remediation/incidents/{id}"),
+            &admin.access,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let incident: Value = res.json().await.unwrap();
+    assert_eq!(incident["id"], id.as_str());
+    assert_eq!(incident["status"], "open");
+    assert_eq!(incident["correlationId"], TRACE_ID);
+    // printf '%s' 'anomaly|production|api-server||scale_up' | sha256sum | cut -c1-16
+    assert_eq!(incident["fingerprint"], "609d1cc6ae88cbcd");
+    assert_eq!(incident["namespace"], "production");
+    assert_eq!(incident["deployment"], "api-server");
+    assert_eq!(incident["pod"], Value::Null);
+    assert_eq!(incident["recommendedAction"], "scale_up");
+    assert_eq!(incident["signal"]["prediction"]["is_anomaly"], true);
+    let timeline = incident["timeline"].as_array().unwrap();
+    assert_eq!(timeline.len(), 2, "{incident}");
+    assert!(
+        timeline
+            .iter()
+            .all(|e| e["step"] == "signal" && e["status"] == "open")
+    );
+    assert!(timeline[0]["id"].as_i64() < timeline[1]["id"].as_i64());
+    assert_eq!(timeline[0]["details"]["correlationId"], TRACE_ID);
+
+    // A different pod is a different fingerprint, hence a new incident.
+    let other = accepted(&app, &signal(Some("api-server-7d4b9c-x2x"))).await;
+    assert_eq!(other["deduplicated"], false);
+    assert_ne!(other["incidentId"], id.as_str());
+    // Without a traceparent the middleware mints a correlation id.
+    let cid = other["correlationId"].as_str().unwrap();
+    assert_eq!(cid.len(), 32);
+    assert!(
+        cid.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+}
+
+#[tokio::test]
+async fn remediation_explicit_fingerprint_wins() {
+    let app = spawn().await;
+    let admin = app.admin().await;
+    let mut a = signal(Some("pod-a"));
+    a["fingerprint"] = json!("am-4f2a9c");
+    let mut b = signal(Some("pod-b"));
+    b["fingerprint"] = json!("am-4f2a9c");
+    let first = accepted(&app, &a).await;
+    let second = accepted(&app, &b).await;
+    assert_eq!(second["deduplicated"], true);
+    assert_eq!(second["incidentId"], first["incidentId"]);
+    let id = first["incidentId"].as_str().unwrap();
+    let incident: Value = app
+        .get_as(
+            &format!("/api/v1/remediation/incidents/{id}"),
+            &admin.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(incident["fingerprint"], "am-4f2a9c");
+}
+
+#[tokio::test]
+async fn remediation_concurrent_identical_signals_open_one_incident() {
+    let app = spawn().await;
+    let body = signal(Some("racy-pod"));
+    let results = send_concurrently(&app, &body).await;
+    let ids: std::collections::HashSet<String> = results
+        .iter()
+        .map(|v| v["incidentId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{results:?}");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|v| v["deduplicated"] == false)
+            .count(),
+        1
+    );
+}
+
+async fn send_concurrently(app: &TestApp, body: &Value) -> Vec<Value> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/remediation/signals", app.address);
+        let body = body.clone();
+        set.spawn(async move {
+            let res = client
+                .post(url)
+                .header("X-API-Key", KEY)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 202);
+            res.json::<Value>().await.unwrap()
+        });
+    }
+    set.join_all().await
+}
+
+#[tokio::test]
+async fn remediation_signal_validation_and_access() {
+    let app = spawn().await;
+    let admin = app.admin().await;
+
+    let mut extra = signal(None);
+    extra["bogus"] = json!(1);
+    let res = send_signal(&app, &extra, None).await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["message"].to_string().contains("bogus"), "{body}");
+
+    let mut bad_ns = signal(None);
+    bad_ns["target"]["namespace"] = json!("Not_A_Label");
+    let res = send_signal(&app, &bad_ns, None).await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["message"].to_string().contains("target.namespace"),
+        "{body}"
+    );
+
+    let mut bad_dep = signal(None);
+    bad_dep["target"]["deployment"] = json!("api..server");
+    let res = send_signal(&app, &bad_dep, None).await;
+    assert_eq!(res.status(), 400);
+
+    // No credentials.
+    let res = app.post("/api/v1/remediation/signals", signal(None)).await;
+    assert_eq!(res.status(), 401);
+    let res = app.get("/api/v1/remediation/incidents").await;
+    assert_eq!(res.status(), 401);
+
+    // A plain user may neither send signals nor read incidents.
+    let user = app.signup("plain@example.com", "Password123!").await;
+    let res = app
+        .send(
+            Method::POST,
+            "/api/v1/remediation/signals",
+            Some(&user.access),
+            Some(signal(None)),
+        )
+        .await;
+    assert_error(res, 403, "Insufficient permissions").await;
+    let res = app
+        .get_as("/api/v1/remediation/incidents", &user.access)
+        .await;
+    assert_eq!(res.status(), 403);
+
+    // An admin JWT may send a signal.
+    let res = app
+        .send(
+            Method::POST,
+            "/api/v1/remediation/signals",
+            Some(&admin.access),
+            Some(signal(None)),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+}
+
+#[tokio::test]
+async fn remediation_list_filters_and_not_found() {
+    let app = spawn().await;
+    let aud = auditor(&app, "aud@example.com").await;
+
+    let a = accepted(&app, &signal(Some("p1"))).await;
+    let mut staging = signal(Some("p2"));
+    staging["target"]["namespace"] = json!("staging");
+    let b = accepted(&app, &staging).await;
+    let c = accepted(&app, &signal(Some("p3"))).await;
+
+    let all: Vec<Value> = app
+        .get_as("/api/v1/remediation/incidents", &aud.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&Value> = all.iter().map(|i| &i["id"]).collect();
+    assert_eq!(
+        ids,
+        vec![&c["incidentId"], &b["incidentId"], &a["incidentId"]]
+    );
+
+    let prod: Vec<Value> = app
+        .get_as(
+            "/api/v1/remediation/incidents?namespace=production",
+            &aud.access,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prod.len(), 2);
+    assert!(prod.iter().all(|i| i["namespace"] == "production"));
+
+    let limited: Vec<Value> = app
+        .get_as("/api/v1/remediation/incidents?limit=1", &aud.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0]["id"], c["incidentId"]);
+
+    let open: Vec<Value> = app
+        .get_as("/api/v1/remediation/incidents?status=open", &aud.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 3);
+    let resolved: Vec<Value> = app
+        .get_as("/api/v1/remediation/incidents?status=resolved", &aud.access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(resolved.is_empty());
+
+    for bad in ["status=closed", "limit=0", "limit=501", "limit=x"] {
+        let res = app
+            .get_as(&format!("/api/v1/remediation/incidents?{bad}"), &aud.access)
+            .await;
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+
+    let res = app
+        .get_as(
+            &format!(
+                "/api/v1/remediation/incidents/{}",
+                b["incidentId"].as_str().unwrap()
+            ),
+            &aud.access,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let one: Value = res.json().await.unwrap();
+    assert_eq!(one["namespace"], "staging");
+    assert_eq!(one["timeline"].as_array().unwrap().len(), 1);
+
+    let missing = Uuid::new_v4();
+    let res = app
+        .get_as(
+            &format!("/api/v1/remediation/incidents/{missing}"),
+            &aud.access,
+        )
+        .await;
+    assert_error(res, 404, &format!("Incident with ID {missing} not found")).await;
+}
+
+/// A real socket.io-client (the `tests/socketio` driver that `socket.rs` uses) sees the
+/// contract 10 `remediation` event for an accepted signal.
+#[tokio::test]
+async fn remediation_signal_is_pushed_over_socket_io() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let app = spawn().await;
+    let admin = app.admin().await;
+    crate::socket::ensure_client().await;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/socketio");
+    let mut child = tokio::process::Command::new("node")
+        .arg(dir.join("client.mjs"))
+        .args([
+            app.address.as_str(),
+            "auth",
+            admin.access.as_str(),
+            "websocket",
+        ])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("socket line in time")
+            .unwrap()
+            .expect("client still running");
+        serde_json::from_str(&line).unwrap()
+    };
+    let first = next().await;
+    assert_eq!(first["type"], "connect", "{first}");
+
+    let tp = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    let accepted: Value = send_signal(&app, &signal(None), Some(&tp))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pushed = loop {
+        let v = next().await;
+        if v["type"] == "event" && v["event"] == "remediation" {
+            break v["args"][0].clone();
+        }
+    };
+    assert_eq!(pushed["event"], "remediation");
+    let data = &pushed["data"];
+    assert_eq!(data["incidentId"], accepted["incidentId"]);
+    assert_eq!(data["correlationId"], TRACE_ID);
+    assert_eq!(data["step"], "signal");
+    assert_eq!(data["status"], "open");
+    assert_eq!(data["details"]["deduplicated"], false);
+    assert!(data["at"].is_string());
+    let _ = child.start_kill();
+}
