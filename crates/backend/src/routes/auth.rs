@@ -391,6 +391,28 @@ async fn forgot_password(
     .into_response())
 }
 
+/// What happens to a password-reset link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResetDelivery {
+    /// Mailed through SMTP.
+    Mail,
+    /// Logged, because this is a development machine without SMTP.
+    LogLink,
+    /// Neither: a warning without the link (test and production without SMTP).
+    Nowhere,
+}
+
+/// The link reaches a log only in development, never in test or production (F7).
+fn reset_delivery(mailer_enabled: bool, app_env: aegis_common::config::AppEnv) -> ResetDelivery {
+    if mailer_enabled {
+        ResetDelivery::Mail
+    } else if app_env == aegis_common::config::AppEnv::Development {
+        ResetDelivery::LogLink
+    } else {
+        ResetDelivery::Nowhere
+    }
+}
+
 /// Sends (or, in development without SMTP, logs) the reset link in the background, so the
 /// response time does not depend on whether the account exists.
 fn deliver_reset(state: &AppState, to: String, token: &str) {
@@ -400,17 +422,23 @@ fn deliver_reset(state: &AppState, to: String, token: &str) {
         cfg.frontend_url, cfg.password_reset_path
     );
     let minutes = cfg.password_reset_expiry.as_secs() / 60;
-    if state.auth.mailer.is_enabled() {
-        let auth = state.auth.clone();
-        tokio::spawn(async move {
-            if let Err(e) = auth.mailer.send_reset(&to, &link, minutes).await {
-                tracing::error!(error = %format!("{e:#}"), "failed to send the password-reset e-mail");
-            }
-        });
-    } else if state.config.app_env == aegis_common::config::AppEnv::Development {
-        tracing::info!(%link, "password reset requested; no SMTP configured, link logged (development only)");
-    } else {
-        tracing::warn!("password reset requested but no SMTP relay is configured; no e-mail sent");
+    match reset_delivery(state.auth.mailer.is_enabled(), state.config.app_env) {
+        ResetDelivery::Mail => {
+            let auth = state.auth.clone();
+            tokio::spawn(async move {
+                if let Err(e) = auth.mailer.send_reset(&to, &link, minutes).await {
+                    tracing::error!(error = %format!("{e:#}"), "failed to send the password-reset e-mail");
+                }
+            });
+        }
+        ResetDelivery::LogLink => {
+            tracing::info!(%link, "password reset requested; no SMTP configured, link logged (development only)");
+        }
+        ResetDelivery::Nowhere => {
+            tracing::warn!(
+                "password reset requested but no SMTP relay is configured; no e-mail sent"
+            );
+        }
     }
 }
 
@@ -482,4 +510,27 @@ async fn reset_password(
         axum::Json(json!({"success": true, "message": "Password updated successfully."}))
             .into_response(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ResetDelivery, reset_delivery};
+    use aegis_common::config::AppEnv;
+
+    #[test]
+    fn production_never_logs_a_reset_link() {
+        assert_eq!(
+            reset_delivery(false, AppEnv::Production),
+            ResetDelivery::Nowhere
+        );
+        assert_eq!(reset_delivery(false, AppEnv::Test), ResetDelivery::Nowhere);
+        assert_eq!(
+            reset_delivery(false, AppEnv::Development),
+            ResetDelivery::LogLink
+        );
+        assert_eq!(
+            reset_delivery(true, AppEnv::Production),
+            ResetDelivery::Mail
+        );
+    }
 }
