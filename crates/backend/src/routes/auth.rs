@@ -49,6 +49,13 @@ pub fn check_password(v: &mut Violations, password: Option<&str>, min_message: &
     );
 }
 
+/// Normalises an e-mail (trimmed, lower case) and adds the message when it is not one.
+pub fn check_email(v: &mut Violations, email: Option<&str>) -> String {
+    let email = email.map(normalize_email).unwrap_or_default();
+    v.check(!is_email(&email), "email must be an email");
+    email
+}
+
 /// The checks signup and admin-create share (§2.4, §3.4): a valid e-mail, a password of 8–100
 /// characters and names of at most 50. Returns the normalised e-mail.
 pub fn check_new_user(
@@ -58,8 +65,7 @@ pub fn check_new_user(
     first_name: Option<&str>,
     last_name: Option<&str>,
 ) -> String {
-    let email = email.map(normalize_email).unwrap_or_default();
-    v.check(!is_email(&email), "email must be an email");
+    let email = check_email(v, email);
     check_password(v, password, "Password must be at least 8 characters long");
     check_max(v, "firstName", first_name, 50);
     check_max(v, "lastName", last_name, 50);
@@ -186,13 +192,8 @@ async fn login(
     _: RateLimit,
     aegis_common::http::Json(body, _): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let email = body
-        .email
-        .as_deref()
-        .map(normalize_email)
-        .unwrap_or_default();
     let mut v = Violations::new();
-    v.check(!is_email(&email), "email must be an email");
+    let email = check_email(&mut v, body.email.as_deref());
     v.check(body.password.is_none(), "password must be a string");
     v.finish()?;
     let password = body.password.unwrap_or_default();
@@ -353,13 +354,8 @@ async fn forgot_password(
     _: RateLimit,
     aegis_common::http::Json(body, _): Json<ForgotBody>,
 ) -> Result<Response, ApiError> {
-    let email = body
-        .email
-        .as_deref()
-        .map(normalize_email)
-        .unwrap_or_default();
     let mut v = Violations::new();
-    v.check(!is_email(&email), "email must be an email");
+    let email = check_email(&mut v, body.email.as_deref());
     v.finish()?;
     if let Some(user) = users::find_by_email(&state.db, &email).await? {
         let token = hex::encode(rand::random::<[u8; 32]>());
