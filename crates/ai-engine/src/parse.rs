@@ -180,6 +180,28 @@ fn parse_datetime_str(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
+/// The required `timestamp` of a metric or log item, or its 422 item.
+fn timestamp_field(
+    obj: &Map<String, Value>,
+    loc: &[Value],
+    errors: &mut Vec<DetailItem>,
+) -> Option<DateTime<Utc>> {
+    let Some(t) = obj.get("timestamp") else {
+        errors.push(item("missing", loc, "Field required", None));
+        return None;
+    };
+    let parsed = parse_timestamp(t);
+    if parsed.is_none() {
+        errors.push(item(
+            "datetime_parsing",
+            loc,
+            "Input should be a valid datetime",
+            Some(t),
+        ));
+    }
+    parsed
+}
+
 fn parse_metric(i: usize, v: &Value, errors: &mut Vec<DetailItem>) -> Option<Metric> {
     let at = |k: &str| vec![json!("metrics"), json!(i), json!(k)];
     let Some(obj) = v.as_object() else {
@@ -226,21 +248,7 @@ fn parse_metric(i: usize, v: &Value, errors: &mut Vec<DetailItem>) -> Option<Met
             None
         }),
     };
-    let timestamp = match obj.get("timestamp") {
-        None => {
-            errors.push(item("missing", &at("timestamp"), "Field required", None));
-            None
-        }
-        Some(t) => parse_timestamp(t).or_else(|| {
-            errors.push(item(
-                "datetime_parsing",
-                &at("timestamp"),
-                "Input should be a valid datetime",
-                Some(t),
-            ));
-            None
-        }),
-    };
+    let timestamp = timestamp_field(obj, &at("timestamp"), errors);
     let mut labels = BTreeMap::new();
     match obj.get("labels") {
         None | Some(Value::Null) => {}
@@ -291,21 +299,7 @@ fn parse_log(i: usize, v: &Value, errors: &mut Vec<DetailItem>) -> Option<LogEnt
         return None;
     };
     let before = errors.len();
-    let timestamp = match obj.get("timestamp") {
-        None => {
-            errors.push(item("missing", &at("timestamp"), "Field required", None));
-            None
-        }
-        Some(t) => parse_timestamp(t).or_else(|| {
-            errors.push(item(
-                "datetime_parsing",
-                &at("timestamp"),
-                "Input should be a valid datetime",
-                Some(t),
-            ));
-            None
-        }),
-    };
+    let timestamp = timestamp_field(obj, &at("timestamp"), errors);
     let mut text = |k: &str| match obj.get(k) {
         None => {
             errors.push(item("missing", &at(k), "Field required", None));
