@@ -181,10 +181,30 @@ impl RemediationMode {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    /// Parses a wire name (`off`, `dry_run`, `approval`, `auto`).
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
         [Self::Off, Self::DryRun, Self::Approval, Self::Auto]
             .into_iter()
             .find(|m| m.as_str() == s)
+    }
+
+    /// The more cautious of two modes: `off` before `dry_run` before `approval` before
+    /// `auto`. A global setting and a policy's own mode combine this way, so neither can
+    /// loosen the other.
+    #[must_use]
+    pub fn stricter(self, other: Self) -> Self {
+        let rank = |m: Self| match m {
+            Self::Off => 0,
+            Self::DryRun => 1,
+            Self::Approval => 2,
+            Self::Auto => 3,
+        };
+        if rank(other) < rank(self) {
+            other
+        } else {
+            self
+        }
     }
 }
 

@@ -546,6 +546,20 @@ fn remediation_mode_is_only_for_self_healing_policies() {
 }
 
 #[test]
+fn the_stricter_remediation_mode_wins_whichever_side_it_is_on() {
+    use RemediationMode::{Approval, Auto, DryRun, Off};
+    let all = [Off, DryRun, Approval, Auto];
+    for (i, a) in all.into_iter().enumerate() {
+        for (j, b) in all.into_iter().enumerate() {
+            let expected = all[i.min(j)];
+            assert_eq!(a.stricter(b), expected, "{a:?} vs {b:?}");
+        }
+        assert_eq!(RemediationMode::parse(a.as_str()), Some(a));
+    }
+    assert_eq!(RemediationMode::parse("yolo"), None);
+}
+
+#[test]
 fn merge_patch_applies_a_subset_and_revalidates() {
     let existing = validate_policy(&policy(json!({"role": "admin"})))
         .unwrap()
