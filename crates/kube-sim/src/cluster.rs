@@ -231,6 +231,29 @@ impl Cluster {
         Ok(())
     }
 
+    /// Makes a pod crash-loop (not Ready, `CrashLoopBackOff`, `restarts` restarts) until it
+    /// is deleted; its deployment's ready count drops accordingly. 404 when it does not exist.
+    pub fn crash_pod(
+        &self,
+        namespace: &str,
+        pod: &str,
+        restarts: u32,
+    ) -> Result<Value, StatusError> {
+        self.with_store(|s| {
+            let mut obj = s
+                .get(Resource::Pod, namespace, pod)
+                .cloned()
+                .ok_or_else(|| StatusError::not_found(Resource::Pod, pod))?;
+            let status = crate::controller::crashloop_status(&obj, restarts);
+            if let Some(map) = obj.as_object_mut() {
+                map.insert("status".into(), status);
+            }
+            s.put(Resource::Pod, obj.clone());
+            crate::controller::reconcile(s);
+            Ok(obj)
+        })
+    }
+
     /// Drops every metric override (pods fall back to the baseline).
     pub fn reset_metrics(&self) {
         lock(&self.inner.metrics).reset();

@@ -468,6 +468,46 @@ pub fn running_status(pod: &Value) -> Value {
     })
 }
 
+/// Turns a Running pod's status into a crash-looping one: not Ready, every container waiting
+/// in `CrashLoopBackOff` with `restarts` restarts. The controller then counts it as not ready,
+/// so the deployment's `readyReplicas` drops until the pod is replaced.
+pub fn crashloop_status(pod: &Value, restarts: u32) -> Value {
+    let now = now_timestamp();
+    let mut status = pod
+        .get("status")
+        .cloned()
+        .unwrap_or_else(|| running_status(pod));
+    if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
+        for c in conditions.iter_mut() {
+            if matches!(
+                c.get("type").and_then(Value::as_str),
+                Some("Ready" | "ContainersReady")
+            ) {
+                c["status"] = json!("False");
+                c["reason"] = json!("ContainersNotReady");
+                c["lastTransitionTime"] = json!(now);
+            }
+        }
+    }
+    if let Some(containers) = status
+        .get_mut("containerStatuses")
+        .and_then(Value::as_array_mut)
+    {
+        for c in containers.iter_mut() {
+            c["ready"] = json!(false);
+            c["started"] = json!(false);
+            c["restartCount"] = json!(restarts);
+            c["state"] = json!({"waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": format!("back-off 5m0s restarting failed container={}", c.get("name").and_then(Value::as_str).unwrap_or("app")),
+            }});
+            c["lastState"] =
+                json!({"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now}});
+        }
+    }
+    status
+}
+
 fn hex_id(seed: &str) -> String {
     Sha256::digest(seed.as_bytes())
         .iter()

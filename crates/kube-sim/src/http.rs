@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::post(set_metric).delete(reset_metrics),
         )
         .route("/_sim/requests", get(list_requests).delete(clear_requests))
+        .route("/_sim/crashloop", axum::routing::post(crashloop))
         .fallback(kube_api)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
@@ -156,6 +157,29 @@ async fn set_metric(State(state): State<AppState>, body: Bytes) -> Response {
         .and_then(|update| state.cluster.set_pod_metric(&update).map(|()| update));
     match result {
         Ok(update) => json_response(StatusCode::OK, &json!({"applied": update})),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /_sim/crashloop` body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrashLoop {
+    namespace: String,
+    pod: String,
+    #[serde(default = "default_restarts")]
+    restarts: u32,
+}
+
+fn default_restarts() -> u32 {
+    5
+}
+
+async fn crashloop(State(state): State<AppState>, body: Bytes) -> Response {
+    let result = parse_json_body::<CrashLoop>(&body)
+        .and_then(|c| state.cluster.crash_pod(&c.namespace, &c.pod, c.restarts));
+    match result {
+        Ok(pod) => json_response(StatusCode::OK, &pod),
         Err(e) => e.into_response(),
     }
 }

@@ -584,3 +584,55 @@ async fn shutdown_stops_serving_over_http_and_https() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_crash_looping_pod_is_not_ready_until_it_is_replaced() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "production");
+    let victim = sim.cluster().pods_of_deployment("production", "worker")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let request = http::Request::post("/_sim/crashloop")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&json!({"namespace": "production", "pod": victim})).unwrap())
+        .unwrap();
+    client.request_text(request).await.unwrap();
+
+    let pod = pods.get(&victim).await.unwrap();
+    let status = pod.status.unwrap();
+    let container = &status.container_statuses.unwrap()[0];
+    assert!(!container.ready);
+    assert_eq!(container.restart_count, 5);
+    assert_eq!(
+        container
+            .state
+            .as_ref()
+            .unwrap()
+            .waiting
+            .as_ref()
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("CrashLoopBackOff")
+    );
+    let worker = deployments.get("worker").await.unwrap().status.unwrap();
+    assert_eq!(worker.replicas, Some(2));
+    assert_eq!(worker.ready_replicas, Some(1));
+
+    // Deleting it (what the executor's restart does) brings a Ready replacement.
+    pods.delete(&victim, &DeleteParams::background())
+        .await
+        .unwrap();
+    let worker = deployments.get("worker").await.unwrap().status.unwrap();
+    assert_eq!(worker.ready_replicas, Some(2));
+
+    // Unknown pods are a 404 Status.
+    let err = sim
+        .cluster()
+        .crash_pod("production", "nope", 1)
+        .unwrap_err();
+    assert_eq!(err.code, 404);
+}
