@@ -83,6 +83,8 @@ pub struct PolicyAuditFilter {
     pub start: Option<DateTime<Utc>>,
     /// To (inclusive).
     pub end: Option<DateTime<Utc>>,
+    /// Exact correlation (trace) id: every decision of one incident.
+    pub correlation_id: Option<String>,
     /// At most this many, newest first.
     pub limit: i64,
 }
@@ -176,6 +178,7 @@ pub async fn list(db: &PgPool, f: &PolicyAuditFilter) -> Result<Vec<PolicyAuditR
            AND ($3::text IS NULL OR result = $3) \
            AND ($4::timestamptz IS NULL OR created_at >= $4) \
            AND ($5::timestamptz IS NULL OR created_at <= $5) \
+           AND ($7::text IS NULL OR correlation_id = $7) \
          ORDER BY created_at DESC, id DESC LIMIT $6",
     )
     .bind(f.user_id.as_deref())
@@ -184,6 +187,7 @@ pub async fn list(db: &PgPool, f: &PolicyAuditFilter) -> Result<Vec<PolicyAuditR
     .bind(f.start)
     .bind(f.end)
     .bind(f.limit)
+    .bind(f.correlation_id.as_deref())
     .fetch_all(db)
     .await
 }

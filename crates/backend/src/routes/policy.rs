@@ -450,6 +450,7 @@ async fn audit_logs(
         result,
         start: date(q.get("startDate"), "startDate", &mut errors),
         end: date(q.get("endDate"), "endDate", &mut errors),
+        correlation_id: q.get("correlationId").cloned(),
         limit,
     };
     if !errors.is_empty() {

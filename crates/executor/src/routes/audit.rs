@@ -112,7 +112,7 @@ async fn logs(
         "SELECT id, action_type, status, namespace, resource_type, resource_name, action_params,
                 requested_by, policy_decision, execution_duration, error_message, result,
                 ip_address::text AS ip_address, signature IS NOT NULL AS signed, created_at,
-                completed_at, correlation_id
+                completed_at, correlation_id, chain_seq, hash
            FROM action_audit_logs WHERE true",
     );
     if let Some(a) = action_type {
@@ -123,6 +123,10 @@ async fn logs(
     }
     if let Some(ns) = q.get("namespace") {
         qb.push(" AND namespace = ").push_bind(ns);
+    }
+    // Everything one incident did (the backend's correlation id, spec README contract 5).
+    if let Some(c) = q.get("correlationId") {
+        qb.push(" AND correlation_id = ").push_bind(c);
     }
     if let Some(t) = start {
         qb.push(" AND created_at >= ").push_bind(t);
@@ -204,6 +208,15 @@ async fn logs(
         m.insert(
             "correlationId".into(),
             json!(r.try_get::<Option<String>, _>("correlation_id")?),
+        );
+        // The row's place in the hash chain (null until it reaches a final status).
+        m.insert(
+            "chainSeq".into(),
+            json!(r.try_get::<Option<i64>, _>("chain_seq")?),
+        );
+        m.insert(
+            "hash".into(),
+            json!(r.try_get::<Option<String>, _>("hash")?),
         );
         out.push(Value::Object(m));
     }
