@@ -25,6 +25,7 @@
 //! | `LOG_FORMAT` | `json` in production, else `text` | log format |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset | OTLP/HTTP trace export |
 //! | `POLICY_*` (evaluate access, decision cache, audit writer) | see [`crate::policy::config`] | |
+//! | `REMEDIATION_*`, `ALERTMANAGER_WEBHOOK_TOKEN` (the loop) | see [`crate::remediation::config`] | |
 //! | auth, passwords, rate limits, lockout, reset mail, bootstrap admin | see [`crate::auth::config`] | |
 
 use std::time::Duration;
@@ -101,6 +102,8 @@ pub struct Config {
     pub auth: crate::auth::config::AuthConfig,
     /// Policy-engine settings.
     pub policy: crate::policy::PolicyConfig,
+    /// Remediation-loop settings.
+    pub remediation: crate::remediation::RemediationConfig,
 }
 
 impl Config {
@@ -166,6 +169,7 @@ impl Config {
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),
             auth: crate::auth::config::AuthConfig::from_env(env, app_env)?,
             policy: crate::policy::PolicyConfig::from_env(env)?,
+            remediation: crate::remediation::RemediationConfig::from_env(env, app_env)?,
         })
     }
 

@@ -20,6 +20,16 @@ pub struct BackendMetrics {
     pub websocket_connections: IntGauge,
     /// `policy_audit_buffer_depth`: evaluations accepted but not yet in `policy_audit_logs`.
     pub policy_audit_buffer_depth: IntGauge,
+    /// `remediation_signals_total{source,deduplicated}`.
+    pub remediation_signals: IntCounterVec,
+    /// `remediation_decisions_total{outcome}`: how each incident's decision ended.
+    pub remediation_decisions: IntCounterVec,
+    /// `remediation_actions_total{action,result}`: executor calls of the loop.
+    pub remediation_actions: IntCounterVec,
+    /// `remediation_verifications_total{result}`: `resolved` or `escalated`.
+    pub remediation_verifications: IntCounterVec,
+    /// `remediation_loop_duration_seconds{action}`: signal to executor answer.
+    pub remediation_loop_duration: HistogramVec,
 }
 
 impl BackendMetrics {
@@ -58,6 +68,32 @@ impl BackendMetrics {
             policy_audit_buffer_depth: metrics.int_gauge(
                 "policy_audit_buffer_depth",
                 "Policy evaluations waiting to be written to policy_audit_logs",
+            )?,
+            remediation_signals: metrics.counter_vec(
+                "remediation_signals_total",
+                "Remediation signals received, by source and whether they joined an open incident",
+                &["source", "deduplicated"],
+            )?,
+            remediation_decisions: metrics.counter_vec(
+                "remediation_decisions_total",
+                "Remediation decisions by outcome (executed, dry_run, awaiting_approval, denied, cooldown, capped, escalated, suppressed, failed, recorded)",
+                &["outcome"],
+            )?,
+            remediation_actions: metrics.counter_vec(
+                "remediation_actions_total",
+                "Executor calls made by the remediation loop, by action type and result",
+                &["action", "result"],
+            )?,
+            remediation_verifications: metrics.counter_vec(
+                "remediation_verifications_total",
+                "Post-action verifications by result (resolved or escalated)",
+                &["result"],
+            )?,
+            remediation_loop_duration: metrics.histogram_vec(
+                "remediation_loop_duration_seconds",
+                "Time from signal intake to the executor's answer",
+                &["action"],
+                &[0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
             )?,
         })
     }

@@ -89,7 +89,9 @@ impl Application {
             config.executor_hmac_secret.clone(),
             config.executor_audit_token.clone(),
         );
+        let remediation = crate::remediation::Remediator::new(config.remediation.clone());
         let state = AppState {
+            remediation,
             auth,
             config: Arc::new(config),
             db,
@@ -104,6 +106,16 @@ impl Application {
         };
         if let Err(e) = crate::auth::bootstrap_admin(&state).await {
             tracing::error!(error = %format!("{e:#}"), "failed to create the bootstrap admin");
+        }
+        match crate::remediation::engine::resume(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                incidents = n,
+                "resumed remediation incidents left mid-flight"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "failed to resume unfinished remediation incidents")
+            }
         }
         let router = service::finish::<BackendStyle>(
             routes::router(state.clone()),
@@ -158,9 +170,12 @@ impl Application {
             state,
             policy_audit,
         } = self;
+        let remediation = state.remediation.clone();
         drop(state);
         let served = bound.run_until(shutdown).await;
-        // Requests are drained: write every queued evaluation before returning.
+        // Requests are drained: let decisions and executor calls in flight finish (their
+        // evaluations are queued for audit), then write every queued evaluation.
+        remediation.shutdown(Duration::from_secs(30)).await;
         policy_audit.shutdown(Duration::from_secs(30)).await;
         served
     }

@@ -32,4 +32,6 @@ pub struct AppState {
     pub executor: crate::clients::executor::ExecutorClient,
     /// Real-time push (Socket.IO events).
     pub realtime: crate::realtime::Hub,
+    /// The remediation loop's settings and background tasks.
+    pub remediation: crate::remediation::Remediator,
 }

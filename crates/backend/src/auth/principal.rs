@@ -40,6 +40,9 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/prometheus",
     "/executor/health",
     "/executor/action",
+    // Authenticates itself with the ALERTMANAGER_WEBHOOK_TOKEN bearer (Alertmanager has no
+    // user and no API key).
+    "/alerts/webhook/alertmanager",
 ];
 
 /// The four roles (backend.md §3.1).

@@ -59,8 +59,9 @@ pub struct Incident {
     pub score: f64,
     /// Confidence.
     pub confidence: f64,
-    /// The recommended action of the first signal.
-    pub recommended_action: String,
+    /// The recommended action of the first signal, or of the ai-engine's analysis (`None`
+    /// until analysed).
+    pub recommended_action: Option<String>,
     /// Correlation (trace) id.
     pub correlation_id: Option<String>,
     /// The first signal as received.
@@ -71,6 +72,26 @@ pub struct Incident {
     /// Last change.
     #[serde(with = "aegis_common::time::serde_millis")]
     pub updated_at: DateTime<Utc>,
+    /// The executor action chosen (contract 7).
+    pub action_type: Option<String>,
+    /// Its `actionParams`.
+    pub action_params: Option<Value>,
+    /// The effective mode of the decision.
+    pub mode: Option<String>,
+    /// The `policy_audit_logs` id of the decision.
+    pub decision_id: Option<Uuid>,
+    /// The deciding policy.
+    pub policy_name: Option<String>,
+    /// The executor's audit row id.
+    pub executor_audit_id: Option<String>,
+    /// When an action against the cluster was committed to.
+    #[serde(serialize_with = "opt_millis")]
+    pub acted_at: Option<DateTime<Utc>>,
+    /// When verification is due.
+    #[serde(serialize_with = "opt_millis")]
+    pub verify_at: Option<DateTime<Utc>>,
+    /// Who approved or rejected it.
+    pub decided_by: Option<String>,
     /// When it was resolved.
     #[serde(serialize_with = "opt_millis")]
     pub resolved_at: Option<DateTime<Utc>>,
@@ -78,7 +99,11 @@ pub struct Incident {
 
 const COLUMNS: &str = "id, fingerprint, status, source, kind, namespace, deployment, pod, \
     severity, score, confidence, recommended_action, correlation_id, signal, created_at, \
-    updated_at, resolved_at";
+    updated_at, resolved_at, action_type, action_params, mode, decision_id, policy_name, \
+    executor_audit_id, acted_at, verify_at, decided_by";
+
+/// Statuses that end an incident (`resolved_at` is set when one is reached).
+pub const CLOSED_STATUSES: &[&str] = &["resolved", "rejected", "failed", "escalated", "suppressed"];
 
 /// One timeline entry.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -118,8 +143,8 @@ pub struct NewIncident<'a> {
     pub score: f64,
     /// Confidence.
     pub confidence: f64,
-    /// Recommended action.
-    pub recommended_action: &'a str,
+    /// Recommended action, when known.
+    pub recommended_action: Option<&'a str>,
     /// Correlation id.
     pub correlation_id: &'a str,
     /// The signal.
@@ -257,6 +282,243 @@ pub async fn timeline(db: &PgPool, id: Uuid) -> Result<Vec<IncidentEvent>, sqlx:
          WHERE incident_id = $1 ORDER BY id",
     )
     .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// Fields a step may set on the incident; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentPatch {
+    /// Recommended action (after analysis).
+    pub recommended_action: Option<String>,
+    /// Executor action.
+    pub action_type: Option<String>,
+    /// Its parameters.
+    pub action_params: Option<Value>,
+    /// Effective mode.
+    pub mode: Option<String>,
+    /// Policy decision id.
+    pub decision_id: Option<Uuid>,
+    /// Deciding policy.
+    pub policy_name: Option<String>,
+    /// Executor audit id.
+    pub executor_audit_id: Option<String>,
+    /// Verification due time.
+    pub verify_at: Option<DateTime<Utc>>,
+    /// Approver or rejecter.
+    pub decided_by: Option<String>,
+}
+
+/// Moves the incident from one of `from` to `to`, applies `patch` and appends a timeline event,
+/// in one transaction. `None` when the incident is not (or no longer) in one of `from`: a
+/// concurrent step won, and nothing is written.
+#[tracing::instrument(skip(db, details, patch))]
+pub async fn transition(
+    db: &PgPool,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+    step: &str,
+    details: &Value,
+    patch: &IncidentPatch,
+) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
+    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
+    let closed: Vec<String> = CLOSED_STATUSES.iter().map(|s| (*s).to_owned()).collect();
+    let mut tx = db.begin().await?;
+    let incident = sqlx::query_as::<_, Incident>(&format!(
+        "UPDATE incidents SET status = $3, updated_at = now(), \
+           resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END, \
+           recommended_action = COALESCE($5, recommended_action), \
+           action_type = COALESCE($6, action_type), \
+           action_params = COALESCE($7, action_params), \
+           mode = COALESCE($8, mode), \
+           decision_id = COALESCE($9, decision_id), \
+           policy_name = COALESCE($10, policy_name), \
+           executor_audit_id = COALESCE($11, executor_audit_id), \
+           verify_at = COALESCE($12, verify_at), \
+           decided_by = COALESCE($13, decided_by) \
+         WHERE id = $1 AND status = ANY($2) \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&from)
+    .bind(to)
+    .bind(&closed)
+    .bind(patch.recommended_action.as_deref())
+    .bind(patch.action_type.as_deref())
+    .bind(patch.action_params.as_ref())
+    .bind(patch.mode.as_deref())
+    .bind(patch.decision_id)
+    .bind(patch.policy_name.as_deref())
+    .bind(patch.executor_audit_id.as_deref())
+    .bind(patch.verify_at)
+    .bind(patch.decided_by.as_deref())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(incident) = incident else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
+    tx.commit().await?;
+    Ok(Some((incident, event)))
+}
+
+/// Appends a timeline event without changing the status (analysis, policy decision, ...).
+#[tracing::instrument(skip(db, details))]
+pub async fn append_event(
+    db: &PgPool,
+    id: Uuid,
+    step: &str,
+    details: &Value,
+) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let incident = sqlx::query_as::<_, Incident>(&format!(
+        "UPDATE incidents SET updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(incident) = incident else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
+    tx.commit().await?;
+    Ok(Some((incident, event)))
+}
+
+async fn insert_event(
+    tx: &mut sqlx::PgConnection,
+    incident_id: Uuid,
+    step: &str,
+    status: &str,
+    details: &Value,
+) -> Result<IncidentEvent, sqlx::Error> {
+    sqlx::query_as::<_, IncidentEvent>(
+        "INSERT INTO incident_events (incident_id, step, status, details) \
+         VALUES ($1, $2, $3, $4) RETURNING id, at, step, status, details",
+    )
+    .bind(incident_id)
+    .bind(step)
+    .bind(status)
+    .bind(details)
+    .fetch_one(tx)
+    .await
+}
+
+/// The guardrail verdict of [`reserve_action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The incident now holds the action slot (`acted_at` is set).
+    Reserved,
+    /// The target was acted on less than the cooldown ago.
+    Cooldown {
+        /// Seconds until the cooldown ends.
+        seconds_left: i64,
+    },
+    /// The namespace had its cap of actions in the last hour.
+    Capped {
+        /// Actions in the last hour.
+        actions: i64,
+    },
+}
+
+/// How [`reserve_action`] treats the guardrails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Check the cooldown and the cap; with `take`, stamp `acted_at` when both allow it.
+    Enforce {
+        /// Take the slot (otherwise only check).
+        take: bool,
+    },
+    /// Stamp without checking (an admin approved the action).
+    Force,
+}
+
+/// Checks the cooldown of (namespace, deployment) and the per-namespace hourly cap and, when
+/// both allow it (and `guard` says so), stamps `acted_at` on the incident. Serialised per
+/// namespace with a transaction-scoped advisory lock, so two incidents cannot both take the
+/// last slot.
+#[tracing::instrument(skip(db, incident), fields(incident_id = %incident.id))]
+pub async fn reserve_action(
+    db: &PgPool,
+    incident: &Incident,
+    cooldown_seconds: i64,
+    max_per_hour: i64,
+    guard: Guard,
+) -> Result<Reservation, sqlx::Error> {
+    let (enforce, take) = match guard {
+        Guard::Enforce { take } => (true, take),
+        Guard::Force => (false, true),
+    };
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:' || $1, 0))")
+        .bind(&incident.namespace)
+        .execute(&mut *tx)
+        .await?;
+    if enforce {
+        let (last, recent): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
+            "SELECT max(acted_at) FILTER (WHERE deployment = $2), \
+                    count(*) FILTER (WHERE acted_at > now() - interval '1 hour') \
+             FROM incidents WHERE namespace = $1 AND acted_at IS NOT NULL AND id <> $3",
+        )
+        .bind(&incident.namespace)
+        .bind(&incident.deployment)
+        .bind(incident.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let now = Utc::now();
+        if let Some(last) = last {
+            let left = cooldown_seconds - (now - last).num_seconds();
+            if left > 0 {
+                tx.rollback().await?;
+                return Ok(Reservation::Cooldown { seconds_left: left });
+            }
+        }
+        if recent >= max_per_hour {
+            tx.rollback().await?;
+            return Ok(Reservation::Capped { actions: recent });
+        }
+    }
+    if take {
+        sqlx::query("UPDATE incidents SET acted_at = now() WHERE id = $1")
+            .bind(incident.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Reservation::Reserved)
+}
+
+/// Signals that joined the incident after its action (verification: a repeat means the
+/// problem is still there).
+#[tracing::instrument(skip(db))]
+pub async fn signals_since(
+    db: &PgPool,
+    id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM incident_events WHERE incident_id = $1 AND step = 'signal' AND at > $2",
+    )
+    .bind(id)
+    .bind(since)
+    .fetch_one(db)
+    .await
+}
+
+/// Incidents left mid-flight by a previous process: `(open without a decision, executing,
+/// verifying)`. `open` ones count only when no step after the signal was recorded.
+#[tracing::instrument(skip(db))]
+pub async fn unfinished(db: &PgPool) -> Result<Vec<Incident>, sqlx::Error> {
+    sqlx::query_as::<_, Incident>(&format!(
+        "SELECT {COLUMNS} FROM incidents i \
+         WHERE status IN ('executing', 'verifying') \
+            OR (status = 'open' AND NOT EXISTS ( \
+                SELECT 1 FROM incident_events e WHERE e.incident_id = i.id AND e.step <> 'signal')) \
+         ORDER BY created_at"
+    ))
     .fetch_all(db)
     .await
 }

@@ -1,26 +1,29 @@
 //! Contract 8: the deduplication fingerprint of a signal.
 
-use aegis_common::contracts::RemediationSignal;
 use sha2::{Digest, Sha256};
 
-use super::wire_name;
+use super::{Signal, wire_name};
 
 /// The signal's own fingerprint when it carries a non-empty one (e.g. Alertmanager's), else the
 /// first 16 hex characters of sha256(`kind|namespace|deployment|pod|recommendedAction`), with an
 /// empty string for a missing pod.
 #[must_use]
-pub fn fingerprint(signal: &RemediationSignal) -> String {
+pub fn fingerprint(signal: &Signal) -> String {
     if let Some(fp) = signal.fingerprint.as_deref().map(str::trim)
         && !fp.is_empty()
     {
         return fp.to_owned();
     }
     computed(
-        &wire_name(&signal.kind),
+        &signal.kind,
         &signal.target.namespace,
         &signal.target.deployment,
         signal.target.pod.as_deref().unwrap_or(""),
-        &wire_name(&signal.recommended_action),
+        &signal
+            .recommended_action
+            .as_ref()
+            .map(wire_name)
+            .unwrap_or_default(),
     )
 }
 
@@ -34,9 +37,10 @@ fn computed(kind: &str, namespace: &str, deployment: &str, pod: &str, action: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aegis_common::contracts::RemediationSignal;
     use serde_json::json;
 
-    fn signal(pod: Option<&str>, fp: Option<&str>) -> RemediationSignal {
+    fn signal(pod: Option<&str>, fp: Option<&str>) -> Signal {
         let mut target = json!({"namespace": "production", "deployment": "api-server"});
         if let Some(p) = pod {
             target["pod"] = json!(p);
@@ -49,7 +53,8 @@ mod tests {
         if let Some(f) = fp {
             body["fingerprint"] = json!(f);
         }
-        serde_json::from_value(body).unwrap()
+        let wire: RemediationSignal = serde_json::from_value(body).unwrap();
+        Signal::from(&wire)
     }
 
     #[test]

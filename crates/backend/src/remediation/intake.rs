@@ -1,10 +1,9 @@
 //! Signal intake: open a new incident or join the open-ish one with the same fingerprint.
 
-use aegis_common::contracts::RemediationSignal;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::{fingerprint, wire_name};
+use super::{Signal, fingerprint, wire_name};
 use crate::db::incidents::{self, Incident, IncidentEvent, NewIncident};
 
 /// The timeline step of a received signal.
@@ -31,28 +30,25 @@ const MAX_ATTEMPTS: usize = 3;
 /// Race-free: the partial unique index lets exactly one concurrent insert win; the losers join.
 pub async fn accept_signal(
     db: &PgPool,
-    signal: &RemediationSignal,
+    signal: &Signal,
     correlation_id: &str,
 ) -> Result<IntakeOutcome, sqlx::Error> {
     let fp = fingerprint(signal);
-    let raw = serde_json::to_value(signal).unwrap_or_else(|_| json!({}));
-    let kind = wire_name(&signal.kind);
-    let severity = wire_name(&signal.severity);
-    let action = wire_name(&signal.recommended_action);
-    let details = signal_details(signal, &fp, correlation_id, &severity, &action);
+    let action = signal.recommended_action.as_ref().map(wire_name);
+    let details = signal_details(signal, &fp, correlation_id, action.as_deref());
     let new = NewIncident {
         fingerprint: &fp,
         source: &signal.source,
-        kind: &kind,
+        kind: &signal.kind,
         namespace: &signal.target.namespace,
         deployment: &signal.target.deployment,
         pod: signal.target.pod.as_deref(),
-        severity: &severity,
+        severity: &signal.severity,
         score: signal.score,
         confidence: signal.confidence,
-        recommended_action: &action,
+        recommended_action: action.as_deref(),
         correlation_id,
-        signal: &raw,
+        signal: &signal.raw,
     };
     let mut attempt = 0;
     loop {
@@ -85,18 +81,13 @@ pub async fn accept_signal(
 
 /// The details of a `signal` timeline event: enough to reconstruct what arrived when, without
 /// repeating the (possibly large) window.
-fn signal_details(
-    signal: &RemediationSignal,
-    fp: &str,
-    correlation_id: &str,
-    severity: &str,
-    action: &str,
-) -> Value {
+fn signal_details(signal: &Signal, fp: &str, correlation_id: &str, action: Option<&str>) -> Value {
     json!({
         "source": signal.source,
+        "kind": signal.kind,
         "observedAt": signal.observed_at,
         "fingerprint": fp,
-        "severity": severity,
+        "severity": signal.severity,
         "score": signal.score,
         "confidence": signal.confidence,
         "recommendedAction": action,

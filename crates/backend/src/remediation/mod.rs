@@ -1,12 +1,21 @@
-//! The remediation loop (spec README decision 1). This first slice covers signal intake:
-//! fingerprinting (contract 8), opening or joining incidents, and their timeline. The decision
-//! path (policy evaluation, guardrails, executor calls, verification) is not wired yet.
+//! The remediation loop (spec README decision 1): signals from the ai-engine, Alertmanager or
+//! an admin become deduplicated incidents ([`intake`]); each new incident goes through the
+//! decision path ([`engine`]: analysis, policy, mode and guardrails, the signed executor call,
+//! verification), whose pure rules live in [`plan`].
 
+pub mod alertmanager;
+pub mod config;
+pub mod engine;
 pub mod fingerprint;
 pub mod intake;
+pub mod plan;
+pub mod signal;
 
+pub use config::RemediationConfig;
+pub use engine::Remediator;
 pub use fingerprint::fingerprint;
 pub use intake::{IntakeOutcome, accept_signal};
+pub use signal::Signal;
 
 /// The snake_case wire name of a serde unit enum (e.g. `SignalKind::Anomaly` → `anomaly`).
 pub(crate) fn wire_name<T: serde::Serialize>(value: &T) -> String {

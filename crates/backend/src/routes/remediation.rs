@@ -1,36 +1,54 @@
-//! `/remediation` (spec README contracts 4, 5, 8, 10): signal intake and the incident read API.
-//! The decision routes (`approve`, `reject`, `label`) come with the decision path.
+//! `/remediation` (spec README contracts 4, 5, 8, 9, 10): signal intake from the ai-engine,
+//! Alertmanager and admins, the incident API (list, get with timeline, approve, reject,
+//! label), and the Alertmanager webhook.
 
 use std::collections::HashMap;
 
 use aegis_common::{
-    contracts::{RemediationSignal, SignalAccepted},
+    contracts::{
+        PolicyDecisionSummary, RemediationAction, RemediationSignal, SignalAccepted, SignalKind,
+        SignalTarget, SignalWindow, TrainingDataRequest, TrainingSource,
+    },
+    signing::secrets_equal,
     telemetry::{CORRELATION_HEADER, TraceParent},
 };
 use axum::{
     Extension, Router,
     extract::{Query, State},
-    http::{HeaderValue, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde_json::Value;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::{
-    auth::{AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
-    db::incidents::{self, IncidentFilter, STATUSES},
+    auth::{Admin, AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
+    clients::ai_engine::AiEngineError,
+    db::incidents::{self, Guard, IncidentFilter, IncidentPatch, STATUSES},
     error::{ApiError, Json, UuidPath},
     realtime::RemediationEvent,
-    remediation::{self, is_dns_label, is_dns_subdomain},
+    remediation::{
+        self, Signal,
+        alertmanager::{self, AlertSignal},
+        engine, is_dns_label, is_dns_subdomain,
+        signal::window_of,
+    },
     state::AppState,
 };
 
-/// The remediation routes (authenticated by the caller's `require_auth` layer).
+/// The remediation routes (authenticated by the caller's `require_auth` layer, except the
+/// Alertmanager webhook, which checks its own bearer and is in `PUBLIC_ROUTES`).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/remediation/signals", post(signal))
-        .route("/remediation/incidents", get(list))
+        .route("/remediation/incidents", get(list).post(create))
         .route("/remediation/incidents/{id}", get(show))
+        .route("/remediation/incidents/{id}/approve", post(approve))
+        .route("/remediation/incidents/{id}/reject", post(reject))
+        .route("/remediation/incidents/{id}/label", post(label))
+        .route("/alerts/webhook/alertmanager", post(alertmanager_webhook))
 }
 
 /// Signals come from the ai-engine (service key) or an admin.
@@ -43,20 +61,7 @@ fn require_signal_sender(p: &Principal) -> Result<(), ApiError> {
 
 fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
     let mut v = Violations::new();
-    v.check(
-        !is_dns_label(&signal.target.namespace),
-        "target.namespace must be a valid DNS-1123 label",
-    );
-    v.check(
-        !is_dns_subdomain(&signal.target.deployment),
-        "target.deployment must be a valid DNS-1123 subdomain",
-    );
-    if let Some(pod) = &signal.target.pod {
-        v.check(
-            !is_dns_subdomain(pod),
-            "target.pod must be a valid DNS-1123 subdomain",
-        );
-    }
+    check_target(&mut v, &signal.target);
     v.check(
         signal.source.trim().is_empty(),
         "source should not be empty",
@@ -77,24 +82,61 @@ async fn signal(
 ) -> Result<Response, ApiError> {
     require_signal_sender(&principal)?;
     validate_signal(&body)?;
+    let trace = trace.map(|Extension(t)| t);
+    let accepted = intake(&state, &Signal::from(&body), trace).await?;
+    Ok(accepted_response(StatusCode::ACCEPTED, &accepted))
+}
+
+/// What intake answered, plus the request's own correlation id for the header.
+struct Accepted {
+    body: SignalAccepted,
+    request_correlation_id: String,
+}
+
+fn accepted_response(status: StatusCode, accepted: &Accepted) -> Response {
+    let mut res = (status, axum::Json(&accepted.body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&accepted.request_correlation_id) {
+        res.headers_mut().insert(CORRELATION_HEADER, v);
+    }
+    res
+}
+
+/// Opens or joins an incident for `signal` and, for a new one, starts the decision path.
+async fn intake(
+    state: &AppState,
+    signal: &Signal,
+    trace: Option<TraceParent>,
+) -> Result<Accepted, ApiError> {
     // Contract 5: the correlation id is the request's trace id (the shared middleware takes it
     // from `traceparent` or mints one); mint here too in case the middleware is absent.
-    let trace = trace.map_or_else(TraceParent::new_root, |Extension(t)| t);
+    let trace = trace.unwrap_or_else(TraceParent::new_root);
     let correlation_id = trace.trace_id();
-    let outcome = remediation::accept_signal(&state.db, &body, &correlation_id).await?;
+    let outcome = remediation::accept_signal(&state.db, signal, &correlation_id).await?;
     let incident = &outcome.incident;
     // A joined incident keeps the correlation id of the signal that opened it.
     let incident_correlation = incident
         .correlation_id
         .clone()
         .unwrap_or_else(|| correlation_id.clone());
+    state
+        .backend_metrics
+        .remediation_signals
+        .with_label_values(&[
+            source_label(&signal.source),
+            if outcome.deduplicated {
+                "true"
+            } else {
+                "false"
+            },
+        ])
+        .inc();
     state.realtime.emit_remediation(&RemediationEvent {
         incident_id: incident.id,
         correlation_id: incident_correlation.clone(),
         step: outcome.event.step.clone(),
         status: incident.status.clone(),
         at: outcome.event.at,
-        details: serde_json::json!({
+        details: json!({
             "deduplicated": outcome.deduplicated,
             "signal": outcome.event.details,
         }),
@@ -106,16 +148,395 @@ async fn signal(
         deduplicated = outcome.deduplicated,
         "remediation signal accepted"
     );
-    let body = SignalAccepted {
-        incident_id: incident.id.to_string(),
-        correlation_id: incident_correlation.clone(),
-        deduplicated: outcome.deduplicated,
-    };
-    let mut res = (StatusCode::ACCEPTED, axum::Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&correlation_id) {
-        res.headers_mut().insert(CORRELATION_HEADER, v);
+    if !outcome.deduplicated {
+        engine::spawn_decision(state, outcome.incident.clone());
     }
-    Ok(res)
+    Ok(Accepted {
+        body: SignalAccepted {
+            incident_id: incident.id.to_string(),
+            correlation_id: incident_correlation,
+            deduplicated: outcome.deduplicated,
+        },
+        request_correlation_id: correlation_id,
+    })
+}
+
+/// A bounded label value for the signals metric.
+fn source_label(source: &str) -> &'static str {
+    match source {
+        "ai-engine" => "ai-engine",
+        "alertmanager" => "alertmanager",
+        s if s.starts_with("admin") => "admin",
+        _ => "other",
+    }
+}
+
+/// `POST /remediation/incidents` (admin): an incident opened by hand.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ManualIncident {
+    target: SignalTarget,
+    #[serde(default)]
+    kind: Option<SignalKind>,
+    #[serde(default)]
+    recommended_action: Option<RemediationAction>,
+    #[serde(default)]
+    severity: Option<aegis_common::contracts::Severity>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    window: Option<SignalWindow>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    _: RateLimit,
+    trace: Option<Extension<TraceParent>>,
+    aegis_common::http::Json(body, _): Json<ManualIncident>,
+) -> Result<Response, ApiError> {
+    let admin = admin.into_inner();
+    let mut v = Violations::new();
+    check_target(&mut v, &body.target);
+    v.check(
+        body.reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > 1000),
+        "reason must be at most 1000 characters",
+    );
+    v.finish()?;
+    let kind = body.kind.unwrap_or(SignalKind::Anomaly);
+    let severity = body
+        .severity
+        .unwrap_or(aegis_common::contracts::Severity::Medium);
+    let raw = json!({
+        "source": "admin",
+        "requestedBy": admin.email,
+        "reason": body.reason,
+        "target": body.target,
+        "recommendedAction": body.recommended_action,
+        "window": body.window,
+    });
+    let signal = Signal {
+        source: format!("admin:{}", admin.email),
+        kind: remediation_wire(&kind),
+        observed_at: Some(aegis_common::time::rfc3339_millis(chrono::Utc::now())),
+        target: body.target,
+        severity: remediation_wire(&severity),
+        score: 0.0,
+        confidence: 1.0,
+        recommended_action: body.recommended_action,
+        fingerprint: None,
+        raw,
+    };
+    let accepted = intake(&state, &signal, trace.map(|Extension(t)| t)).await?;
+    let status = if accepted.body.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(accepted_response(status, &accepted))
+}
+
+fn remediation_wire<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn check_target(v: &mut Violations, target: &SignalTarget) {
+    v.check(
+        !is_dns_label(&target.namespace),
+        "target.namespace must be a valid DNS-1123 label",
+    );
+    v.check(
+        !is_dns_subdomain(&target.deployment),
+        "target.deployment must be a valid DNS-1123 subdomain",
+    );
+    if let Some(pod) = &target.pod {
+        v.check(
+            !is_dns_subdomain(pod),
+            "target.pod must be a valid DNS-1123 subdomain",
+        );
+    }
+}
+
+async fn load(state: &AppState, id: uuid::Uuid) -> Result<incidents::Incident, ApiError> {
+    incidents::get(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Incident with ID {id} not found")))
+}
+
+/// The incident with its timeline, as `GET .../:id` answers.
+async fn incident_body(state: &AppState, id: uuid::Uuid) -> Result<Value, ApiError> {
+    let incident = load(state, id).await?;
+    let timeline = incidents::timeline(&state.db, id).await?;
+    let mut body = serde_json::to_value(&incident).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut body {
+        map.insert(
+            "timeline".to_owned(),
+            serde_json::to_value(&timeline).unwrap_or(Value::Array(Vec::new())),
+        );
+    }
+    Ok(body)
+}
+
+/// `POST .../:id/approve` (admin): runs the planned action of an `awaiting_approval` incident.
+/// The guardrails are not re-applied: the approval is the human decision they defer to.
+async fn approve(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+) -> Result<Response, ApiError> {
+    let admin = admin.into_inner();
+    let incident = load(&state, id).await?;
+    if incident.status != "awaiting_approval" {
+        return Err(ApiError::Conflict(format!(
+            "Incident {id} is not awaiting approval (status: {})",
+            incident.status
+        )));
+    }
+    let config = &state.remediation.config;
+    incidents::reserve_action(
+        &state.db,
+        &incident,
+        0,
+        config.max_actions_per_namespace_per_hour,
+        Guard::Force,
+    )
+    .await?;
+    let details = json!({"approvedBy": admin.email, "actionType": incident.action_type, "actionParams": incident.action_params});
+    let patch = IncidentPatch {
+        decided_by: Some(admin.email.clone()),
+        ..IncidentPatch::default()
+    };
+    let Some((incident, event)) = incidents::transition(
+        &state.db,
+        id,
+        &["awaiting_approval"],
+        "executing",
+        "approved",
+        &details,
+        &patch,
+    )
+    .await?
+    else {
+        return Err(ApiError::Conflict(format!(
+            "Incident {id} is no longer awaiting approval"
+        )));
+    };
+    engine::emit(&state, &incident, &event);
+    let decision = PolicyDecisionSummary {
+        allowed: true,
+        reason: format!("approved by {}", admin.email),
+        applied_policies: incident.policy_name.clone().into_iter().collect(),
+    };
+    engine::spawn_execution(&state, incident, decision);
+    Ok(axum::Json(incident_body(&state, id).await?).into_response())
+}
+
+/// `POST .../:id/reject` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RejectBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST .../:id/reject` (admin): closes an `open` or `awaiting_approval` incident without
+/// acting. The body (`{"reason"}`) is optional.
+async fn reject(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let admin = admin.into_inner();
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<RejectBody>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}").into()))?
+            .reason
+    };
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+        return Err(ApiError::BadRequest(
+            "reason must be at most 1000 characters".into(),
+        ));
+    }
+    let incident = load(&state, id).await?;
+    let details = json!({"rejectedBy": admin.email, "reason": reason});
+    let patch = IncidentPatch {
+        decided_by: Some(admin.email.clone()),
+        ..IncidentPatch::default()
+    };
+    let Some((incident, event)) = incidents::transition(
+        &state.db,
+        id,
+        &["open", "awaiting_approval"],
+        "rejected",
+        "rejected",
+        &details,
+        &patch,
+    )
+    .await?
+    else {
+        return Err(ApiError::Conflict(format!(
+            "Incident {id} cannot be rejected (status: {})",
+            incident.status
+        )));
+    };
+    engine::emit(&state, &incident, &event);
+    Ok(axum::Json(incident_body(&state, id).await?).into_response())
+}
+
+/// `POST .../:id/label` body (contract 9).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LabelBody {
+    failure_type: String,
+}
+
+/// `POST .../:id/label` (admin): the operator's verdict, forwarded to the ai-engine as
+/// training data with the incident's window. Answers the engine's `201 {id, label}`.
+async fn label(
+    State(state): State<AppState>,
+    admin: RequireRole<Admin>,
+    _: RateLimit,
+    UuidPath(id): UuidPath,
+    aegis_common::http::Json(body, _): Json<LabelBody>,
+) -> Result<Response, ApiError> {
+    let admin = admin.into_inner();
+    let failure_type = body.failure_type.trim().to_owned();
+    if failure_type.is_empty() || failure_type.len() > 64 {
+        return Err(ApiError::BadRequest(
+            "failureType must be a failure type name or \"none\"".into(),
+        ));
+    }
+    let incident = load(&state, id).await?;
+    let Some(window) = window_of(&incident.signal) else {
+        return Err(ApiError::BadRequest(
+            format!(
+                "Incident {id} has no metric window: a label trains the model on the signal's data"
+            )
+            .into(),
+        ));
+    };
+    let request = TrainingDataRequest {
+        failure_type: failure_type.clone(),
+        metrics: window.metrics,
+        logs: window.logs.unwrap_or_default(),
+        features: None,
+        source: TrainingSource::Operator,
+        incident_id: Some(id.to_string()),
+    };
+    let trace = engine::trace_of(&incident);
+    let payload = serde_json::to_value(&request).unwrap_or(Value::Null);
+    let created = match state
+        .ai_engine
+        .post_json("/api/v1/training-data", &payload, Some(&trace))
+        .await
+    {
+        Ok(v) => v,
+        Err(AiEngineError::Rejected {
+            status: 400 | 422,
+            body,
+        }) => {
+            return Err(ApiError::BadRequest(
+                format!("the ai-engine refused the label: {}", detail_text(&body)).into(),
+            ));
+        }
+        Err(e) => return Err(ApiError::BadGateway(e.to_string())),
+    };
+    let details =
+        json!({"labelledBy": admin.email, "failureType": failure_type, "trainingData": created});
+    if let Some((incident, event)) =
+        incidents::append_event(&state.db, id, "label", &details).await?
+    {
+        engine::emit(&state, &incident, &event);
+    }
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// FastAPI's `detail` (a string or a list of `{msg}`) as one line.
+fn detail_text(body: &Value) -> String {
+    match body.get("detail") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.get("msg").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => body.to_string(),
+    }
+}
+
+/// `POST /alerts/webhook/alertmanager`: bearer `ALERTMANAGER_WEBHOOK_TOKEN`. Firing alerts
+/// become signals; resolved ones are noted on their open incident. Answers 200 with what was
+/// done per alert (a malformed alert is skipped, never failing the batch, so Alertmanager does
+/// not retry it forever).
+async fn alertmanager_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    trace: Option<Extension<TraceParent>>,
+    aegis_common::http::Json(body, _): Json<Value>,
+) -> Result<Response, ApiError> {
+    let expected = state
+        .remediation
+        .config
+        .alertmanager_token
+        .as_ref()
+        .ok_or_else(|| ApiError::Unauthorized("Alertmanager webhook is not configured".into()))?;
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !secrets_equal(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+        return Err(ApiError::Unauthorized("Invalid webhook token".into()));
+    }
+    let hook = alertmanager::parse(&body).map_err(|m| ApiError::BadRequest(m.into()))?;
+    let items = alertmanager::signals(&hook);
+    // One correlation id per incident: the request's trace when the batch holds one firing
+    // alert, a fresh trace for each otherwise.
+    let firing = items
+        .iter()
+        .filter(|i| matches!(i, AlertSignal::Firing(_)))
+        .count();
+    let trace = trace.map(|Extension(t)| t).filter(|_| firing == 1);
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        results.push(match item {
+            AlertSignal::Firing(signal) => {
+                let accepted = intake(&state, &signal, trace).await?;
+                json!({"status": "firing", "fingerprint": signal.fingerprint, "incidentId": accepted.body.incident_id, "correlationId": accepted.body.correlation_id, "deduplicated": accepted.body.deduplicated})
+            }
+            AlertSignal::Resolved { fingerprint } => {
+                let joined = incidents::join_open(
+                    &state.db,
+                    &fingerprint,
+                    "alert_resolved",
+                    &json!({"fingerprint": fingerprint}),
+                )
+                .await?;
+                if let Some((incident, event)) = &joined {
+                    engine::emit(&state, incident, event);
+                }
+                json!({"status": "resolved", "fingerprint": fingerprint, "incidentId": joined.map(|(i, _)| i.id)})
+            }
+            AlertSignal::Skipped {
+                fingerprint,
+                reason,
+            } => {
+                tracing::warn!(fingerprint = ?fingerprint, %reason, "Alertmanager alert skipped");
+                json!({"status": "skipped", "fingerprint": fingerprint, "reason": reason})
+            }
+        });
+    }
+    Ok(axum::Json(json!({"received": results.len(), "alerts": results})).into_response())
 }
 
 async fn list(
@@ -173,16 +594,5 @@ async fn show(
     _: RateLimit,
     UuidPath(id): UuidPath,
 ) -> Result<Response, ApiError> {
-    let incident = incidents::get(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Incident with ID {id} not found")))?;
-    let timeline = incidents::timeline(&state.db, id).await?;
-    let mut body = serde_json::to_value(&incident).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut body {
-        map.insert(
-            "timeline".to_owned(),
-            serde_json::to_value(&timeline).unwrap_or(Value::Array(Vec::new())),
-        );
-    }
-    Ok(axum::Json(body).into_response())
+    Ok(axum::Json(incident_body(&state, id).await?).into_response())
 }

@@ -14,6 +14,7 @@ mod logs;
 mod policy;
 mod policy_support;
 mod remediation;
+mod remediation_loop;
 mod settings;
 mod socket;
 mod startup;

@@ -28,8 +28,10 @@ fn signal(pod: Option<&str>) -> Value {
     })
 }
 
+/// Intake only: with the loop off, incidents stay `open` (the decision path has its own tests
+/// in `remediation_loop.rs`).
 async fn spawn() -> TestApp {
-    spawn_with_admin(&[("SERVICE_API_KEYS", KEY)]).await
+    spawn_with_admin(&[("SERVICE_API_KEYS", KEY), ("REMEDIATION_MODE", "off")]).await
 }
 
 async fn send_signal(app: &TestApp, body: &Value, traceparent: Option<&str>) -> reqwest::Response {
@@ -88,12 +90,22 @@ async fn remediation_signal_opens_then_deduplicates_an_incident() {
     assert_eq!(incident["pod"], Value::Null);
     assert_eq!(incident["recommendedAction"], "scale_up");
     assert_eq!(incident["signal"]["prediction"]["is_anomaly"], true);
-    let timeline = incident["timeline"].as_array().unwrap();
+    // The two signals, and (REMEDIATION_MODE=off) the note that no decision is made.
+    let timeline: Vec<&Value> = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["step"] == "signal")
+        .collect();
     assert_eq!(timeline.len(), 2, "{incident}");
+    assert!(timeline.iter().all(|e| e["status"] == "open"));
     assert!(
-        timeline
+        incident["timeline"]
+            .as_array()
+            .unwrap()
             .iter()
-            .all(|e| e["step"] == "signal" && e["status"] == "open")
+            .any(|e| e["step"] == "decision" && e["details"]["mode"] == "off"),
+        "{incident}"
     );
     assert!(timeline[0]["id"].as_i64() < timeline[1]["id"].as_i64());
     assert_eq!(timeline[0]["details"]["correlationId"], TRACE_ID);
@@ -315,7 +327,13 @@ async fn remediation_list_filters_and_not_found() {
     assert_eq!(res.status(), 200);
     let one: Value = res.json().await.unwrap();
     assert_eq!(one["namespace"], "staging");
-    assert_eq!(one["timeline"].as_array().unwrap().len(), 1);
+    let steps: Vec<&str> = one["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps.iter().filter(|s| **s == "signal").count(), 1, "{one}");
 
     let missing = Uuid::new_v4();
     let res = app
