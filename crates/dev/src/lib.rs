@@ -5,6 +5,8 @@
 //!
 //! It is a development tool: secrets are random per run and nothing here is fit for production.
 
+pub mod client;
+pub mod demo;
 pub mod preflight;
 pub mod stack;
 

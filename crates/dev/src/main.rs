@@ -4,13 +4,17 @@ use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
 
 use aegis_dev::{
     Stack, StackOptions,
+    client::Client,
+    demo,
     preflight::{self, DataTier},
 };
 use serde_json::Value;
 
 const USAGE: &str = "usage: aegis-dev [--keep]\n\
   Starts kube-sim and the three Aegis services on loopback against the local PostgreSQL and\n\
-  Redis, waits until they are healthy and shows the cluster they manage.\n\
+  Redis, waits until they are healthy, then plays an incident end to end (a CPU spike, then a\n\
+  crash-looping pod) and prints its timeline. The demo's databases (aegis_demo_backend,\n\
+  aegis_demo_ai, aegis_demo_executor) are recreated on every run.\n\
   --keep   stay up until Ctrl-C so the APIs can be explored\n\
 Environment: PGHOST/PGPORT (127.0.0.1:5432, user postgres, trust auth), REDIS_HOST/REDIS_PORT\n\
 (127.0.0.1:6379), AEGIS_BIN_DIR (directory of the built binaries; default: next to aegis-dev).";
@@ -69,15 +73,39 @@ async fn run(keep: bool) -> anyhow::Result<()> {
     };
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let stamp = chrono_stamp();
-    let run_dir = bin_dir.join("aegis-dev-runs").join(stamp);
+    let run_dir = bin_dir.join("aegis-dev-runs").join(&stamp);
+    let postgres_base = format!("postgres://postgres@{}:{}", tier.pg_host, tier.pg_port);
+    // Fresh databases every run, so an earlier run's incidents (and their cooldowns) never
+    // change what this one shows; each service creates and migrates its own at start-up.
+    let databases = preflight::reset_demo_databases(&postgres_base)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let mut extra_env = BTreeMap::new();
+    for (service, database) in databases {
+        let mut env = vec![(
+            "DATABASE_URL".to_owned(),
+            format!("{postgres_base}/{database}"),
+        )];
+        if service == "backend" {
+            env.push((
+                "REDIS_KEY_PREFIX".to_owned(),
+                format!("aegis-demo:{stamp}:"),
+            ));
+            env.push((
+                "REMEDIATION_VERIFY_DELAY_SECONDS".to_owned(),
+                "5".to_owned(),
+            ));
+        }
+        extra_env.insert(service.to_owned(), env);
+    }
     let opts = StackOptions {
         bin_dir,
         run_dir: run_dir.clone(),
         seed: repo.join("crates/kube-sim/seed/demo.yaml"),
-        postgres_base: format!("postgres://postgres@{}:{}", tier.pg_host, tier.pg_port),
+        postgres_base,
         redis_url: format!("redis://{}:{}", tier.redis_host, tier.redis_port),
         preferred_ports: true,
-        extra_env: BTreeMap::new(),
+        extra_env,
     };
     println!(
         "2. Starting kube-sim, the executor, the ai-engine and the backend (logs in {}) ...",
@@ -109,10 +137,23 @@ async fn run(keep: bool) -> anyhow::Result<()> {
         println!("   {name:<10} {path:<16} {status}");
     }
 
+    println!("\n5. An incident, end to end (REMEDIATION_MODE=auto):");
+    let client = Client::login(&stack).await?;
+    if let Err(e) = demo::play(&stack, &client).await {
+        println!("\n   The incident did not play out: {e:#}");
+        println!("   Backend log tail:\n{}", stack.log_tail("backend", 20));
+        stack.stop().await;
+        return Err(e);
+    }
+
     if keep {
         println!(
             "\nThe stack is up. Admin login: admin@aegis.local / {}",
             stack.secrets.admin_password
+        );
+        println!(
+            "Try: curl -s {}/api/v1/remediation/incidents -H \"Authorization: Bearer $TOKEN\"",
+            stack.urls["backend"]
         );
         println!("Press Ctrl-C to stop.");
         let _ = tokio::signal::ctrl_c().await;

@@ -71,6 +71,34 @@ async fn redis_pong(host: &str, port: u16) -> bool {
     matches!(timeout(TIMEOUT, talk).await, Ok(Ok(true)))
 }
 
+/// The demo's databases, by service: dropped (with their connections) and left for each
+/// service to create and migrate at start-up.
+pub const DEMO_DATABASES: [(&str, &str); 3] = [
+    ("backend", "aegis_demo_backend"),
+    ("ai-engine", "aegis_demo_ai"),
+    ("executor", "aegis_demo_executor"),
+];
+
+/// Drops the demo databases so the run starts clean; returns [`DEMO_DATABASES`].
+pub async fn reset_demo_databases(
+    postgres_base: &str,
+) -> Result<[(&'static str, &'static str); 3], String> {
+    use sqlx::Connection as _;
+    let url = format!("{}/postgres", postgres_base.trim_end_matches('/'));
+    let mut conn = timeout(TIMEOUT, sqlx::PgConnection::connect(&url))
+        .await
+        .map_err(|_| format!("PostgreSQL at {postgres_base} did not answer within 3 s"))?
+        .map_err(|e| format!("cannot connect to PostgreSQL as user postgres ({e}); the demo needs trust authentication for postgres on 127.0.0.1"))?;
+    for (_, name) in DEMO_DATABASES {
+        // Names are constants of this file, never input.
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("cannot drop the demo database {name}: {e}"))?;
+    }
+    Ok(DEMO_DATABASES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

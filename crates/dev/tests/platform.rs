@@ -11,66 +11,19 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Stdio,
     time::{Duration, Instant},
 };
 
-use aegis_dev::{Stack, StackOptions};
+use aegis_dev::Stack;
 use serde_json::Value;
+use support::{repo, unique};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// `target/debug/`: the test executable lives in `target/debug/deps/`.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-fn unique(tag: &str) -> String {
-    format!("{tag}-{}-{}", std::process::id(), rand_suffix())
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
+mod support;
 
 async fn start_stack(tag: &str) -> Stack {
-    let backend_db = aegis_test_support::db::fresh_database(&format!("{tag}_backend")).await;
-    let ai_db = aegis_test_support::db::fresh_database(&format!("{tag}_ai")).await;
-    let executor_db = aegis_test_support::db::fresh_database(&format!("{tag}_executor")).await;
-    let mut extra_env = BTreeMap::new();
-    let db = |url: &str| vec![("DATABASE_URL".to_owned(), url.to_owned())];
-    let mut backend = db(&backend_db.url);
-    backend.push((
-        "REDIS_KEY_PREFIX".into(),
-        aegis_test_support::db::redis_prefix(),
-    ));
-    extra_env.insert("backend".to_owned(), backend);
-    extra_env.insert("ai-engine".to_owned(), db(&ai_db.url));
-    extra_env.insert("executor".to_owned(), db(&executor_db.url));
-    let server = aegis_test_support::db::server_url();
-    let postgres_base = server
-        .rsplit_once('/')
-        .map_or(server.clone(), |(base, _)| base.to_owned());
-    let opts = StackOptions {
-        bin_dir: bin_dir(),
-        run_dir: std::env::temp_dir().join(unique(&format!("aegis-platform-{tag}"))),
-        seed: repo().join("crates/kube-sim/seed/demo.yaml"),
-        postgres_base,
-        redis_url: aegis_test_support::db::redis_url(),
-        preferred_ports: false,
-        extra_env,
-    };
-    match Stack::start(opts).await {
-        Ok(stack) => stack,
-        Err(e) => panic!("cannot start the stack: {e:#}"),
-    }
+    support::start_stack(tag, &[]).await
 }
 
 /// The scraped services: (name in `Stack::urls`, compose service name of `prometheus.yml`).

@@ -1,0 +1,77 @@
+//! Starting the real binaries for a test: fresh databases and a Redis prefix per stack.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use aegis_dev::{Stack, StackOptions};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `target/debug/`: the test executable lives in `target/debug/deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+pub fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{tag}-{}-{nanos}", std::process::id())
+}
+
+/// kube-sim (seeded with the demo seed) and the three services, each service on a fresh
+/// database; `backend_env` adds or overrides backend settings.
+pub async fn start_stack(tag: &str, backend_env: &[(&str, &str)]) -> Stack {
+    start_stack_with_seed(
+        tag,
+        &repo().join("crates/kube-sim/seed/demo.yaml"),
+        backend_env,
+    )
+    .await
+}
+
+/// [`start_stack`] with another kube-sim seed file.
+pub async fn start_stack_with_seed(tag: &str, seed: &Path, backend_env: &[(&str, &str)]) -> Stack {
+    let backend_db = aegis_test_support::db::fresh_database(&format!("{tag}_backend")).await;
+    let ai_db = aegis_test_support::db::fresh_database(&format!("{tag}_ai")).await;
+    let executor_db = aegis_test_support::db::fresh_database(&format!("{tag}_executor")).await;
+    let mut extra_env = BTreeMap::new();
+    let db = |url: &str| vec![("DATABASE_URL".to_owned(), url.to_owned())];
+    let mut backend = db(&backend_db.url);
+    backend.push((
+        "REDIS_KEY_PREFIX".into(),
+        aegis_test_support::db::redis_prefix(),
+    ));
+    backend.extend(
+        backend_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    extra_env.insert("backend".to_owned(), backend);
+    extra_env.insert("ai-engine".to_owned(), db(&ai_db.url));
+    extra_env.insert("executor".to_owned(), db(&executor_db.url));
+    let server = aegis_test_support::db::server_url();
+    let postgres_base = server
+        .rsplit_once('/')
+        .map_or(server.clone(), |(base, _)| base.to_owned());
+    let opts = StackOptions {
+        bin_dir: bin_dir(),
+        run_dir: std::env::temp_dir().join(unique(&format!("aegis-{tag}"))),
+        seed: seed.to_path_buf(),
+        postgres_base,
+        redis_url: aegis_test_support::db::redis_url(),
+        preferred_ports: false,
+        extra_env,
+    };
+    match Stack::start(opts).await {
+        Ok(stack) => stack,
+        Err(e) => panic!("cannot start the stack: {e:#}"),
+    }
+}
