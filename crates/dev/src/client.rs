@@ -251,6 +251,59 @@ impl Client {
     }
 }
 
+/// A PromQL range query over the last `seconds` at a 1 s step: `(unix seconds, value)` of the
+/// first series.
+pub async fn prometheus_range(
+    prometheus: &str,
+    promql: &str,
+    seconds: i64,
+) -> anyhow::Result<Vec<(f64, f64)>> {
+    // One second ahead, so the newest scrape (stamped a fraction of a second ago) is in range.
+    let end = Utc::now().timestamp() + 1;
+    let res = reqwest::Client::new()
+        .get(format!("{prometheus}/api/v1/query_range"))
+        .query(&[
+            ("query", promql.to_owned()),
+            ("start", (end - seconds).to_string()),
+            ("end", end.to_string()),
+            ("step", "1".to_owned()),
+        ])
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await?;
+    let body = json_of(res, "Prometheus range query").await?;
+    Ok(body["data"]["result"][0]["values"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let t = p[0].as_f64()?;
+            let v = p[1].as_str()?.parse::<f64>().ok()?;
+            v.is_finite().then_some((t, v))
+        })
+        .collect())
+}
+
+/// A contract-4 anomaly signal whose window is `points` (`(unix seconds, cpu %)`), as the
+/// ai-engine feed builds it from a Prometheus range query.
+#[must_use]
+pub fn cpu_signal_from(namespace: &str, deployment: &str, points: &[(f64, f64)]) -> Value {
+    let mut signal = cpu_signal(namespace, deployment, 0.0, 0);
+    let metrics: Vec<Value> = points
+        .iter()
+        .filter_map(|(t, v)| {
+            let at = DateTime::<Utc>::from_timestamp(*t as i64, 0)?;
+            Some(
+                json!({"metric_type": "cpu_usage", "value": v, "timestamp": rfc3339(at),
+                        "labels": {"namespace": namespace, "deployment": deployment}}),
+            )
+        })
+        .collect();
+    signal["window"] = json!({"metrics": metrics});
+    signal
+}
+
 /// An allow policy for the loop: `action` on `service:<deployment>`, optionally with a mode.
 #[must_use]
 pub fn allow_policy(name: &str, action: &str, deployment: &str, mode: Option<&str>) -> Value {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Stack,
-    client::{Client, cpu_signal, crashloop_signal},
+    client::{Client, cpu_signal, cpu_signal_from, crashloop_signal, prometheus_range},
 };
 
 /// The demo's own allow policies (contract 6: "the demo seeds one more allow policy").
@@ -56,11 +56,29 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     println!("\n   Scene 1: the api's CPU spikes");
     println!("   ------------------------------");
     let before = deployment_line(client, "api").await?;
+    let prometheus = stack.urls.get("prometheus").cloned();
+    if let Some(p) = &prometheus {
+        println!(
+            "   Prometheus scrapes kube-sim every second; a few seconds of normal load first ..."
+        );
+        wait_for_cpu(p, |v| v < 80.0, 5).await?;
+    }
     client.set_cpu("production", "api", 96.0).await?;
     println!(
         "   kube-sim  production/api pods now report 96% CPU (kube_sim_pod_cpu_usage_percent)"
     );
-    let signal = cpu_signal("production", "api", 96.0, 10);
+    let signal = match &prometheus {
+        Some(p) => {
+            wait_for_cpu(p, |v| v >= 96.0, 5).await?;
+            scraped_signal(p).await?
+        }
+        None => {
+            println!(
+                "   (Prometheus is not installed: the report below carries ten minutes of samples at 96%.)"
+            );
+            cpu_signal("production", "api", 96.0, 10)
+        }
+    };
     let accepted = client.signal(&signal).await?;
     println!("   The ai-engine's anomaly report (contract 4) goes to the backend.");
     let incident = follow(client, &accepted).await?;
@@ -88,6 +106,43 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     print_state("worker", &before, &pods_line(client).await?);
     print_audit(client, &incident).await?;
     Ok(())
+}
+
+const API_CPU: &str = r#"avg by (namespace, deployment) (kube_sim_pod_cpu_usage_percent{namespace="production",deployment="api"})"#;
+
+/// Waits (20 s at most) until Prometheus has recorded `samples` one-second scrapes of the api's
+/// CPU in a row that satisfy `ok`.
+async fn wait_for_cpu(
+    prometheus: &str,
+    ok: impl Fn(f64) -> bool,
+    samples: usize,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let points = prometheus_range(prometheus, API_CPU, 30).await?;
+        let run = points.iter().rev().take_while(|(_, v)| ok(*v)).count();
+        if run >= samples {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "Prometheus did not record the expected CPU within 20 s (last points {:?})",
+            points.iter().rev().take(3).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The report built from what Prometheus recorded (the feed's range query for the deployment).
+async fn scraped_signal(prometheus: &str) -> anyhow::Result<Value> {
+    let points = prometheus_range(prometheus, API_CPU, 60).await?;
+    let high = points.iter().filter(|(_, v)| *v >= 80.0).count();
+    println!(
+        "   Prometheus recorded {} one-second samples of the api's average CPU, {high} of them at or above 80%, with:",
+        points.len()
+    );
+    println!("     {API_CPU}");
+    Ok(cpu_signal_from("production", "api", &points))
 }
 
 async fn crash(stack: &Stack, pod: &str) -> anyhow::Result<()> {
@@ -154,7 +209,7 @@ fn describe(incident: &Value, event: &Value) -> String {
             s(&d["recommendedAction"])
         ),
         "policy" => format!(
-            "{} {} on {}: {} by policy \"{}\" (decision {})",
+            "{} {} on {} ({}; decision {})",
             if d["allowed"] == true {
                 "ALLOW"
             } else {
@@ -163,7 +218,6 @@ fn describe(incident: &Value, event: &Value) -> String {
             s(&d["action"]),
             s(&d["resource"]),
             s(&d["reason"]),
-            s(&d["policy"]),
             s(&d["decisionId"]),
         ),
         "execute" => format!(

@@ -111,7 +111,14 @@ async fn run(keep: bool) -> anyhow::Result<()> {
         "2. Starting kube-sim, the executor, the ai-engine and the backend (logs in {}) ...",
         run_dir.display()
     );
-    let stack = Stack::start(opts).await?;
+    let mut stack = Stack::start(opts).await?;
+    match stack.start_prometheus().await {
+        Ok(Some(_)) => {}
+        Ok(None) => println!(
+            "   (Prometheus is not installed; the demo runs without it: apt-get install prometheus)"
+        ),
+        Err(e) => println!("   (Prometheus did not start: {e:#}; the demo runs without it)"),
+    }
     for (name, url) in &stack.urls {
         println!("   {name:<10} {url}");
     }

@@ -236,10 +236,22 @@ impl Stack {
                 path.display()
             );
         }
+        self.spawn_path(name, &path, &[], env, health_url).await
+    }
+
+    async fn spawn_path(
+        &mut self,
+        name: &'static str,
+        path: &Path,
+        args: &[String],
+        env: Vec<(String, String)>,
+        health_url: &str,
+    ) -> anyhow::Result<()> {
         let log = self.run_dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
-        let child = Command::new(&path)
+        let child = Command::new(path)
+            .args(args)
             .envs(env)
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
@@ -298,6 +310,58 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// Starts a real Prometheus scraping kube-sim and the three services every second, when
+    /// one is installed (`PROMETHEUS_BIN`, else `prometheus` on the `PATH`); its URL, or `None`
+    /// when there is none.
+    pub async fn start_prometheus(&mut self) -> anyhow::Result<Option<String>> {
+        let Some(binary) = prometheus_binary() else {
+            return Ok(None);
+        };
+        let port = free_port(9090, false)?;
+        let host = |name: &str| {
+            self.urls[name]
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let jobs: String = ["kube-sim", "backend", "ai-engine", "executor"]
+            .iter()
+            .map(|name| {
+                format!(
+                    "  - job_name: aegis-{name}\n    static_configs:\n      - targets: ['{}']\n",
+                    host(name)
+                )
+            })
+            .collect();
+        let config = self.run_dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
+            ),
+        )
+        .with_context(|| format!("cannot write {}", config.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let args = vec![
+            format!("--config.file={}", config.display()),
+            format!(
+                "--storage.tsdb.path={}",
+                self.run_dir.join("prometheus-data").display()
+            ),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ];
+        self.spawn_path(
+            "prometheus",
+            &binary,
+            &args,
+            Vec::new(),
+            &format!("{url}/-/ready"),
+        )
+        .await?;
+        self.urls.insert("prometheus", url.clone());
+        Ok(Some(url))
+    }
+
     /// Sends SIGTERM to every child (newest first) and waits up to 10 s each.
     pub async fn stop(mut self) {
         while let Some(mut m) = self.children.pop() {
@@ -315,6 +379,17 @@ impl Stack {
             }
         }
     }
+}
+
+/// `PROMETHEUS_BIN`, else `prometheus` on the `PATH`.
+fn prometheus_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PROMETHEUS_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("prometheus"))
+        .find(|p| p.is_file())
 }
 
 fn extra(opts: &StackOptions, name: &str) -> Vec<(String, String)> {
