@@ -31,7 +31,9 @@ use utoipa::{
         ContentBuilder, OpenApi, OpenApiBuilder, RefOr, ResponseBuilder,
         info::InfoBuilder,
         path::Operation,
-        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement},
+        security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        },
     },
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -56,11 +58,7 @@ pub fn base_document(title: &str, version: &str, description: &str) -> OpenApi {
 }
 
 /// Registers a security scheme under `name` in the document's components.
-pub fn add_security_scheme(
-    doc: &mut OpenApi,
-    name: &str,
-    scheme: impl Into<utoipa::openapi::security::SecurityScheme>,
-) {
+pub fn add_security_scheme(doc: &mut OpenApi, name: &str, scheme: SecurityScheme) {
     doc.components
         .get_or_insert_with(Default::default)
         .add_security_scheme(name, scheme);
@@ -68,17 +66,22 @@ pub fn add_security_scheme(
 
 /// An API key in a request header (e.g. `X-API-Key`).
 #[must_use]
-pub fn api_key_header(header: &str, description: &str) -> ApiKey {
-    ApiKey::Header(ApiKeyValue::with_description(header, description))
+pub fn api_key_header(header: &str, description: &str) -> SecurityScheme {
+    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+        header,
+        description,
+    )))
 }
 
 /// `Authorization: Bearer <token>`.
 #[must_use]
-pub fn bearer(description: &str) -> utoipa::openapi::security::Http {
-    HttpBuilder::new()
-        .scheme(HttpAuthScheme::Bearer)
-        .description(Some(description))
-        .build()
+pub fn bearer(description: &str) -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(description))
+            .build(),
+    )
 }
 
 /// The operations of a document, as `(method, path, operation)`, in document order.
