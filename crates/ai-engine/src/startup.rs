@@ -35,6 +35,14 @@ use crate::{
 /// The ai-engine's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// The whole served router (routes, `/metrics`, `/openapi.json`, `/docs` and the shared
+/// layers) without CORS. No I/O.
+pub fn app_router(state: AppState) -> axum::Router {
+    let metrics = state.metrics.clone();
+    let limit = state.config.max_body_bytes;
+    service::finish_documented::<FastApiStyle>(routes::api(state), metrics, limit)
+}
+
 /// A bound, ready-to-run ai-engine.
 #[derive(Debug)]
 pub struct Application {
@@ -87,11 +95,7 @@ impl Application {
         if let Some(feed) = state.config.feed.clone() {
             tasks.push(crate::feed::spawn(state.clone(), feed));
         }
-        let mut router = service::finish::<FastApiStyle>(
-            routes::router(state.clone()),
-            state.metrics.clone(),
-            state.config.max_body_bytes,
-        );
+        let mut router = app_router(state.clone());
         if let Some(cors) = service::cors_layer(&state.config.cors_origins, false)
             .context("CORS_ALLOWED_ORIGINS is invalid")?
         {

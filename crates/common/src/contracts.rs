@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 /// Executor action types (executor.md §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionType {
     /// Delete a controller-owned pod so it is recreated.
@@ -53,7 +54,7 @@ impl ActionType {
 }
 
 /// The advisory policy decision attached to an execute request (recorded, not signed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyDecisionSummary {
     /// Whether the policy engine allowed the action.
@@ -66,16 +67,19 @@ pub struct PolicyDecisionSummary {
 
 /// Contract 1: `POST {EXECUTOR_URL}/executor/execute`.
 ///
-/// `action_params` keeps the key order that was signed; serialise this struct as is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// `action_params` keeps the key order that was signed; serialise this struct as is. Unknown
+/// top-level keys are refused (400).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecuteRequest {
     /// The action.
     pub action_type: ActionType,
-    /// `namespace`, `deploymentName`|`podName`, `replicas`?, `revision`?, `dryRun`?.
+    /// `namespace`, `deploymentName`|`podName`, `replicas`?, `revision`?, `dryRun`?; the
+    /// per-action schema is checked after the signature (executor.md §4.4).
     pub action_params: Map<String, Value>,
     /// Who asks (`aegis-backend` for the loop).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 255)]
     pub requested_by: Option<String>,
     /// Advisory decision.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +89,7 @@ pub struct ExecuteRequest {
     pub timestamp: Option<String>,
     /// v2: 16..64 chars of `[A-Za-z0-9_-]`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{16,64}$")]
     pub nonce: Option<String>,
     /// Lowercase hex HMAC-SHA256.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,23 +125,26 @@ impl ExecuteRequest {
 }
 
 /// Contract 1 answer (executor.md §4.3): 200 with `success` true or false.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteResponse {
     /// Whether the action succeeded.
     pub success: bool,
     /// The audit row id.
+    #[schema(format = Uuid)]
     pub audit_id: String,
     /// The action's result (success only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Object>)]
     pub result: Option<Value>,
     /// Why it failed (failure only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 
 /// Contract 2: `GET /executor/deployments/{namespace}/{name}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentStatus {
     /// Namespace.
@@ -151,14 +159,17 @@ pub struct DeploymentStatus {
     pub updated_replicas: i32,
     /// `status.availableReplicas`.
     pub available_replicas: i32,
-    /// `deployment.kubernetes.io/revision`.
+    /// `deployment.kubernetes.io/revision` (`null` when the annotation is missing).
+    #[schema(required = true)]
     pub revision: Option<i64>,
     /// `spec.paused`.
     pub paused: bool,
 }
 
 /// ai-engine metric types (ai-engine.md §3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricType {
     /// CPU usage.
@@ -176,7 +187,7 @@ pub enum MetricType {
 }
 
 /// ai-engine remediation actions (ai-engine.md §3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RemediationAction {
     /// Scale the deployment up.
@@ -198,7 +209,9 @@ pub enum RemediationAction {
 }
 
 /// Detection severity (ai-engine.md §3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Low.
@@ -212,13 +225,14 @@ pub enum Severity {
 }
 
 /// One metric point (ai-engine `MetricData`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MetricSample {
     /// The metric type.
     pub metric_type: MetricType,
     /// The value.
     pub value: f64,
     /// RFC 3339 timestamp.
+    #[schema(format = DateTime)]
     pub timestamp: String,
     /// Series labels (`namespace`, `deployment`, `pod` ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -226,9 +240,10 @@ pub struct MetricSample {
 }
 
 /// One log line (ai-engine `LogData`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogSample {
     /// RFC 3339 timestamp.
+    #[schema(format = DateTime)]
     pub timestamp: String,
     /// Level, free text.
     pub level: String,
@@ -239,7 +254,7 @@ pub struct LogSample {
 }
 
 /// ai-engine `AnomalyDetectionResponse` (§3.5), key order as listed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AnomalyResult {
     /// Whether the window is anomalous.
     pub is_anomaly: bool,
@@ -254,17 +269,20 @@ pub struct AnomalyResult {
     /// Distinct metric types that produced features, sorted.
     pub affected_metrics: Vec<MetricType>,
     /// Model details.
+    #[schema(value_type = Object)]
     pub details: Value,
     /// Response time, RFC 3339.
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 
 /// ai-engine `FailureDetectionResponse` (§3.5).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FailureResult {
     /// Whether a failure pattern was found.
     pub failure_detected: bool,
     /// The failure type (§6.5), null when none.
+    #[schema(required = true)]
     pub failure_type: Option<String>,
     /// Severity.
     pub severity: Severity,
@@ -273,12 +291,15 @@ pub struct FailureResult {
     /// Confidence in [0, 1].
     pub confidence: f64,
     /// Root cause, if known.
+    #[schema(required = true)]
     pub root_cause: Option<String>,
     /// Affected services.
     pub affected_services: Vec<String>,
     /// Details, including `method` (`heuristic` or `random_forest`).
+    #[schema(value_type = Object)]
     pub details: Value,
     /// Response time, RFC 3339.
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 
@@ -358,7 +379,7 @@ pub struct SignalAccepted {
 }
 
 /// Training data sources (contract 9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrainingSource {
     /// An operator labelled an incident.
@@ -368,7 +389,7 @@ pub enum TrainingSource {
 }
 
 /// Contract 9: `POST /api/v1/training-data` on the ai-engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingDataRequest {
     /// A §6.5 failure type or `none`.
@@ -381,6 +402,7 @@ pub struct TrainingDataRequest {
     pub logs: Vec<LogSample>,
     /// Precomputed feature vector (55 values in name order), optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 55, max_items = 55)]
     pub features: Option<Vec<f64>>,
     /// Who labelled it.
     pub source: TrainingSource,
@@ -390,7 +412,7 @@ pub struct TrainingDataRequest {
 }
 
 /// Contract 9 answer: 201.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TrainingDataCreated {
     /// Row id.
     pub id: String,

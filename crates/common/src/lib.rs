@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod redis_conn;
 pub mod server;
 pub mod service;

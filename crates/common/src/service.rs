@@ -28,9 +28,25 @@ use crate::{
 /// rejections), the trace context and request log, the error envelope (so framework defaults become the service's JSON body), then
 /// the body limit.
 pub fn finish<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: usize) -> Router {
-    let router = router
-        .route("/metrics", get(metrics_handler).with_state(metrics.clone()))
-        .layer(DefaultBodyLimit::max(body_limit));
+    let router = router.route("/metrics", get(metrics_handler).with_state(metrics.clone()));
+    with_layers::<S>(router, metrics, body_limit)
+}
+
+/// [`finish`] for a router built from its OpenAPI document: adds the documented `/metrics`,
+/// `/openapi.json` (the document) and `/docs` (an interactive reference), the error body of
+/// `S` as a schema, a 413 answer on every operation with a body, then the shared layers.
+/// `/openapi.json` and `/docs` are public by design.
+pub fn finish_documented<S: ErrorStyle + crate::openapi::ErrorBodySchema>(
+    api: utoipa_axum::router::OpenApiRouter,
+    metrics: Arc<Metrics>,
+    body_limit: usize,
+) -> Router {
+    let (router, _doc) = crate::openapi::split::<S>(api, metrics.clone());
+    with_layers::<S>(router, metrics, body_limit)
+}
+
+fn with_layers<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: usize) -> Router {
+    let router = router.layer(DefaultBodyLimit::max(body_limit));
     with_security_headers(router)
         .layer(middleware::from_fn(envelope::<S>))
         .layer(middleware::from_fn(crate::telemetry::trace_requests))

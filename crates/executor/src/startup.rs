@@ -40,6 +40,13 @@ pub const BODY_LIMIT: usize = 100 * 1024;
 /// How long SIGTERM waits for in-flight actions (executor.md §4.7).
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);
 
+/// The whole served router (routes, `/metrics`, `/openapi.json`, `/docs` and the shared
+/// layers) without CORS. No I/O.
+pub fn app_router(state: AppState) -> axum::Router {
+    let metrics = state.metrics.clone();
+    service::finish_documented::<NestStyle>(routes::api(state), metrics, BODY_LIMIT)
+}
+
 /// A bound, ready-to-run executor.
 #[derive(Debug)]
 pub struct Application {
@@ -114,11 +121,7 @@ impl Application {
                 state.outbox_notify.clone(),
             )));
         }
-        let mut router = service::finish::<NestStyle>(
-            routes::router(state.clone()),
-            state.metrics.clone(),
-            BODY_LIMIT,
-        );
+        let mut router = app_router(state.clone());
         if !state.config.cors_origins.is_empty() {
             let origins: Vec<HeaderValue> = state
                 .config

@@ -7,7 +7,9 @@
 pub mod db;
 pub mod fault_proxy;
 pub mod loki;
+pub mod routes;
 
 pub use db::{TestDatabase, fresh_database, redis_prefix, redis_url};
 pub use fault_proxy::FaultProxy;
 pub use loki::{LokiEntry, LokiFake};
+pub use routes::served_paths;

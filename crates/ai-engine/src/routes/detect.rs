@@ -4,17 +4,23 @@
 use std::time::Instant;
 
 use aegis_common::{
-    error::ErrorReport, error::Message, http::has_json_content_type, time::now_rfc3339,
+    contracts::{AnomalyResult, FailureResult, LogSample, MetricSample},
+    error::ErrorReport,
+    error::Message,
+    http::has_json_content_type,
+    openapi::FastApiErrorBody,
+    time::now_rfc3339,
 };
 use axum::{
-    Json, Router,
+    Json,
     body::Bytes,
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
 };
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     detector::{
@@ -29,10 +35,35 @@ use crate::{
 };
 
 /// Inference routes (mounted under `/api/v1`, behind the API-key check).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/detect-anomaly", post(detect_anomaly))
-        .route("/detect-failure", post(detect_failure))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(detect_anomaly))
+        .routes(routes!(detect_failure))
+}
+
+/// E4 body. The parser is lenient beyond this schema: numeric strings and `NaN`/`Infinity`
+/// for `value`, Unix seconds for `timestamp`, unknown keys ignored (ai-engine.md §3.6).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documents the body; the handler parses it leniently"
+)]
+pub struct DetectAnomalyBody {
+    /// Metric points of the window.
+    metrics: Vec<MetricSample>,
+}
+
+/// E5 body (same leniency as E4).
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documents the body; the handler parses it leniently"
+)]
+pub struct DetectFailureBody {
+    /// Metric points of the window.
+    metrics: Vec<MetricSample>,
+    /// Log lines of the window.
+    logs: Vec<LogSample>,
 }
 
 fn unprocessable(detail: Vec<Value>) -> Response {
@@ -134,6 +165,15 @@ pub(crate) fn anomaly_body(o: &AnomalyOutcome) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/detect-anomaly", tag = "detection", operation_id = "detect_anomaly",
+    request_body = DetectAnomalyBody,
+    responses(
+        (status = 200, description = "The anomaly verdict", body = AnomalyResult),
+        (status = 422, description = "Invalid body (FastAPI validation items)", body = FastApiErrorBody),
+        (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),
+        (status = 500, description = "Inference failed", body = FastApiErrorBody),
+        (status = 503, description = "Models not loaded yet", body = FastApiErrorBody),
+    ))]
 async fn detect_anomaly(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -257,6 +297,15 @@ fn failure_body(o: &FailureOutcome) -> Value {
     })
 }
 
+#[utoipa::path(post, path = "/detect-failure", tag = "detection", operation_id = "detect_failure",
+    request_body = DetectFailureBody,
+    responses(
+        (status = 200, description = "The failure-pattern verdict", body = FailureResult),
+        (status = 422, description = "Invalid body (FastAPI validation items)", body = FastApiErrorBody),
+        (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),
+        (status = 500, description = "Inference failed", body = FastApiErrorBody),
+        (status = 503, description = "Models not loaded yet", body = FastApiErrorBody),
+    ))]
 async fn detect_failure(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -4,36 +4,72 @@ use std::time::Duration;
 
 use aegis_common::{health, time::now_rfc3339};
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
 /// Health routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(root))
-        .route("/ping", get(ping))
-        .route("/health", get(health_check))
-        .route("/health/ready", get(ready))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(root))
+        .routes(routes!(ping))
+        .routes(routes!(health_check))
+        .routes(routes!(ready))
 }
 
-async fn root() -> Json<Value> {
-    Json(json!({
-        "service": "Aegis AI Engine",
-        "version": "1.0.0",
-        "status": "operational",
-        "timestamp": now_rfc3339(),
-    }))
+/// `GET /`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Banner {
+    /// `Aegis AI Engine`.
+    #[schema(value_type = String)]
+    service: &'static str,
+    /// API version.
+    #[schema(value_type = String)]
+    version: &'static str,
+    /// `operational`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    /// Now, RFC 3339.
+    #[schema(format = DateTime)]
+    timestamp: String,
 }
 
-async fn ping() -> Json<Value> {
-    Json(json!({"status": "ok", "timestamp": now_rfc3339()}))
+#[utoipa::path(get, path = "/", tag = "health", operation_id = "banner",
+    responses((status = 200, description = "Service banner", body = Banner)))]
+async fn root() -> Json<Banner> {
+    Json(Banner {
+        service: "Aegis AI Engine",
+        version: "1.0.0",
+        status: "operational",
+        timestamp: now_rfc3339(),
+    })
+}
+
+/// `GET /ping`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ping {
+    /// `ok`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    /// Now, RFC 3339.
+    #[schema(format = DateTime)]
+    timestamp: String,
+}
+
+#[utoipa::path(get, path = "/ping", tag = "health", operation_id = "ping",
+    responses((status = 200, description = "Liveness", body = Ping)))]
+async fn ping() -> Json<Ping> {
+    Json(Ping {
+        status: "ok",
+        timestamp: now_rfc3339(),
+    })
 }
 
 async fn database_up(state: &AppState) -> bool {
@@ -45,24 +81,70 @@ async fn database_up(state: &AppState) -> bool {
     .is_ok()
 }
 
-/// Liveness: always 200, but `database_connected` tells the truth (§3.5).
-async fn health_check(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "status": "healthy",
-        "timestamp": now_rfc3339(),
-        "uptime": health::uptime_seconds(),
-        "models_loaded": state.models_loaded(),
-        "database_connected": database_up(&state).await,
-    }))
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthStatus {
+    /// `healthy`.
+    #[schema(value_type = String)]
+    status: &'static str,
+    /// Now, RFC 3339.
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// Seconds since start.
+    uptime: f64,
+    /// Whether the models are loaded.
+    models_loaded: bool,
+    /// Whether the database answers.
+    database_connected: bool,
 }
 
+/// Liveness: always 200, but `database_connected` tells the truth (§3.5).
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
+    responses((status = 200, description = "Liveness with model and database state", body = HealthStatus)))]
+async fn health_check(State(state): State<AppState>) -> Json<HealthStatus> {
+    Json(HealthStatus {
+        status: "healthy",
+        timestamp: now_rfc3339(),
+        uptime: health::uptime_seconds(),
+        models_loaded: state.models_loaded(),
+        database_connected: database_up(&state).await,
+    })
+}
+
+/// `ready` or `initializing`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// Models loaded and database up.
+    Ready,
+    /// Not yet.
+    Initializing,
+}
+
+/// `GET /health/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// Readiness.
+    status: Readiness,
+}
+
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness",
+    responses(
+        (status = 200, description = "Models loaded and the database answers", body = Ready),
+        (status = 503, description = "Still initializing or the database is down", body = Ready),
+    ))]
 async fn ready(State(state): State<AppState>) -> Response {
     if state.models_loaded() && database_up(&state).await {
-        Json(json!({"status": "ready"})).into_response()
+        Json(Ready {
+            status: Readiness::Ready,
+        })
+        .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "initializing"})),
+            Json(Ready {
+                status: Readiness::Initializing,
+            }),
         )
             .into_response()
     }

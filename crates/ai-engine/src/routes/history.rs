@@ -1,24 +1,107 @@
 //! E6–E8 (ai-engine.md §8.3), computed in SQL; 503 `Database unavailable` when storage is down.
 
-use aegis_common::{error::ErrorReport, time::now_rfc3339};
+use aegis_common::{error::ErrorReport, openapi::FastApiErrorBody, time::now_rfc3339};
 use axum::{
-    Json, Router,
+    Json,
     extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
 /// Read routes (under `/api/v1`, behind the API-key check).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/metrics/predictions", get(predictions))
-        .route("/metrics/model-performance", get(model_performance))
-        .route("/metrics/stats", get(stats))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(predictions))
+        .routes(routes!(model_performance))
+        .routes(routes!(stats))
+}
+
+/// One stored prediction.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(dead_code, reason = "documents the body the handler builds")]
+pub struct PredictionRow {
+    /// Row id.
+    id: i32,
+    /// When it was made (RFC 3339).
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// `anomaly` or `failure`.
+    model_type: String,
+    /// Severity score.
+    #[schema(required = true)]
+    severity_score: Option<f64>,
+    /// Recommended action.
+    #[schema(required = true)]
+    recommended_action: Option<String>,
+    /// The full response as answered.
+    #[schema(value_type = Object)]
+    prediction: Value,
+}
+
+/// E6.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(dead_code, reason = "documents the body the handler builds")]
+pub struct Predictions {
+    /// Rows returned.
+    total: usize,
+    /// Newest first.
+    predictions: Vec<PredictionRow>,
+}
+
+/// One model version's metrics.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(dead_code, reason = "documents the body the handler builds")]
+pub struct ModelMetrics {
+    /// `anomaly` or `failure`.
+    model_type: String,
+    /// Version.
+    model_version: String,
+    /// Accuracy.
+    #[schema(required = true)]
+    accuracy: Option<f64>,
+    /// Precision.
+    #[schema(required = true)]
+    precision: Option<f64>,
+    /// Recall.
+    #[schema(required = true)]
+    recall: Option<f64>,
+    /// F1.
+    #[schema(required = true)]
+    f1_score: Option<f64>,
+    /// Newest metric time (RFC 3339).
+    #[schema(format = DateTime)]
+    trained_at: String,
+}
+
+/// E7.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(dead_code, reason = "documents the body the handler builds")]
+pub struct ModelPerformance {
+    /// At most 10 versions, newest first.
+    metrics: Vec<ModelMetrics>,
+}
+
+/// E8.
+#[derive(Debug, Deserialize, ToSchema)]
+#[expect(dead_code, reason = "documents the body the handler builds")]
+pub struct Stats {
+    /// Every stored prediction.
+    total_predictions: i64,
+    /// In the last 24 hours.
+    predictions_last_24h: i64,
+    /// Anomalies found.
+    total_anomalies_detected: i64,
+    /// Failures found.
+    total_failures_detected: i64,
+    /// Now (RFC 3339).
+    #[schema(format = DateTime)]
+    timestamp: String,
 }
 
 fn unavailable(e: &sqlx::Error) -> Response {
@@ -44,6 +127,17 @@ struct PredictionsQuery {
     model_type: Option<String>,
 }
 
+#[utoipa::path(get, path = "/metrics/predictions", tag = "history", operation_id = "predictions",
+    params(
+        ("limit" = Option<i64>, Query, description = "Rows (clamped to 1..1000, default 100)"),
+        ("model_type" = Option<String>, Query, description = "Only `anomaly` or `failure`"),
+    ),
+    responses(
+        (status = 200, description = "Stored predictions", body = Predictions),
+        (status = 422, description = "`limit` is not an integer", body = FastApiErrorBody),
+        (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),
+        (status = 503, description = "Database unavailable", body = FastApiErrorBody),
+    ))]
 async fn predictions(State(state): State<AppState>, Query(q): Query<PredictionsQuery>) -> Response {
     let limit = match q.limit.as_deref() {
         None => 100,
@@ -95,6 +189,13 @@ struct PerformanceQuery {
     model_type: Option<String>,
 }
 
+#[utoipa::path(get, path = "/metrics/model-performance", tag = "history", operation_id = "model_performance",
+    params(("model_type" = Option<String>, Query, description = "Only `anomaly` or `failure`")),
+    responses(
+        (status = 200, description = "Metrics per model version", body = ModelPerformance),
+        (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),
+        (status = 503, description = "Database unavailable", body = FastApiErrorBody),
+    ))]
 async fn model_performance(
     State(state): State<AppState>,
     Query(q): Query<PerformanceQuery>,
@@ -136,6 +237,12 @@ async fn model_performance(
     }
 }
 
+#[utoipa::path(get, path = "/metrics/stats", tag = "history", operation_id = "prediction_stats",
+    responses(
+        (status = 200, description = "Counters", body = Stats),
+        (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),
+        (status = 503, description = "Database unavailable", body = FastApiErrorBody),
+    ))]
 async fn stats(State(state): State<AppState>) -> Response {
     let row: Result<(i64, i64, i64, i64), _> = sqlx::query_as(
         "SELECT count(*), \

@@ -6,16 +6,20 @@
 //!   55-value vector.
 //! * `POST /api/v1/models/failure/train` (admin key): retrains now and reports what happened.
 
-use aegis_common::error::{ErrorReport, Message};
+use aegis_common::{
+    contracts::{TrainingDataCreated, TrainingDataRequest},
+    error::{ErrorReport, Message},
+    openapi::FastApiErrorBody,
+};
 use axum::{
-    Json, Router,
+    Json,
     body::Bytes,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::post,
 };
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     detector::{
@@ -29,13 +33,35 @@ use crate::{
 };
 
 /// `POST /training-data`.
-pub fn data_router() -> Router<AppState> {
-    Router::new().route("/training-data", post(create))
+pub fn data_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
 /// `POST /models/failure/train`.
-pub fn train_router() -> Router<AppState> {
-    Router::new().route("/models/failure/train", post(train))
+pub fn train_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(train))
+}
+
+/// `POST /models/failure/train`: the training report plus the active method.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[expect(dead_code, reason = "documents the body the handler builds")]
+pub struct TrainedModel {
+    /// Whether a forest was trained (false: not enough rows per class yet).
+    trained: bool,
+    /// Labelled rows used.
+    rows: usize,
+    /// Rows per class name.
+    class_counts: std::collections::BTreeMap<String, usize>,
+    /// Model version when trained.
+    #[schema(required = true)]
+    model_version: Option<String>,
+    /// Cross-validated accuracy when trained.
+    #[schema(required = true)]
+    cv_accuracy: Option<f64>,
+    /// `random_forest` or `heuristic`: what answers E5 now.
+    method: String,
+    /// The configured minimum rows per class.
+    min_rows_per_class: usize,
 }
 
 fn unprocessable(items: Vec<Value>) -> Response {
@@ -52,6 +78,14 @@ fn field_error(ty: &str, field: &str, msg: &str) -> Response {
     ])
 }
 
+#[utoipa::path(post, path = "/training-data", tag = "training", operation_id = "create_training_data",
+    request_body = TrainingDataRequest,
+    responses(
+        (status = 201, description = "Stored", body = TrainingDataCreated),
+        (status = 422, description = "Invalid body (FastAPI validation items)", body = FastApiErrorBody),
+        (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),
+        (status = 503, description = "Database unavailable", body = FastApiErrorBody),
+    ))]
 async fn create(State(state): State<AppState>, body: Bytes) -> Response {
     let raw = match parse_lenient_json(&body) {
         Ok(v) => v,
@@ -185,6 +219,13 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
+#[utoipa::path(post, path = "/models/failure/train", tag = "training", operation_id = "train_failure_model",
+    description = "Retrains the failure forest now. The answer is the training report with `method` (`random_forest` or `heuristic`) and `min_rows_per_class` added.",
+    responses(
+        (status = 200, description = "What happened", body = TrainedModel),
+        (status = 403, description = "Missing or wrong admin key", body = FastApiErrorBody),
+        (status = 500, description = "Training failed", body = FastApiErrorBody),
+    ))]
 async fn train(State(state): State<AppState>) -> Response {
     let started = std::time::Instant::now();
     match train_failure(&state.db, &state.engine, state.config.rf_min_rows_per_class).await {

@@ -11,6 +11,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    pub state: aegis_ai_engine::state::AppState,
 }
 
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
@@ -23,11 +24,13 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = Config::from_env(&env).expect("test configuration is valid");
     let app = Application::build(config).await.expect("ai-engine builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let app = TestApp {
         address,
         client: reqwest::Client::new(),
         database_url: db.url,
+        state,
     };
     app.wait_ready().await;
     app

@@ -530,11 +530,13 @@ async fn baselines_train_a_forest_and_survive_a_restart() {
         .await
         .unwrap();
     let address = format!("http://127.0.0.1:{}", second.port());
+    let state = second.state().clone();
     tokio::spawn(second.run_until(std::future::pending()));
     let restarted = crate::helpers::TestApp {
         address,
         client: reqwest::Client::new(),
         database_url: app.database_url.clone(),
+        state,
     };
     restarted.wait_ready().await;
     let again: Value = restarted

@@ -7,17 +7,18 @@
 //! deleted that way leaves a gap in `chain_seq` or a `prev_hash` that names nothing.
 
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The first broken link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokenLink {
-    /// The row's id (absent for a missing row).
+    /// The row's id (`null` for a missing row).
+    #[schema(required = true)]
     pub id: Option<Uuid>,
     /// Where the chain breaks.
     pub chain_seq: i64,
@@ -25,8 +26,22 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
+/// The retention anchor a walk starts from: the purged prefix of the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainAnchor {
+    /// The anchor row's id.
+    pub id: i64,
+    /// The last purged `chain_seq`.
+    pub after_seq: i64,
+    /// The hash of that row (lowercase hex).
+    pub after_hash: String,
+    /// How many rows the purge removed.
+    pub purged_rows: i64,
+}
+
 /// The verification report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     /// Whether every link holds.
@@ -34,10 +49,13 @@ pub struct VerifyReport {
     /// Rows checked.
     pub checked: i64,
     /// The anchor the walk started from (`null` = the genesis).
-    pub anchor: Option<Value>,
-    /// The newest `chain_seq` checked.
+    #[schema(required = true)]
+    pub anchor: Option<ChainAnchor>,
+    /// The newest `chain_seq` checked (`null` when no row was checked).
+    #[schema(required = true)]
     pub head_seq: Option<i64>,
     /// The first broken link, if any.
+    #[schema(required = true)]
     pub first_broken: Option<BrokenLink>,
 }
 
@@ -62,8 +80,11 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
         Some((_, seq, hash, _)) => (seq + 1, hash.clone()),
         None => (1, GENESIS.to_owned()),
     };
-    let anchor_json = anchor.as_ref().map(|(id, seq, hash, purged)| {
-        serde_json::json!({"id": id, "afterSeq": seq, "afterHash": hash, "purgedRows": purged})
+    let anchor_json = anchor.as_ref().map(|(id, seq, hash, purged)| ChainAnchor {
+        id: *id,
+        after_seq: *seq,
+        after_hash: hash.clone(),
+        purged_rows: *purged,
     });
     let start = expected_seq;
     let links: Vec<Link> = sqlx::query_as(

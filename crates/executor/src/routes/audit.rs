@@ -4,28 +4,117 @@
 
 use std::collections::HashMap;
 
-use aegis_common::{contracts::ActionType, signing::secrets_equal};
+use aegis_common::{contracts::ActionType, openapi::NestErrorBody, signing::secrets_equal};
 use axum::{
-    Json, Router,
+    Json,
     extract::{Query, State},
     http::HeaderMap,
-    routing::get,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use secrecy::ExposeSecret;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder, Row};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{audit::chain, config::AuditAuth, error::ApiError, state::AppState};
 
 const STATUSES: [&str; 5] = ["pending", "in_progress", "completed", "failed", "rejected"];
 
 /// The audit routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit/logs", get(logs))
-        .route("/audit/statistics", get(statistics))
-        .route("/audit/verify", get(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logs))
+        .routes(routes!(statistics))
+        .routes(routes!(verify))
+}
+
+/// An audit row's lifecycle state.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditStatus {
+    /// Recorded, not started.
+    Pending,
+    /// Running.
+    InProgress,
+    /// Succeeded.
+    Completed,
+    /// Ran and failed.
+    Failed,
+    /// Refused before running.
+    Rejected,
+}
+
+/// One audit row; a signature is never returned.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditLogEntry {
+    /// Row id.
+    id: uuid::Uuid,
+    /// The action.
+    #[schema(value_type = ActionType)]
+    action_type: String,
+    /// Lifecycle state.
+    #[schema(value_type = AuditStatus)]
+    status: String,
+    /// Namespace as requested (`undefined` when missing).
+    namespace: String,
+    /// `pod`, `deployment` or `unknown`.
+    resource_type: String,
+    /// The target's name (`unknown` when missing).
+    resource_name: String,
+    /// Parameters as sent.
+    #[schema(value_type = Object)]
+    action_params: Value,
+    /// Who asked.
+    requested_by: Option<String>,
+    /// The advisory policy decision as sent.
+    #[schema(value_type = Option<Object>)]
+    policy_decision: Value,
+    /// Milliseconds from entry to the terminal update.
+    execution_duration: Option<i32>,
+    /// Why it failed or was rejected.
+    error_message: Option<String>,
+    /// The action's result.
+    #[schema(value_type = Option<Object>)]
+    result: Value,
+    /// Client IP.
+    ip_address: Option<String>,
+    /// `[REDACTED]` when the request was signed.
+    signature: Option<String>,
+    /// When the row was written (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When the row became final.
+    #[schema(format = DateTime)]
+    completed_at: Option<String>,
+    /// The request's trace id.
+    correlation_id: Option<String>,
+    /// The row's place in the hash chain (null until it reaches a final status).
+    chain_seq: Option<i64>,
+    /// The row's chain hash (null until it reaches a final status).
+    hash: Option<String>,
+}
+
+/// `GET /audit/statistics`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditStatistics {
+    /// Every row.
+    total: i64,
+    /// `completed` rows.
+    completed: i64,
+    /// `failed` rows.
+    failed: i64,
+    /// Rows per action type.
+    by_type: std::collections::BTreeMap<String, i64>,
+    /// `rejected` rows.
+    rejected: i64,
+    /// `pending` rows.
+    pending: i64,
+    /// `in_progress` rows.
+    in_progress: i64,
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -50,10 +139,8 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn iso(at: Option<DateTime<Utc>>) -> Value {
-    at.map_or(Value::Null, |t| {
-        json!(t.to_rfc3339_opts(SecondsFormat::Millis, true))
-    })
+fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn parse_date(name: &str, v: &str, errors: &mut Vec<String>) -> Option<DateTime<Utc>> {
@@ -67,11 +154,33 @@ fn parse_date(name: &str, v: &str, errors: &mut Vec<String>) -> Option<DateTime<
     None
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit/logs",
+    tag = "audit",
+    operation_id = "audit_logs",
+    description = "Audit rows, newest first. Signatures are never returned.",
+    params(
+        ("actionType" = Option<ActionType>, Query, description = "Only this action"),
+        ("status" = Option<AuditStatus>, Query, description = "Only this state"),
+        ("namespace" = Option<String>, Query, description = "Only this namespace"),
+        ("correlationId" = Option<String>, Query, description = "Only this correlation (trace) id: everything one incident did"),
+        ("startDate" = Option<String>, Query, description = "From (RFC 3339 or YYYY-MM-DD)"),
+        ("endDate" = Option<String>, Query, description = "Until (RFC 3339 or YYYY-MM-DD)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many rows (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The rows", body = Vec<AuditLogEntry>),
+        (status = 400, description = "Invalid filter", body = NestErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = NestErrorBody),
+        (status = 500, description = "Database failure", body = NestErrorBody),
+    )
+)]
 async fn logs(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<AuditLogEntry>>, ApiError> {
     authorize(&state, &headers)?;
     let mut errors = Vec::new();
     let action_type = q.get("actionType").map(String::as_str);
@@ -139,94 +248,53 @@ async fn logs(
     let rows = qb.build().fetch_all(&state.db).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let mut m = Map::new();
-        m.insert("id".into(), json!(r.try_get::<uuid::Uuid, _>("id")?));
-        m.insert(
-            "actionType".into(),
-            json!(r.try_get::<String, _>("action_type")?),
-        );
-        m.insert("status".into(), json!(r.try_get::<String, _>("status")?));
-        m.insert(
-            "namespace".into(),
-            json!(r.try_get::<String, _>("namespace")?),
-        );
-        m.insert(
-            "resourceType".into(),
-            json!(r.try_get::<String, _>("resource_type")?),
-        );
-        m.insert(
-            "resourceName".into(),
-            json!(r.try_get::<String, _>("resource_name")?),
-        );
-        m.insert(
-            "actionParams".into(),
-            r.try_get::<Value, _>("action_params")?,
-        );
-        m.insert(
-            "requestedBy".into(),
-            json!(r.try_get::<Option<String>, _>("requested_by")?),
-        );
-        m.insert(
-            "policyDecision".into(),
-            r.try_get::<Option<Value>, _>("policy_decision")?
-                .unwrap_or(Value::Null),
-        );
-        m.insert(
-            "executionDuration".into(),
-            json!(r.try_get::<Option<i32>, _>("execution_duration")?),
-        );
-        m.insert(
-            "errorMessage".into(),
-            json!(r.try_get::<Option<String>, _>("error_message")?),
-        );
-        m.insert(
-            "result".into(),
-            r.try_get::<Option<Value>, _>("result")?
-                .unwrap_or(Value::Null),
-        );
-        m.insert(
-            "ipAddress".into(),
-            json!(r.try_get::<Option<String>, _>("ip_address")?),
-        );
         let signed: bool = r.try_get("signed")?;
-        m.insert(
-            "signature".into(),
-            if signed {
-                json!("[REDACTED]")
-            } else {
-                Value::Null
-            },
-        );
-        m.insert(
-            "createdAt".into(),
-            iso(Some(r.try_get::<DateTime<Utc>, _>("created_at")?)),
-        );
-        m.insert(
-            "completedAt".into(),
-            iso(r.try_get::<Option<DateTime<Utc>>, _>("completed_at")?),
-        );
-        m.insert(
-            "correlationId".into(),
-            json!(r.try_get::<Option<String>, _>("correlation_id")?),
-        );
-        // The row's place in the hash chain (null until it reaches a final status).
-        m.insert(
-            "chainSeq".into(),
-            json!(r.try_get::<Option<i64>, _>("chain_seq")?),
-        );
-        m.insert(
-            "hash".into(),
-            json!(r.try_get::<Option<String>, _>("hash")?),
-        );
-        out.push(Value::Object(m));
+        out.push(AuditLogEntry {
+            id: r.try_get("id")?,
+            action_type: r.try_get("action_type")?,
+            status: r.try_get("status")?,
+            namespace: r.try_get("namespace")?,
+            resource_type: r.try_get("resource_type")?,
+            resource_name: r.try_get("resource_name")?,
+            action_params: r.try_get("action_params")?,
+            requested_by: r.try_get("requested_by")?,
+            policy_decision: r
+                .try_get::<Option<Value>, _>("policy_decision")?
+                .unwrap_or(Value::Null),
+            execution_duration: r.try_get("execution_duration")?,
+            error_message: r.try_get("error_message")?,
+            result: r
+                .try_get::<Option<Value>, _>("result")?
+                .unwrap_or(Value::Null),
+            ip_address: r.try_get("ip_address")?,
+            signature: signed.then(|| "[REDACTED]".to_owned()),
+            created_at: iso(r.try_get("created_at")?),
+            completed_at: r
+                .try_get::<Option<DateTime<Utc>>, _>("completed_at")?
+                .map(iso),
+            correlation_id: r.try_get("correlation_id")?,
+            chain_seq: r.try_get("chain_seq")?,
+            hash: r.try_get("hash")?,
+        });
     }
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit/statistics",
+    tag = "audit",
+    operation_id = "audit_statistics",
+    responses(
+        (status = 200, description = "Counters", body = AuditStatistics),
+        (status = 401, description = "Missing or wrong bearer token", body = NestErrorBody),
+        (status = 500, description = "Database failure", body = NestErrorBody),
+    )
+)]
 async fn statistics(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditStatistics>, ApiError> {
     authorize(&state, &headers)?;
     let (total, completed, failed, rejected, pending, in_progress): (i64, i64, i64, i64, i64, i64) =
         sqlx::query_as(
@@ -245,18 +313,29 @@ async fn statistics(
     )
     .fetch_all(&state.db)
     .await?;
-    let by_type: Map<String, Value> = by_type.into_iter().map(|(k, v)| (k, json!(v))).collect();
-    Ok(Json(json!({
-        "total": total,
-        "completed": completed,
-        "failed": failed,
-        "byType": by_type,
-        "rejected": rejected,
-        "pending": pending,
-        "inProgress": in_progress,
-    })))
+    Ok(Json(AuditStatistics {
+        total,
+        completed,
+        failed,
+        by_type: by_type.into_iter().collect(),
+        rejected,
+        pending,
+        in_progress,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    operation_id = "audit_verify",
+    description = "Walks the hash chain from the newest retention anchor.",
+    responses(
+        (status = 200, description = "The verification report", body = chain::VerifyReport),
+        (status = 401, description = "Missing or wrong bearer token", body = NestErrorBody),
+        (status = 500, description = "Database failure", body = NestErrorBody),
+    )
+)]
 async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -2,7 +2,7 @@
 //! reads the current replica count here before scaling relatively. `X-API-Key` must be one of
 //! `SERVICE_API_KEYS`; the namespace rules are those of §6.1. Not audited, not throttled.
 
-use aegis_common::{contracts::DeploymentStatus, signing::secret_in};
+use aegis_common::{contracts::DeploymentStatus, openapi::NestErrorBody, signing::secret_in};
 use axum::{
     Json,
     extract::{Path, State},
@@ -19,6 +19,26 @@ use crate::{
 };
 
 /// The handler.
+#[utoipa::path(
+    get,
+    path = "/executor/deployments/{namespace}/{name}",
+    tag = "deployments",
+    operation_id = "get_deployment",
+    description = "The current replica counts and revision of a deployment in an allowed namespace (contract 2). Not audited, not throttled.",
+    params(
+        ("namespace" = String, Path, description = "An allowed namespace (DNS-1123 label)"),
+        ("name" = String, Path, description = "The deployment (DNS-1123 subdomain)"),
+    ),
+    responses(
+        (status = 200, description = "The deployment's status", body = DeploymentStatus),
+        (status = 400, description = "The namespace or name is not a valid DNS-1123 name", body = NestErrorBody),
+        (status = 401, description = "Missing or unknown `X-API-Key`", body = NestErrorBody),
+        (status = 403, description = "The namespace is not allowed", body = NestErrorBody),
+        (status = 404, description = "No such deployment", body = NestErrorBody),
+        (status = 502, description = "The Kubernetes API answered with an error", body = NestErrorBody),
+        (status = 504, description = "The Kubernetes API did not answer in time", body = NestErrorBody),
+    )
+)]
 pub async fn get_deployment(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,

@@ -10,9 +10,10 @@ use std::{
 };
 
 use aegis_common::{
-    contracts::ActionType,
+    contracts::{ActionType, ExecuteRequest, ExecuteResponse},
     error::{ErrorStyle, NestStyle},
     http::{has_json_content_type, parse_json},
+    openapi::NestErrorBody,
     signing::{RequestedBy, SignedFields, V2Fields, verify_v1, verify_v2},
     telemetry::TraceParent,
 };
@@ -23,7 +24,7 @@ use axum::{
     http::{HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     audit::store::{AuditRow, AuditStore, AuditSubject, FinalStatus},
@@ -76,6 +77,25 @@ pub fn client_ip(
 }
 
 /// The handler.
+#[utoipa::path(
+    post,
+    path = "/executor/execute",
+    tag = "execute",
+    operation_id = "execute_action",
+    description = "Runs one action after the checks of executor.md §4.2, in this order: HTTP throttle, body, namespace, HMAC signature (v1, or v2 with `timestamp` and `nonce`), freshness and replay, parameter schema, policy decision, rate limit, cooldown, concurrency. A failed action is still a 200 with `success: false`.",
+    request_body = ExecuteRequest,
+    responses(
+        (status = 200, description = "The action ran; `success` tells whether it succeeded", body = ExecuteResponse,
+            headers(("x-correlation-id" = String, description = "The trace id of the request"))),
+        (status = 400, description = "Invalid body, missing signature, expired timestamp or invalid parameters", body = NestErrorBody),
+        (status = 403, description = "Namespace not allowed, invalid signature, replayed request or policy denied", body = NestErrorBody),
+        (status = 409, description = "Another action is in progress for the same resource", body = NestErrorBody),
+        (status = 429, description = "HTTP throttle, per-action rate limit or per-target cooldown", body = NestErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        (status = 500, description = "The audit store failed", body = NestErrorBody),
+        (status = 503, description = "Executor busy: every action slot of this replica is taken", body = NestErrorBody),
+    )
+)]
 pub async fn execute(State(state): State<AppState>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -433,7 +453,13 @@ async fn perform(
                 audit_id = %row.id,
                 "action completed"
             );
-            Ok(Json(json!({"success": true, "auditId": row.id, "result": result})).into_response())
+            Ok(Json(ExecuteResponse {
+                success: true,
+                audit_id: row.id.to_string(),
+                result: Some(result),
+                error: None,
+            })
+            .into_response())
         }
         Err(err) => {
             let message = err.to_string();
@@ -466,10 +492,13 @@ async fn perform(
                 error = %message,
                 "action failed"
             );
-            Ok(
-                Json(json!({"success": false, "auditId": row.id, "error": message}))
-                    .into_response(),
-            )
+            Ok(Json(ExecuteResponse {
+                success: false,
+                audit_id: row.id.to_string(),
+                result: None,
+                error: Some(message),
+            })
+            .into_response())
         }
     }
 }

@@ -6,36 +6,126 @@ pub mod execute;
 pub mod health;
 pub mod signature;
 
+use aegis_common::openapi::{
+    self, PublicRoute, add_security_scheme, api_key_header, base_document, bearer, require_security,
+};
 use axum::{
-    Router,
     extract::{ConnectInfo, MatchedPath, Request, State},
     http::HeaderValue,
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{error::ApiError, state::AppState};
+use crate::{config::AuditAuth, error::ApiError, state::AppState};
 
-/// The executor's routes (without the shared layers, which `startup` adds).
-pub fn router(state: AppState) -> Router {
-    let mut throttled = Router::new().route("/executor/execute", post(execute::execute));
+/// Security scheme: `X-API-Key` from `SERVICE_API_KEYS` (the deployment read).
+pub const SERVICE_API_KEY: &str = "serviceApiKey";
+/// Security scheme: `Authorization: Bearer <AUDIT_API_TOKEN>` (the audit API).
+pub const AUDIT_TOKEN: &str = "auditToken";
+
+/// Every operation that answers without an HTTP credential, and why.
+pub const PUBLIC_ROUTES: &[PublicRoute] = &[
+    PublicRoute {
+        method: "POST",
+        path: "/executor/execute",
+        why: "authenticated by the HMAC-SHA256 signature inside the body (executor.md §5), which no HTTP scheme can express",
+    },
+    PublicRoute {
+        method: "POST",
+        path: "/executor/generate-signature",
+        why: "development helper, routed only with ENABLE_SIGNATURE_HELPER=true, which production refuses",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/health",
+        why: "static liveness status for probes",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/health/ping",
+        why: "liveness probe and container HEALTHCHECK",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/health/config",
+        why: "effective non-secret settings for operators (executor.md §8)",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/health/ready",
+        why: "readiness probe: up/down only",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/metrics",
+        why: "Prometheus scrape inside the cluster; no secrets or personal data",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/openapi.json",
+        why: "the API description, public by design",
+    },
+    PublicRoute {
+        method: "GET",
+        path: "/docs",
+        why: "the interactive API reference, public by design",
+    },
+];
+
+/// The document's `info` and security schemes.
+#[must_use]
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = base_document(
+        "Aegis executor",
+        env!("CARGO_PKG_VERSION"),
+        "Runs signed, bounded Kubernetes remediation actions and keeps a tamper-evident audit trail. \
+         `POST /executor/execute` is authenticated by an HMAC-SHA256 signature inside the body (v1, or v2 with `timestamp` and `nonce`).",
+    );
+    add_security_scheme(
+        &mut doc,
+        SERVICE_API_KEY,
+        api_key_header(
+            "X-API-Key",
+            "One of SERVICE_API_KEYS (service-to-service reads).",
+        ),
+    );
+    add_security_scheme(
+        &mut doc,
+        AUDIT_TOKEN,
+        bearer("AUDIT_API_TOKEN, compared in constant time."),
+    );
+    doc
+}
+
+/// The executor's routes and their OpenAPI document (without the shared layers and the meta
+/// routes, which `startup` adds through `service::finish_documented`). No I/O.
+pub fn api(state: AppState) -> OpenApiRouter {
+    let mut throttled = OpenApiRouter::new().routes(routes!(execute::execute));
     if state.config.enable_signature_helper {
-        throttled = throttled.route(
-            "/executor/generate-signature",
-            post(signature::generate_signature),
-        );
+        throttled = throttled.routes(routes!(signature::generate_signature));
     }
     let throttled = throttled.route_layer(middleware::from_fn_with_state(state.clone(), throttle));
-    Router::new()
+    let deployments = require_security(
+        OpenApiRouter::new().routes(routes!(deployments::get_deployment)),
+        SERVICE_API_KEY,
+    );
+    let mut audit = audit::router();
+    if state.config.audit_auth != AuditAuth::None {
+        audit = require_security(audit, AUDIT_TOKEN);
+    }
+    OpenApiRouter::with_openapi(document())
         .merge(throttled)
-        .route(
-            "/executor/deployments/{namespace}/{name}",
-            get(deployments::get_deployment),
-        )
-        .merge(audit::router())
+        .merge(deployments)
+        .merge(audit)
         .merge(health::router())
         .with_state(state)
+}
+
+/// The public-route list must match the served document (see [`openapi::check_public_routes`]).
+#[must_use]
+pub fn check_public_routes(doc: &serde_json::Value) -> Vec<String> {
+    openapi::check_public_routes(doc, PUBLIC_ROUTES)
 }
 
 /// §6.3: per client IP per route, sliding log; rejected hits count too.

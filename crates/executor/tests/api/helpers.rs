@@ -29,6 +29,7 @@ pub struct TestApp {
     pub db: PgPool,
     pub sim: RunningSim,
     pub kubeconfig_file: TempFile,
+    pub state: aegis_executor::state::AppState,
 }
 
 /// Removes the kubeconfig when the test ends.
@@ -186,6 +187,7 @@ pub async fn spawn_app_on(sim: RunningSim, overrides: &[(&str, &str)]) -> TestAp
     let config = Config::from_env(&env).expect("test configuration is valid");
     let app = Application::build(config).await.expect("executor builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let pool = PgPool::connect(&db.url).await.unwrap();
     TestApp {
@@ -195,6 +197,7 @@ pub async fn spawn_app_on(sim: RunningSim, overrides: &[(&str, &str)]) -> TestAp
         db: pool,
         sim,
         kubeconfig_file: TempFile(kubeconfig),
+        state,
     }
 }
 

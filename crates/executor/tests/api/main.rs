@@ -8,6 +8,7 @@ mod execute;
 mod health;
 mod helpers;
 mod loki;
+mod openapi;
 mod safety;
 mod signatures;
 mod startup;

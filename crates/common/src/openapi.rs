@@ -1,0 +1,604 @@
+//! OpenAPI 3.1 documents generated from the handlers (utoipa), served at `GET /openapi.json`
+//! with an interactive reference at `GET /docs`.
+//!
+//! A service builds its routes as a [`utoipa_axum::router::OpenApiRouter`] with
+//! `routes!(handler)` for every `#[utoipa::path]` handler, so the router and the document come
+//! from the same list. [`require_security`] marks the operations of a route group with the
+//! scheme its auth layer enforces (call it where the layer is added, only when the layer is
+//! active), and `service::finish_documented` adds the documented `/metrics`, `/openapi.json` and
+//! `/docs`, a 413 answer on every operation with a body, and the shared layers.
+//!
+//! The error-body schemas here ([`NestErrorBody`], [`BackendErrorBody`], [`FastApiErrorBody`])
+//! are checked against what the renderers of [`crate::error`] really produce.
+//!
+//! `/openapi.json` and `/docs` are public by design: they describe the API, never data. The
+//! `/docs` page is plain HTML that loads the Scalar viewer (pinned, with subresource integrity)
+//! from a CDN in the browser; nothing is downloaded at build time.
+
+use std::sync::Arc;
+
+use axum::{
+    Extension,
+    body::Bytes,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{
+    ToSchema,
+    openapi::{
+        ContentBuilder, OpenApi, OpenApiBuilder, RefOr, ResponseBuilder,
+        info::InfoBuilder,
+        path::Operation,
+        security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        },
+    },
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::metrics::Metrics;
+
+/// The tag of `/metrics`, `/openapi.json` and `/docs`.
+pub const META_TAG: &str = "meta";
+
+/// A new document with its `info`: the service title, version and a description.
+#[must_use]
+pub fn base_document(title: &str, version: &str, description: &str) -> OpenApi {
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title(title)
+                .version(version)
+                .description(Some(description))
+                .build(),
+        )
+        .build()
+}
+
+/// Registers a security scheme under `name` in the document's components.
+pub fn add_security_scheme(doc: &mut OpenApi, name: &str, scheme: SecurityScheme) {
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(name, scheme);
+}
+
+/// An API key in a request header (e.g. `X-API-Key`).
+#[must_use]
+pub fn api_key_header(header: &str, description: &str) -> SecurityScheme {
+    SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+        header,
+        description,
+    )))
+}
+
+/// `Authorization: Bearer <token>`.
+#[must_use]
+pub fn bearer(description: &str) -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(description))
+            .build(),
+    )
+}
+
+/// The operations of a document, as `(method, path, operation)`, in document order.
+pub fn operations_mut(
+    doc: &mut OpenApi,
+) -> impl Iterator<Item = (&'static str, &str, &mut Operation)> {
+    doc.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            ("GET", &mut item.get),
+            ("PUT", &mut item.put),
+            ("POST", &mut item.post),
+            ("DELETE", &mut item.delete),
+            ("OPTIONS", &mut item.options),
+            ("HEAD", &mut item.head),
+            ("PATCH", &mut item.patch),
+            ("TRACE", &mut item.trace),
+        ]
+        .into_iter()
+        .filter_map(move |(method, op)| op.as_mut().map(|op| (method, path.as_str(), op)))
+    })
+}
+
+/// Marks every operation routed so far in `router` as requiring the security scheme `scheme`.
+///
+/// Call it where the auth layer is added to the same group, and only when that layer really
+/// enforces something (a development setup without keys documents the routes as public).
+#[must_use]
+pub fn require_security<S>(mut router: OpenApiRouter<S>, scheme: &str) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    for (_, _, op) in operations_mut(router.get_openapi_mut()) {
+        op.security
+            .get_or_insert_with(Vec::new)
+            .push(SecurityRequirement::new::<_, [&str; 0], &str>(scheme, []));
+    }
+    router
+}
+
+/// Adds a response to every operation that has a request body and does not declare `status`
+/// itself (the body limit answers 413 on every such route).
+fn add_to_body_operations(doc: &mut OpenApi, status: &str, response: &utoipa::openapi::Response) {
+    for (_, _, op) in operations_mut(doc) {
+        if op.request_body.is_some() && !op.responses.responses.contains_key(status) {
+            op.responses
+                .responses
+                .insert(status.to_owned(), RefOr::T(response.clone()));
+        }
+    }
+}
+
+/// The schema of a service's JSON error body, named in the document's components.
+pub trait ErrorBodySchema {
+    /// The component name, e.g. `NestErrorBody`.
+    const NAME: &'static str;
+    /// Registers the schema (and the ones it refers to) in `doc`.
+    fn register(doc: &mut OpenApi);
+}
+
+fn register_schema<T: ToSchema>(doc: &mut OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    let mut schemas = Vec::new();
+    T::schemas(&mut schemas);
+    schemas.push((T::name().into_owned(), T::schema()));
+    for (name, schema) in schemas {
+        components.schemas.entry(name).or_insert(schema);
+    }
+}
+
+/// A `message`: one string, or one string per violated rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ErrorMessage {
+    /// A single message.
+    Text(String),
+    /// One entry per violated rule.
+    List(Vec<String>),
+}
+
+/// The executor's Nest-style error body (executor.md §3). The throttler, 401 and 500 bodies
+/// have no `error` key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NestErrorBody {
+    /// The HTTP status, repeated.
+    pub status_code: u16,
+    /// What went wrong.
+    pub message: ErrorMessage,
+    /// The status's reason phrase, e.g. `Bad Request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error: Option<String>,
+}
+
+impl ErrorBodySchema for crate::error::NestStyle {
+    const NAME: &'static str = "NestErrorBody";
+    fn register(doc: &mut OpenApi) {
+        register_schema::<NestErrorBody>(doc);
+    }
+}
+
+/// The backend's error body (backend.md §1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendErrorBody {
+    /// The HTTP status, repeated.
+    pub status_code: u16,
+    /// When the error was produced (RFC 3339, UTC).
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    /// Request path and query string.
+    pub path: String,
+    /// Request method.
+    pub method: String,
+    /// The status's reason phrase.
+    pub error: String,
+    /// What went wrong.
+    pub message: ErrorMessage,
+}
+
+impl ErrorBodySchema for crate::error::BackendStyle {
+    const NAME: &'static str = "BackendErrorBody";
+    fn register(doc: &mut OpenApi) {
+        register_schema::<BackendErrorBody>(doc);
+    }
+}
+
+/// One step of a FastAPI error location: a key or an index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocSegment {
+    /// An object key (or `body`, `query`).
+    Key(String),
+    /// An array index.
+    Index(u64),
+}
+
+/// One FastAPI validation item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ValidationItem {
+    /// Pydantic's error type, e.g. `missing`, `float_type`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where: `["body", "metrics", 0, "value"]`.
+    pub loc: Vec<LocSegment>,
+    /// Human-readable message.
+    pub msg: String,
+    /// The offending input, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+}
+
+/// A FastAPI `detail`: a message, or the list of validation items of a 422.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum FastApiDetail {
+    /// A message.
+    Text(String),
+    /// Validation items (422).
+    Items(Vec<ValidationItem>),
+}
+
+/// The ai-engine's FastAPI error body: `{"detail": ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FastApiErrorBody {
+    /// What went wrong.
+    pub detail: FastApiDetail,
+}
+
+impl ErrorBodySchema for crate::error::FastApiStyle {
+    const NAME: &'static str = "FastApiErrorBody";
+    fn register(doc: &mut OpenApi) {
+        register_schema::<FastApiErrorBody>(doc);
+    }
+}
+
+/// The serialised document, served as is.
+#[derive(Debug, Clone)]
+struct DocumentJson(Bytes);
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = META_TAG,
+    operation_id = "openapi_document",
+    description = "This OpenAPI 3.1 document, generated from the handlers. Public by design.",
+    responses((status = 200, description = "The document", content_type = "application/json", body = Object))
+)]
+async fn openapi_json(Extension(doc): Extension<DocumentJson>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        doc.0,
+    )
+        .into_response()
+}
+
+/// The Scalar release the page loads, and the SHA-384 of its `standalone.js` (from the npm
+/// package, which the CDN serves byte for byte).
+const SCALAR_SRC: &str =
+    "https://cdn.jsdelivr.net/npm/@scalar/api-reference@1.72.1/dist/browser/standalone.js";
+const SCALAR_SRI: &str = "sha384-U11tb2XnKvmwt8RlTvnwUnYgrN+ur4Xyh9htLhjajWNR/Oyl5AX5DEz00qRmlrmK";
+/// The inline start-up script; its hash goes into the page's CSP.
+const DOCS_INIT: &str =
+    "Scalar.createApiReference('#app', { url: 'openapi.json', withDefaultFonts: false })";
+
+#[derive(Debug, Clone)]
+struct DocsPage {
+    html: Bytes,
+    csp: HeaderValue,
+}
+
+impl DocsPage {
+    fn new(title: &str) -> Self {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let title = title
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let html = format!(
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{title} API</title>\n</head>\n<body>\n<div id=\"app\"></div>\n\
+             <noscript>The interactive reference needs JavaScript; the document itself is at \
+             <a href=\"openapi.json\">openapi.json</a>.</noscript>\n\
+             <script src=\"{SCALAR_SRC}\" integrity=\"{SCALAR_SRI}\" crossorigin=\"anonymous\"></script>\n\
+             <script>{DOCS_INIT}</script>\n</body>\n</html>\n"
+        );
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(DOCS_INIT));
+        let csp = format!(
+            "default-src 'none'; script-src 'sha256-{hash}' https://cdn.jsdelivr.net; \
+             style-src 'unsafe-inline'; img-src 'self' data:; font-src data:; \
+             connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'none'"
+        );
+        Self {
+            html: Bytes::from(html),
+            csp: HeaderValue::from_str(&csp)
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'")),
+        }
+    }
+}
+
+/// `GET /docs`.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = META_TAG,
+    operation_id = "api_reference",
+    description = "Interactive API reference (HTML; the viewer script loads from a CDN in the browser). Public by design.",
+    responses((status = 200, description = "The HTML page", content_type = "text/html", body = String))
+)]
+async fn docs(Extension(page): Extension<DocsPage>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CONTENT_SECURITY_POLICY, page.csp),
+        ],
+        page.html,
+    )
+        .into_response()
+}
+
+/// `GET /metrics`, documented.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = META_TAG,
+    operation_id = "prometheus_metrics",
+    description = "Prometheus metrics in the text exposition format. Unauthenticated: scraped inside the cluster; it carries no personal data or secrets.",
+    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String))
+)]
+async fn metrics(state: axum::extract::State<Arc<Metrics>>) -> Response {
+    crate::metrics::metrics_handler(state).await
+}
+
+/// Adds the documented `/metrics`, `/openapi.json` and `/docs`, the error-body schema of `E`
+/// and a 413 answer on every operation with a body; returns the plain router, with the
+/// document attached to the routes that serve it, and the final document.
+pub fn split<E: ErrorBodySchema>(
+    api: OpenApiRouter,
+    metrics: Arc<Metrics>,
+) -> (axum::Router, OpenApi) {
+    let meta = OpenApiRouter::new()
+        .routes(routes!(openapi_json))
+        .routes(routes!(docs))
+        .merge(
+            OpenApiRouter::<Arc<Metrics>>::new()
+                .routes(routes!(self::metrics))
+                .with_state(metrics),
+        );
+    let (router, mut doc) = api.merge(meta).split_for_parts();
+    E::register(&mut doc);
+    let too_large = ResponseBuilder::new()
+        .description("The body is larger than the service's limit")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name(E::NAME)))
+                .build(),
+        )
+        .build();
+    add_to_body_operations(&mut doc, "413", &too_large);
+    let json = serde_json::to_vec(&doc).unwrap_or_default();
+    let title = doc.info.title.clone();
+    let router = router
+        .layer(Extension(DocumentJson(Bytes::from(json))))
+        .layer(Extension(DocsPage::new(&title)));
+    (router, doc)
+}
+
+/// A route that answers without authentication, and why that is right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicRoute {
+    /// Upper-case method, e.g. `GET`.
+    pub method: &'static str,
+    /// The path as documented, e.g. `/health/ready`.
+    pub path: &'static str,
+    /// One line: why no authentication is needed.
+    pub why: &'static str,
+}
+
+/// The operations of a served document (`/openapi.json`) that need no authentication, as
+/// `"METHOD /path"`. An operation is authenticated when its own `security` (or, without one,
+/// the document's) lists at least one requirement and none of them is empty.
+#[must_use]
+pub fn unauthenticated_operations(doc: &Value) -> Vec<String> {
+    let secured = |security: Option<&Value>| {
+        security.and_then(Value::as_array).is_some_and(|reqs| {
+            !reqs.is_empty()
+                && reqs
+                    .iter()
+                    .all(|r| r.as_object().is_some_and(|o| !o.is_empty()))
+        })
+    };
+    let global = secured(doc.get("security"));
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if !matches!(
+                method.as_str(),
+                "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace"
+            ) {
+                continue;
+            }
+            let authenticated = match op.get("security") {
+                Some(s) => secured(Some(s)),
+                None => global,
+            };
+            if !authenticated {
+                out.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    out
+}
+
+/// Compares the unauthenticated operations of a served document with the allow-list: every
+/// public operation must be listed (with a reason) and every listed one must exist and be
+/// public. Returns the problems, one line each (empty = in agreement).
+#[must_use]
+pub fn check_public_routes(doc: &Value, allowed: &[PublicRoute]) -> Vec<String> {
+    let public = unauthenticated_operations(doc);
+    let listed: Vec<String> = allowed
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let mut problems = Vec::new();
+    for op in &public {
+        if !listed.contains(op) {
+            problems.push(format!(
+                "{op} answers without authentication but is not in the public-route list; add it with a reason or protect it"
+            ));
+        }
+    }
+    for (op, route) in listed.iter().zip(allowed) {
+        if route.why.trim().is_empty() {
+            problems.push(format!("{op} is listed as public without a reason"));
+        }
+        if !public.contains(op) {
+            problems.push(format!(
+                "{op} is listed as public but is not a public operation of the document"
+            ));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{
+        BackendStyle, BodyError, DataErrorKind, ErrorReport, ErrorStyle, FastApiStyle, NestStyle,
+        PathSegment, RequestInfo,
+    };
+    use axum::http::{Method, StatusCode};
+    use serde_json::json;
+
+    fn info() -> RequestInfo {
+        RequestInfo {
+            method: Method::POST,
+            uri: "/x?y=1".parse().unwrap(),
+        }
+    }
+
+    fn reports() -> Vec<ErrorReport> {
+        vec![
+            ErrorReport::new(StatusCode::BAD_REQUEST, "bad"),
+            ErrorReport::new(
+                StatusCode::BAD_REQUEST,
+                vec!["a".to_owned(), "b".to_owned()],
+            ),
+            ErrorReport::new(StatusCode::TOO_MANY_REQUESTS, "slow down").without_error_key(),
+        ]
+    }
+
+    #[test]
+    fn nest_and_backend_bodies_match_their_schemas() {
+        for report in reports() {
+            let nest = NestStyle::render(&report, &info());
+            serde_json::from_value::<NestErrorBody>(nest.clone()).unwrap();
+            let backend = BackendStyle::render(&report, &info());
+            serde_json::from_value::<BackendErrorBody>(backend).unwrap();
+        }
+        let missing = BodyError::Data {
+            path: vec![PathSegment::Key("name".into())],
+            kind: DataErrorKind::UnknownField,
+            message: "unknown field".into(),
+        };
+        let body = NestStyle::render(&NestStyle::body_error(&missing), &info());
+        serde_json::from_value::<NestErrorBody>(body).unwrap();
+    }
+
+    #[test]
+    fn fastapi_bodies_match_their_schema() {
+        let errors = [
+            BodyError::TooLarge,
+            BodyError::ContentType,
+            BodyError::Syntax("eof".into()),
+            BodyError::Data {
+                path: vec![PathSegment::Key("metrics".into()), PathSegment::Index(0)],
+                kind: DataErrorKind::InvalidType,
+                message: "invalid type: string, expected f64".into(),
+            },
+        ];
+        for e in &errors {
+            let body = FastApiStyle::render(&FastApiStyle::body_error(e), &info());
+            serde_json::from_value::<FastApiErrorBody>(body).unwrap();
+        }
+    }
+
+    #[test]
+    fn public_routes_are_checked_both_ways() {
+        let doc = json!({"paths": {
+            "/health": {"get": {}},
+            "/open": {"post": {"security": []}},
+            "/optional": {"get": {"security": [{}, {"key": []}]}},
+            "/secret": {"get": {"security": [{"key": []}]}},
+        }});
+        assert_eq!(
+            unauthenticated_operations(&doc),
+            ["GET /health", "POST /open", "GET /optional"]
+        );
+        let allowed = [
+            PublicRoute {
+                method: "GET",
+                path: "/health",
+                why: "liveness",
+            },
+            PublicRoute {
+                method: "POST",
+                path: "/open",
+                why: "signed body",
+            },
+            PublicRoute {
+                method: "GET",
+                path: "/secret",
+                why: "",
+            },
+        ];
+        let problems = check_public_routes(&doc, &allowed);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("GET /optional"));
+    }
+
+    #[test]
+    fn require_security_marks_only_the_group() {
+        #[utoipa::path(get, path = "/a", responses((status = 200)))]
+        async fn a() {}
+        #[utoipa::path(get, path = "/b", responses((status = 200)))]
+        async fn b() {}
+        let secured = require_security(OpenApiRouter::<()>::new().routes(routes!(a)), "key");
+        let doc = secured
+            .merge(OpenApiRouter::new().routes(routes!(b)))
+            .into_openapi();
+        let doc = serde_json::to_value(doc).unwrap();
+        assert_eq!(unauthenticated_operations(&doc), ["GET /b"]);
+        assert_eq!(doc["paths"]["/a"]["get"]["security"], json!([{"key": []}]));
+    }
+
+    #[test]
+    fn docs_page_allows_exactly_its_inline_script() {
+        let page = DocsPage::new("A <b>");
+        let html = std::str::from_utf8(&page.html).unwrap();
+        assert!(html.contains("<title>A &lt;b&gt; API</title>"));
+        assert!(html.contains(SCALAR_SRI));
+        let csp = page.csp.to_str().unwrap();
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        assert!(csp.contains("connect-src 'self'"));
+    }
+}
