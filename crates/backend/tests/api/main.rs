@@ -16,6 +16,7 @@ mod policy_support;
 mod remediation;
 mod remediation_loop;
 mod settings;
+mod shutdown;
 mod socket;
 mod startup;
 mod users;

@@ -10,5 +10,6 @@ mod helpers;
 mod loki;
 mod openapi;
 mod safety;
+mod shutdown;
 mod signatures;
 mod startup;
