@@ -57,6 +57,34 @@ pub enum Record {
     Baseline(BaselineRecord),
 }
 
+impl Record {
+    /// The record with every value fit for PostgreSQL (no U+0000 in text or jsonb). The
+    /// writer retries a failed batch until it is accepted, so a value PostgreSQL refuses would
+    /// block every row behind it: requests carry arbitrary strings (log lines, labels).
+    #[must_use]
+    pub fn pg_safe(self) -> Self {
+        use aegis_common::db::{pg_json, pg_text};
+        match self {
+            Self::Prediction(p) => {
+                let p = *p;
+                Self::Prediction(Box::new(PredictionRecord {
+                    input_data: pg_json(p.input_data),
+                    prediction: pg_json(p.prediction),
+                    recommended_action: pg_text(p.recommended_action),
+                    model_version: pg_text(p.model_version),
+                    features: pg_json(p.features),
+                    metadata: pg_json(p.metadata),
+                    ..p
+                }))
+            }
+            Self::Baseline(b) => Self::Baseline(BaselineRecord {
+                signature: pg_text(b.signature),
+                features: pg_json(b.features),
+            }),
+        }
+    }
+}
+
 /// Sending side; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct HistoryWriter {
@@ -117,7 +145,7 @@ impl HistoryWriter {
 
     /// Queues a record; waits when the queue is full (back-pressure, never loss).
     pub async fn record(&self, record: Record) {
-        if self.tx.send(record).await.is_err() {
+        if self.tx.send(record.pg_safe()).await.is_err() {
             tracing::error!("history writer has stopped; record not stored");
         }
     }

@@ -141,6 +141,33 @@ impl DbConfig {
     }
 }
 
+/// `s` without U+0000, which PostgreSQL `text` and `jsonb` cannot hold: a value from outside
+/// must never make an insert fail (and a request answer 500) for its content.
+#[must_use]
+pub fn pg_text(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s
+    }
+}
+
+/// [`pg_text`] for every string and key of a JSON value (`jsonb` refuses `\u0000`).
+#[must_use]
+pub fn pg_json(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(pg_text(s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(pg_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (pg_text(k), pg_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Creates the configured database when it does not exist (development and tests only).
 /// Returns whether it was created.
 pub async fn create_database_if_missing(cfg: &DbConfig) -> Result<bool, sqlx::Error> {
@@ -207,6 +234,31 @@ pub async fn migrations_applied(pool: &PgPool, migrator: &Migrator) -> Result<()
         Ok(())
     } else {
         Err(format!("{missing} migration(s) pending"))
+    }
+}
+
+#[cfg(test)]
+mod pg_safe_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn jsonb_numbers_read_back_as_the_floats_that_were_written() {
+        // PostgreSQL prints jsonb numbers in full (f64::MAX as 309 digits); serde_json's
+        // default fast path rounds that past f64::MAX ("number out of range"), which made a
+        // stored audit row unreadable. The workspace enables `float_roundtrip`.
+        let printed = format!("17976931348623157{}", "0".repeat(292));
+        let back: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(back.as_f64(), Some(f64::MAX));
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_from_strings_and_keys() {
+        assert_eq!(pg_text("a\0b".into()), "ab");
+        assert_eq!(
+            pg_json(json!({"k\0": ["x\0y", 1, {"z": "\0"}]})),
+            json!({"k": ["xy", 1, {"z": ""}]})
+        );
     }
 }
 

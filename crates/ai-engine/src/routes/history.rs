@@ -1,6 +1,10 @@
 //! E6–E8 (ai-engine.md §8.3), computed in SQL; 503 `Database unavailable` when storage is down.
 
-use aegis_common::{error::ErrorReport, openapi::FastApiErrorBody, time::now_rfc3339};
+use std::collections::HashMap;
+
+use aegis_common::{
+    db::pg_text, error::ErrorReport, openapi::FastApiErrorBody, time::now_rfc3339,
+};
 use axum::{
     Json,
     extract::{Query, State},
@@ -121,10 +125,21 @@ fn limit_error(raw: &str) -> Response {
     .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+/// `?limit&model_type`. Read from a map so that a repeated parameter takes its last value (as
+/// FastAPI does) instead of failing extraction; text fit for PostgreSQL (no U+0000).
+#[derive(Debug)]
 struct PredictionsQuery {
     limit: Option<String>,
     model_type: Option<String>,
+}
+
+impl From<HashMap<String, String>> for PredictionsQuery {
+    fn from(mut q: HashMap<String, String>) -> Self {
+        Self {
+            limit: q.remove("limit"),
+            model_type: q.remove("model_type").map(pg_text),
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/metrics/predictions", tag = "history", operation_id = "predictions",
@@ -138,7 +153,11 @@ struct PredictionsQuery {
         (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),
         (status = 503, description = "Database unavailable", body = FastApiErrorBody),
     ))]
-async fn predictions(State(state): State<AppState>, Query(q): Query<PredictionsQuery>) -> Response {
+async fn predictions(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let q = PredictionsQuery::from(q);
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(raw) => match raw.trim().parse::<i64>() {
@@ -184,10 +203,6 @@ async fn predictions(State(state): State<AppState>, Query(q): Query<PredictionsQ
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct PerformanceQuery {
-    model_type: Option<String>,
-}
 
 #[utoipa::path(get, path = "/metrics/model-performance", tag = "history", operation_id = "model_performance",
     params(("model_type" = Option<String>, Query, description = "Only `anomaly` or `failure`")),
@@ -198,8 +213,9 @@ struct PerformanceQuery {
     ))]
 async fn model_performance(
     State(state): State<AppState>,
-    Query(q): Query<PerformanceQuery>,
+    Query(mut q): Query<HashMap<String, String>>,
 ) -> Response {
+    let model_type = q.remove("model_type").map(pg_text);
     type Row = (
         String,
         String,
@@ -219,7 +235,7 @@ async fn model_performance(
          FROM model_metrics WHERE ($1::text IS NULL OR model_type = $1) \
          GROUP BY model_type, model_version ORDER BY max(timestamp) DESC LIMIT 10",
     )
-    .bind(q.model_type)
+    .bind(model_type)
     .fetch_all(&state.db)
     .await;
     match rows {

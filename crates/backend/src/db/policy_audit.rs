@@ -102,19 +102,6 @@ fn clip_str(s: String, max_chars: usize) -> String {
     s.chars().filter(|c| *c != '\0').take(max_chars).collect()
 }
 
-fn strip_nul(v: Value) -> Value {
-    match v {
-        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "")),
-        Value::Array(items) => Value::Array(items.into_iter().map(strip_nul).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k.replace('\0', ""), strip_nul(v)))
-                .collect(),
-        ),
-        other => other,
-    }
-}
-
 impl NewPolicyAudit {
     /// Fits every value into its column.
     #[must_use]
@@ -124,7 +111,7 @@ impl NewPolicyAudit {
             action: clip_str(self.action, 255),
             resource: clip_str(self.resource, usize::MAX),
             reason: clip_str(self.reason, usize::MAX),
-            context: strip_nul(self.context),
+            context: aegis_common::db::pg_json(self.context),
             applied_policies: self
                 .applied_policies
                 .into_iter()

@@ -33,6 +33,8 @@ pub async fn accept_signal(
     signal: &Signal,
     correlation_id: &str,
 ) -> Result<IntakeOutcome, sqlx::Error> {
+    // Whatever arrived must fit PostgreSQL (no U+0000 in text or jsonb).
+    let signal = &signal.clone().pg_safe();
     let fp = fingerprint(signal);
     let action = signal.recommended_action.as_ref().map(wire_name);
     let details = signal_details(signal, &fp, correlation_id, action.as_deref());

@@ -32,6 +32,23 @@ pub struct Signal {
     pub raw: Value,
 }
 
+impl Signal {
+    /// The signal with every value fit for PostgreSQL (no U+0000 in text or jsonb).
+    #[must_use]
+    pub fn pg_safe(self) -> Self {
+        use aegis_common::db::{pg_json, pg_text};
+        Self {
+            source: pg_text(self.source),
+            kind: pg_text(self.kind),
+            observed_at: self.observed_at.map(pg_text),
+            severity: pg_text(self.severity),
+            fingerprint: self.fingerprint.map(pg_text),
+            raw: pg_json(self.raw),
+            ..self
+        }
+    }
+}
+
 impl From<&RemediationSignal> for Signal {
     fn from(s: &RemediationSignal) -> Self {
         Self {

@@ -37,8 +37,32 @@ pub async fn start_stack(tag: &str, backend_env: &[(&str, &str)]) -> Stack {
     .await
 }
 
+/// [`start_stack`] with extra settings for the backend and the executor.
+pub async fn start_stack_with(
+    tag: &str,
+    backend_env: &[(&str, &str)],
+    executor_env: &[(&str, &str)],
+) -> Stack {
+    start(
+        tag,
+        &repo().join("crates/kube-sim/seed/demo.yaml"),
+        backend_env,
+        executor_env,
+    )
+    .await
+}
+
 /// [`start_stack`] with another kube-sim seed file.
 pub async fn start_stack_with_seed(tag: &str, seed: &Path, backend_env: &[(&str, &str)]) -> Stack {
+    start(tag, seed, backend_env, &[]).await
+}
+
+async fn start(
+    tag: &str,
+    seed: &Path,
+    backend_env: &[(&str, &str)],
+    executor_env: &[(&str, &str)],
+) -> Stack {
     let backend_db = aegis_test_support::db::fresh_database(&format!("{tag}_backend")).await;
     let ai_db = aegis_test_support::db::fresh_database(&format!("{tag}_ai")).await;
     let executor_db = aegis_test_support::db::fresh_database(&format!("{tag}_executor")).await;
@@ -56,7 +80,13 @@ pub async fn start_stack_with_seed(tag: &str, seed: &Path, backend_env: &[(&str,
     );
     extra_env.insert("backend".to_owned(), backend);
     extra_env.insert("ai-engine".to_owned(), db(&ai_db.url));
-    extra_env.insert("executor".to_owned(), db(&executor_db.url));
+    let mut executor = db(&executor_db.url);
+    executor.extend(
+        executor_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    extra_env.insert("executor".to_owned(), executor);
     let server = aegis_test_support::db::server_url();
     let postgres_base = server
         .rsplit_once('/')

@@ -36,6 +36,25 @@ pub struct AuditSubject {
     pub correlation_id: Option<String>,
 }
 
+impl AuditSubject {
+    /// The subject with every value fit for PostgreSQL (no U+0000 in text or jsonb), so that a
+    /// hostile request is audited as a rejection instead of failing the insert.
+    #[must_use]
+    pub fn pg_safe(self) -> Self {
+        use aegis_common::db::{pg_json, pg_text};
+        Self {
+            namespace: pg_text(self.namespace),
+            resource_name: pg_text(self.resource_name),
+            action_params: pg_json(self.action_params),
+            requested_by: self.requested_by.map(pg_text),
+            policy_decision: self.policy_decision.map(pg_json),
+            signature: self.signature.map(pg_text),
+            correlation_id: self.correlation_id.map(pg_text),
+            ..self
+        }
+    }
+}
+
 /// A row in progress: what the Loki lines need.
 #[derive(Debug, Clone)]
 pub struct AuditRow {
@@ -192,6 +211,9 @@ impl AuditStore {
         category: &str,
         execution_duration: i32,
     ) -> Result<AuditRow, sqlx::Error> {
+        let subject = subject.pg_safe();
+        let message = aegis_common::db::pg_text(message.to_owned());
+        let message = message.as_str();
         let mut tx = self.db.begin().await?;
         let (id, created_at) = self
             .insert(
@@ -222,6 +244,7 @@ impl AuditStore {
 
     /// Step 5: inserts the `pending` row.
     pub async fn insert_pending(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
+        let subject = subject.pg_safe();
         let mut tx = self.db.begin().await?;
         let (id, created_at) = self
             .insert(&mut tx, &subject, "pending", None, None)
