@@ -24,6 +24,13 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Request bodies are limited to 100 KiB (backend.md §1).
 pub const BODY_LIMIT: usize = 100 * 1024;
 
+/// The served router (the routes, the documented `/metrics`, `/openapi.json` and `/docs`, and
+/// the shared layers) without Socket.IO and CORS, which [`Application::build`] adds. No I/O.
+pub fn app_router(state: AppState) -> axum::Router {
+    let metrics = state.metrics.clone();
+    service::finish_documented::<BackendStyle>(routes::api(state), metrics, BODY_LIMIT)
+}
+
 /// A bound, ready-to-run backend.
 #[derive(Debug)]
 pub struct Application {
@@ -117,13 +124,10 @@ impl Application {
                 tracing::error!(error = %e, "failed to resume unfinished remediation incidents")
             }
         }
-        let router = service::finish::<BackendStyle>(
-            routes::router(state.clone()),
-            state.metrics.clone(),
-            BODY_LIMIT,
-        )
-        // Outside the JSON envelope: Socket.IO answers are not API error bodies.
-        .layer(crate::realtime::socket::layer(&state));
+        let router = app_router(state.clone())
+            // Outside the JSON envelope: Socket.IO answers are not API error bodies. A layer,
+            // not a route: it is in neither the router's paths nor the document.
+            .layer(crate::realtime::socket::layer(&state));
         // Outermost, so Socket.IO polling and preflights get the same origin list.
         let router = match service::cors_layer(&state.config.cors_origins, true)
             .context("CORS_ORIGIN is invalid")?

@@ -304,7 +304,7 @@ pub struct FailureResult {
 }
 
 /// Signal kinds (contract 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalKind {
     /// From anomaly detection.
@@ -314,7 +314,7 @@ pub enum SignalKind {
 }
 
 /// The workload a signal is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalTarget {
     /// Namespace.
@@ -327,7 +327,7 @@ pub struct SignalTarget {
 }
 
 /// The data window behind a signal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalWindow {
     /// Metric points.
@@ -338,7 +338,7 @@ pub struct SignalWindow {
 }
 
 /// Contract 4: ai-engine → backend `POST /api/v1/remediation/signals`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RemediationSignal {
     /// `ai-engine`.
@@ -367,7 +367,7 @@ pub struct RemediationSignal {
 }
 
 /// Contract 4 answer: 202.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignalAccepted {
     /// The incident the signal opened or joined.
@@ -421,7 +421,7 @@ pub struct TrainingDataCreated {
 }
 
 /// Policy types (backend.md §5.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyType {
     /// API access.
@@ -435,7 +435,7 @@ pub enum PolicyType {
 }
 
 /// `context` of a policy evaluation (backend.md §5.6).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EvaluationContext {
     /// Caller's user id.
@@ -456,7 +456,7 @@ pub struct EvaluationContext {
 }
 
 /// `POST /api/v1/policy/evaluate` body (contract 6 for the loop).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationRequest {
     /// Policy type.
@@ -471,7 +471,7 @@ pub struct EvaluationRequest {
 }
 
 /// Policy decision (backend.md §5.4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluationResponse {
     /// Whether the action is allowed.

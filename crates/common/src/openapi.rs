@@ -453,21 +453,28 @@ pub fn unauthenticated_operations(doc: &Value) -> Vec<String> {
 /// public. Returns the problems, one line each (empty = in agreement).
 #[must_use]
 pub fn check_public_routes(doc: &Value, allowed: &[PublicRoute]) -> Vec<String> {
-    let public = unauthenticated_operations(doc);
-    let listed: Vec<String> = allowed
+    let listed: Vec<(String, &str)> = allowed
         .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
+        .map(|r| (format!("{} {}", r.method, r.path), r.why))
         .collect();
+    check_public_list(doc, &listed)
+}
+
+/// [`check_public_routes`] for a list built at run time: `("METHOD /path", why)` pairs (e.g.
+/// paths under a configurable prefix).
+#[must_use]
+pub fn check_public_list(doc: &Value, allowed: &[(String, &str)]) -> Vec<String> {
+    let public = unauthenticated_operations(doc);
     let mut problems = Vec::new();
     for op in &public {
-        if !listed.contains(op) {
+        if !allowed.iter().any(|(listed, _)| listed == op) {
             problems.push(format!(
                 "{op} answers without authentication but is not in the public-route list; add it with a reason or protect it"
             ));
         }
     }
-    for (op, route) in listed.iter().zip(allowed) {
-        if route.why.trim().is_empty() {
+    for (op, why) in allowed {
+        if why.trim().is_empty() {
             problems.push(format!("{op} is listed as public without a reason"));
         }
         if !public.contains(op) {

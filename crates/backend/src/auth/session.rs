@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// `{"accessToken", "refreshToken"}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenPair {
     /// Access JWT.

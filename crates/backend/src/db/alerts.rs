@@ -15,7 +15,7 @@ pub const SEVERITIES: &[&str] = &[
 pub const STATUSES: &[&str] = &["open", "acknowledged", "resolved"];
 
 /// An alert as the API returns it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Alert {
     /// Id.
@@ -32,9 +32,11 @@ pub struct Alert {
     pub metadata: Value,
     /// Created.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Last change.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -143,9 +145,10 @@ pub async fn count_open(db: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// One row of `GET /metrics/historical`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DailyCount {
     /// UTC calendar day, `YYYY-MM-DD`.
+    #[schema(value_type = String, format = Date)]
     pub date: NaiveDate,
     /// Severity.
     pub severity: String,

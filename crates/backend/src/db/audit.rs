@@ -26,7 +26,7 @@ pub struct NewAuditEvent {
 }
 
 /// A stored event as `GET /audit/events` returns it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEventRow {
     /// Id.
@@ -47,6 +47,7 @@ pub struct AuditEventRow {
     pub user_agent: Option<String>,
     /// When.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 

@@ -34,7 +34,7 @@ fn opt_millis<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
 }
 
 /// An incident as the API returns it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Incident {
     /// Id.
@@ -68,9 +68,11 @@ pub struct Incident {
     pub signal: Value,
     /// Created.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Last change.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
     /// The executor action chosen (contract 7).
     pub action_type: Option<String>,
@@ -86,14 +88,17 @@ pub struct Incident {
     pub executor_audit_id: Option<String>,
     /// When an action against the cluster was committed to.
     #[serde(serialize_with = "opt_millis")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub acted_at: Option<DateTime<Utc>>,
     /// When verification is due.
     #[serde(serialize_with = "opt_millis")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub verify_at: Option<DateTime<Utc>>,
     /// Who approved or rejected it.
     pub decided_by: Option<String>,
     /// When it was resolved.
     #[serde(serialize_with = "opt_millis")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
@@ -106,13 +111,14 @@ const COLUMNS: &str = "id, fingerprint, status, source, kind, namespace, deploym
 pub const CLOSED_STATUSES: &[&str] = &["resolved", "rejected", "failed", "escalated", "suppressed"];
 
 /// One timeline entry.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IncidentEvent {
     /// Order within the timeline.
     pub id: i64,
     /// When it happened.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
     /// Loop step (`signal`, ...).
     pub step: String,

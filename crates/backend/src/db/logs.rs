@@ -56,13 +56,14 @@ pub async fn insert_many(db: &PgPool, rows: &[NewLog]) -> Result<u64, sqlx::Erro
 }
 
 /// A stored log entry.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogRow {
     /// Id.
     pub id: Uuid,
     /// When.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: DateTime<Utc>,
     /// Service.
     pub service: String,

@@ -12,7 +12,7 @@ const COLUMNS: &str = "id, name, description, type, effect, conditions, actions,
     priority, is_active, remediation_mode, created_by, created_at, updated_at";
 
 /// A stored policy, serialised as the API's policy object.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyRow {
     /// Id.
@@ -44,9 +44,11 @@ pub struct PolicyRow {
     pub created_by: Option<Uuid>,
     /// Created.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Last change.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -37,7 +37,7 @@ pub struct NewPolicyAudit {
 }
 
 /// A stored row as `GET /policy/audit/logs` returns it (`timestamp` = `createdAt`, F37).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyAuditRow {
     /// Id (= decisionId).
@@ -64,9 +64,11 @@ pub struct PolicyAuditRow {
     pub correlation_id: Option<String>,
     /// When.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Alias of `createdAt` (the dashboard reads it).
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub timestamp: DateTime<Utc>,
 }
 
@@ -180,7 +182,7 @@ pub async fn list(db: &PgPool, f: &PolicyAuditFilter) -> Result<Vec<PolicyAuditR
 }
 
 /// One `GET /metrics/policy-evaluation-counts` entry.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluationCount {
     /// User id or `anonymous`.

@@ -48,7 +48,7 @@ pub async fn insert(db: &PgPool, p: &NewPrediction<'_>) -> Result<(), sqlx::Erro
 }
 
 /// A stored prediction as `GET /ai/predictions` returns it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Prediction {
     /// Id.
@@ -67,6 +67,7 @@ pub struct Prediction {
     pub response_payload: Option<Value>,
     /// When.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
 }
 

@@ -6,7 +6,7 @@ use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
 /// A role as the API shows it (backend.md §3.3).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleRow {
     /// Id.
@@ -19,9 +19,11 @@ pub struct RoleRow {
     pub permissions: serde_json::Value,
     /// Created.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Updated.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -52,7 +52,7 @@ impl std::fmt::Debug for UserRow {
 }
 
 /// The user object of the API (backend.md §3.3): no password, refresh or reset data.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// Id.
@@ -73,12 +73,15 @@ pub struct User {
     pub roles: Vec<RoleRow>,
     /// Last login.
     #[serde(serialize_with = "opt_millis")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_login_at: Option<DateTime<Utc>>,
     /// Created.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: DateTime<Utc>,
     /// Updated.
     #[serde(with = "aegis_common::time::serde_millis")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -5,70 +5,107 @@
 
 use std::collections::HashMap;
 
-use aegis_common::telemetry::TraceParent;
+use aegis_common::{
+    openapi::{BackendErrorBody, FastApiErrorBody},
+    telemetry::TraceParent,
+};
 use axum::{
-    Extension, Router,
+    Extension,
     extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{AuthUser, Principal, RateLimit, Role, validate::Violations},
     clients::ai_engine::AiEngineError,
-    db::predictions::{self, NewPrediction},
+    db::predictions::{self, NewPrediction, Prediction},
     error::{ApiError, Json},
     state::AppState,
 };
 
 /// The AI proxy routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ai/predict", post(predict))
-        .route("/ai/metrics", get(stats))
-        .route("/ai/predictions", get(latest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(predict))
+        .routes(routes!(stats))
+        .routes(routes!(latest))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// One metric point, forwarded to the ai-engine as is.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MetricItem {
+struct PredictMetric {
+    /// The ai-engine's metric type (it validates the value).
     metric_type: String,
+    /// The value.
     value: f64,
+    /// An RFC 3339 timestamp.
     timestamp: String,
+    /// Series labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     labels: Option<Map<String, Value>>,
+    /// Free-form object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// One log line, forwarded to the ai-engine as is.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LogItem {
+struct PredictLog {
+    /// An RFC 3339 timestamp.
     timestamp: String,
+    /// Level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     level: Option<String>,
+    /// Message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     message: Option<String>,
+    /// Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     service: Option<String>,
+    /// Free-form object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /ai/predict` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PredictBody {
+    /// `anomaly` or `failure` (a failure request without logs runs anomaly detection).
     #[serde(rename = "type")]
     kind: String,
-    metrics: Vec<MetricItem>,
+    /// The metric window.
+    metrics: Vec<PredictMetric>,
+    /// Log lines (failure detection).
     #[serde(default)]
-    logs: Option<Vec<LogItem>>,
+    logs: Option<Vec<PredictLog>>,
+    /// Free-form object passed to the engine.
     #[serde(default)]
     context: Option<Map<String, Value>>,
+}
+
+/// `GET /ai/metrics`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictionStats {
+    /// Every stored prediction.
+    pub total_predictions: i64,
+    /// Count per prediction type (`anomaly`, `failure`).
+    pub by_type: std::collections::BTreeMap<String, i64>,
+    /// Share of successful predictions, 0 to 1 (0 when there are none).
+    pub success_rate: f64,
+    /// Predictions of the last 24 hours.
+    #[serde(rename = "last24h")]
+    pub last_24h: i64,
 }
 
 fn is_rfc3339(s: &str) -> bool {
@@ -108,6 +145,16 @@ fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+#[utoipa::path(post, path = "/ai/predict", tag = "ai", operation_id = "predict",
+    description = "Forwards to the ai-engine's anomaly or failure detection, stores the outcome and pushes an `anomaly` event when one was found (any signed-in user except auditors, or a service key).",
+    request_body = PredictBody,
+    responses(
+        (status = 200, description = "The ai-engine's answer, passed through (its anomaly or failure detection response)", body = Object),
+        (status = 400, description = "Invalid type or timestamps", body = BackendErrorBody),
+        (status = 422, description = "The ai-engine refused the request; its FastAPI body is passed through (other 4xx of the engine pass through the same way)", body = FastApiErrorBody),
+        (status = 502, description = "The ai-engine is unreachable, failed, or refused the backend's key", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn predict(
     State(state): State<AppState>,
     principal: Principal,
@@ -251,6 +298,13 @@ fn anomaly_event(id: Uuid, r: &Value) -> Option<Value> {
     }))
 }
 
+#[utoipa::path(get, path = "/ai/metrics", tag = "ai", operation_id = "prediction_stats",
+    description = "Counters over the stored predictions.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The counters", body = PredictionStats),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn stats(
     State(state): State<AppState>,
     _: AuthUser,
@@ -259,6 +313,15 @@ async fn stats(
     Ok(axum::Json(predictions::stats(&state.db).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/ai/predictions", tag = "ai", operation_id = "latest_predictions",
+    description = "The latest stored predictions, newest first.",
+    security(("bearerAuth" = [])),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)")),
+    responses(
+        (status = 200, description = "The predictions", body = Vec<Prediction>),
+        (status = 400, description = "Invalid `limit`", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn latest(
     State(state): State<AppState>,
     _: AuthUser,

@@ -3,19 +3,23 @@
 
 use std::collections::HashMap;
 
+use aegis_common::openapi::BackendErrorBody;
 use axum::{
-    Router,
     extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, patch},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{AdminOrUser, Principal, RateLimit, RequireRole, Role, validate::Violations},
-    db::alerts::{self, AlertChanges, AlertFilter, NewAlert, SEVERITIES, STATUSES},
+    db::alerts::{
+        self, Alert, AlertChanges, AlertFilter, DailyCount, NewAlert, SEVERITIES, STATUSES,
+    },
     error::{ApiError, Json, UuidPath},
     state::AppState,
 };
@@ -24,12 +28,23 @@ use crate::{
 const METRICS_CURRENT_KEY: &str = "metrics:current";
 
 /// The alert and dashboard-metrics routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/alerts", get(list).post(create))
-        .route("/alerts/{id}", patch(update))
-        .route("/metrics/current", get(current))
-        .route("/metrics/historical", get(historical))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(update))
+        .routes(routes!(current))
+        .routes(routes!(historical))
+}
+
+/// `GET /metrics/current`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentMetrics {
+    /// Alerts not resolved.
+    pub open_alerts: i64,
+    /// When counted (RFC 3339; cached for up to 60 s).
+    #[schema(format = DateTime)]
+    pub timestamp: String,
 }
 
 /// A comma-separated list whose items must all be in `allowed`.
@@ -84,6 +99,20 @@ fn int_param(
     }
 }
 
+#[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts",
+    description = "Alerts, newest first (any signed-in user or service key).",
+    params(
+        ("status" = Option<String>, Query, description = "Comma-separated statuses: open, acknowledged, resolved"),
+        ("severity" = Option<String>, Query, description = "Comma-separated severities: low, medium, high, critical"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "Page, from 1 (default 1)"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 100000000, description = "Rows to skip; overrides `page`"),
+    ),
+    responses(
+        (status = 200, description = "The alerts", body = Vec<Alert>),
+        (status = 400, description = "Invalid filter (one message per invalid parameter)", body = BackendErrorBody),
+        Unauthorized, RateLimited, ServerError,
+    ))]
 async fn list(
     State(state): State<AppState>,
     _: Principal,
@@ -111,15 +140,22 @@ async fn list(
     Ok(axum::Json(alerts::list(&state.db, &filter).await?).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /alerts` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+struct CreateAlertBody {
+    /// 1 to 255 characters.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 255)]
     title: Option<String>,
+    /// Free text.
     #[serde(default)]
     description: Option<String>,
+    /// `low`, `medium`, `high` or `critical`.
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     severity: Option<String>,
+    /// Free-form object.
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
 }
@@ -151,11 +187,19 @@ fn require_writer(p: &Principal) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/alerts", tag = "alerts", operation_id = "create_alert",
+    description = "Creates an open alert and pushes it to live clients (admin, user or service key; auditors may not).",
+    request_body = CreateAlertBody,
+    responses(
+        (status = 201, description = "Created", body = Alert),
+        (status = 400, description = "Invalid title or severity", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
     _: RateLimit,
-    aegis_common::http::Json(body, _): Json<CreateBody>,
+    aegis_common::http::Json(body, _): Json<CreateAlertBody>,
 ) -> Result<Response, ApiError> {
     require_writer(&principal)?;
     let mut v = Violations::new();
@@ -179,27 +223,45 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(alert)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `PATCH /alerts/{id}` body: the fields to change.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+struct UpdateAlertBody {
+    /// 1 to 255 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     title: Option<String>,
+    /// Free text.
     #[serde(default)]
     description: Option<String>,
+    /// `low`, `medium`, `high` or `critical`.
     #[serde(default)]
     severity: Option<String>,
+    /// `open`, `acknowledged` or `resolved`.
     #[serde(default)]
     status: Option<String>,
+    /// Free-form object (replaces the stored one).
     #[serde(default)]
     metadata: Option<Map<String, Value>>,
 }
 
+#[utoipa::path(patch, path = "/alerts/{id}", tag = "alerts", operation_id = "update_alert",
+    description = "Updates an alert (admin, user) and pushes it to live clients.",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The alert's id (a UUID)")),
+    request_body = UpdateAlertBody,
+    responses(
+        (status = 200, description = "The updated alert", body = Alert),
+        (status = 400, description = "The id is not a UUID, or an invalid field", body = BackendErrorBody),
+        (status = 404, description = "Alert not found", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn update(
     State(state): State<AppState>,
     _: RequireRole<AdminOrUser>,
     _: RateLimit,
     UuidPath(id): UuidPath,
-    aegis_common::http::Json(body, _): Json<UpdateBody>,
+    aegis_common::http::Json(body, _): Json<UpdateAlertBody>,
 ) -> Result<Response, ApiError> {
     let mut v = Violations::new();
     if let Some(t) = &body.title {
@@ -283,6 +345,12 @@ async fn store_current(state: &AppState, body: &Value) {
     }
 }
 
+#[utoipa::path(get, path = "/metrics/current", tag = "alerts", operation_id = "current_metrics",
+    description = "The number of open alerts (cached in Redis for 60 s).",
+    responses(
+        (status = 200, description = "The count", body = CurrentMetrics),
+        Unauthorized, RateLimited, ServerError,
+    ))]
 async fn current(
     State(state): State<AppState>,
     _: Principal,
@@ -297,6 +365,14 @@ async fn current(
     Ok(axum::Json(body).into_response())
 }
 
+#[utoipa::path(get, path = "/metrics/historical", tag = "alerts", operation_id = "historical_metrics",
+    description = "Alerts created per day and severity.",
+    params(("days" = Option<i64>, Query, minimum = 1, maximum = 365, description = "How many days back (default 7)")),
+    responses(
+        (status = 200, description = "Counts per day and severity", body = Vec<DailyCount>),
+        (status = 400, description = "Invalid `days`", body = BackendErrorBody),
+        Unauthorized, RateLimited, ServerError,
+    ))]
 async fn historical(
     State(state): State<AppState>,
     _: Principal,

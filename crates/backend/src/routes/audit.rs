@@ -2,24 +2,25 @@
 
 use std::collections::HashMap;
 
+use aegis_common::openapi::BackendErrorBody;
 use axum::{
-    Router,
     extract::{Query, State},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use chrono::{DateTime, Utc};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{AdminOrAuditor, RateLimit, RequireRole},
-    db::audit::{self, AuditFilter},
+    db::audit::{self, AuditEventRow, AuditFilter},
     error::ApiError,
     state::AppState,
 };
 
 /// The audit routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit/events", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 fn date(raw: Option<&String>, name: &str, errors: &mut Vec<String>) -> Option<DateTime<Utc>> {
@@ -39,6 +40,21 @@ fn date(raw: Option<&String>, name: &str, errors: &mut Vec<String>) -> Option<Da
     parsed
 }
 
+#[utoipa::path(get, path = "/audit/events", tag = "audit", operation_id = "list_audit_events",
+    description = "The audit trail, newest first (admin, auditor). Unknown query parameters are ignored.",
+    security(("bearerAuth" = [])),
+    params(
+        ("eventType" = Option<String>, Query, description = "Only this event type, e.g. `auth_login_success`"),
+        ("userId" = Option<String>, Query, description = "Only events of this user (a UUID)"),
+        ("startDate" = Option<String>, Query, description = "From (RFC 3339 or YYYY-MM-DD)"),
+        ("endDate" = Option<String>, Query, description = "Until (RFC 3339 or YYYY-MM-DD)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The events", body = Vec<AuditEventRow>),
+        (status = 400, description = "Invalid filter (one message per invalid parameter)", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn list(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,

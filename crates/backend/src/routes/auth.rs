@@ -1,23 +1,29 @@
 //! `/auth/*` (backend.md §2.4): signup, login, refresh, logout, forgot and reset password.
 
-use aegis_common::error::{BackendStyle, ErrorStyle as _};
+use aegis_common::{
+    error::{BackendStyle, ErrorStyle as _},
+    openapi::BackendErrorBody,
+};
 use axum::{
-    Router,
     body::Bytes,
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::post,
 };
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::docs::{Forbidden, MessageBody, RateLimited, ServerError, SuccessMessage, Unauthorized};
 
 use crate::{
     auth::{
         AuthUser, ClientInfo, RateLimit, Role, lockout,
         principal::bearer,
-        session, sha256_hex,
+        session::{self, TokenPair},
+        sha256_hex,
         validate::{Violations, chars, is_email, normalize_email},
     },
     db::{self, audit, users},
@@ -26,14 +32,14 @@ use crate::{
 };
 
 /// The auth routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/signup", post(signup))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/forgot-password", post(forgot_password))
-        .route("/auth/reset-password", post(reset_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
 }
 
 /// Minimum and maximum password length in characters (§2.2).
@@ -96,19 +102,37 @@ fn event(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /auth/signup` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SignupBody {
+    /// An e-mail address (trimmed and lower-cased).
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     email: Option<String>,
+    /// 8 to 100 characters.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 8, max_length = 100)]
     password: Option<String>,
+    /// At most 50 characters.
     #[serde(default)]
+    #[schema(max_length = 50)]
     first_name: Option<String>,
+    /// At most 50 characters.
     #[serde(default)]
+    #[schema(max_length = 50)]
     last_name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", operation_id = "signup",
+    description = "Creates an account with the `user` role and signs it in.",
+    request_body = SignupBody,
+    responses(
+        (status = 201, description = "Created and signed in", body = TokenPair),
+        (status = 400, description = "Invalid e-mail, password or names (one message per rule)", body = BackendErrorBody),
+        (status = 409, description = "User with this email already exists", body = BackendErrorBody),
+        RateLimited, ServerError,
+    ))]
 async fn signup(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -177,15 +201,32 @@ async fn signup(
     Ok((StatusCode::CREATED, axum::Json(pair)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /auth/login` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
+    /// The account's e-mail address.
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     email: Option<String>,
+    /// The password.
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "login",
+    description = "Exchanges e-mail and password for an access and a refresh token. Repeated failures lock the e-mail out for a while (429).",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 400, description = "Invalid e-mail or missing password", body = BackendErrorBody),
+        (status = 401, description = "Invalid credentials", body = BackendErrorBody),
+        (status = 403, description = "User account is deactivated", body = BackendErrorBody),
+        (status = 429, description = "Rate limit exceeded, or the e-mail is locked out after failed attempts", body = BackendErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
+        ServerError,
+    ))]
 async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -293,13 +334,26 @@ async fn note_failure(state: &AppState, email: &str, client: &ClientInfo) {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /auth/refresh` body (when the token is not in the `Authorization` header).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RefreshBody {
+    /// The refresh token.
     #[serde(default)]
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "refresh",
+    description = "Rotates a refresh token: the presented one is spent and a new pair is issued. The token comes from `Authorization: Bearer` (wins) or the body's `refreshToken`; reusing a rotated token revokes its whole family.",
+    security(("refreshToken" = []), ()),
+    request_body(content = Option<RefreshBody>, description = "Optional when the token is in the Authorization header"),
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 400, description = "The body is not valid JSON or has unknown fields", body = BackendErrorBody),
+        (status = 401, description = "No refresh token, an invalid one, or an access token", body = BackendErrorBody),
+        (status = 403, description = "Access Denied: unknown, revoked (reuse), expired token or inactive user", body = BackendErrorBody),
+        RateLimited, ServerError,
+    ))]
 async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -321,6 +375,13 @@ async fn refresh(
     Ok(axum::Json(pair).into_response())
 }
 
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout",
+    description = "Revokes every refresh token of the caller.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Logged out", body = MessageBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
@@ -341,13 +402,24 @@ async fn logout(
     Ok(axum::Json(json!({"message": "Logged out successfully"})).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /auth/forgot-password` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ForgotBody {
+    /// The account's e-mail address.
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     email: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/forgot-password", tag = "auth", operation_id = "forgot_password",
+    description = "Sends a password-reset link when the account exists; the answer is the same either way.",
+    request_body = ForgotBody,
+    responses(
+        (status = 200, description = "Accepted (whether or not the account exists)", body = SuccessMessage),
+        (status = 400, description = "Not an e-mail address", body = BackendErrorBody),
+        RateLimited, ServerError,
+    ))]
 async fn forgot_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -438,15 +510,28 @@ fn deliver_reset(state: &AppState, to: String, token: &str) {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /auth/reset-password` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ResetBody {
+    /// The token from the reset link.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     token: Option<String>,
+    /// 8 to 100 characters.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 8, max_length = 100)]
     new_password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/auth/reset-password", tag = "auth", operation_id = "reset_password",
+    description = "Sets a new password with a single-use reset token and signs out every session.",
+    request_body = ResetBody,
+    responses(
+        (status = 200, description = "Password updated", body = SuccessMessage),
+        (status = 400, description = "Missing token, invalid password, or an invalid or expired reset token", body = BackendErrorBody),
+        RateLimited, ServerError,
+    ))]
 async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,

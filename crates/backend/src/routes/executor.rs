@@ -5,20 +5,27 @@
 //! `GET /executor/audit/{logs,statistics,verify}` proxies the executor's audit API to admins
 //! and auditors.
 
-use aegis_common::{contracts::ActionType, signing::secrets_equal, telemetry::TraceParent};
+use aegis_common::{
+    contracts::ActionType,
+    openapi::{BackendErrorBody, NestErrorBody},
+    signing::secrets_equal,
+    telemetry::TraceParent,
+};
 use axum::{
-    Extension, Router,
+    Extension,
     extract::{RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{AdminOrAuditor, RateLimit, RequireRole, validate::Violations},
     clients::executor::ExecutorError,
@@ -33,38 +40,75 @@ const MAX_SKEW_MS: i64 = 300_000;
 const REPLAY_TTL_SECS: u64 = 600;
 
 /// The executor routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/executor/action", post(action))
-        .route("/executor/health", get(health))
-        .route("/executor/audit/logs", get(audit_logs))
-        .route("/executor/audit/statistics", get(audit_statistics))
-        .route("/executor/audit/verify", get(audit_verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(action))
+        .routes(routes!(health))
+        .routes(routes!(audit_logs))
+        .routes(routes!(audit_statistics))
+        .routes(routes!(audit_verify))
 }
 
+/// `GET /executor/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProxyHealth {
+    /// Always `ok`.
+    pub status: String,
+    /// Now, RFC 3339.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+}
+
+/// `POST /executor/action` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionOutcome {
+    /// The executor's audit row id.
+    pub id: String,
+    /// `completed` or `failed`.
+    pub status: String,
+}
+
+#[utoipa::path(get, path = "/executor/health", tag = "executor", operation_id = "executor_proxy_health",
+    description = "Static status of the executor proxy (does not call the executor).",
+    responses((status = 200, description = "Up", body = ProxyHealth)))]
 async fn health() -> Response {
     axum::Json(json!({"status": "ok", "timestamp": aegis_common::time::now_rfc3339()}))
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /executor/action` body (the original's shape).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ActionBody {
+    /// An executor action type, e.g. `restart_pod`.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     action_type: Option<String>,
+    /// Namespace (must be in EXECUTOR_NAMESPACE_ALLOWLIST).
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     namespace: Option<String>,
+    /// `pod` for pod actions, `deployment` otherwise.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     resource_type: Option<String>,
+    /// The pod or deployment.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     resource_name: Option<String>,
+    /// Only the signed fields (`namespace`, `podName`|`deploymentName`) with the same values.
     #[serde(default)]
     action_params: Option<Map<String, Value>>,
+    /// Logged, not signed.
     #[serde(default)]
     requested_by: Option<String>,
+    /// `hex(HMAC_SHA256(secret, actionType|namespace|resourceType|resourceName|timestamp))`.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     signature: Option<String>,
+    /// Milliseconds since the epoch, within 5 minutes of now.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     timestamp: Option<String>,
 }
 
@@ -90,6 +134,17 @@ fn resource_of(action: ActionType) -> (&'static str, &'static str) {
     }
 }
 
+#[utoipa::path(post, path = "/executor/action", tag = "executor", operation_id = "executor_action",
+    description = "Verifies the pipe-separated HMAC signature, the timestamp (5 minutes) and a replay guard, then forwards the action to the executor with a v2 signature. Authenticated by the signature in the body, not by an HTTP scheme.",
+    request_body = ActionBody,
+    responses(
+        (status = 200, description = "The executor ran the action (`failed` when the action itself failed)", body = ActionOutcome),
+        (status = 400, description = "Missing fields, expired timestamp, namespace not allowed, unsupported action, mismatched resource type or unsigned parameters", body = BackendErrorBody),
+        (status = 401, description = "Invalid request signature", body = BackendErrorBody),
+        (status = 409, description = "Duplicate request (the signature was already used)", body = BackendErrorBody),
+        (status = 502, description = "The executor refused or could not be reached", body = BackendErrorBody),
+        RateLimited, ServerError,
+    ))]
 async fn action(
     State(state): State<AppState>,
     _: RateLimit,
@@ -254,6 +309,17 @@ async fn audit_proxy(
     }
 }
 
+#[utoipa::path(get, path = "/executor/audit/logs", tag = "executor", operation_id = "executor_audit_logs",
+    description = "Proxies the executor's `GET /audit/logs` (admin, auditor); the query string is forwarded as is (see the executor's document for its filters).",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The executor's answer, passed through", body = Vec<Object>),
+        (status = 400, description = "The executor refused the query; its error body is passed through", body = NestErrorBody),
+        (status = 500, description = "The executor failed; its error body is passed through", body = NestErrorBody),
+        (status = 502, description = "The executor could not be reached or refused the backend's audit token", body = BackendErrorBody),
+        (status = 503, description = "EXECUTOR_AUDIT_TOKEN (or the executor URL) is not configured", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited,
+    ))]
 async fn audit_logs(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -264,6 +330,17 @@ async fn audit_logs(
     audit_proxy(&state, "logs", q, trace).await
 }
 
+#[utoipa::path(get, path = "/executor/audit/statistics", tag = "executor", operation_id = "executor_audit_statistics",
+    description = "Proxies the executor's `GET /audit/statistics` (admin, auditor).",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The executor's answer, passed through", body = Object),
+        (status = 400, description = "The executor refused the query; its error body is passed through", body = NestErrorBody),
+        (status = 500, description = "The executor failed; its error body is passed through", body = NestErrorBody),
+        (status = 502, description = "The executor could not be reached or refused the backend's audit token", body = BackendErrorBody),
+        (status = 503, description = "EXECUTOR_AUDIT_TOKEN (or the executor URL) is not configured", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited,
+    ))]
 async fn audit_statistics(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -274,6 +351,17 @@ async fn audit_statistics(
     audit_proxy(&state, "statistics", q, trace).await
 }
 
+#[utoipa::path(get, path = "/executor/audit/verify", tag = "executor", operation_id = "executor_audit_verify",
+    description = "Proxies the executor's `GET /audit/verify` (admin, auditor): the hash-chain verification report.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The executor's answer, passed through", body = Object),
+        (status = 400, description = "The executor refused the query; its error body is passed through", body = NestErrorBody),
+        (status = 500, description = "The executor failed; its error body is passed through", body = NestErrorBody),
+        (status = 502, description = "The executor could not be reached or refused the backend's audit token", body = BackendErrorBody),
+        (status = 503, description = "EXECUTOR_AUDIT_TOKEN (or the executor URL) is not configured", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited,
+    ))]
 async fn audit_verify(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,

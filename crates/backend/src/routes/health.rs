@@ -6,35 +6,152 @@
 
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use aegis_common::{db::migrations_applied, health};
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{startup::MIGRATOR, state::AppState};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Routes under the API prefix.
-pub fn router() -> Router<AppState> {
-    root_router().route("/prometheus", get(prometheus))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health_check))
+        .routes(routes!(ping))
+        .routes(routes!(ready))
+        .routes(routes!(prometheus))
 }
 
-/// Routes also served at the root.
-pub fn root_router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health_check))
-        .route("/health/ping", get(ping))
-        .route("/health/ready", get(ready))
+/// The same probes at the root (backend.md §1), with their own operation ids.
+pub fn root_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(root_health))
+        .routes(routes!(root_ping))
+        .routes(routes!(root_ready))
 }
 
+/// `GET /health/ping`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ping {
+    /// Always `ok`.
+    pub status: String,
+    /// Now, RFC 3339.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    /// Seconds since the process started.
+    pub uptime: f64,
+}
+
+/// `up` or `down`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentState {
+    /// Reachable.
+    Up,
+    /// Not reachable.
+    Down,
+}
+
+/// One checked dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentStatus {
+    /// Up or down.
+    pub status: ComponentState,
+    /// Why it is down (only when down).
+    #[schema(nullable = false)]
+    pub message: Option<String>,
+}
+
+/// `ok` or `error`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OverallHealth {
+    /// Every check is up.
+    Ok,
+    /// At least one is down.
+    Error,
+}
+
+/// `GET /health`: the checked dependencies (`database`, `redis`, and `aiEngine` when
+/// `HEALTH_CHECK_AI_ENGINE` is on), split into the ones up (`info`) and down (`error`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthReport {
+    /// Overall status.
+    pub status: OverallHealth,
+    /// The checks that are up.
+    pub info: BTreeMap<String, ComponentStatus>,
+    /// The checks that are down.
+    pub error: BTreeMap<String, ComponentStatus>,
+    /// Every check.
+    pub details: BTreeMap<String, ComponentStatus>,
+}
+
+/// `ready` or `not_ready`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// Every check is up.
+    Ready,
+    /// At least one is down.
+    NotReady,
+}
+
+/// `GET /health/ready`: the database and its migrations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyReport {
+    /// Overall readiness.
+    pub status: Readiness,
+    /// The checks that are up.
+    pub info: BTreeMap<String, ComponentStatus>,
+    /// The checks that are down.
+    pub error: BTreeMap<String, ComponentStatus>,
+    /// Every check.
+    pub details: BTreeMap<String, ComponentStatus>,
+}
+
+#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "ping",
+    description = "Liveness; depends on nothing.",
+    responses((status = 200, description = "Alive", body = Ping)))]
 async fn ping() -> Json<serde_json::Value> {
     Json(health::ping_body())
+}
+
+#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "root_ping",
+    description = "Liveness (root alias of the prefixed route).",
+    responses((status = 200, description = "Alive", body = Ping)))]
+async fn root_ping() -> Json<serde_json::Value> {
+    ping().await
+}
+
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "root_health",
+    description = "Health of the database, Redis and (when enabled) the ai-engine (root alias of the prefixed route).",
+    responses(
+        (status = 200, description = "Every dependency is up", body = HealthReport),
+        (status = 503, description = "A dependency is down", body = HealthReport),
+    ))]
+async fn root_health(state: State<AppState>) -> Response {
+    health_check(state).await
+}
+
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "root_readiness",
+    description = "Readiness: the database and its migrations (root alias of the prefixed route).",
+    responses(
+        (status = 200, description = "Ready", body = ReadyReport),
+        (status = 503, description = "Not ready", body = ReadyReport),
+    ))]
+async fn root_ready(state: State<AppState>) -> Response {
+    ready(state).await
 }
 
 async fn database(state: &AppState) -> health::Check {
@@ -44,6 +161,12 @@ async fn database(state: &AppState) -> health::Check {
     .await
 }
 
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
+    description = "Health of the database, Redis and (when HEALTH_CHECK_AI_ENGINE is on) the ai-engine.",
+    responses(
+        (status = 200, description = "Every dependency is up", body = HealthReport),
+        (status = 503, description = "A dependency is down", body = HealthReport),
+    ))]
 async fn health_check(State(state): State<AppState>) -> Response {
     let redis = health::check("redis", CHECK_TIMEOUT, state.redis.ping());
     let ai = async {
@@ -76,6 +199,12 @@ async fn health_check(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness",
+    description = "Readiness: the database and its migrations (Redis is fail-open).",
+    responses(
+        (status = 200, description = "Ready", body = ReadyReport),
+        (status = 503, description = "Not ready", body = ReadyReport),
+    ))]
 async fn ready(State(state): State<AppState>) -> Response {
     let db = database(&state).await;
     let migrations = health::check(
@@ -97,6 +226,9 @@ async fn ready(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
+#[utoipa::path(get, path = "/prometheus", tag = "meta", operation_id = "prometheus_alias",
+    description = "The original's alias of `/metrics`: Prometheus text exposition format.",
+    responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 async fn prometheus(State(state): State<AppState>) -> Response {
     aegis_common::metrics::metrics_handler(State(state.metrics)).await
 }

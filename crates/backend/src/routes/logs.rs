@@ -2,20 +2,22 @@
 
 use std::collections::HashMap;
 
+use aegis_common::openapi::BackendErrorBody;
 use axum::{
-    Router,
     extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
-    db::logs::{self, LEVELS, LogFilter, NewLog},
+    db::logs::{self, LEVELS, LogFilter, LogRow, NewLog},
     error::{ApiError, Json},
     state::AppState,
 };
@@ -24,8 +26,28 @@ use crate::{
 const MAX_BATCH: usize = 500;
 
 /// The logs routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/logs", get(list).post(ingest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, ingest))
+}
+
+/// `GET /logs`: one page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogPage {
+    /// Entries matching the filter.
+    pub total: i64,
+    /// This page, from 1.
+    pub page: i64,
+    /// Page size.
+    pub limit: i64,
+    /// The entries, newest first.
+    pub logs: Vec<LogRow>,
+}
+
+/// `POST /logs` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogsAccepted {
+    /// How many entries were stored.
+    pub accepted: u64,
 }
 
 fn list_param(raw: Option<&String>) -> Option<Vec<String>> {
@@ -68,6 +90,23 @@ fn int(raw: Option<&String>, name: &str, max: i64, default: i64, errors: &mut Ve
     }
 }
 
+#[utoipa::path(get, path = "/logs", tag = "logs", operation_id = "list_logs",
+    description = "Stored log entries, newest first (admin, auditor).",
+    security(("bearerAuth" = [])),
+    params(
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "Page, from 1 (default 1)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "Page size (default 50)"),
+        ("level" = Option<String>, Query, description = "Comma-separated levels: debug, info, warn, error, fatal"),
+        ("service" = Option<String>, Query, description = "Comma-separated services"),
+        ("from" = Option<String>, Query, description = "From (RFC 3339, or a zone-less date-time read as UTC)"),
+        ("to" = Option<String>, Query, description = "Until (RFC 3339, or a zone-less date-time read as UTC)"),
+        ("search" = Option<String>, Query, description = "Text the message contains"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = LogPage),
+        (status = 400, description = "Invalid filter (one message per invalid parameter)", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn list(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -117,27 +156,47 @@ async fn list(
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// One log entry.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Entry {
+struct LogEntry {
+    /// RFC 3339; now when absent.
     #[serde(default)]
     timestamp: Option<String>,
+    /// `debug`, `info`, `warn`, `error` or `fatal`.
     level: String,
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     service: String,
+    /// The message.
     message: String,
+    /// Free-form object.
     #[serde(default)]
     context: Option<Map<String, Value>>,
+    /// At most 64 characters.
     #[serde(default)]
+    #[schema(max_length = 64)]
     trace_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /logs` body: one entry, or 1 to 500 of them.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
-enum Batch {
-    Many(Vec<Entry>),
-    One(Box<Entry>),
+enum LogBatch {
+    /// 1 to 500 entries.
+    Many(Vec<LogEntry>),
+    /// One entry.
+    One(Box<LogEntry>),
 }
 
+#[utoipa::path(post, path = "/logs", tag = "logs", operation_id = "ingest_logs",
+    description = "Stores log entries (service key, or an admin).",
+    request_body = LogBatch,
+    responses(
+        (status = 202, description = "Stored", body = LogsAccepted),
+        (status = 400, description = "Not an entry or a list of them, empty, too many, or invalid fields", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn ingest(
     State(state): State<AppState>,
     principal: Principal,
@@ -147,12 +206,12 @@ async fn ingest(
     if let Principal::User(u) = &principal {
         u.require_any(&[Role::Admin])?;
     }
-    let batch: Batch = serde_json::from_value(body).map_err(|e| {
+    let batch: LogBatch = serde_json::from_value(body).map_err(|e| {
         ApiError::BadRequest(format!("body must be a log entry or an array of them: {e}").into())
     })?;
     let entries = match batch {
-        Batch::Many(v) => v,
-        Batch::One(e) => vec![*e],
+        LogBatch::Many(v) => v,
+        LogBatch::One(e) => vec![*e],
     };
     let mut v = Violations::new();
     v.check(entries.is_empty(), "at least one log entry is required");

@@ -1,9 +1,11 @@
-//! HTTP routes, one module per resource; [`router`] merges them.
+//! HTTP routes, one module per resource; [`api`] merges them into one router and its OpenAPI
+//! document (see [`docs`]).
 
 pub mod ai;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod docs;
 pub mod executor;
 pub mod health;
 pub mod logs;
@@ -13,14 +15,17 @@ pub mod roles;
 pub mod settings;
 pub mod users;
 
-use axum::{Router, middleware};
+use axum::middleware;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
-/// The backend's routes (without the shared layers, which `startup` adds). No I/O.
-pub fn router(state: AppState) -> Router {
+/// The backend's routes and their OpenAPI document (without the shared layers and the meta
+/// routes `/metrics`, `/openapi.json` and `/docs`, which `startup` adds through
+/// `service::finish_documented`). No I/O.
+pub fn api(state: AppState) -> OpenApiRouter {
     let prefix = state.config.api_prefix.clone();
-    let api = Router::new()
+    let protected = OpenApiRouter::new()
         .merge(health::router())
         .merge(auth::router())
         .merge(users::router())
@@ -32,17 +37,19 @@ pub fn router(state: AppState) -> Router {
         .merge(executor::router())
         .merge(logs::router())
         .merge(policy::router())
-        .merge(remediation::router())
-        // Deny-by-default (backend.md §1): every route merged above is authenticated unless
-        // listed in `auth::PUBLIC_ROUTES`. Keep this after the last `merge`.
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::require_auth,
-        ))
-        // Authenticates itself (JWT or API key, or public with POLICY_EVALUATE_PUBLIC=true).
-        .merge(policy::evaluate_router());
-    Router::new()
-        .nest(&prefix, api)
+        .merge(remediation::router());
+    // Deny-by-default (backend.md §1): every route merged above is authenticated unless
+    // listed in `auth::PUBLIC_ROUTES`; the document says so for each operation.
+    let protected = docs::secure_behind_layer(protected).route_layer(
+        middleware::from_fn_with_state(state.clone(), crate::auth::require_auth),
+    );
+    // Authenticates itself (JWT or API key, or public with POLICY_EVALUATE_PUBLIC=true).
+    let evaluate = docs::secure_evaluate(
+        policy::evaluate_router(),
+        state.config.policy.evaluate_public,
+    );
+    OpenApiRouter::with_openapi(docs::document())
+        .nest(&prefix, protected.merge(evaluate))
         // backend.md §1: health and metrics are also served at the root.
         .merge(health::root_router())
         .with_state(state)

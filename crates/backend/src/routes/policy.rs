@@ -8,28 +8,31 @@
 use std::collections::HashMap;
 
 use aegis_common::{
+    contracts::EvaluationRequest,
     error::Message,
+    openapi::BackendErrorBody,
     telemetry::{CORRELATION_HEADER, TraceParent},
 };
 use aegis_policy::{OwnedContext, OwnedRequest, PolicySet, PolicyType, ValidationError};
 use axum::{
-    Router,
     extract::{FromRequestParts, Query, State},
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, MessageBody, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{Admin, AdminOrAuditor, AuthUser, ClientInfo, Principal, RateLimit, RequireRole},
     db::{
         self,
         audit::{NewAuditEvent, record},
-        policies::{self, PolicyFilter},
-        policy_audit::{self, PolicyAuditFilter},
+        policies::{self, PolicyFilter, PolicyRow},
+        policy_audit::{self, EvaluationCount, PolicyAuditFilter, PolicyAuditRow},
     },
     error::{ApiError, Json, UuidPath},
     policy::EvaluationMeta,
@@ -37,21 +40,152 @@ use crate::{
 };
 
 /// CRUD, dry-run, audit log and counts (behind the deny-by-default layer).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/policy", post(create).get(list))
-        .route("/policy/dry-run", post(dry_run))
-        .route("/policy/audit/logs", get(audit_logs))
-        .route(
-            "/policy/{id}",
-            get(get_one).patch(update).delete(delete_one),
-        )
-        .route("/metrics/policy-evaluation-counts", get(evaluation_counts))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(dry_run))
+        .routes(routes!(audit_logs))
+        .routes(routes!(get_one, update, delete_one))
+        .routes(routes!(evaluation_counts))
 }
 
 /// `GET`/`POST /policy/evaluate`; merge after the `require_auth` route layer.
-pub fn evaluate_router() -> Router<AppState> {
-    Router::new().route("/policy/evaluate", get(evaluate_get).post(evaluate_post))
+pub fn evaluate_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(evaluate_get, evaluate_post))
+}
+
+/// `allow` or `deny`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyEffect {
+    /// Allow, unless a matching deny exists.
+    Allow,
+    /// Deny; overrides every allow.
+    Deny,
+}
+
+/// Guardrail mode of a `self_healing` policy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyRemediationMode {
+    /// Never act.
+    Off,
+    /// Record what would be done, do nothing.
+    DryRun,
+    /// Wait for an admin's approval.
+    Approval,
+    /// Act at once.
+    Auto,
+}
+
+/// A policy definition (backend.md §5.1) as `POST /policy` and dry-run take it; the policy
+/// engine validates it (unknown keys, patterns, conditions, priority range).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyInput {
+    /// Ignored id (dry-run sets use it as the last tie-breaker).
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub id: Option<String>,
+    /// Unique name, 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The policy type.
+    #[serde(rename = "type")]
+    pub policy_type: aegis_common::contracts::PolicyType,
+    /// Allow or deny.
+    pub effect: PolicyEffect,
+    /// Condition object (backend.md §5.3): every key must hold.
+    pub conditions: Map<String, Value>,
+    /// Action patterns (`*`, a literal, or a glob with `*` and `?`).
+    pub actions: Vec<String>,
+    /// Resource patterns (`*`, a literal, or a glob with `*` and `?`).
+    pub resources: Vec<String>,
+    /// 0 to 1000 (default 100).
+    #[serde(default)]
+    #[schema(nullable = false, minimum = 0, maximum = 1000)]
+    pub priority: Option<i32>,
+    /// Inactive policies are never candidates (default true; `enabled` is accepted as an alias).
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub is_active: Option<bool>,
+    /// For `self_healing` policies.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub remediation_mode: Option<PolicyRemediationMode>,
+}
+
+/// `PATCH /policy/{id}` body: a JSON merge patch of the definition (any subset of its keys).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyPatch {
+    /// 1 to 255 characters.
+    #[schema(nullable = false, min_length = 1, max_length = 255)]
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// The policy type.
+    #[serde(rename = "type")]
+    #[schema(nullable = false)]
+    pub policy_type: Option<aegis_common::contracts::PolicyType>,
+    /// Allow or deny.
+    #[schema(nullable = false)]
+    pub effect: Option<PolicyEffect>,
+    /// Condition object.
+    #[schema(nullable = false)]
+    pub conditions: Option<Map<String, Value>>,
+    /// Action patterns.
+    #[schema(nullable = false)]
+    pub actions: Option<Vec<String>>,
+    /// Resource patterns.
+    #[schema(nullable = false)]
+    pub resources: Option<Vec<String>>,
+    /// 0 to 1000.
+    #[schema(nullable = false, minimum = 0, maximum = 1000)]
+    pub priority: Option<i32>,
+    /// Active or not.
+    #[schema(nullable = false)]
+    pub is_active: Option<bool>,
+    /// For `self_healing` policies.
+    #[schema(nullable = false)]
+    pub remediation_mode: Option<PolicyRemediationMode>,
+}
+
+/// An evaluation's answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EvaluationResult {
+    /// Whether the action is allowed.
+    pub allowed: bool,
+    /// Why.
+    pub reason: String,
+    /// Matching policies, in evaluation order.
+    pub applied_policies: Vec<String>,
+    /// The evaluation's audit row id.
+    pub decision_id: String,
+    /// With `explain=true` only: the decision and every policy's trace.
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub explanation: Option<Value>,
+}
+
+/// `POST /policy/dry-run` answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRunResult {
+    /// Whether the action would be allowed.
+    pub allowed: bool,
+    /// Why.
+    pub reason: String,
+    /// Matching draft policies, in evaluation order.
+    pub applied_policies: Vec<String>,
+    /// Always `true`.
+    pub dry_run: bool,
+    /// The decision and every draft policy's trace.
+    #[schema(value_type = Object)]
+    pub explanation: Value,
 }
 
 /// The caller of an evaluate route: a JWT user or an API key (401 otherwise), or anybody in
@@ -143,6 +277,15 @@ fn check_request(r: &OwnedRequest) -> Result<(), ApiError> {
     }
 }
 
+#[utoipa::path(post, path = "/policy/evaluate", tag = "policy", operation_id = "evaluate_policy",
+    description = "Evaluates one request against the active policies (JWT or service key; public with POLICY_EVALUATE_PUBLIC=true). The caller's `traceparent` or `X-Correlation-Id` is recorded as the correlation id.",
+    params(("explain" = Option<bool>, Query, description = "Also answer the trace of every policy")),
+    request_body = EvaluationRequest,
+    responses(
+        (status = 200, description = "The decision", body = EvaluationResult),
+        (status = 400, description = "Invalid body, empty action or resource, or invalid `explain`", body = BackendErrorBody),
+        Unauthorized, RateLimited, ServerError,
+    ))]
 async fn evaluate_post(
     State(state): State<AppState>,
     _: EvaluateCaller,
@@ -156,6 +299,23 @@ async fn evaluate_post(
     Ok(run_evaluation(&state, &headers, &request, explain).await)
 }
 
+#[utoipa::path(get, path = "/policy/evaluate", tag = "policy", operation_id = "evaluate_policy_query",
+    description = "`POST /policy/evaluate` with the request in the query string (the client IP and user agent fill in the context when absent).",
+    params(
+        ("action" = String, Query, description = "The action, e.g. `scale_up`"),
+        ("resource" = String, Query, description = "The resource, e.g. `service:api`"),
+        ("type" = aegis_common::contracts::PolicyType, Query, description = "The policy type"),
+        ("userId" = Option<String>, Query, description = "Context: the user id"),
+        ("role" = Option<String>, Query, description = "Context: the role"),
+        ("ipAddress" = Option<String>, Query, description = "Context: the client IP (default: the caller's)"),
+        ("userAgent" = Option<String>, Query, description = "Context: the user agent (default: the caller's)"),
+        ("explain" = Option<bool>, Query, description = "Also answer the trace of every policy"),
+    ),
+    responses(
+        (status = 200, description = "The decision", body = EvaluationResult),
+        (status = 400, description = "Missing action, resource or type, unknown type, or invalid `explain`", body = BackendErrorBody),
+        Unauthorized, RateLimited, ServerError,
+    ))]
 async fn evaluate_get(
     State(state): State<AppState>,
     _: EvaluateCaller,
@@ -194,13 +354,26 @@ async fn evaluate_get(
 }
 
 /// `POST /policy/dry-run` body: a draft policy set and one request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DryRunBody {
+    /// The draft policies (validated like `POST /policy` bodies).
+    #[schema(value_type = Vec<PolicyInput>)]
     policies: Value,
+    /// The request to evaluate against them.
+    #[schema(value_type = EvaluationRequest)]
     request: OwnedRequest,
 }
 
+#[utoipa::path(post, path = "/policy/dry-run", tag = "policy", operation_id = "dry_run_policies",
+    description = "Evaluates one request against a draft policy set, without touching the stored policies or the audit log (admin, auditor).",
+    security(("bearerAuth" = [])),
+    request_body = DryRunBody,
+    responses(
+        (status = 200, description = "The decision with its explanation", body = DryRunResult),
+        (status = 400, description = "Invalid draft policies or request", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn dry_run(
     State(_state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -266,6 +439,16 @@ async fn audit_change(
     .await;
 }
 
+#[utoipa::path(post, path = "/policy", tag = "policy", operation_id = "create_policy",
+    description = "Creates a policy (admin); the engine reloads it at once.",
+    security(("bearerAuth" = [])),
+    request_body = PolicyInput,
+    responses(
+        (status = 201, description = "Created", body = PolicyRow),
+        (status = 400, description = "Invalid definition (the message names the field)", body = BackendErrorBody),
+        (status = 409, description = "Policy with this name already exists", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn create(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
@@ -299,6 +482,19 @@ fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<Option<bool>, A
     }
 }
 
+#[utoipa::path(get, path = "/policy", tag = "policy", operation_id = "list_policies",
+    description = "Every policy, in evaluation order (admin, auditor).",
+    security(("bearerAuth" = [])),
+    params(
+        ("type" = Option<aegis_common::contracts::PolicyType>, Query, description = "Only this type"),
+        ("isActive" = Option<bool>, Query, description = "Only active (or inactive) policies"),
+        ("enabled" = Option<bool>, Query, description = "Alias of `isActive` (used when `isActive` is absent)"),
+    ),
+    responses(
+        (status = 200, description = "The policies", body = Vec<PolicyRow>),
+        (status = 400, description = "Invalid filter", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn list(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -325,6 +521,16 @@ async fn list(
     Ok(axum::Json(policies::list(&state.db, &filter).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/policy/{id}", tag = "policy", operation_id = "get_policy",
+    description = "One policy (admin, auditor).",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The policy's id (a UUID)")),
+    responses(
+        (status = 200, description = "The policy", body = PolicyRow),
+        (status = 400, description = "The id is not a UUID", body = BackendErrorBody),
+        (status = 404, description = "No such policy", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn get_one(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -337,6 +543,18 @@ async fn get_one(
     Ok(axum::Json(row).into_response())
 }
 
+#[utoipa::path(patch, path = "/policy/{id}", tag = "policy", operation_id = "update_policy",
+    description = "Merges the given keys into a policy and validates the result (admin).",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The policy's id (a UUID)")),
+    request_body = PolicyPatch,
+    responses(
+        (status = 200, description = "The updated policy", body = PolicyRow),
+        (status = 400, description = "The id is not a UUID, or the merged definition is invalid", body = BackendErrorBody),
+        (status = 404, description = "No such policy", body = BackendErrorBody),
+        (status = 409, description = "Policy with this name already exists", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn update(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
@@ -381,6 +599,16 @@ async fn update(
     Ok(axum::Json(updated).into_response())
 }
 
+#[utoipa::path(delete, path = "/policy/{id}", tag = "policy", operation_id = "delete_policy",
+    description = "Deletes a policy (admin).",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The policy's id (a UUID)")),
+    responses(
+        (status = 200, description = "Deleted", body = MessageBody),
+        (status = 400, description = "The id is not a UUID", body = BackendErrorBody),
+        (status = 404, description = "No such policy", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn delete_one(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
@@ -421,6 +649,23 @@ fn date(raw: Option<&String>, name: &str, errors: &mut Vec<String>) -> Option<Da
     parsed
 }
 
+#[utoipa::path(get, path = "/policy/audit/logs", tag = "policy", operation_id = "policy_audit_logs",
+    description = "Recorded policy evaluations, newest first (admin, auditor).",
+    security(("bearerAuth" = [])),
+    params(
+        ("userId" = Option<String>, Query, description = "Only evaluations for this user id"),
+        ("action" = Option<String>, Query, description = "Only this action"),
+        ("result" = Option<String>, Query, description = "`allow`, `deny` or `error`"),
+        ("startDate" = Option<String>, Query, description = "From (RFC 3339 or YYYY-MM-DD)"),
+        ("endDate" = Option<String>, Query, description = "Until (RFC 3339 or YYYY-MM-DD)"),
+        ("correlationId" = Option<String>, Query, description = "Only evaluations of this correlation (trace) id: what one incident or request asked"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "The evaluations", body = Vec<PolicyAuditRow>),
+        (status = 400, description = "Invalid filter (one message per invalid parameter)", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn audit_logs(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -459,6 +704,13 @@ async fn audit_logs(
     Ok(axum::Json(policy_audit::list(&state.db, &filter).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/metrics/policy-evaluation-counts", tag = "policy", operation_id = "policy_evaluation_counts",
+    description = "Evaluations per user and action.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The counts", body = Vec<EvaluationCount>),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn evaluation_counts(
     State(state): State<AppState>,
     _: AuthUser,

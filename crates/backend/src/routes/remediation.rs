@@ -7,26 +7,31 @@ use std::collections::HashMap;
 use aegis_common::{
     contracts::{
         PolicyDecisionSummary, RemediationAction, RemediationSignal, SignalAccepted, SignalKind,
-        SignalTarget, SignalWindow, TrainingDataRequest, TrainingSource,
+        SignalTarget, SignalWindow, TrainingDataCreated, TrainingDataRequest, TrainingSource,
     },
+    openapi::BackendErrorBody,
     signing::secrets_equal,
     telemetry::{CORRELATION_HEADER, TraceParent},
 };
 use axum::{
-    Extension, Router,
+    Extension,
     extract::{Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{Admin, AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
     clients::ai_engine::AiEngineError,
-    db::incidents::{self, Guard, IncidentFilter, IncidentPatch, STATUSES},
+    db::incidents::{
+        self, Guard, Incident, IncidentEvent, IncidentFilter, IncidentPatch, STATUSES,
+    },
     error::{ApiError, Json, UuidPath},
     realtime::RemediationEvent,
     remediation::{
@@ -40,15 +45,57 @@ use crate::{
 
 /// The remediation routes (authenticated by the caller's `require_auth` layer, except the
 /// Alertmanager webhook, which checks its own bearer and is in `PUBLIC_ROUTES`).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/remediation/signals", post(signal))
-        .route("/remediation/incidents", get(list).post(create))
-        .route("/remediation/incidents/{id}", get(show))
-        .route("/remediation/incidents/{id}/approve", post(approve))
-        .route("/remediation/incidents/{id}/reject", post(reject))
-        .route("/remediation/incidents/{id}/label", post(label))
-        .route("/alerts/webhook/alertmanager", post(alertmanager_webhook))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signal))
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(label))
+        .routes(routes!(alertmanager_webhook))
+}
+
+/// An incident with its timeline (`GET /remediation/incidents/{id}` and the approve and reject
+/// answers).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentDetail {
+    /// The incident.
+    #[serde(flatten)]
+    pub incident: Incident,
+    /// What happened to it, in order.
+    pub timeline: Vec<IncidentEvent>,
+}
+
+/// What the webhook did with one alert.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAlertResult {
+    /// `firing` (became a signal), `resolved` (noted on its open incident) or `skipped`
+    /// (malformed).
+    pub status: String,
+    /// The alert's fingerprint, when it had one.
+    pub fingerprint: Option<String>,
+    /// `firing`: the incident opened or joined; `resolved`: the open incident, or null.
+    pub incident_id: Option<String>,
+    /// `firing` only: the incident's correlation id.
+    #[schema(nullable = false)]
+    pub correlation_id: Option<String>,
+    /// `firing` only: whether it joined an open incident.
+    #[schema(nullable = false)]
+    pub deduplicated: Option<bool>,
+    /// `skipped` only: why.
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
+}
+
+/// `POST /alerts/webhook/alertmanager` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookResult {
+    /// How many alerts the payload held.
+    pub received: usize,
+    /// One entry per alert, in order.
+    pub alerts: Vec<WebhookAlertResult>,
 }
 
 /// Signals come from the ai-engine (service key) or an admin.
@@ -73,6 +120,14 @@ fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
     v.finish()
 }
 
+#[utoipa::path(post, path = "/remediation/signals", tag = "remediation", operation_id = "remediation_signal",
+    description = "Contract 4: a detection from the ai-engine (service key) or an admin opens an incident, or joins the open one with the same fingerprint, and starts the decision path.",
+    request_body = RemediationSignal,
+    responses(
+        (status = 202, description = "Accepted: the incident opened or joined", body = SignalAccepted, headers(("x-correlation-id" = String, description = "The request's own correlation (trace) id"))),
+        (status = 400, description = "Invalid body: target names, empty source, non-finite score or confidence", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn signal(
     State(state): State<AppState>,
     principal: Principal,
@@ -172,22 +227,39 @@ fn source_label(source: &str) -> &'static str {
 }
 
 /// `POST /remediation/incidents` (admin): an incident opened by hand.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ManualIncident {
+    /// The workload (DNS-1123 names).
     target: SignalTarget,
+    /// Default `anomaly`.
     #[serde(default)]
     kind: Option<SignalKind>,
+    /// The action to plan, if any.
     #[serde(default)]
     recommended_action: Option<RemediationAction>,
+    /// Default `medium`.
     #[serde(default)]
     severity: Option<aegis_common::contracts::Severity>,
+    /// At most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     reason: Option<String>,
+    /// The data behind it (needed later to label the incident).
     #[serde(default)]
     window: Option<SignalWindow>,
 }
 
+#[utoipa::path(post, path = "/remediation/incidents", tag = "remediation", operation_id = "create_incident",
+    description = "Opens an incident by hand (admin); joins the open incident for the same target instead when there is one.",
+    security(("bearerAuth" = [])),
+    request_body = ManualIncident,
+    responses(
+        (status = 201, description = "A new incident", body = SignalAccepted, headers(("x-correlation-id" = String, description = "The request's own correlation (trace) id"))),
+        (status = 200, description = "Deduplicated: joined the open incident", body = SignalAccepted, headers(("x-correlation-id" = String, description = "The request's own correlation (trace) id"))),
+        (status = 400, description = "Invalid target names or reason", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn create(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
@@ -284,6 +356,17 @@ async fn incident_body(state: &AppState, id: uuid::Uuid) -> Result<Value, ApiErr
 
 /// `POST .../:id/approve` (admin): runs the planned action of an `awaiting_approval` incident.
 /// The guardrails are not re-applied: the approval is the human decision they defer to.
+#[utoipa::path(post, path = "/remediation/incidents/{id}/approve", tag = "remediation", operation_id = "approve_incident",
+    description = "Runs the planned action of an `awaiting_approval` incident (admin); the guardrails defer to this decision.",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The incident's id (a UUID)")),
+    responses(
+        (status = 200, description = "Approved; the action runs in the background", body = IncidentDetail),
+        (status = 400, description = "The id is not a UUID", body = BackendErrorBody),
+        (status = 404, description = "No such incident", body = BackendErrorBody),
+        (status = 409, description = "The incident is not (or no longer) awaiting approval", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn approve(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
@@ -338,15 +421,29 @@ async fn approve(
 }
 
 /// `POST .../:id/reject` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RejectBody {
+    /// At most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     reason: Option<String>,
 }
 
 /// `POST .../:id/reject` (admin): closes an `open` or `awaiting_approval` incident without
 /// acting. The body (`{"reason"}`) is optional.
+#[utoipa::path(post, path = "/remediation/incidents/{id}/reject", tag = "remediation", operation_id = "reject_incident",
+    description = "Closes an `open` or `awaiting_approval` incident without acting (admin). The body is optional.",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The incident's id (a UUID)")),
+    request_body(content = Option<RejectBody>, description = "Optional: why"),
+    responses(
+        (status = 200, description = "Rejected", body = IncidentDetail),
+        (status = 400, description = "The id is not a UUID, or an invalid body", body = BackendErrorBody),
+        (status = 404, description = "No such incident", body = BackendErrorBody),
+        (status = 409, description = "The incident cannot be rejected in its status", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn reject(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
@@ -394,14 +491,27 @@ async fn reject(
 }
 
 /// `POST .../:id/label` body (contract 9).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LabelBody {
+    /// A failure type name of the ai-engine, or `none`; 1 to 64 bytes after trimming.
     failure_type: String,
 }
 
 /// `POST .../:id/label` (admin): the operator's verdict, forwarded to the ai-engine as
 /// training data with the incident's window. Answers the engine's `201 {id, label}`.
+#[utoipa::path(post, path = "/remediation/incidents/{id}/label", tag = "remediation", operation_id = "label_incident",
+    description = "Contract 9: the operator's verdict, sent to the ai-engine as training data with the incident's metric window (admin). Answers the engine's `201 {id, label}`.",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The incident's id (a UUID)")),
+    request_body = LabelBody,
+    responses(
+        (status = 201, description = "The ai-engine stored the training row", body = TrainingDataCreated),
+        (status = 400, description = "The id is not a UUID, an invalid failure type, an incident without a metric window, or the ai-engine refused the label", body = BackendErrorBody),
+        (status = 404, description = "No such incident", body = BackendErrorBody),
+        (status = 502, description = "The ai-engine failed or could not be reached", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn label(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
@@ -478,6 +588,16 @@ fn detail_text(body: &Value) -> String {
 /// become signals; resolved ones are noted on their open incident. Answers 200 with what was
 /// done per alert (a malformed alert is skipped, never failing the batch, so Alertmanager does
 /// not retry it forever).
+#[utoipa::path(post, path = "/alerts/webhook/alertmanager", tag = "remediation", operation_id = "alertmanager_webhook",
+    description = "Alertmanager's webhook (payload version 4): firing alerts become signals, resolved ones are noted on their open incident; a malformed alert is skipped, never failing the batch. Not configured (no ALERTMANAGER_WEBHOOK_TOKEN) = always 401.",
+    security(("alertmanagerToken" = [])),
+    request_body(content = Object, description = "Alertmanager's webhook payload"),
+    responses(
+        (status = 200, description = "What was done with each alert", body = WebhookResult),
+        (status = 400, description = "Not an Alertmanager webhook payload", body = BackendErrorBody),
+        (status = 401, description = "Missing or wrong token, or the webhook is not configured", body = BackendErrorBody),
+        ServerError,
+    ))]
 async fn alertmanager_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -539,6 +659,19 @@ async fn alertmanager_webhook(
     Ok(axum::Json(json!({"received": results.len(), "alerts": results})).into_response())
 }
 
+#[utoipa::path(get, path = "/remediation/incidents", tag = "remediation", operation_id = "list_incidents",
+    description = "Incidents, newest first (admin, auditor).",
+    security(("bearerAuth" = [])),
+    params(
+        ("status" = Option<String>, Query, description = "Comma-separated incident statuses"),
+        ("namespace" = Option<String>, Query, description = "Only this namespace (a DNS-1123 label)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The incidents", body = Vec<Incident>),
+        (status = 400, description = "Invalid filter (one message per invalid parameter)", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn list(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,
@@ -588,6 +721,16 @@ async fn list(
     Ok(axum::Json(incidents::list(&state.db, &filter).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/remediation/incidents/{id}", tag = "remediation", operation_id = "get_incident",
+    description = "One incident with its timeline (admin, auditor).",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The incident's id (a UUID)")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentDetail),
+        (status = 400, description = "The id is not a UUID", body = BackendErrorBody),
+        (status = 404, description = "No such incident", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn show(
     State(state): State<AppState>,
     _: RequireRole<AdminOrAuditor>,

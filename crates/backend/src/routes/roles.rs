@@ -1,24 +1,31 @@
 //! `GET /policy/roles/list` (backend.md §5.8, any JWT user): the seeded roles.
 
 use axum::{
-    Router,
     extract::State,
     response::{IntoResponse, Response},
-    routing::get,
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{AuthUser, RateLimit},
-    db::roles,
+    db::roles::{self, RoleRow},
     error::ApiError,
     state::AppState,
 };
 
 /// The role routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/policy/roles/list", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
+#[utoipa::path(get, path = "/policy/roles/list", tag = "users", operation_id = "list_roles",
+    description = "The seeded roles (any signed-in user).",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The roles", body = Vec<RoleRow>),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn list(
     State(state): State<AppState>,
     _: AuthUser,

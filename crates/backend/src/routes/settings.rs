@@ -2,15 +2,17 @@
 //! `users.preferences`. Every key is validated, so a PATCH really saves nested fields (the
 //! original rejected any non-empty section, F23).
 
+use aegis_common::openapi::BackendErrorBody;
 use axum::{
-    Router,
     extract::State,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
     auth::{AuthUser, ClientInfo, RateLimit, validate::Violations},
     db::{alerts::SEVERITIES, audit, settings},
@@ -19,8 +21,8 @@ use crate::{
 };
 
 /// The settings routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/settings", get(show).patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show, update))
 }
 
 /// The section names, in response order.
@@ -61,52 +63,85 @@ fn effective(stored: &Value) -> Value {
     Value::Object(out)
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The `notifications` section (every key optional in a PATCH, all present in answers).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Notifications {
+struct NotificationSettings {
+    /// E-mail notifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     email: Option<bool>,
+    /// Push notifications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     push: Option<bool>,
+    /// Live updates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     websocket: Option<bool>,
+    /// Each of `low`, `medium`, `high`, `critical`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     alert_severities: Option<Vec<String>>,
+    /// `realtime`, `hourly` or `daily`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     alert_frequency: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The `ui` section.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Ui {
+struct UiSettings {
+    /// `light`, `dark` or `system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     theme: Option<String>,
+    /// `default`, `compact` or `detailed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     dashboard_layout: Option<String>,
+    /// 1 to 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, minimum = 1, maximum = 100)]
     items_per_page: Option<i64>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+/// The `alerts` section.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Alerts {
+struct AlertSettings {
+    /// Each of `low`, `medium`, `high`, `critical`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     default_severity_filter: Option<Vec<String>>,
+    /// Acknowledge alerts automatically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     auto_acknowledge: Option<bool>,
+    /// Play a sound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     sound_enabled: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The caller's settings: in a PATCH, the sections (and keys) to change; in answers, every
+/// section with every key (defaults where nothing was saved).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PatchBody {
+struct Settings {
+    /// Notifications.
     #[serde(default)]
-    notifications: Option<Notifications>,
+    #[schema(nullable = false)]
+    notifications: Option<NotificationSettings>,
+    /// Display.
     #[serde(default)]
-    ui: Option<Ui>,
+    #[schema(nullable = false)]
+    ui: Option<UiSettings>,
+    /// Alert handling.
     #[serde(default)]
-    alerts: Option<Alerts>,
+    #[schema(nullable = false)]
+    alerts: Option<AlertSettings>,
 }
 
 fn one_of(v: &mut Violations, field: &str, value: Option<&String>, allowed: &[&str]) {
@@ -133,7 +168,7 @@ fn severities(v: &mut Violations, field: &str, values: Option<&Vec<String>>) {
     }
 }
 
-fn validate(body: &PatchBody) -> Result<(), ApiError> {
+fn validate(body: &Settings) -> Result<(), ApiError> {
     let mut v = Violations::new();
     if let Some(n) = &body.notifications {
         severities(
@@ -176,6 +211,14 @@ fn validate(body: &PatchBody) -> Result<(), ApiError> {
     v.finish()
 }
 
+#[utoipa::path(get, path = "/settings", tag = "settings", operation_id = "get_settings",
+    description = "The caller's settings, with defaults for anything not saved.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Every section with every key", body = Settings),
+        (status = 404, description = "User not found", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn show(
     State(state): State<AppState>,
     user: AuthUser,
@@ -187,12 +230,22 @@ async fn show(
     Ok(axum::Json(effective(&stored)).into_response())
 }
 
+#[utoipa::path(patch, path = "/settings", tag = "settings", operation_id = "update_settings",
+    description = "Saves the given keys of the given sections; answers the effective settings.",
+    security(("bearerAuth" = [])),
+    request_body = Settings,
+    responses(
+        (status = 200, description = "Every section with every key", body = Settings),
+        (status = 400, description = "An unknown key or an invalid value", body = BackendErrorBody),
+        (status = 404, description = "User not found", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn update(
     State(state): State<AppState>,
     user: AuthUser,
     client: ClientInfo,
     _: RateLimit,
-    aegis_common::http::Json(body, _): Json<PatchBody>,
+    aegis_common::http::Json(body, _): Json<Settings>,
 ) -> Result<Response, ApiError> {
     validate(&body)?;
     let mut sections = Map::new();

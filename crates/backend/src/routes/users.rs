@@ -2,33 +2,40 @@
 
 use std::collections::HashMap;
 
+use aegis_common::openapi::BackendErrorBody;
 use axum::{
-    Router,
     extract::{FromRequestParts, Path, State},
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
-    routing::{get, patch, put},
 };
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::auth::{check_max, check_new_user, check_password};
+use super::{
+    auth::{check_max, check_new_user, check_password},
+    docs::{Forbidden, RateLimited, ServerError, Unauthorized},
+};
 use crate::{
     auth::{Admin, AuthUser, ClientInfo, RateLimit, RequireRole, Role, validate::Violations},
-    db::{self, audit, users},
+    db::{
+        self, audit,
+        users::{self, User},
+    },
     error::{ApiError, Json, UuidPath},
     state::AppState,
 };
 
 /// The user routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/me", get(me))
-        .route("/users", get(list).post(create))
-        .route("/users/{id}", get(get_one).patch(update).delete(remove))
-        .route("/users/{id}/password", patch(change_password))
-        .route("/users/{id}/roles", put(set_roles))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, remove))
+        .routes(routes!(change_password))
+        .routes(routes!(set_roles))
 }
 
 fn not_found(id: Uuid) -> ApiError {
@@ -85,10 +92,24 @@ impl FromRequestParts<AppState> for SelfOrAdmin {
     }
 }
 
+#[utoipa::path(get, path = "/users/me", tag = "users", operation_id = "current_user",
+    description = "The caller's user object.",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller", body = User),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn me(user: AuthUser, _: RateLimit) -> Response {
     axum::Json(user.user).into_response()
 }
 
+#[utoipa::path(get, path = "/users", tag = "users", operation_id = "list_users",
+    description = "Every user (admin).",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The users", body = Vec<User>),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn list(
     State(state): State<AppState>,
     _: RequireRole<Admin>,
@@ -97,27 +118,48 @@ async fn list(
     Ok(axum::Json(users::list(&state.db).await?).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /users` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CreateBody {
+struct CreateUserBody {
+    /// An e-mail address (trimmed and lower-cased).
     #[serde(default)]
+    #[schema(required = true, nullable = false)]
     email: Option<String>,
+    /// 8 to 100 characters.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 8, max_length = 100)]
     password: Option<String>,
+    /// At most 50 characters.
     #[serde(default)]
+    #[schema(max_length = 50)]
     first_name: Option<String>,
+    /// At most 50 characters.
     #[serde(default)]
+    #[schema(max_length = 50)]
     last_name: Option<String>,
+    /// At most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     avatar: Option<String>,
 }
 
+#[utoipa::path(post, path = "/users", tag = "users", operation_id = "create_user",
+    description = "Creates a user with the `user` role (admin).",
+    security(("bearerAuth" = [])),
+    request_body = CreateUserBody,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 400, description = "Invalid e-mail, password, names or avatar (one message per rule)", body = BackendErrorBody),
+        (status = 409, description = "User with this email already exists", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn create(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,
     client: ClientInfo,
     _: RateLimit,
-    aegis_common::http::Json(body, _): Json<CreateBody>,
+    aegis_common::http::Json(body, _): Json<CreateUserBody>,
 ) -> Result<Response, ApiError> {
     let mut v = Violations::new();
     let email = check_new_user(
@@ -172,6 +214,16 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(user)).into_response())
 }
 
+#[utoipa::path(get, path = "/users/{id}", tag = "users", operation_id = "get_user",
+    description = "One user (the user themself or an admin).",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "The id is not a UUID", body = BackendErrorBody),
+        (status = 404, description = "No such user", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn get_one(
     State(state): State<AppState>,
     _: SelfOrAdmin,
@@ -184,26 +236,45 @@ async fn get_one(
     Ok(axum::Json(user).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `PATCH /users/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct UpdateBody {
+struct UpdateUserBody {
+    /// At most 50 characters.
     #[serde(default)]
+    #[schema(max_length = 50)]
     first_name: Option<String>,
+    /// At most 50 characters.
     #[serde(default)]
+    #[schema(max_length = 50)]
     last_name: Option<String>,
+    /// At most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     avatar: Option<String>,
+    /// Admins only (403 otherwise).
     #[serde(default)]
     is_active: Option<bool>,
 }
 
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", operation_id = "update_user",
+    description = "Updates names and avatar (the user themself or an admin); `isActive` is for admins (deactivating revokes every session).",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = UpdateUserBody,
+    responses(
+        (status = 200, description = "The updated user", body = User),
+        (status = 400, description = "The id is not a UUID, or invalid fields", body = BackendErrorBody),
+        (status = 404, description = "No such user", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn update(
     State(state): State<AppState>,
     SelfOrAdmin(caller): SelfOrAdmin,
     client: ClientInfo,
     _: RateLimit,
     UuidPath(id): UuidPath,
-    aegis_common::http::Json(body, _): Json<UpdateBody>,
+    aegis_common::http::Json(body, _): Json<UpdateUserBody>,
 ) -> Result<Response, ApiError> {
     let mut v = Violations::new();
     check_max(&mut v, "firstName", body.first_name.as_deref(), 50);
@@ -257,15 +328,31 @@ async fn update(
     Ok(axum::Json(user).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `PATCH /users/{id}/password` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PasswordBody {
+    /// The target's current password (required even for an admin).
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 1)]
     current_password: Option<String>,
+    /// 8 to 100 characters.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 8, max_length = 100)]
     new_password: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/users/{id}/password", tag = "users", operation_id = "change_password",
+    description = "Changes the password (the user themself or an admin; the current password is always required) and revokes every session. Answers 200 with an empty body.",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = PasswordBody,
+    responses(
+        (status = 200, description = "Changed (empty body)"),
+        (status = 400, description = "The id is not a UUID, a field is invalid, or the current password is incorrect", body = BackendErrorBody),
+        (status = 404, description = "No such user", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn change_password(
     State(state): State<AppState>,
     SelfOrAdmin(caller): SelfOrAdmin,
@@ -316,6 +403,16 @@ async fn change_password(
     Ok(StatusCode::OK.into_response())
 }
 
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", operation_id = "delete_user",
+    description = "Deletes a user (the user themself or an admin). Answers 200 with an empty body.",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses(
+        (status = 200, description = "Deleted (empty body)"),
+        (status = 400, description = "The id is not a UUID", body = BackendErrorBody),
+        (status = 404, description = "No such user", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn remove(
     State(state): State<AppState>,
     SelfOrAdmin(caller): SelfOrAdmin,
@@ -344,13 +441,27 @@ async fn remove(
     Ok(StatusCode::OK.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+/// `PUT /users/{id}/roles` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RolesBody {
+    /// At least one; each of `admin`, `user`, `auditor`, `service`, no repeats.
     #[serde(default)]
+    #[schema(required = true, nullable = false, min_items = 1)]
     roles: Option<Vec<String>>,
 }
 
+#[utoipa::path(put, path = "/users/{id}/roles", tag = "users", operation_id = "set_user_roles",
+    description = "Replaces a user's roles (admin).",
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = RolesBody,
+    responses(
+        (status = 200, description = "The user with the new roles", body = User),
+        (status = 400, description = "The id is not a UUID, or the roles are empty, unknown or repeated", body = BackendErrorBody),
+        (status = 404, description = "No such user", body = BackendErrorBody),
+        Unauthorized, Forbidden, RateLimited, ServerError,
+    ))]
 async fn set_roles(
     State(state): State<AppState>,
     admin: RequireRole<Admin>,

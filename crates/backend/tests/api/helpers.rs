@@ -1,6 +1,6 @@
 //! `TestApp`: a backend on port 0 with its own database and Redis prefix.
 
-use aegis_backend::{config::Config, startup::Application};
+use aegis_backend::{config::Config, startup::Application, state::AppState};
 use aegis_common::config::Env;
 use aegis_test_support::{fresh_database, redis_prefix, redis_url};
 
@@ -8,6 +8,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// The running app's state (to build its router again in tests).
+    pub state: AppState,
 }
 
 /// Settings every test starts from; `overrides` win.
@@ -38,11 +40,13 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let config = Config::from_env(&env).expect("test configuration is valid");
     let app = Application::build(config).await.expect("backend builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
         client: reqwest::Client::new(),
         database_url,
+        state,
     }
 }
 

@@ -11,6 +11,7 @@ mod executor_route;
 mod health;
 mod helpers;
 mod logs;
+mod openapi;
 mod policy;
 mod policy_support;
 mod remediation;

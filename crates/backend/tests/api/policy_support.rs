@@ -31,6 +31,7 @@ fn test_app(app: &Application, database_url: &str) -> TestApp {
         address: format!("http://127.0.0.1:{}", app.port()),
         client: reqwest::Client::new(),
         database_url: database_url.to_owned(),
+        state: app.state().clone(),
     }
 }
 

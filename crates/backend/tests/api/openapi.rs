@@ -1,0 +1,340 @@
+//! `/openapi.json` and `/docs`: the document is OpenAPI 3.1, lists exactly the routes the
+//! router serves, and every operation without authentication is on the justified public list,
+//! which agrees with the auth layer's own `auth::PUBLIC_ROUTES`.
+
+use std::collections::BTreeSet;
+
+use aegis_backend::{auth, routes::docs, startup::app_router};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+const PREFIX: &str = "/api/v1";
+const SERVICE_KEY: &str = "openapi-test-key";
+
+async fn document(app: &TestApp) -> Value {
+    let res = app.get("/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    res.json().await.unwrap()
+}
+
+/// `(METHOD, path)` of every documented operation.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let upper = method.to_uppercase();
+            if METHODS.contains(&upper.as_str()) {
+                out.insert((upper, path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// A concrete URL path for a template (`{id}` → `default`).
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "default" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_with_the_known_operations() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "Aegis backend");
+    let ops = operations(&doc);
+    for (method, path) in [
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/auth/refresh"),
+        ("GET", "/api/v1/users/{id}"),
+        ("PUT", "/api/v1/users/{id}/roles"),
+        ("PATCH", "/api/v1/settings"),
+        ("GET", "/api/v1/alerts"),
+        ("POST", "/api/v1/policy/evaluate"),
+        ("GET", "/api/v1/policy/audit/logs"),
+        ("POST", "/api/v1/remediation/signals"),
+        ("POST", "/api/v1/remediation/incidents/{id}/approve"),
+        ("POST", "/api/v1/alerts/webhook/alertmanager"),
+        ("POST", "/api/v1/executor/action"),
+        ("GET", "/api/v1/health"),
+        ("GET", "/health"),
+        ("GET", "/health/ready"),
+        ("GET", "/metrics"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+    ] {
+        assert!(
+            ops.contains(&(method.into(), path.into())),
+            "{method} {path} missing"
+        );
+    }
+    // Operation ids are unique (the root health routes have their own).
+    let mut ids = BTreeSet::new();
+    for (method, path) in &ops {
+        let id = doc["paths"][path][method.to_lowercase()]["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"))
+            .to_owned();
+        assert!(ids.insert(id.clone()), "duplicate operationId {id}");
+    }
+
+    let paths = &doc["paths"];
+    let responses = |path: &str, method: &str| paths[path][method]["responses"].clone();
+    let statuses = |path: &str, method: &str| -> BTreeSet<String> {
+        responses(path, method)
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let has = |path: &str, method: &str, expected: &[&str]| {
+        let got = statuses(path, method);
+        for s in expected {
+            assert!(got.contains(*s), "{method} {path} lacks {s}: {got:?}");
+        }
+    };
+    has(
+        "/api/v1/remediation/signals",
+        "post",
+        &["202", "400", "401", "403", "413", "429"],
+    );
+    has(
+        "/api/v1/remediation/incidents",
+        "post",
+        &["200", "201", "400", "401", "403", "413", "429"],
+    );
+    has(
+        "/api/v1/remediation/incidents/{id}/approve",
+        "post",
+        &["200", "400", "404", "409"],
+    );
+    has(
+        "/api/v1/remediation/incidents/{id}/label",
+        "post",
+        &["201", "400", "404", "502"],
+    );
+    has(
+        "/api/v1/alerts/webhook/alertmanager",
+        "post",
+        &["200", "400", "401"],
+    );
+    has("/api/v1/ai/predict", "post", &["200", "400", "502"]);
+    assert!(
+        responses("/api/v1/auth/login", "post")["429"]["headers"]
+            .get("Retry-After")
+            .is_some()
+    );
+    assert!(
+        responses("/api/v1/users", "get")["429"]["headers"]
+            .get("Retry-After")
+            .is_some()
+    );
+    assert_eq!(
+        responses("/api/v1/users/{id}", "get")["400"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/BackendErrorBody"
+    );
+
+    // correlationId is a documented filter of the policy audit log.
+    let params = paths["/api/v1/policy/audit/logs"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(
+        params
+            .iter()
+            .any(|p| p["name"] == "correlationId" && p["in"] == "query"),
+        "{params:?}"
+    );
+
+    // Security schemes and where they apply.
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    assert_eq!(schemes["serviceApiKey"]["in"], "header");
+    assert_eq!(schemes["serviceApiKey"]["name"], "X-API-Key");
+    assert_eq!(schemes["alertmanagerToken"]["scheme"], "bearer");
+    assert_eq!(schemes["refreshToken"]["scheme"], "bearer");
+    let security = |path: &str, method: &str| paths[path][method]["security"].clone();
+    let jwt_or_key = serde_json::json!([{"bearerAuth": []}, {"serviceApiKey": []}]);
+    assert_eq!(security("/api/v1/remediation/signals", "post"), jwt_or_key);
+    assert_eq!(security("/api/v1/policy/evaluate", "post"), jwt_or_key);
+    assert_eq!(
+        security("/api/v1/users", "get"),
+        serde_json::json!([{"bearerAuth": []}])
+    );
+    assert_eq!(
+        security("/api/v1/alerts/webhook/alertmanager", "post"),
+        serde_json::json!([{"alertmanagerToken": []}])
+    );
+    assert_eq!(
+        security("/api/v1/auth/refresh", "post"),
+        serde_json::json!([{"refreshToken": []}, {}])
+    );
+    // Every scheme an operation names is defined.
+    for (method, path) in &ops {
+        for requirement in security(path, &method.to_lowercase())
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for name in requirement.as_object().unwrap().keys() {
+                assert!(
+                    schemes.get(name).is_some(),
+                    "{method} {path} names the undefined scheme {name}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_router_serves_exactly_the_documented_routes() {
+    // A service key gets every request past the deny-by-default layer, which otherwise
+    // answers 401 before the router can answer 405.
+    let app = spawn_app_with(&[("SERVICE_API_KEYS", SERVICE_KEY)]).await;
+    let doc = document(&app).await;
+    let ops = operations(&doc);
+    let documented: BTreeSet<String> = ops.iter().map(|(_, p)| p.clone()).collect();
+
+    // Paths: the router's own list equals the document's. Socket.IO is a layer outside
+    // `app_router` (it answers `/socket.io/` before routing), so it is in neither.
+    let served = aegis_test_support::served_paths(&app_router(app.state.clone()));
+    assert!(
+        served.contains("/api/v1/remediation/signals"),
+        "route listing broke: {served:?}"
+    );
+    assert_eq!(served, documented);
+    assert!(!served.iter().any(|p| p.starts_with("/socket.io")));
+    let polling = app.get("/socket.io/?EIO=4&transport=polling").await;
+    assert_ne!(
+        polling.status(),
+        404,
+        "the Socket.IO layer should answer its own path"
+    );
+
+    // Methods: each documented operation is routed (no 405, no "Cannot ..." 404) and every
+    // other method on a documented path is 405.
+    for path in &documented {
+        let url = format!("{}{}", app.address, concrete(path));
+        for method in METHODS {
+            let res = app
+                .client
+                .request(method.parse().unwrap(), &url)
+                .header("x-api-key", SERVICE_KEY)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap();
+            if ops.contains(&(method.to_owned(), path.clone())) {
+                assert_ne!(status, 405, "{method} {path} is documented but not routed");
+                assert!(
+                    !body.contains("\"Cannot "),
+                    "{method} {path} is documented but not routed: {body}"
+                );
+            } else {
+                assert_eq!(status, 405, "{method} {path} is routed but not documented");
+            }
+        }
+    }
+}
+
+/// The unauthenticated operations under the prefix, relative to it.
+fn public_api_operations(doc: &Value) -> BTreeSet<(String, String)> {
+    aegis_common::openapi::unauthenticated_operations(doc)
+        .into_iter()
+        .filter_map(|op| {
+            let (method, path) = op.split_once(' ')?;
+            let relative = path.strip_prefix(PREFIX)?;
+            Some((method.to_owned(), relative.to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_unauthenticated_route_is_listed_with_a_reason() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let problems = docs::check_public_routes(&doc, PREFIX, false);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // The document agrees with the auth layer: what it documents as public under the prefix
+    // is exactly what `require_auth` lets through without a credential, and every route the
+    // layer skips either is public or declares its own scheme (never the layer's).
+    let public = public_api_operations(&doc);
+    for (method, path) in &public {
+        assert!(
+            auth::PUBLIC_ROUTES.contains(&path.as_str()),
+            "{method} {path} is documented as public but the auth layer protects it"
+        );
+    }
+    for route in auth::PUBLIC_ROUTES {
+        let full = format!("{PREFIX}{route}");
+        let item = doc["paths"]
+            .get(&full)
+            .unwrap_or_else(|| panic!("{route} is in auth::PUBLIC_ROUTES but not documented"));
+        for (method, op) in item.as_object().unwrap() {
+            if public.contains(&(method.to_uppercase(), route.to_string())) {
+                continue;
+            }
+            let names: Vec<String> = op["security"]
+                .as_array()
+                .unwrap_or_else(|| {
+                    panic!("{method} {route} is skipped by the auth layer but declares no scheme")
+                })
+                .iter()
+                .flat_map(|r| r.as_object().unwrap().keys().cloned())
+                .collect();
+            assert!(
+                !names.is_empty()
+                    && names
+                        .iter()
+                        .all(|n| n != docs::BEARER && n != docs::SERVICE_KEY),
+                "{method} {route} is skipped by the auth layer, so it must check its own scheme: {names:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn public_policy_evaluation_is_documented_as_public() {
+    let app = spawn_app_with(&[("POLICY_EVALUATE_PUBLIC", "true")]).await;
+    let doc = document(&app).await;
+    let problems = docs::check_public_routes(&doc, PREFIX, true);
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Without the flag the same list reports the evaluate routes as not public.
+    assert_eq!(docs::check_public_routes(&doc, PREFIX, false).len(), 2);
+}
+
+#[tokio::test]
+async fn docs_is_an_html_page_with_its_own_csp() {
+    let app = spawn_app().await;
+    let res = app.get("/docs").await;
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("openapi.json"));
+    assert!(html.contains("integrity=\"sha384-"));
+}
