@@ -91,8 +91,24 @@ ensure_databases() {
   done
 }
 
+# Schemathesis for crates/dev/tests/fuzz.rs, pinned, in its own virtualenv outside the clone
+# (the test looks for it there, or at SCHEMATHESIS_BIN).
+SCHEMATHESIS_VERSION="4.32.5"
+SCHEMATHESIS_VENV="${SCHEMATHESIS_VENV:-/var/cache/aegis/schemathesis-venv}"
+ensure_schemathesis() {
+  local st="$SCHEMATHESIS_VENV/bin/st"
+  if [ -x "$st" ] && "$SCHEMATHESIS_VENV/bin/pip" show schemathesis 2>/dev/null | grep -qx "Version: $SCHEMATHESIS_VERSION"; then
+    return
+  fi
+  say "installing schemathesis $SCHEMATHESIS_VERSION into $SCHEMATHESIS_VENV"
+  mkdir -p "$(dirname "$SCHEMATHESIS_VENV")"
+  python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+}
+
 ensure_postgres
 ensure_redis
 ensure_tools
+ensure_schemathesis
 ensure_databases
 say "PostgreSQL $PGHOST:$PGPORT and Redis $REDIS_HOST:$REDIS_PORT are up; tools and databases are ready"

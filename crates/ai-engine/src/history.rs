@@ -151,19 +151,66 @@ impl HistoryWriter {
     }
 }
 
-/// Writes `batch` (retrying with backoff until PostgreSQL accepts it) and empties it.
+/// Whether PostgreSQL refused the data itself (SQLSTATE class 22, data exception, or 23,
+/// integrity violation): retrying the same rows can never succeed.
+fn is_permanent(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23")))
+}
+
+/// Writes `batch` (retrying with backoff while PostgreSQL is unavailable) and empties it. A
+/// batch PostgreSQL refuses for its content is written row by row, so one bad row cannot
+/// block the rows behind it; a row that is refused on its own is logged and set aside.
 async fn write_with_retry(pool: &PgPool, batch: &mut Vec<Record>, on_error: &impl Fn()) {
     if batch.is_empty() {
         return;
     }
     let mut delay = Duration::from_millis(100);
-    while let Err(e) = write_batch(pool, batch).await {
-        on_error();
-        tracing::warn!(error = %e, rows = batch.len(), "history write failed; retrying");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
+    loop {
+        match write_batch(pool, batch).await {
+            Ok(()) => break,
+            Err(e) if is_permanent(&e) => {
+                on_error();
+                tracing::warn!(error = %e, rows = batch.len(), "history batch refused; writing rows one by one");
+                for record in batch.iter() {
+                    write_one(pool, record, on_error).await;
+                }
+                break;
+            }
+            Err(e) => {
+                on_error();
+                tracing::warn!(error = %e, rows = batch.len(), "history write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
     }
     batch.clear();
+}
+
+/// One record, retried while PostgreSQL is unavailable; dropped (with an error log) when
+/// PostgreSQL refuses its content.
+async fn write_one(pool: &PgPool, record: &Record, on_error: &impl Fn()) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match write_batch(pool, std::slice::from_ref(record)).await {
+            Ok(()) => return,
+            Err(e) if is_permanent(&e) => {
+                on_error();
+                let kind = match record {
+                    Record::Prediction(p) => p.model_type,
+                    Record::Baseline(_) => "baseline",
+                };
+                tracing::error!(error = %e, kind, "history row refused by PostgreSQL; set aside");
+                return;
+            }
+            Err(e) => {
+                on_error();
+                tracing::warn!(error = %e, "history write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
 
 async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {

@@ -64,6 +64,12 @@ impl Client {
         })
     }
 
+    /// The admin's access token.
+    #[must_use]
+    pub fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
     /// `POST /api/v1/policy` (201, or 409 when a policy of that name exists: fine for reruns).
     pub async fn ensure_policy(&self, policy: &Value) -> anyhow::Result<()> {
         let res = self

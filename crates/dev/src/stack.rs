@@ -202,6 +202,7 @@ impl Stack {
             ("EXECUTOR_URL".into(), url(executor_port)),
             ("EXECUTOR_API_KEY".into(), secrets.service_key.clone()),
             ("EXECUTOR_HMAC_SECRET".into(), secrets.hmac.clone()),
+            ("EXECUTOR_AUDIT_TOKEN".into(), secrets.audit_token.clone()),
             ("SERVICE_API_KEYS".into(), secrets.service_key.clone()),
             ("ADMIN_EMAIL".into(), "admin@aegis.local".into()),
             ("ADMIN_PASSWORD".into(), secrets.admin_password.clone()),

@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 
-use aegis_common::{
-    db::pg_text, error::ErrorReport, openapi::FastApiErrorBody, time::now_rfc3339,
-};
+use aegis_common::{db::pg_text, error::ErrorReport, openapi::FastApiErrorBody, time::now_rfc3339};
 use axum::{
     Json,
     extract::{Query, State},
@@ -202,7 +200,6 @@ async fn predictions(
         Err(e) => unavailable(&e),
     }
 }
-
 
 #[utoipa::path(get, path = "/metrics/model-performance", tag = "history", operation_id = "model_performance",
     params(("model_type" = Option<String>, Query, description = "Only `anomaly` or `failure`")),

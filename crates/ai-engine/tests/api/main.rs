@@ -5,6 +5,7 @@
 mod feed;
 mod health;
 mod helpers;
+mod history_writer;
 mod openapi;
 mod scenarios;
 mod shutdown;

@@ -689,13 +689,14 @@ async fn audit_logs(
     {
         errors.push("result must be one of: allow, deny, error".to_owned());
     }
+    let text = |k: &str| q.get(k).cloned().map(aegis_common::db::pg_text);
     let filter = PolicyAuditFilter {
-        user_id: q.get("userId").cloned(),
-        action: q.get("action").cloned(),
+        user_id: text("userId"),
+        action: text("action"),
         result,
         start: date(q.get("startDate"), "startDate", &mut errors),
         end: date(q.get("endDate"), "endDate", &mut errors),
-        correlation_id: q.get("correlationId").cloned(),
+        correlation_id: text("correlationId"),
         limit,
     };
     if !errors.is_empty() {

@@ -230,12 +230,15 @@ async fn logs(
     if let Some(s) = status {
         qb.push(" AND status = ").push_bind(s);
     }
+    // Filters are free text: PostgreSQL refuses U+0000 in a text parameter.
     if let Some(ns) = q.get("namespace") {
-        qb.push(" AND namespace = ").push_bind(ns);
+        qb.push(" AND namespace = ")
+            .push_bind(aegis_common::db::pg_text(ns.clone()));
     }
     // Everything one incident did (the backend's correlation id, spec README contract 5).
     if let Some(c) = q.get("correlationId") {
-        qb.push(" AND correlation_id = ").push_bind(c);
+        qb.push(" AND correlation_id = ")
+            .push_bind(aegis_common::db::pg_text(c.clone()));
     }
     if let Some(t) = start {
         qb.push(" AND created_at >= ").push_bind(t);
