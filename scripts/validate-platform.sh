@@ -156,7 +156,7 @@ fi
 # ----------------------------------------------------------------------------- linters
 mapfile -t shell_scripts < <(
     {
-        find scripts infrastructure observability k8s .github -type f -name '*.sh'
+        find scripts infrastructure observability k8s bench .github -type f -name '*.sh' -not -path '*/.venv/*'
         echo .ci/run
     } | sort -u
 )

@@ -363,6 +363,16 @@ impl Stack {
         Ok(Some(url))
     }
 
+    /// Process ids of the running children by name (`kube-sim`, `executor`, `ai-engine`,
+    /// `backend`), e.g. for reading their CPU time and memory from `/proc`.
+    #[must_use]
+    pub fn pids(&self) -> BTreeMap<&'static str, u32> {
+        self.children
+            .iter()
+            .filter_map(|m| m.child.id().map(|pid| (m.name, pid)))
+            .collect()
+    }
+
     /// Sends SIGTERM to every child (newest first) and waits up to 10 s each.
     pub async fn stop(mut self) {
         while let Some(mut m) = self.children.pop() {
