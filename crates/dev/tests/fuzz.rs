@@ -82,6 +82,8 @@ async fn fuzz(
         cmd.args(["-H", h]);
     }
     cmd.args(extra);
+    // Its caches (`.schemathesis`, `.hypothesis`) go to the run directory, not the clone.
+    cmd.current_dir(&stack.run_dir);
     let out = tokio::time::timeout(Duration::from_secs(150), cmd.output())
         .await
         .expect("schemathesis finishes within 150 s")
