@@ -9,6 +9,7 @@
 //! 5. `approval` mode waits for an admin and then executes;
 //! 6. a second signal inside the cooldown does nothing.
 //!
+//! A real Prometheus scrapes them all, and sees the backend's remediation counters move.
 //! Each case asserts the correlation id in the backend incident, the executor's audit row and
 //! the policy audit row. The binaries must be built (`cargo build` of the workspace); the test
 //! fails, never skips, when one is missing.
@@ -16,7 +17,7 @@
 
 use std::time::Duration;
 
-use aegis_dev::client::{Client, allow_policy, cpu_signal, crashloop_signal};
+use aegis_dev::client::{Client, allow_policy, cpu_signal, crashloop_signal, prometheus_range};
 use serde_json::{Value, json};
 
 mod support;
@@ -84,6 +85,14 @@ async fn the_closed_loop_heals_kube_sim_through_the_real_binaries() {
         ],
     )
     .await;
+    let mut stack = stack;
+    // A real Prometheus scrapes the services and kube-sim (it is installed by
+    // scripts/prepare-test-env.sh; the test fails, never skips, without it).
+    let prometheus = stack
+        .start_prometheus()
+        .await
+        .unwrap()
+        .expect("prometheus is installed (apt-get install prometheus, or set PROMETHEUS_BIN)");
     let c = Client::login(&stack).await.unwrap();
     for p in [
         allow_policy("scale api", "scale_up", "api", None),
@@ -208,6 +217,26 @@ async fn the_closed_loop_heals_kube_sim_through_the_real_binaries() {
     assert_eq!(steps(&incident), ["signal", "policy", "guardrail"]);
     assert_eq!(replicas(&c, "api").await, (3, 3));
     assert_correlated(&c, &incident, "allow", 0).await;
+
+    // Prometheus saw the loop act: the backend's own counter, scraped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let points = prometheus_range(
+            &prometheus,
+            r#"sum(remediation_actions_total{action="scale_deployment",result="success"})"#,
+            30,
+        )
+        .await
+        .unwrap();
+        if points.last().is_some_and(|(_, v)| *v >= 2.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus never scraped two successful scale actions: {points:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     stack.stop().await;
     let _ = std::fs::remove_file(seed);

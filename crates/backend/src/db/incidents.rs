@@ -192,16 +192,7 @@ pub async fn insert_if_absent(
         tx.rollback().await?;
         return Ok(None);
     };
-    let event = sqlx::query_as::<_, IncidentEvent>(
-        "INSERT INTO incident_events (incident_id, step, status, details) \
-         VALUES ($1, $2, $3, $4) RETURNING id, at, step, status, details",
-    )
-    .bind(incident.id)
-    .bind(step)
-    .bind(&incident.status)
-    .bind(details)
-    .fetch_one(&mut *tx)
-    .await?;
+    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
     tx.commit().await?;
     Ok(Some((incident, event)))
 }
@@ -231,16 +222,7 @@ pub async fn join_open(
         tx.rollback().await?;
         return Ok(None);
     };
-    let event = sqlx::query_as::<_, IncidentEvent>(
-        "INSERT INTO incident_events (incident_id, step, status, details) \
-         VALUES ($1, $2, $3, $4) RETURNING id, at, step, status, details",
-    )
-    .bind(incident.id)
-    .bind(step)
-    .bind(&incident.status)
-    .bind(details)
-    .fetch_one(&mut *tx)
-    .await?;
+    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
     tx.commit().await?;
     Ok(Some((incident, event)))
 }

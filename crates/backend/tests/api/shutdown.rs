@@ -2,9 +2,9 @@
 //! in flight and drains the evaluation audit, so every decision a client received has its
 //! `policy_audit_logs` row, and every accepted remediation signal its incident.
 
-use std::{collections::HashSet, net::TcpListener, process::Stdio, time::Duration};
+use std::{collections::HashSet, time::Duration};
 
-use aegis_test_support::{fresh_database, redis_prefix, redis_url};
+use aegis_test_support::{fresh_database, redis_prefix, redis_url, spawn_service};
 use serde_json::{Value, json};
 
 const KEY: &str = "shutdown-service-key";
@@ -12,49 +12,31 @@ const KEY: &str = "shutdown-service-key";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_no_answered_decision_or_signal() {
     let db = fresh_database("beshutdown").await;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aegis-backend"))
-        .env("APP_ENV", "test")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", redis_url())
-        .env("REDIS_KEY_PREFIX", redis_prefix())
-        .env("JWT_SECRET", "shutdown-access-secret-0123456789abcdef")
-        .env(
+    let env = [
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", redis_url()),
+        ("REDIS_KEY_PREFIX", redis_prefix()),
+        (
+            "JWT_SECRET",
+            "shutdown-access-secret-0123456789abcdef".into(),
+        ),
+        (
             "JWT_REFRESH_SECRET",
-            "shutdown-refresh-secret-0123456789abcdef",
-        )
-        .env("SERVICE_API_KEYS", KEY)
-        .env("RATE_LIMIT_DISABLED", "true")
-        .env("HEALTH_CHECK_AI_ENGINE", "false")
-        .env("REMEDIATION_MODE", "off")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+            "shutdown-refresh-secret-0123456789abcdef".into(),
+        ),
+        ("SERVICE_API_KEYS", KEY.into()),
+        ("RATE_LIMIT_DISABLED", "true".into()),
+        ("HEALTH_CHECK_AI_ENGINE", "false".into()),
+        ("REMEDIATION_MODE", "off".into()),
+    ];
+    let mut service = spawn_service(
+        env!("CARGO_BIN_EXE_aegis-backend"),
+        &env,
+        "/api/v1/health/ping",
+    )
+    .await;
+    let base = service.base.clone();
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..300 {
-        if let Ok(r) = client
-            .get(format!("{base}/api/v1/health/ping"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "backend did not become ready");
 
     // Distinct evaluations (cache misses: each one is audited) and signals, spread over time so
     // the signal lands in the middle of them.
@@ -101,13 +83,7 @@ async fn sigterm_under_load_loses_no_answered_decision_or_signal() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let pid = child.id().unwrap();
-    let kill = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .unwrap();
-    assert!(kill.success());
+    service.sigterm().await;
     let mut decisions = HashSet::new();
     let mut incidents = HashSet::new();
     for t in tasks {
@@ -116,11 +92,7 @@ async fn sigterm_under_load_loses_no_answered_decision_or_signal() {
             incidents.extend(i);
         }
     }
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("backend exits after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "clean exit: {status}");
+    service.assert_clean_exit(Duration::from_secs(60)).await;
     assert!(
         !decisions.is_empty(),
         "some evaluations were answered before the signal"

@@ -2,9 +2,9 @@
 //! flight finish, so every answered action has its audit row in a final state, linked into the
 //! hash chain.
 
-use std::{collections::HashSet, net::TcpListener, process::Stdio, time::Duration};
+use std::{collections::HashSet, time::Duration};
 
-use aegis_test_support::fresh_database;
+use aegis_test_support::{fresh_database, spawn_service};
 use serde_json::{Value, json};
 
 use crate::helpers::{KEY, TempFile, sign2, start_sim};
@@ -18,42 +18,20 @@ async fn sigterm_under_load_leaves_every_answered_action_audited_and_final() {
     )));
     sim.write_kubeconfig(&kubeconfig.0).unwrap();
     let db = fresh_database("exshutdown").await;
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aegis-executor"))
-        .env("APP_ENV", "test")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", &db.url)
-        .env("KUBECONFIG_PATH", kubeconfig.0.display().to_string())
-        .env("ALLOWED_NAMESPACES", "default,production")
-        .env("EXECUTOR_HMAC_SECRET", KEY)
-        .env("AUDIT_API_TOKEN", "shutdown-audit-token")
-        .env("HTTP_RATE_LIMIT_MAX", "100000")
-        .env("RATE_LIMIT_SCALE_MAX", "100000")
-        .env("MAX_CONCURRENT_ACTIONS", "64")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let env = [
+        ("DATABASE_URL", db.url.clone()),
+        ("KUBECONFIG_PATH", kubeconfig.0.display().to_string()),
+        ("ALLOWED_NAMESPACES", "default,production".into()),
+        ("EXECUTOR_HMAC_SECRET", KEY.into()),
+        ("AUDIT_API_TOKEN", "shutdown-audit-token".into()),
+        ("HTTP_RATE_LIMIT_MAX", "100000".into()),
+        ("RATE_LIMIT_SCALE_MAX", "100000".into()),
+        ("MAX_CONCURRENT_ACTIONS", "64".into()),
+    ];
+    let mut service =
+        spawn_service(env!("CARGO_BIN_EXE_aegis-executor"), &env, "/health/ping").await;
+    let base = service.base.clone();
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..300 {
-        if let Ok(r) = client.get(format!("{base}/health/ping")).send().await
-            && r.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "executor did not become ready");
 
     let mut tasks = Vec::new();
     for i in 0..200u64 {
@@ -78,24 +56,14 @@ async fn sigterm_under_load_leaves_every_answered_action_audited_and_final() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(80)).await;
-    let pid = child.id().unwrap();
-    let kill = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .await
-        .unwrap();
-    assert!(kill.success());
+    service.sigterm().await;
     let mut answered = HashSet::new();
     for t in tasks {
         if let Some(id) = t.await.unwrap() {
             answered.insert(id);
         }
     }
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .expect("executor exits after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "clean exit: {status}");
+    service.assert_clean_exit(Duration::from_secs(60)).await;
     assert!(
         !answered.is_empty(),
         "some actions were answered before the signal"
