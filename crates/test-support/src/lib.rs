@@ -8,11 +8,13 @@
 pub mod db;
 pub mod fault_proxy;
 pub mod loki;
+pub mod private_pg;
 pub mod process;
 pub mod routes;
 
 pub use db::{TestDatabase, fresh_database, redis_prefix, redis_url};
 pub use fault_proxy::FaultProxy;
 pub use loki::{LokiEntry, LokiFake};
+pub use private_pg::PrivatePostgres;
 pub use process::{ServiceProcess, spawn_service};
 pub use routes::served_paths;

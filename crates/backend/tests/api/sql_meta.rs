@@ -1,0 +1,165 @@
+//! SQL metacharacters in string fields (issue 12) are data, never SQL: they are stored and read
+//! back verbatim, filters match them literally, and nothing else in the database changes.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::auth_support::spawn_with_admin;
+
+const NASTY: &[&str] = &[
+    "'; DROP TABLE users; --",
+    "Robert'); DROP TABLE alerts;--",
+    "' OR '1'='1",
+    "\" OR \"\"=\"",
+    "%_\\%",
+    "$1 $$ $tag$ ::text",
+    "*/ /* -- ;",
+    "😀 ' \" ` \\",
+];
+
+#[tokio::test]
+async fn sql_metacharacters_in_string_fields_are_harmless() {
+    // No lockout: the wrong passwords below are about SQL, not brute force.
+    let app = spawn_with_admin(&[
+        ("RATE_LIMIT_DISABLED", "true"),
+        ("LOGIN_LOCKOUT_THRESHOLD", "0"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let token = Some(admin.access.as_str());
+    let pool = app.pool().await;
+    let users_before: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let policies_before: i64 = sqlx::query_scalar("SELECT count(*) FROM policies")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    for (i, nasty) in NASTY.iter().enumerate() {
+        // Login with a hostile e-mail or password: refused, not an error, never a session.
+        let res = app
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": nasty, "password": nasty}),
+            )
+            .await;
+        assert!(
+            matches!(res.status().as_u16(), 400 | 401),
+            "{nasty}: login answered {}",
+            res.status()
+        );
+        let res = app
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": "admin@aegis.local", "password": nasty}),
+            )
+            .await;
+        assert_eq!(res.status(), 401, "{nasty}");
+
+        // Stored and read back verbatim.
+        let res = app
+            .send(
+                Method::POST,
+                "/api/v1/alerts",
+                token,
+                Some(
+                    json!({"title": nasty, "description": nasty, "severity": "high",
+                            "metadata": {"note": nasty}}),
+                ),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{nasty}");
+        let alert: Value = res.json().await.unwrap();
+        let res = app
+            .send(Method::GET, "/api/v1/alerts?limit=1000", token, None)
+            .await;
+        let list: Vec<Value> = res.json().await.unwrap();
+        let back = list
+            .iter()
+            .find(|a| a["id"] == alert["id"])
+            .expect("the new alert is listed");
+        assert_eq!(back["title"], *nasty);
+        assert_eq!(back["description"], *nasty);
+        assert_eq!(back["metadata"]["note"], *nasty);
+
+        let name = format!("policy {i} {nasty}");
+        let res = app
+            .send(
+                Method::POST,
+                "/api/v1/policy",
+                token,
+                Some(
+                    json!({"name": name, "description": nasty, "type": "api_access",
+                            "effect": "allow", "priority": 10, "conditions": {"role": nasty},
+                            "actions": ["read"], "resources": [format!("/x/{nasty}")],
+                            "isActive": true}),
+                ),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{nasty}: {}", res.text().await.unwrap());
+
+        // Filters match literally: a hostile filter value finds nothing (and is no error).
+        let res = app
+            .send(
+                Method::GET,
+                &format!(
+                    "/api/v1/policy/audit/logs?userId={}&action={}",
+                    urlencode(nasty),
+                    urlencode(nasty)
+                ),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{nasty}");
+        assert_eq!(res.json::<Value>().await.unwrap(), json!([]));
+        let res = app
+            .send(
+                Method::GET,
+                &format!("/api/v1/alerts?severity={}", urlencode(nasty)),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), 400, "{nasty}");
+    }
+
+    // Nothing else changed: every user is still there, every alert and policy was added.
+    let users_after: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(users_after, users_before);
+    let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM alerts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(alerts, NASTY.len() as i64);
+    let policies: i64 = sqlx::query_scalar("SELECT count(*) FROM policies")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(policies, policies_before + NASTY.len() as i64);
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM policies WHERE name LIKE 'policy %' ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (i, nasty) in NASTY.iter().enumerate() {
+        assert!(names.contains(&format!("policy {i} {nasty}")), "{nasty}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
