@@ -152,19 +152,30 @@ pub fn pg_text(s: String) -> String {
     }
 }
 
-/// [`pg_text`] for every string and key of a JSON value (`jsonb` refuses `\u0000`).
+/// [`pg_text`] for every string and key of a JSON value (`jsonb` refuses `\u0000`). Works in
+/// place: a value without NUL (the common case, on request paths) is returned without
+/// allocating.
 #[must_use]
-pub fn pg_json(v: serde_json::Value) -> serde_json::Value {
+pub fn pg_json(mut v: serde_json::Value) -> serde_json::Value {
+    strip_nul(&mut v);
+    v
+}
+
+fn strip_nul(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
-        Value::String(s) => Value::String(pg_text(s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(pg_json).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (pg_text(k), pg_json(v)))
-                .collect(),
-        ),
-        other => other,
+        Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (pg_text(k), v))
+                    .collect();
+            }
+            map.values_mut().for_each(strip_nul);
+        }
+        _ => {}
     }
 }
 

@@ -188,13 +188,7 @@ pub async fn insert_if_absent(
     .bind(new.signal)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(incident) = incident else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
-    tx.commit().await?;
-    Ok(Some((incident, event)))
+    with_event(tx, incident, step, details).await
 }
 
 /// Appends a timeline event to the open-ish incident with `fingerprint`, if there is one, and
@@ -218,13 +212,7 @@ pub async fn join_open(
     .bind(fingerprint)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(incident) = incident else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
-    tx.commit().await?;
-    Ok(Some((incident, event)))
+    with_event(tx, incident, step, details).await
 }
 
 /// List filters.
@@ -343,13 +331,7 @@ pub async fn transition(
     .bind(patch.decided_by.as_deref())
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(incident) = incident else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
-    tx.commit().await?;
-    Ok(Some((incident, event)))
+    with_event(tx, incident, step, details).await
 }
 
 /// Appends a timeline event without changing the status (analysis, policy decision, ...).
@@ -367,6 +349,17 @@ pub async fn append_event(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
+    with_event(tx, incident, step, details).await
+}
+
+/// Ends a step's transaction: with the incident the step touched, appends its timeline event
+/// (status as it is now) and commits; without one, rolls back and answers `None`.
+async fn with_event(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    incident: Option<Incident>,
+    step: &str,
+    details: &Value,
+) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
     let Some(incident) = incident else {
         tx.rollback().await?;
         return Ok(None);

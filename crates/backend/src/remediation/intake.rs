@@ -30,11 +30,11 @@ const MAX_ATTEMPTS: usize = 3;
 /// Race-free: the partial unique index lets exactly one concurrent insert win; the losers join.
 pub async fn accept_signal(
     db: &PgPool,
-    signal: &Signal,
+    signal: Signal,
     correlation_id: &str,
 ) -> Result<IntakeOutcome, sqlx::Error> {
     // Whatever arrived must fit PostgreSQL (no U+0000 in text or jsonb).
-    let signal = &signal.clone().pg_safe();
+    let signal = &signal.pg_safe();
     let fp = fingerprint(signal);
     let action = signal.recommended_action.as_ref().map(wire_name);
     let details = signal_details(signal, &fp, correlation_id, action.as_deref());

@@ -138,7 +138,7 @@ async fn signal(
     require_signal_sender(&principal)?;
     validate_signal(&body)?;
     let trace = trace.map(|Extension(t)| t);
-    let accepted = intake(&state, &Signal::from(&body), trace).await?;
+    let accepted = intake(&state, Signal::from(&body), trace).await?;
     Ok(accepted_response(StatusCode::ACCEPTED, &accepted))
 }
 
@@ -159,9 +159,10 @@ fn accepted_response(status: StatusCode, accepted: &Accepted) -> Response {
 /// Opens or joins an incident for `signal` and, for a new one, starts the decision path.
 async fn intake(
     state: &AppState,
-    signal: &Signal,
+    signal: Signal,
     trace: Option<TraceParent>,
 ) -> Result<Accepted, ApiError> {
+    let source = source_label(&signal.source);
     // Contract 5: the correlation id is the request's trace id (the shared middleware takes it
     // from `traceparent` or mints one); mint here too in case the middleware is absent.
     let trace = trace.unwrap_or_else(TraceParent::new_root);
@@ -177,7 +178,7 @@ async fn intake(
         .backend_metrics
         .remediation_signals
         .with_label_values(&[
-            source_label(&signal.source),
+            source,
             if outcome.deduplicated {
                 "true"
             } else {
@@ -301,7 +302,7 @@ async fn create(
         fingerprint: None,
         raw,
     };
-    let accepted = intake(&state, &signal, trace.map(|Extension(t)| t)).await?;
+    let accepted = intake(&state, signal, trace.map(|Extension(t)| t)).await?;
     let status = if accepted.body.deduplicated {
         StatusCode::OK
     } else {
@@ -631,8 +632,9 @@ async fn alertmanager_webhook(
     for item in items {
         results.push(match item {
             AlertSignal::Firing(signal) => {
-                let accepted = intake(&state, &signal, trace).await?;
-                json!({"status": "firing", "fingerprint": signal.fingerprint, "incidentId": accepted.body.incident_id, "correlationId": accepted.body.correlation_id, "deduplicated": accepted.body.deduplicated})
+                let fingerprint = signal.fingerprint.clone();
+                let accepted = intake(&state, *signal, trace).await?;
+                json!({"status": "firing", "fingerprint": fingerprint, "incidentId": accepted.body.incident_id, "correlationId": accepted.body.correlation_id, "deduplicated": accepted.body.deduplicated})
             }
             AlertSignal::Resolved { fingerprint } => {
                 let joined = incidents::join_open(
