@@ -21,14 +21,40 @@ pub fn uptime_seconds() -> f64 {
     STARTED.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
-/// The liveness body: `{"status":"ok","timestamp":..., "uptime": seconds}`.
-#[must_use]
-pub fn ping_body() -> Value {
-    json!({
-        "status": "ok",
-        "timestamp": crate::time::now_rfc3339(),
-        "uptime": uptime_seconds(),
-    })
+/// The liveness body of every service: `{"status":"ok","timestamp":...}`, plus `uptime` in
+/// seconds where the service's contract has it (the backend).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Ping {
+    /// Always `ok`.
+    #[schema(value_type = String)]
+    pub status: &'static str,
+    /// Now, RFC 3339.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    /// Seconds since the process started (backend only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<f64>,
+}
+
+impl Ping {
+    /// `{"status":"ok","timestamp":...}`.
+    #[must_use]
+    pub fn now() -> Self {
+        Self {
+            status: "ok",
+            timestamp: crate::time::now_rfc3339(),
+            uptime: None,
+        }
+    }
+
+    /// [`Ping::now`] with `uptime`.
+    #[must_use]
+    pub fn with_uptime() -> Self {
+        Self {
+            uptime: Some(uptime_seconds()),
+            ..Self::now()
+        }
+    }
 }
 
 /// The outcome of checking one dependency.

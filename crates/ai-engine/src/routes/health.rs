@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use aegis_common::{health, time::now_rfc3339};
+use aegis_common::{
+    health::{self, Ping},
+    time::now_rfc3339,
+};
 use axum::{
     Json,
     extract::State,
@@ -52,24 +55,10 @@ async fn root() -> Json<Banner> {
     })
 }
 
-/// `GET /ping`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Ping {
-    /// `ok`.
-    #[schema(value_type = String)]
-    status: &'static str,
-    /// Now, RFC 3339.
-    #[schema(format = DateTime)]
-    timestamp: String,
-}
-
 #[utoipa::path(get, path = "/ping", tag = "health", operation_id = "ping",
     responses((status = 200, description = "Liveness", body = Ping)))]
 async fn ping() -> Json<Ping> {
-    Json(Ping {
-        status: "ok",
-        timestamp: now_rfc3339(),
-    })
+    Json(Ping::now())
 }
 
 async fn database_up(state: &AppState) -> bool {

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use std::collections::BTreeMap;
 
-use aegis_common::{db::migrations_applied, health};
+use aegis_common::{
+    db::migrations_applied,
+    health::{self, Ping},
+};
 use axum::{
     Json,
     extract::State,
@@ -39,18 +42,6 @@ pub fn root_router() -> OpenApiRouter<AppState> {
         .routes(routes!(root_health))
         .routes(routes!(root_ping))
         .routes(routes!(root_ready))
-}
-
-/// `GET /health/ping`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Ping {
-    /// Always `ok`.
-    pub status: String,
-    /// Now, RFC 3339.
-    #[schema(format = DateTime)]
-    pub timestamp: String,
-    /// Seconds since the process started.
-    pub uptime: f64,
 }
 
 /// `up` or `down`.
@@ -123,14 +114,14 @@ pub struct ReadyReport {
 #[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "ping",
     description = "Liveness; depends on nothing.",
     responses((status = 200, description = "Alive", body = Ping)))]
-async fn ping() -> Json<serde_json::Value> {
-    Json(health::ping_body())
+async fn ping() -> Json<Ping> {
+    Json(Ping::with_uptime())
 }
 
 #[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "root_ping",
     description = "Liveness (root alias of the prefixed route).",
     responses((status = 200, description = "Alive", body = Ping)))]
-async fn root_ping() -> Json<serde_json::Value> {
+async fn root_ping() -> Json<Ping> {
     ping().await
 }
 

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use aegis_common::{health::uptime_seconds, time::now_rfc3339};
+use aegis_common::{
+    health::{Ping, uptime_seconds},
+    time::now_rfc3339,
+};
 use axum::{
     Json,
     extract::State,
@@ -52,24 +55,10 @@ async fn health() -> Json<Health> {
     })
 }
 
-/// `GET /health/ping`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Ping {
-    /// Always `ok`.
-    #[schema(value_type = String)]
-    status: &'static str,
-    /// Now, RFC 3339.
-    #[schema(format = DateTime)]
-    timestamp: String,
-}
-
 #[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "ping",
     responses((status = 200, description = "Liveness", body = Ping)))]
 async fn ping() -> Json<Ping> {
-    Json(Ping {
-        status: "ok",
-        timestamp: now_rfc3339(),
-    })
+    Json(Ping::now())
 }
 
 /// `GET /health/config`: the effective settings, never a secret.
