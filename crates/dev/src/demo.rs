@@ -80,7 +80,7 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
         }
     };
     let accepted = client.signal(&signal).await?;
-    println!("   The ai-engine's anomaly report (contract 4) goes to the backend.");
+    println!("   An anomaly report in the ai-engine feed's format (contract 4) goes to the backend.");
     let incident = follow(client, &accepted).await?;
     print_timeline(&incident);
     client.set_cpu("production", "api", 45.0).await?;
@@ -100,7 +100,7 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     let accepted = client
         .signal(&crashloop_signal("production", "worker", &victim))
         .await?;
-    println!("   The ai-engine's failure report (contract 4) goes to the backend.");
+    println!("   A failure report in the ai-engine's format (contract 4) goes to the backend.");
     let incident = follow(client, &accepted).await?;
     print_timeline(&incident);
     print_state("worker", &before, &pods_line(client).await?);
