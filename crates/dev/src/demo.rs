@@ -80,7 +80,9 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
         }
     };
     let accepted = client.signal(&signal).await?;
-    println!("   An anomaly report in the ai-engine feed's format (contract 4) goes to the backend.");
+    println!(
+        "   An anomaly report in the ai-engine feed's format (contract 4) goes to the backend."
+    );
     let incident = follow(client, &accepted).await?;
     print_timeline(&incident);
     client.set_cpu("production", "api", 45.0).await?;
