@@ -198,16 +198,7 @@ impl Cluster {
     /// Sets CPU/memory of a pod or of all pods of a deployment; 404 when they do not exist and
     /// 400 for values that are not finite non-negative numbers.
     pub fn set_pod_metric(&self, update: &MetricUpdate) -> Result<(), StatusError> {
-        for value in [update.cpu, update.memory].into_iter().flatten() {
-            if !value.is_finite() || value < 0.0 {
-                return Err(StatusError::bad_request(format!(
-                    "metric values must be finite and >= 0, got {value}"
-                )));
-            }
-        }
-        if update.cpu.is_none() && update.memory.is_none() {
-            return Err(StatusError::bad_request("set at least one of cpu, memory"));
-        }
+        update.validate().map_err(StatusError::bad_request)?;
         if self
             .get(Resource::Deployment, &update.namespace, &update.deployment)
             .is_none()
@@ -259,13 +250,22 @@ impl Cluster {
         lock(&self.inner.metrics).reset();
     }
 
-    /// The (cpu, memory) percentages currently reported for a pod.
+    /// The (cpu, memory) percentages currently reported for a pod, before jitter.
     pub fn pod_usage(&self, namespace: &str, pod: &str) -> Option<(f64, f64)> {
-        let deployment = self.with_store(|s| {
-            s.get(Resource::Pod, namespace, pod)
-                .map(|p| metrics::deployment_of_pod(s, p).unwrap_or_default())
+        let (deployment, ready, ready_pods) = self.with_store(|s| {
+            let p = s.get(Resource::Pod, namespace, pod)?;
+            let deployment = metrics::deployment_of_pod(s, p).unwrap_or_default();
+            let ready_pods = s
+                .list(Resource::Pod, Some(namespace))
+                .into_iter()
+                .filter(|other| {
+                    crate::controller::pod_is_ready(other)
+                        && metrics::deployment_of_pod(s, other).as_deref() == Some(&deployment)
+                })
+                .count();
+            Some((deployment, crate::controller::pod_is_ready(p), ready_pods))
         })?;
-        Some(lock(&self.inner.metrics).usage(namespace, &deployment, pod))
+        Some(lock(&self.inner.metrics).usage(namespace, &deployment, pod, ready, ready_pods))
     }
 
     /// The `/metrics` text.

@@ -515,7 +515,8 @@ fn hex_id(seed: &str) -> String {
         .collect()
 }
 
-fn pod_is_ready(pod: &Value) -> bool {
+/// Whether the pod's `Ready` condition is `True`.
+pub fn pod_is_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| {

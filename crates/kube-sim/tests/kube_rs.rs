@@ -442,8 +442,8 @@ async fn metrics_are_served_open_and_settable_through_the_admin_endpoint() {
         namespace: "production".into(),
         deployment: "worker".into(),
         pod: Some(pod_name.clone()),
-        cpu: None,
         memory: Some(88.0),
+        ..MetricUpdate::default()
     })
     .unwrap();
 
@@ -469,9 +469,95 @@ async fn metrics_are_served_open_and_settable_through_the_admin_endpoint() {
         deployment: "nope".into(),
         pod: None,
         cpu: Some(1.0),
-        memory: None,
+        ..MetricUpdate::default()
     });
     assert_eq!(missing.unwrap_err().code, 404);
+}
+
+/// The CPU samples of a deployment's pods in a `/metrics` text.
+fn cpu_samples(text: &str, deployment: &str) -> Vec<f64> {
+    let prefix = format!(
+        "kube_sim_pod_cpu_usage_percent{{namespace=\"production\",deployment=\"{deployment}\""
+    );
+    text.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cpu_load_is_shared_by_the_ready_pods_and_jitter_stays_within_its_bounds() {
+    let sim = start_sim(false).await;
+    let client = client_for(&sim).await;
+    let load = |cpu_load: f64, jitter: Option<f64>| MetricUpdate {
+        namespace: "production".into(),
+        deployment: "api".into(),
+        cpu_load: Some(cpu_load),
+        jitter,
+        ..MetricUpdate::default()
+    };
+    sim.set_pod_metric(&load(288.0, None)).unwrap();
+    let three = cpu_samples(&plain_get(&sim, "/metrics").await, "api");
+    assert_eq!(three, vec![96.0; 3]);
+
+    // Scaling up spreads the same load over more pods, as on a real cluster.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
+    deployments
+        .patch_scale(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    let four = cpu_samples(&plain_get(&sim, "/metrics").await, "api");
+    assert_eq!(four, vec![72.0; 4]);
+
+    sim.set_pod_metric(&load(200.0, Some(3.0))).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        for v in cpu_samples(&plain_get(&sim, "/metrics").await, "api") {
+            assert!((47.0..=53.0).contains(&v), "50 ± 3, got {v}");
+            seen.insert(v.to_bits());
+        }
+    }
+    assert!(seen.len() > 10, "jitter varies between scrapes: {seen:?}");
+
+    // A fixed value replaces the load; bad values are refused with the reason.
+    sim.set_pod_metric(&MetricUpdate {
+        namespace: "production".into(),
+        deployment: "api".into(),
+        cpu: Some(10.0),
+        jitter: Some(0.0),
+        ..MetricUpdate::default()
+    })
+    .unwrap();
+    assert_eq!(
+        cpu_samples(&plain_get(&sim, "/metrics").await, "api"),
+        vec![10.0; 4]
+    );
+    for (bad, reason) in [
+        (
+            MetricUpdate {
+                pod: Some("x".into()),
+                ..load(1.0, None)
+            },
+            "cannot be set for one pod",
+        ),
+        (load(1.0, Some(51.0)), "jitter must be at most"),
+        (load(f64::NAN, None), "cpuLoad must be finite"),
+        (
+            MetricUpdate {
+                cpu: Some(1.0),
+                ..load(1.0, None)
+            },
+            "not both",
+        ),
+    ] {
+        let err = sim.set_pod_metric(&bad).unwrap_err();
+        assert_eq!(err.code, 400);
+        assert!(err.message.contains(reason), "{}", err.message);
+    }
 }
 
 /// A raw HTTP/1.1 GET without credentials.
