@@ -156,14 +156,31 @@ fn feed_config(env: &Env, app_env: AppEnv) -> Result<Option<crate::feed::FeedCon
         interval: std::time::Duration::from_secs(
             env.parse("FEED_INTERVAL_SECONDS", &[], 300u64)?.max(1),
         ),
-        lookback: std::time::Duration::from_secs(
-            60 * env.parse("FEED_LOOKBACK_MINUTES", &[], 60u64)?.max(1),
-        ),
+        lookback: lookback(env)?,
         step,
         queries,
         backend_url: env.opt_string("BACKEND_URL", &[]),
         backend_api_key: env.secret("BACKEND_API_KEY", &[], app_env)?,
     }))
+}
+
+/// `FEED_LOOKBACK_MINUTES`: whole or fractional minutes (`0.5` is 30 s), from one second to a
+/// week; Prometheus is asked in whole seconds.
+fn lookback(env: &Env) -> Result<std::time::Duration, ConfigError> {
+    let minutes: f64 = env.parse("FEED_LOOKBACK_MINUTES", &[], 60.0)?;
+    let seconds = (minutes * 60.0).round();
+    if !(1.0..=7.0 * 24.0 * 3600.0).contains(&seconds) {
+        return Err(ConfigError::invalid(
+            "FEED_LOOKBACK_MINUTES",
+            format!("expected minutes between 1/60 and 10080, got {minutes}"),
+        ));
+    }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked to lie in [1, 604800] above"
+    )]
+    Ok(std::time::Duration::from_secs(seconds as u64))
 }
 
 #[cfg(test)]
@@ -187,5 +204,23 @@ mod tests {
         assert!(err.to_string().contains("ANOMALY_THRESHOLD"));
         let env = Env::from_pairs([("ANOMALY_THRESHOLD", "0.7")]);
         assert!((Config::from_env(&env).unwrap().anomaly_threshold - 0.7).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_feed_lookback_takes_fractional_minutes_and_refuses_nonsense() {
+        let lookback_of = |minutes: &str| {
+            let env =
+                Env::from_pairs([("FEED_ENABLED", "true"), ("FEED_LOOKBACK_MINUTES", minutes)]);
+            Config::from_env(&env).map(|c| c.feed.unwrap().lookback)
+        };
+        assert_eq!(lookback_of("60").unwrap().as_secs(), 3600);
+        assert_eq!(lookback_of("0.1").unwrap().as_secs(), 6);
+        for bad in ["0", "-1", "NaN", "inf", "20000", "soon"] {
+            let err = lookback_of(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("FEED_LOOKBACK_MINUTES"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -6,8 +6,20 @@
 //! deployment); each group is scored in-process exactly like an E4 request and recorded in the
 //! prediction history. Each anomaly whose group names a workload is reported to the backend as
 //! a remediation signal (contract 4). The feed never calls the policy engine or the executor.
+//!
+//! **Only new data is reported.** Windows overlap (by default an hour of data every five
+//! minutes), so a spike stays in them long after the loop has acted on it. Once a group's
+//! signal has been accepted, that group's later windows start after the newest sample the
+//! signal carried, until the look-back has moved past it. A repeat signal therefore always
+//! rests on samples taken after the previous one, which is what the backend's verification
+//! (contract 11) counts on: a spike that was healed is not reported again, one that persists
+//! is. A group with fewer than [`MIN_FRESH_SAMPLES`] new samples per metric type waits for the
+//! next run. The memory is per process: after a restart a group's first window is whole again.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use aegis_common::{
     contracts::{self, MetricSample, RemediationSignal, SignalKind, SignalTarget, SignalWindow},
@@ -237,57 +249,124 @@ pub struct RunReport {
     pub signals_sent: usize,
     /// Queries that failed.
     pub failed_queries: usize,
+    /// Groups not scored because too little of their data is newer than their last signal.
+    pub waiting_for_fresh_data: usize,
 }
 
-/// One feed run at `now`.
-pub async fn run_once(state: &AppState, cfg: &FeedConfig, now: DateTime<Utc>) -> RunReport {
-    let http = reqwest::Client::new();
-    let mut report = RunReport::default();
-    let mut samples = Vec::new();
-    for q in &cfg.queries {
-        match query_range(&http, cfg, q, now).await {
-            Ok(found) => samples.extend(found.into_iter().map(|s| (q.category.clone(), s))),
-            Err(e) => {
-                report.failed_queries += 1;
-                tracing::warn!(query = %q.query, error = %e, "feed query failed; skipped");
-            }
+/// New samples per metric type a group needs after its last signal before it is scored again
+/// (the z-score fallback needs three points).
+pub const MIN_FRESH_SAMPLES: usize = 3;
+
+/// The feed between runs: its settings, and per group the newest sample already reported.
+#[derive(Debug)]
+pub struct Feed {
+    cfg: FeedConfig,
+    http: reqwest::Client,
+    reported_until: HashMap<GroupKey, DateTime<Utc>>,
+}
+
+impl Feed {
+    /// A feed that has reported nothing yet.
+    #[must_use]
+    pub fn new(cfg: FeedConfig) -> Self {
+        Self {
+            cfg,
+            http: reqwest::Client::new(),
+            reported_until: HashMap::new(),
         }
     }
-    for ((category, namespace, deployment), group) in group(samples) {
-        let points: Vec<MetricPoint> = group
-            .iter()
-            .map(|s| MetricPoint {
-                metric_type: s.metric_type,
-                value: s.value,
-                timestamp: s.at,
-            })
-            .collect();
-        let series = metric_series(&points);
-        let features = metric_features(&points);
-        let outcome = match state.engine.anomaly.lock() {
-            Ok(mut d) => d.detect(&series, &features),
-            Err(_) => continue,
-        };
-        let Ok(Some(outcome)) = outcome else { continue };
-        report.groups += 1;
-        let body = crate::routes::detect::anomaly_body(&outcome);
-        record(state, &group, &outcome, &body, &category, &features).await;
-        if !outcome.is_anomaly {
-            continue;
-        }
-        report.anomalies += 1;
-        if namespace.is_empty() || deployment.is_empty() {
-            continue;
-        }
-        if let Some(url) = &cfg.backend_url {
-            let signal = signal(&namespace, &deployment, &group, &outcome, body, now);
-            match send_signal(&http, url, cfg.backend_api_key.as_ref(), &signal).await {
-                Ok(()) => report.signals_sent += 1,
-                Err(e) => tracing::warn!(namespace, deployment, error = %e, "signal not accepted"),
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &FeedConfig {
+        &self.cfg
+    }
+
+    /// One feed run at `now`.
+    pub async fn run_once(&mut self, state: &AppState, now: DateTime<Utc>) -> RunReport {
+        let cfg = &self.cfg;
+        let mut report = RunReport::default();
+        let mut samples = Vec::new();
+        for q in &cfg.queries {
+            match query_range(&self.http, cfg, q, now).await {
+                Ok(found) => samples.extend(found.into_iter().map(|s| (q.category.clone(), s))),
+                Err(e) => {
+                    report.failed_queries += 1;
+                    tracing::warn!(query = %q.query, error = %e, "feed query failed; skipped");
+                }
             }
         }
+        // A signal older than the look-back no longer overlaps any window.
+        let horizon = now
+            - chrono::Duration::from_std(cfg.lookback)
+                .unwrap_or_else(|_| chrono::Duration::hours(1));
+        self.reported_until.retain(|_, until| *until >= horizon);
+        for (key, group) in group(samples) {
+            let group = match self.reported_until.get(&key) {
+                Some(until) => {
+                    let fresh: Vec<LabelledSample> =
+                        group.into_iter().filter(|s| s.at > *until).collect();
+                    if !enough_fresh(&fresh) {
+                        report.waiting_for_fresh_data += 1;
+                        continue;
+                    }
+                    fresh
+                }
+                None => group,
+            };
+            let (category, namespace, deployment) = &key;
+            let points: Vec<MetricPoint> = group
+                .iter()
+                .map(|s| MetricPoint {
+                    metric_type: s.metric_type,
+                    value: s.value,
+                    timestamp: s.at,
+                })
+                .collect();
+            let series = metric_series(&points);
+            let features = metric_features(&points);
+            let outcome = match state.engine.anomaly.lock() {
+                Ok(mut d) => d.detect(&series, &features),
+                Err(_) => continue,
+            };
+            let Ok(Some(outcome)) = outcome else { continue };
+            report.groups += 1;
+            let body = crate::routes::detect::anomaly_body(&outcome);
+            record(state, &group, &outcome, &body, category, &features).await;
+            if !outcome.is_anomaly {
+                continue;
+            }
+            report.anomalies += 1;
+            if namespace.is_empty() || deployment.is_empty() {
+                continue;
+            }
+            if let Some(url) = &cfg.backend_url {
+                let newest = group.iter().map(|s| s.at).max();
+                let signal = signal(namespace, deployment, &group, &outcome, body, now);
+                match send_signal(&self.http, url, cfg.backend_api_key.as_ref(), &signal).await {
+                    Ok(()) => {
+                        report.signals_sent += 1;
+                        if let Some(newest) = newest {
+                            self.reported_until.insert(key.clone(), newest);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(namespace, deployment, error = %e, "signal not accepted");
+                    }
+                }
+            }
+        }
+        report
     }
-    report
+}
+
+/// Whether every metric type in `fresh` has at least [`MIN_FRESH_SAMPLES`] samples.
+fn enough_fresh(fresh: &[LabelledSample]) -> bool {
+    let mut per_type: BTreeMap<MetricType, usize> = BTreeMap::new();
+    for s in fresh {
+        *per_type.entry(s.metric_type).or_default() += 1;
+    }
+    !per_type.is_empty() && per_type.values().all(|n| *n >= MIN_FRESH_SAMPLES)
 }
 
 async fn record(
@@ -423,12 +502,13 @@ async fn send_signal(
 pub fn spawn(state: AppState, cfg: FeedConfig) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(cfg.interval);
+        let mut feed = Feed::new(cfg);
         loop {
             tick.tick().await;
             if !state.models_loaded() {
                 continue;
             }
-            let report = run_once(&state, &cfg, Utc::now()).await;
+            let report = feed.run_once(&state, Utc::now()).await;
             tracing::info!(?report, "feed run finished");
         }
     })

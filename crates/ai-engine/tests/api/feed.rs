@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use aegis_ai_engine::feed::{FeedConfig, parse_queries, run_once};
+use aegis_ai_engine::feed::{Feed, FeedConfig, parse_queries};
 use axum::{Json, Router, extract::State, http::HeaderMap, routing::post};
 use serde_json::{Value, json};
 
@@ -179,7 +179,7 @@ async fn feed_scores_each_workload_and_reports_the_spike_as_a_signal() {
         backend_api_key: Some("service-key".to_owned().into()),
     };
     let state = app_state(&app).await;
-    let report = run_once(&state, &cfg, now).await;
+    let report = Feed::new(cfg).run_once(&state, now).await;
     assert_eq!(report.failed_queries, 0, "{report:?}");
     assert_eq!(
         report.groups, 2,
@@ -208,6 +208,101 @@ async fn feed_scores_each_workload_and_reports_the_spike_as_a_signal() {
     assert_eq!(stats["total_anomalies_detected"], 1);
 }
 
+/// Every 15 s from 30 minutes before `now` to 3 minutes after it: `api` is flat at 41 % except
+/// a spike to 97 % in the two samples ending at `now` and a second one 75 s after `now`.
+fn spike_then_recovery(now: i64) -> String {
+    let mut out = String::from(
+        "# HELP kube_sim_pod_cpu_usage_percent CPU\n# TYPE kube_sim_pod_cpu_usage_percent gauge\n",
+    );
+    let mut t = now - 30 * 60;
+    while t <= now + 180 {
+        let v = if t == now - 15 || t == now || t == now + 75 {
+            97.0
+        } else {
+            41.0
+        };
+        out.push_str(&format!(
+            "kube_sim_pod_cpu_usage_percent{{namespace=\"production\",deployment=\"api\",pod=\"api-7d9f-x1\"}} {v} {t}\n"
+        ));
+        t += 15;
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+#[tokio::test]
+async fn a_reported_spike_is_not_reported_again_but_a_new_one_in_later_data_is() {
+    let now = chrono::Utc::now();
+    let now = chrono::DateTime::from_timestamp(now.timestamp(), 0).unwrap();
+    let prometheus = start_prometheus(&spike_then_recovery(now.timestamp())).await;
+    let (backend, received) = signal_sink().await;
+    let app = spawn_app().await;
+    let state = app_state(&app).await;
+    let mut feed = Feed::new(FeedConfig {
+        prometheus_url: prometheus.url.clone(),
+        interval: Duration::from_secs(15),
+        lookback: Duration::from_secs(20 * 60),
+        step: "15s".into(),
+        queries: parse_queries(
+            "- category: workload\n  metric_type: cpu_usage\n  query: kube_sim_pod_cpu_usage_percent\n",
+        )
+        .unwrap(),
+        backend_url: Some(backend),
+        backend_api_key: None,
+    });
+    let at = |secs: i64| now + chrono::Duration::seconds(secs);
+
+    let first = feed.run_once(&state, at(0)).await;
+    assert_eq!((first.anomalies, first.signals_sent), (1, 1), "{first:?}");
+
+    // The same window again (nothing newer than the signal): nothing is scored or sent, although
+    // the spike is still the window's last point.
+    let again = feed.run_once(&state, at(0)).await;
+    assert_eq!(again.groups, 0, "{again:?}");
+    assert_eq!(again.waiting_for_fresh_data, 1, "{again:?}");
+    assert_eq!(again.signals_sent, 0, "{again:?}");
+
+    // Two new samples are not enough to judge; four recovered ones are scored and are normal.
+    let short = feed.run_once(&state, at(30)).await;
+    assert_eq!(short.waiting_for_fresh_data, 1, "{short:?}");
+    let recovered = feed.run_once(&state, at(60)).await;
+    assert_eq!(
+        (
+            recovered.groups,
+            recovered.anomalies,
+            recovered.signals_sent
+        ),
+        (1, 0, 0),
+        "{recovered:?}"
+    );
+
+    // A second spike in data newer than the first signal is reported, with only that data.
+    let second = feed.run_once(&state, at(75)).await;
+    assert_eq!(
+        (second.anomalies, second.signals_sent),
+        (1, 1),
+        "{second:?}"
+    );
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    let first_window = got[0].1["window"]["metrics"].as_array().unwrap();
+    assert!(
+        first_window.len() > 70,
+        "the whole look-back: {}",
+        first_window.len()
+    );
+    let second_window = got[1].1["window"]["metrics"].as_array().unwrap();
+    let newest_reported = aegis_common::time::rfc3339_millis(now);
+    assert_eq!(second_window.len(), 5, "{second_window:#?}");
+    assert!(
+        second_window
+            .iter()
+            .all(|m| m["timestamp"].as_str().unwrap() > newest_reported.as_str()),
+        "only samples after the first signal: {second_window:#?}"
+    );
+    assert_eq!(second_window.last().unwrap()["value"], 97.0);
+}
+
 #[tokio::test]
 async fn an_unreachable_or_broken_prometheus_is_skipped_not_fatal() {
     let app = spawn_app().await;
@@ -221,8 +316,9 @@ async fn an_unreachable_or_broken_prometheus_is_skipped_not_fatal() {
         backend_url: None,
         backend_api_key: None,
     };
-    let report = run_once(&state, &cfg, chrono::Utc::now()).await;
-    assert_eq!(report.failed_queries, cfg.queries.len());
+    let queries = cfg.queries.len();
+    let report = Feed::new(cfg).run_once(&state, chrono::Utc::now()).await;
+    assert_eq!(report.failed_queries, queries);
     assert_eq!(report.groups, 0);
     assert!(parse_queries("- category: x\n  metric_type: bogus\n  query: up\n").is_err());
 }
