@@ -20,6 +20,8 @@ pub struct Client {
     backend: String,
     kube: String,
     executor: String,
+    ai: String,
+    ai_key: String,
     access_token: String,
     service_key: String,
     kube_token: String,
@@ -57,6 +59,8 @@ impl Client {
             backend,
             kube: stack.urls["kube-sim"].clone(),
             executor: stack.urls["executor"].clone(),
+            ai: stack.urls["ai-engine"].clone(),
+            ai_key: stack.secrets.ai_key.clone(),
             access_token,
             service_key: stack.secrets.service_key.clone(),
             kube_token: stack.secrets.kube_token.clone(),
@@ -209,14 +213,66 @@ impl Client {
 
     /// Sets the CPU usage kube-sim reports for a deployment's pods (contract 12).
     pub async fn set_cpu(&self, namespace: &str, deployment: &str, cpu: f64) -> anyhow::Result<()> {
+        self.set_metrics(&json!({"namespace": namespace, "deployment": deployment, "cpu": cpu}))
+            .await
+    }
+
+    /// Gives a deployment a CPU load (percent of one pod) that kube-sim shares among its Ready
+    /// pods, with ± `jitter` points of noise per scrape.
+    pub async fn set_cpu_load(
+        &self,
+        namespace: &str,
+        deployment: &str,
+        load: f64,
+        jitter: f64,
+    ) -> anyhow::Result<()> {
+        self.set_metrics(&json!({"namespace": namespace, "deployment": deployment, "cpuLoad": load, "jitter": jitter}))
+            .await
+    }
+
+    async fn set_metrics(&self, update: &Value) -> anyhow::Result<()> {
         let res = self
             .http
             .post(format!("{}/_sim/metrics", self.kube))
             .bearer_auth(&self.kube_token)
-            .json(&json!({"namespace": namespace, "deployment": deployment, "cpu": cpu}))
+            .json(update)
             .send()
             .await?;
         json_of(res, "set pod metrics").await.map(drop)
+    }
+
+    /// The ai-engine's newest anomaly predictions (E6), newest first.
+    pub async fn anomaly_predictions(&self, limit: u32) -> anyhow::Result<Vec<Value>> {
+        let res = self
+            .http
+            .get(format!(
+                "{}/api/v1/metrics/predictions?model_type=anomaly&limit={limit}",
+                self.ai
+            ))
+            .header("X-API-Key", &self.ai_key)
+            .send()
+            .await?;
+        let body = json_of(res, "list predictions").await?;
+        Ok(body["predictions"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Polls `GET /remediation/incidents?{query}` until an incident satisfies `wanted`.
+    pub async fn wait_for_incident(
+        &self,
+        query: &str,
+        wanted: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = self.incidents(query).await?.into_iter().find(&wanted) {
+                return Ok(found);
+            }
+            if Instant::now() > deadline {
+                bail!("no incident as expected within {timeout:?} ({query})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The executor's audit rows of one correlation id.

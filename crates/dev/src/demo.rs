@@ -2,16 +2,54 @@
 //! `production/api`, then a crash-looping pod of `production/worker`, each followed through
 //! signal → anomaly → policy decision → executor action → Kubernetes state → audit, printed as
 //! a timeline a newcomer can read.
+//!
+//! With Prometheus installed the spike is caught the way it would be in production: kube-sim
+//! serves the api's CPU (a load shared by its Ready pods, with noise), Prometheus scrapes it,
+//! and the ai-engine's feed learns the normal level, scores each new window with its isolation
+//! forest and sends the anomaly to the backend. Scaling up spreads the load over more pods, so
+//! the scale-up itself brings the CPU down. Without Prometheus the launcher sends the report
+//! in the feed's format instead.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::{
     Stack,
-    client::{Client, cpu_signal, cpu_signal_from, crashloop_signal, prometheus_range},
+    client::{Client, cpu_signal, crashloop_signal, prometheus_range},
+    stack::FeedOptions,
 };
+
+/// How often the demo's feed runs, in seconds.
+const FEED_INTERVAL_SECONDS: u64 = 2;
+/// How far back each of its windows reaches, in seconds.
+const FEED_LOOKBACK_SECONDS: u64 = 6;
+/// The api's normal CPU load: 150 % of one pod, 50 % on each of its three pods.
+pub const NORMAL_LOAD: f64 = 150.0;
+/// The burst: 288 %, 96 % on each of three pods (57.6 % on five).
+pub const BURST_LOAD: f64 = 288.0;
+
+/// The demo's feed: the api's average CPU per pod, every two seconds over the last six, one
+/// sample a second (Prometheus scrapes every second).
+#[must_use]
+pub fn feed() -> FeedOptions {
+    FeedOptions {
+        interval_seconds: FEED_INTERVAL_SECONDS,
+        lookback_minutes: FEED_LOOKBACK_SECONDS as f64 / 60.0,
+        step: "1s".into(),
+        queries: format!("- category: workload\n  metric_type: cpu_usage\n  query: '{API_CPU}'\n"),
+    }
+}
+
+/// The api's normal load, set before Prometheus starts so that everything the feed learns
+/// from is normal.
+pub async fn normal_load(client: &Client) -> anyhow::Result<()> {
+    client
+        .set_cpu_load("production", "api", NORMAL_LOAD, 3.0)
+        .await
+}
 
 /// The demo's own allow policies (contract 6: "the demo seeds one more allow policy").
 #[must_use]
@@ -56,37 +94,31 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     println!("\n   Scene 1: the api's CPU spikes");
     println!("   ------------------------------");
     let before = deployment_line(client, "api").await?;
-    let prometheus = stack.urls.get("prometheus").cloned();
-    if let Some(p) = &prometheus {
-        println!(
-            "   Prometheus scrapes kube-sim every second; a few seconds of normal load first ..."
-        );
-        wait_for_cpu(p, |v| v < 80.0, 5).await?;
-    }
-    client.set_cpu("production", "api", 96.0).await?;
-    println!(
-        "   kube-sim  production/api pods now report 96% CPU (kube_sim_pod_cpu_usage_percent)"
-    );
-    let signal = match &prometheus {
-        Some(p) => {
-            wait_for_cpu(p, |v| v >= 96.0, 5).await?;
-            scraped_signal(p).await?
-        }
+    let incident = match stack.urls.get("prometheus") {
+        Some(prometheus) => spike_caught_by_the_feed(client, prometheus).await?,
         None => {
             println!(
-                "   (Prometheus is not installed: the report below carries ten minutes of samples at 96%.)"
+                "   (Prometheus is not installed, so the feed has nothing to read: the launcher sends"
             );
-            cpu_signal("production", "api", 96.0, 10)
+            println!("    the report the feed would send, ten minutes of samples at 96%, itself.)");
+            client.set_cpu("production", "api", 96.0).await?;
+            let accepted = client
+                .signal(&cpu_signal("production", "api", 96.0, 10))
+                .await?;
+            follow(client, &accepted).await?
         }
     };
-    let accepted = client.signal(&signal).await?;
-    println!(
-        "   An anomaly report in the ai-engine feed's format (contract 4) goes to the backend."
-    );
-    let incident = follow(client, &accepted).await?;
     print_timeline(&incident);
-    client.set_cpu("production", "api", 45.0).await?;
     print_state("api", &before, &deployment_line(client, "api").await?);
+    if let Some(prometheus) = stack.urls.get("prometheus") {
+        wait_for_cpu(prometheus, |v| v < 70.0, 2).await?;
+        let points = prometheus_range(prometheus, API_CPU, 5).await?;
+        if let Some((_, cpu)) = points.last() {
+            println!(
+                "     CPU:    the same load over more pods: Prometheus now records {cpu:.0}% per pod"
+            );
+        }
+    }
     print_audit(client, &incident).await?;
 
     println!("\n   Scene 2: a worker pod crash-loops");
@@ -135,16 +167,85 @@ async fn wait_for_cpu(
     }
 }
 
-/// The report built from what Prometheus recorded (the feed's range query for the deployment).
-async fn scraped_signal(prometheus: &str) -> anyhow::Result<Value> {
-    let points = prometheus_range(prometheus, API_CPU, 60).await?;
-    let high = points.iter().filter(|(_, v)| *v >= 80.0).count();
+/// Scene 1 with the real feed: wait until the ai-engine has learned the api's normal CPU, set
+/// off a burst, and wait for the feed's scale-up report to settle.
+async fn spike_caught_by_the_feed(client: &Client, prometheus: &str) -> anyhow::Result<Value> {
     println!(
-        "   Prometheus recorded {} one-second samples of the api's average CPU, {high} of them at or above 80%, with:",
-        points.len()
+        "   The ai-engine's feed asks Prometheus every {FEED_INTERVAL_SECONDS} s for the api's CPU over the last {FEED_LOOKBACK_SECONDS} s:"
     );
     println!("     {API_CPU}");
-    Ok(cpu_signal_from("production", "api", &points))
+    wait_for_cpu(prometheus, |v| (40.0..=60.0).contains(&v), 3).await?;
+    let windows = wait_for_forest(client).await?;
+    println!(
+        "   Its isolation forest has learned the normal level (50% ± 3 per pod) from {windows} windows."
+    );
+    let since = Utc::now();
+    client
+        .set_cpu_load("production", "api", BURST_LOAD, 2.0)
+        .await?;
+    println!(
+        "   kube-sim  a traffic burst: production/api now needs {BURST_LOAD:.0}% CPU, 96% on each of its 3 pods"
+    );
+    let from_feed = |i: &Value| {
+        i["source"] == "ai-engine"
+            && i["deployment"] == "api"
+            && i["createdAt"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t >= since)
+    };
+    let found = client
+        .wait_for_incident(
+            "namespace=production&limit=100",
+            |i| from_feed(i) && i["recommendedAction"] == "scale_up",
+            Duration::from_secs(40),
+        )
+        .await?;
+    let earlier: Vec<String> = client
+        .incidents("namespace=production&limit=100")
+        .await?
+        .iter()
+        .filter(|i| from_feed(i) && i["id"] != found["id"])
+        .map(|i| format!("{} ({})", s(&i["recommendedAction"]), s(&i["status"])))
+        .collect();
+    if !earlier.is_empty() {
+        println!(
+            "   On the way up the feed also reported {} window(s) that were anomalous but below 80% on average: {}",
+            earlier.len(),
+            earlier.join(", ")
+        );
+    }
+    let samples = found["signal"]["window"]["metrics"]
+        .as_array()
+        .map_or(0, Vec::len);
+    println!(
+        "   The feed's scale-up report carries the {samples} newest one-second samples from Prometheus."
+    );
+    follow(
+        client,
+        &json!({"incidentId": found["id"], "correlationId": found["correlationId"]}),
+    )
+    .await
+}
+
+/// Waits (60 s at most) until the feed's newest prediction comes from the isolation forest;
+/// the number of windows it was trained on.
+pub async fn wait_for_forest(client: &Client) -> anyhow::Result<u64> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let newest = client.anomaly_predictions(1).await?;
+        let details = newest.first().map(|p| &p["prediction"]["details"]);
+        if let Some(d) = details
+            && d["method"] == "isolation_forest"
+        {
+            return Ok(d["baseline_size"].as_u64().unwrap_or(0));
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the ai-engine's feed did not train its forest within 60 s (newest prediction {newest:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn crash(stack: &Stack, pod: &str) -> anyhow::Result<()> {
@@ -190,6 +291,11 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// A score or confidence as `0.55` (the API carries every digit).
+fn two_places(v: &Value) -> String {
+    v.as_f64().map_or_else(|| s(v), |x| format!("{x:.2}"))
+}
+
 /// One readable line per timeline step.
 fn describe(incident: &Value, event: &Value) -> String {
     let d = &event["details"];
@@ -200,9 +306,9 @@ fn describe(incident: &Value, event: &Value) -> String {
             s(&d["kind"]),
             s(&incident["namespace"]),
             s(&incident["deployment"]),
-            s(&d["score"]),
+            two_places(&d["score"]),
             s(&d["severity"]),
-            s(&d["confidence"]),
+            two_places(&d["confidence"]),
             s(&d["recommendedAction"]),
         ),
         "analysis" => format!(

@@ -96,6 +96,11 @@ async fn run(keep: bool) -> anyhow::Result<()> {
                 "5".to_owned(),
             ));
         }
+        if service == "ai-engine" {
+            // The demo's feed learns the normal level from ten windows (the smallest baseline
+            // the ai-engine accepts) so the forest is ready within half a minute.
+            env.push(("MIN_SAMPLES_FOR_TRAINING".to_owned(), "10".to_owned()));
+        }
         extra_env.insert(service.to_owned(), env);
     }
     let opts = StackOptions {
@@ -106,12 +111,15 @@ async fn run(keep: bool) -> anyhow::Result<()> {
         redis_url: format!("redis://{}:{}", tier.redis_host, tier.redis_port),
         preferred_ports: true,
         extra_env,
+        feed: aegis_dev::stack::prometheus_installed().then(demo::feed),
     };
     println!(
         "2. Starting kube-sim, the executor, the ai-engine and the backend (logs in {}) ...",
         run_dir.display()
     );
     let mut stack = Stack::start(opts).await?;
+    let client = Client::login(&stack).await?;
+    demo::normal_load(&client).await?;
     match stack.start_prometheus().await {
         Ok(Some(_)) => {}
         Ok(None) => println!(
@@ -130,14 +138,14 @@ async fn run(keep: bool) -> anyhow::Result<()> {
     }
 
     println!("\n4. Service health:");
-    let client = reqwest::Client::new();
+    let http = reqwest::Client::new();
     for (name, path) in [
         ("backend", "/api/v1/health"),
         ("ai-engine", "/health"),
         ("executor", "/health"),
     ] {
         let url = format!("{}{}", stack.urls[name], path);
-        let status = match client.get(&url).send().await {
+        let status = match http.get(&url).send().await {
             Ok(r) => r.status().to_string(),
             Err(e) => format!("unreachable: {e}"),
         };
@@ -145,7 +153,6 @@ async fn run(keep: bool) -> anyhow::Result<()> {
     }
 
     println!("\n5. An incident, end to end (REMEDIATION_MODE=auto):");
-    let client = Client::login(&stack).await?;
     if let Err(e) = demo::play(&stack, &client).await {
         println!("\n   The incident did not play out: {e:#}");
         println!("   Backend log tail:\n{}", stack.log_tail("backend", 20));

@@ -29,6 +29,22 @@ pub struct StackOptions {
     pub preferred_ports: bool,
     /// Extra variables per service name (`backend`, `ai-engine`, `executor`, `kube-sim`).
     pub extra_env: BTreeMap<String, Vec<(String, String)>>,
+    /// Run the ai-engine's Prometheus feed against the Prometheus of
+    /// [`Stack::start_prometheus`] (start that one too, or the feed finds nothing).
+    pub feed: Option<FeedOptions>,
+}
+
+/// The ai-engine feed's settings for a stack (its `FEED_*` variables).
+#[derive(Debug, Clone)]
+pub struct FeedOptions {
+    /// `FEED_INTERVAL_SECONDS`.
+    pub interval_seconds: u64,
+    /// `FEED_LOOKBACK_MINUTES` (fractions allowed).
+    pub lookback_minutes: f64,
+    /// `FEED_STEP`.
+    pub step: String,
+    /// The `FEED_QUERIES_FILE` contents (YAML).
+    pub queries: String,
 }
 
 /// Random per-run secrets shared between the services.
@@ -82,6 +98,8 @@ pub struct Stack {
     pub secrets: Secrets,
     /// Where logs are.
     pub run_dir: PathBuf,
+    /// The port [`Stack::start_prometheus`] listens on (reserved at start, so the feed knows it).
+    prometheus_port: u16,
 }
 
 fn free_port(preferred: u16, use_preferred: bool) -> anyhow::Result<u16> {
@@ -103,6 +121,7 @@ impl Stack {
         let executor_port = free_port(4000, opts.preferred_ports)?;
         let ai_port = free_port(8000, opts.preferred_ports)?;
         let backend_port = free_port(3000, opts.preferred_ports)?;
+        let prometheus_port = free_port(9090, opts.preferred_ports)?;
         let url = |p: u16| format!("http://127.0.0.1:{p}");
         let kubeconfig = opts.run_dir.join("kubeconfig.yaml");
         let mut stack = Self {
@@ -111,6 +130,7 @@ impl Stack {
             kubeconfig: kubeconfig.clone(),
             secrets: secrets.clone(),
             run_dir: opts.run_dir.clone(),
+            prometheus_port,
         };
         stack.urls.insert("kube-sim", url(kube_port));
         stack.urls.insert("executor", url(executor_port));
@@ -177,6 +197,25 @@ impl Stack {
             ("BACKEND_URL".into(), url(backend_port)),
             ("BACKEND_API_KEY".into(), secrets.service_key.clone()),
         ]);
+        if let Some(feed) = &opts.feed {
+            let queries = opts.run_dir.join("feed-queries.yaml");
+            std::fs::write(&queries, &feed.queries)
+                .with_context(|| format!("cannot write {}", queries.display()))?;
+            ai_env.extend([
+                ("FEED_ENABLED".into(), "true".into()),
+                ("PROMETHEUS_URL".into(), url(prometheus_port)),
+                (
+                    "FEED_INTERVAL_SECONDS".into(),
+                    feed.interval_seconds.to_string(),
+                ),
+                (
+                    "FEED_LOOKBACK_MINUTES".into(),
+                    feed.lookback_minutes.to_string(),
+                ),
+                ("FEED_STEP".into(), feed.step.clone()),
+                ("FEED_QUERIES_FILE".into(), queries.display().to_string()),
+            ]);
+        }
         ai_env.extend(extra(&opts, "ai-engine"));
         stack
             .spawn(
@@ -318,7 +357,7 @@ impl Stack {
         let Some(binary) = prometheus_binary() else {
             return Ok(None);
         };
-        let port = free_port(9090, false)?;
+        let port = self.prometheus_port;
         let host = |name: &str| {
             self.urls[name]
                 .trim_start_matches("http://")
@@ -390,6 +429,12 @@ impl Stack {
             }
         }
     }
+}
+
+/// Whether [`Stack::start_prometheus`] finds a Prometheus to start.
+#[must_use]
+pub fn prometheus_installed() -> bool {
+    prometheus_binary().is_some()
 }
 
 /// `PROMETHEUS_BIN`, else `prometheus` on the `PATH`.

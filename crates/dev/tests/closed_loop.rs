@@ -10,6 +10,8 @@
 //! 6. a second signal inside the cooldown does nothing.
 //!
 //! A real Prometheus scrapes them all, and sees the backend's remediation counters move.
+//! A second test lets the ai-engine's own feed catch a CPU burst that Prometheus scraped from
+//! kube-sim, as the demo does, and checks that the healed spike is not reported again.
 //! Each case asserts the correlation id in the backend incident, the executor's audit row and
 //! the policy audit row. The binaries must be built (`cargo build` of the workspace); the test
 //! fails, never skips, when one is missing.
@@ -240,4 +242,83 @@ async fn the_closed_loop_heals_kube_sim_through_the_real_binaries() {
 
     stack.stop().await;
     let _ = std::fs::remove_file(seed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_feed_catches_a_scraped_cpu_burst_and_the_scale_up_is_verified_without_a_repeat() {
+    let mut stack = support::start_stack_with_feed(
+        "feed",
+        &[
+            ("REMEDIATION_MODE", "auto"),
+            ("REMEDIATION_VERIFY_DELAY_SECONDS", "5"),
+        ],
+        &[("MIN_SAMPLES_FOR_TRAINING", "10")],
+        aegis_dev::demo::feed(),
+    )
+    .await;
+    let c = Client::login(&stack).await.unwrap();
+    aegis_dev::demo::normal_load(&c).await.unwrap();
+    stack
+        .start_prometheus()
+        .await
+        .unwrap()
+        .expect("prometheus is installed (apt-get install prometheus, or set PROMETHEUS_BIN)");
+    c.ensure_policy(&allow_policy("scale api", "scale_up", "api", None))
+        .await
+        .unwrap();
+    let windows = aegis_dev::demo::wait_for_forest(&c).await.unwrap();
+    assert!(windows >= 10, "{windows}");
+
+    c.set_cpu_load("production", "api", aegis_dev::demo::BURST_LOAD, 2.0)
+        .await
+        .unwrap();
+    let found = c
+        .wait_for_incident(
+            "namespace=production&limit=100",
+            |i| i["source"] == "ai-engine" && i["recommendedAction"] == "scale_up",
+            Duration::from_secs(40),
+        )
+        .await
+        .unwrap();
+    let window: Vec<f64> = found["signal"]["window"]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_f64().unwrap())
+        .collect();
+    let mean = window.iter().sum::<f64>() / window.len() as f64;
+    assert!(mean > 80.0, "scale_up needs a mean above 80%: {window:?}");
+    assert_eq!(
+        found["signal"]["prediction"]["details"]["method"],
+        "isolation_forest"
+    );
+
+    // Verification runs while the feed keeps reading windows that still hold the burst: it
+    // must see no repeat (the feed reports only data newer than its last signal) and resolve.
+    let id = found["id"].as_str().unwrap();
+    let incident = c
+        .wait_for(id, FINAL, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(incident["status"], "resolved", "{incident:#}");
+    let verify = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["step"] == "verify")
+        .unwrap();
+    assert_eq!(verify["details"]["repeatSignals"], 0, "{verify:#}");
+    // 3 → max(4, ⌈4.5⌉) = 5 pods share the load: 288 / 5 = 57.6 % each.
+    assert_eq!(replicas(&c, "api").await, (5, 5));
+    assert_correlated(&c, &incident, "allow", 1).await;
+    let after = c.incidents("namespace=production&limit=100").await.unwrap();
+    assert_eq!(
+        after
+            .iter()
+            .filter(|i| i["recommendedAction"] == "scale_up")
+            .count(),
+        1,
+        "one scale-up report for one burst: {after:#?}"
+    );
+    stack.stop().await;
 }

@@ -57,11 +57,34 @@ pub async fn start_stack_with_seed(tag: &str, seed: &Path, backend_env: &[(&str,
     start(tag, seed, backend_env, &[]).await
 }
 
+/// [`start_stack`] with the ai-engine's Prometheus feed on and extra ai-engine settings (the
+/// caller starts Prometheus).
+pub async fn start_stack_with_feed(
+    tag: &str,
+    backend_env: &[(&str, &str)],
+    ai_env: &[(&str, &str)],
+    feed: aegis_dev::stack::FeedOptions,
+) -> Stack {
+    let seed = repo().join("crates/kube-sim/seed/demo.yaml");
+    start_full(tag, &seed, backend_env, &[], ai_env, Some(feed)).await
+}
+
 async fn start(
     tag: &str,
     seed: &Path,
     backend_env: &[(&str, &str)],
     executor_env: &[(&str, &str)],
+) -> Stack {
+    start_full(tag, seed, backend_env, executor_env, &[], None).await
+}
+
+async fn start_full(
+    tag: &str,
+    seed: &Path,
+    backend_env: &[(&str, &str)],
+    executor_env: &[(&str, &str)],
+    ai_env: &[(&str, &str)],
+    feed: Option<aegis_dev::stack::FeedOptions>,
 ) -> Stack {
     let backend_db = aegis_test_support::db::fresh_database(&format!("{tag}_backend")).await;
     let ai_db = aegis_test_support::db::fresh_database(&format!("{tag}_ai")).await;
@@ -79,7 +102,13 @@ async fn start(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     extra_env.insert("backend".to_owned(), backend);
-    extra_env.insert("ai-engine".to_owned(), db(&ai_db.url));
+    let mut ai = db(&ai_db.url);
+    ai.extend(
+        ai_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    extra_env.insert("ai-engine".to_owned(), ai);
     let mut executor = db(&executor_db.url);
     executor.extend(
         executor_env
@@ -99,6 +128,7 @@ async fn start(
         redis_url: aegis_test_support::db::redis_url(),
         preferred_ports: false,
         extra_env,
+        feed,
     };
     match Stack::start(opts).await {
         Ok(stack) => stack,
