@@ -5,6 +5,9 @@
 #
 # Scenarios: evaluate-hit evaluate-miss login detect-anomaly detect-failure execute-dry-run
 # loop loop-paced. The ping ceiling (GET /api/v1/health/ping on the backend) always runs first.
+# `bench/run.sh soak` runs the soak instead (issue #12): ten minutes of four paced streams at
+# once (see BENCH_SOAK_* below and bench/README.md), RSS sampled every 10 s; it fails on any
+# failed request or a service whose RSS keeps growing over the second half.
 #
 # It builds the release binaries, installs wrk (and jq) when missing, recreates the databases
 # aegis_bench_backend, aegis_bench_ai and aegis_bench_executor on the local PostgreSQL
@@ -20,6 +23,10 @@
 #   BENCH_DEPLOYMENTS=64       bench deployments seeded into kube-sim (its every write copies its whole
 #                              store: more objects make every scale slower; keep it >= the highest c)
 #   BENCH_SKIP_BUILD=1         use the binaries already in $CARGO_TARGET_DIR/release
+#   BENCH_SOAK_DURATION=600    soak length in seconds
+#   BENCH_SOAK_RATES="E A X S" soak rates per second: evaluate-miss, detect-anomaly,
+#                              execute-dry-run, loop signals (default: half the measured peak of
+#                              each scenario, divided by the four streams that share the cores)
 #   CARGO_TARGET_DIR           default: <repo>/target
 #   PGHOST/PGPORT              default 127.0.0.1:5432
 
@@ -44,10 +51,15 @@ if [ "$#" -gt 0 ]; then
 else
     scenarios=("${all[@]}")
 fi
+soak=0
+if [ "${scenarios[*]}" = soak ]; then
+    soak=1
+    scenarios=()
+fi
 for s in "${scenarios[@]}"; do
     case " ${all[*]} " in
         *" $s "*) ;;
-        *) echo "run.sh: unknown scenario $s (known: ${all[*]})" >&2; exit 2 ;;
+        *) echo "run.sh: unknown scenario $s (known: ${all[*]}; or soak alone)" >&2; exit 2 ;;
     esac
 done
 
@@ -95,8 +107,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "==> starting kube-sim and the services ($deployments bench deployments; logs in $results/run)"
+# The soak keeps the loop's verification (default delay) inside the run; the scenarios leave
+# it outside (3600 s).
+verify_delay=3600
+[ "$soak" = 1 ] && verify_delay=120
 "$loadgen" stack --state "$state" --run-dir "$results/run" --bin-dir "$bin" \
-    --deployments "$deployments" &
+    --deployments "$deployments" --verify-delay "$verify_delay" &
 stack_pid=$!
 for _ in $(seq 1 600); do
     [ -s "$state" ] && break
@@ -150,6 +166,19 @@ scenario() {
     esac
 }
 
+if [ "$soak" = 1 ]; then
+    read -r -a rates <<< "${BENCH_SOAK_RATES:-1000 300 4 6}"
+    [ "${#rates[@]}" -eq 4 ] || { echo "run.sh: BENCH_SOAK_RATES needs four rates" >&2; exit 2; }
+    echo "==> soak: ${BENCH_SOAK_DURATION:-600} s"
+    status=0
+    "$loadgen" soak --state "$state" --duration "${BENCH_SOAK_DURATION:-600}" \
+        --out "$results/soak.json" --evaluate-rate "${rates[0]}" --anomaly-rate "${rates[1]}" \
+        --execute-rate "${rates[2]}" --signal-rate "${rates[3]}" || status=$?
+    cleanup
+    stack_pid=
+    exit "$status"
+fi
+
 echo "==> ${duration} s per run at c = ${concurrencies[*]}"
 for c in "${concurrencies[@]}"; do
     scenario ceiling-ping "$c"
@@ -164,6 +193,18 @@ for s in "${scenarios[@]}"; do
         scenario "$s" "$c"
     done
 done
+
+# Memory once the load has stopped: does every service give back what the bursts took?
+sleep 12
+after_load="{"
+for svc in backend ai-engine executor kube-sim; do
+    pid=$(jq -r --arg s "$svc" '.pids[$s]' "$state")
+    kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2> /dev/null || echo 0)
+    after_load+="\"$svc\": $(( kib / 1024 )), "
+done
+after_load="${after_load%, }}"
+echo "$after_load" > "$results/rss-after-load.json"
+echo "==> RSS 12 s after the last scenario (MiB): $after_load"
 
 cleanup
 stack_pid=

@@ -51,18 +51,20 @@ pub struct LoadStats {
 
 /// One worker's tallies.
 #[derive(Debug, Default)]
-struct Tally {
+pub(crate) struct Tally {
     latencies_us: Vec<u32>,
     ok: u64,
     conflict: u64,
     too_many: u64,
     other: u64,
     socket_errors: u64,
-    sample: Option<Value>,
+    /// The first answer worth showing (e.g. the first failure's status and body).
+    pub(crate) sample: Option<Value>,
 }
 
 impl Tally {
-    fn record(&mut self, started: Instant, status: Option<u16>) {
+    /// Counts one answer (`None`: no answer) of a request started at `started`.
+    pub(crate) fn record(&mut self, started: Instant, status: Option<u16>) {
         let us = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
         self.latencies_us.push(us);
         match status {
@@ -75,7 +77,7 @@ impl Tally {
     }
 }
 
-fn stats_of(tallies: Vec<Tally>, elapsed: Duration) -> (LoadStats, Option<Value>) {
+pub(crate) fn stats_of(tallies: Vec<Tally>, elapsed: Duration) -> (LoadStats, Option<Value>) {
     let mut all = Vec::new();
     let mut s = LoadStats {
         elapsed_s: elapsed.as_secs_f64(),
@@ -268,7 +270,7 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
-fn http_client(conc: usize) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client(conc: usize) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .pool_max_idle_per_host(conc)
         .timeout(Duration::from_secs(30))
@@ -276,7 +278,7 @@ fn http_client(conc: usize) -> anyhow::Result<reqwest::Client> {
 }
 
 /// Sleeps until the `j`-th request of worker `w` is due when `rate` > 0 (open loop).
-async fn pace(start: Instant, rate: f64, conc: usize, w: usize, j: u64) {
+pub(crate) async fn pace(start: Instant, rate: f64, conc: usize, w: usize, j: u64) {
     if rate > 0.0 {
         let due = start + Duration::from_secs_f64((j as f64 * conc as f64 + w as f64) / rate);
         tokio::time::sleep_until(due.into()).await;

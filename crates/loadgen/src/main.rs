@@ -5,18 +5,20 @@
 //! secrets as JSON; it wraps `wrk` runs to read the services' CPU time and memory from `/proc`;
 //! it is the load generator for the two scenarios `wrk` cannot drive (the executor's signed
 //! execute, where every request needs a fresh v2 HMAC signature, and the whole remediation loop);
-//! and it prints the summary table. It is a benchmarking tool, not a test, and never runs in CI.
+//! it runs the soak (a paced mixed load with RSS sampled throughout); and it prints the summary
+//! table. It is a benchmarking tool, not a test, and never runs in CI.
 
 mod args;
 mod generate;
 mod procfs;
 mod report;
+mod soak;
 mod stack;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: aegis-loadgen <command> [--flag value ...]\n\
-  stack    --state FILE --run-dir DIR [--bin-dir DIR] [--deployments N]\n\
+  stack    --state FILE --run-dir DIR [--bin-dir DIR] [--deployments N] [--verify-delay S]\n\
            start the bench stack, write FILE, run until SIGTERM/SIGINT, then stop it\n\
   wrk      --state FILE --scenario NAME --conc N --duration S --service NAME --out FILE -- wrk ARGS...\n\
            run wrk (its Lua script writes $BENCH_WRK_OUT) and measure the services from /proc\n\
@@ -24,6 +26,9 @@ const USAGE: &str = "usage: aegis-loadgen <command> [--flag value ...]\n\
            signed dry-run scale_deployment calls to the executor, a fresh v2 signature each\n\
   loop     --state FILE --conc N --duration S --out FILE\n\
            remediation signals to the backend; the loop latency from its /metrics histogram\n\
+  soak     --state FILE --duration S --out FILE [--evaluate-rate R] [--anomaly-rate R]\n\
+           [--execute-rate R] [--signal-rate R] [--sample-every S]\n\
+           paced mixed load; passes with no failed request and flat RSS in the second half\n\
   report   --dir DIR\n\
            print the summary table of a results directory (fractions of the ping ceiling)";
 
@@ -39,6 +44,7 @@ async fn main() -> ExitCode {
         "wrk" => generate::run_wrk(rest).await,
         "execute" => generate::run_execute(rest).await,
         "loop" => generate::run_loop(rest).await,
+        "soak" => soak::run(rest).await,
         "report" => report::run(rest),
         "-h" | "--help" => {
             println!("{USAGE}");
