@@ -3,12 +3,14 @@
 //!
 //! Hashing is CPU- and memory-heavy (19 MiB per argon2id call by default). Every call runs on
 //! the blocking pool behind a semaphore sized to the number of cores, and uses one of as many
-//! pre-allocated memory buffers: a login flood queues instead of allocating `n × 19 MiB`. The
-//! buffers matter as much as the semaphore: letting argon2 allocate per call made glibc keep a
-//! 19–38 MiB heap in every blocking thread's arena (peak RSS 620 MB under 64 concurrent logins
-//! on 2 cores, versus about 60 MB with the buffers).
+//! memory buffers, reused while hashes keep coming: a login flood queues instead of allocating
+//! `n × 19 MiB`. The reuse matters as much as the semaphore: letting argon2 allocate per call
+//! made glibc keep a 19–38 MiB heap in every blocking thread's arena (peak RSS 620 MB under 64
+//! concurrent logins on 2 cores, versus about 60 MB with the buffers). When the last hash in
+//! flight finishes the buffers are freed, so an idle backend holds none of that memory (the
+//! binary's allocator, mimalloc, returns it to the system).
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, atomic::Ordering};
 
 use anyhow::Context as _;
 use argon2::{
@@ -31,7 +33,10 @@ pub struct Verified {
 struct Inner {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Buffers of finished hashes, for the next ones while others are still running.
     buffers: Mutex<Vec<Vec<Block>>>,
+    /// Hashes running now (the buffers are freed when this drops to zero).
+    running: std::sync::atomic::AtomicUsize,
     dummy: String,
 }
 
@@ -155,14 +160,17 @@ impl Passwords {
             None,
         )
         .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
+        // Built with a buffer of its own, freed right away: nothing is held while idle.
         let mut memory = vec![Block::new(); params.block_count()];
         let dummy = hash_with(&params, "aegis-dummy-password-for-timing", &mut memory)
             .context("failed to build the dummy hash")?;
+        drop(memory);
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
                 permits: Arc::new(Semaphore::new(cfg.hash_concurrency)),
-                buffers: Mutex::new(vec![memory]),
+                buffers: Mutex::new(Vec::new()),
+                running: std::sync::atomic::AtomicUsize::new(0),
                 dummy,
             }),
         })
@@ -184,19 +192,21 @@ impl Passwords {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let buffer = inner
-                .buffers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
+            let buffer = {
+                let mut pool = inner.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+                inner.running.fetch_add(1, Ordering::SeqCst);
+                pool.pop()
+            };
             let mut buffer =
                 buffer.unwrap_or_else(|| vec![Block::new(); inner.params.block_count()]);
             let result = f(&inner.params, &mut buffer);
-            inner
-                .buffers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(buffer);
+            let mut pool = inner.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+            if inner.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+                // The last hash in flight: free every buffer, this one included.
+                pool.clear();
+            } else {
+                pool.push(buffer);
+            }
             result
         })
         .await
@@ -232,6 +242,22 @@ mod tests {
     fn passwords(m: &str) -> Passwords {
         let env = Env::from_pairs([("ARGON2_MEMORY_KIB", m), ("ARGON2_ITERATIONS", "1")]);
         Passwords::new(&AuthConfig::from_env(&env, AppEnv::Test).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn no_hash_buffer_is_kept_once_the_hashes_in_flight_are_done() {
+        let p = passwords("1024");
+        assert_eq!(p.inner.buffers.lock().unwrap().len(), 0, "none at start");
+        let hashes = futures::future::join_all((0..8).map(|i| {
+            let p = p.clone();
+            async move { p.hash(&format!("Password{i}!")).await.unwrap() }
+        }))
+        .await;
+        assert_eq!(hashes.len(), 8);
+        assert_eq!(p.inner.buffers.lock().unwrap().len(), 0, "none when idle");
+        assert_eq!(p.inner.running.load(Ordering::SeqCst), 0);
+        assert!(p.verify("Password3!", &hashes[3]).await.unwrap().ok);
+        assert_eq!(p.inner.buffers.lock().unwrap().len(), 0);
     }
 
     #[tokio::test]
