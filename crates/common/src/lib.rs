@@ -6,6 +6,8 @@
 //! scores metrics. It must stay cheap to depend on, and every item in it is used by at least two
 //! services (or by a service and its tests).
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod config;
 pub mod contracts;
 pub mod db;
