@@ -14,6 +14,20 @@ use crate::set::Request;
 /// The Redis key under which the decision for `request` is cached, for policy version `version`
 /// (bumped on every policy change).
 pub fn cache_key(version: u64, request: &Request<'_>) -> String {
+    let suffix = cache_key_suffix(request);
+    let mut key = String::with_capacity(CACHE_KEY_PREFIX.len() + 20 + suffix.len());
+    key.push_str(CACHE_KEY_PREFIX);
+    let _ = write!(key, "{version}");
+    key.push_str(&suffix);
+    key
+}
+
+/// What every cache key starts with, before the version.
+pub const CACHE_KEY_PREFIX: &str = "policy:v";
+
+/// The part of [`cache_key`] after the version (`:<type>:…:<h>`), for a lookup that learns the
+/// version and reads the decision in one round trip.
+pub fn cache_key_suffix(request: &Request<'_>) -> String {
     let ctx = &request.context;
     let mut canonical = String::with_capacity(128);
     canonical.push_str("{\"ipAddress\":");
@@ -28,7 +42,7 @@ pub fn cache_key(version: u64, request: &Request<'_>) -> String {
     canonical.push('}');
     let digest = Sha256::digest(canonical.as_bytes());
     let mut key = format!(
-        "policy:v{version}:{}:{}:{}:{}:{}:",
+        ":{}:{}:{}:{}:{}:",
         request.policy_type,
         request.action,
         request.resource,

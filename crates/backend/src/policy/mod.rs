@@ -49,6 +49,31 @@ use crate::{
     metrics::BackendMetrics,
 };
 
+/// Reads the cache version (KEYS[1]) and the decision cached under it, `ARGV[1] .. version ..
+/// ARGV[2]`: one round trip instead of two for every evaluation.
+static LOOKUP: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if not v then return {false, false} end
+return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
+",
+    )
+});
+
+/// What [`PolicyService::lookup`] found.
+enum Lookup {
+    /// The version, and the decision cached under it if any.
+    Found {
+        version: u64,
+        decision: Option<String>,
+    },
+    /// No version key yet (it is re-created from the last change time).
+    NoVersion,
+    /// Redis failed or timed out: no caching for this evaluation.
+    Unavailable,
+}
+
 /// Redis key (before the instance prefix) of the cache-version counter.
 pub const VERSION_KEY: &str = "policy:version";
 
@@ -237,18 +262,26 @@ impl PolicyService {
     ) -> Evaluation {
         let started = Instant::now();
         let decision_id = Uuid::new_v4();
-        let version = self.cache_version().await;
-        let loaded = self.current(version).await;
         let req = request.as_request();
+        let wants_cache = !self.inner.config.cache_ttl.is_zero() && !explain;
+        // One round trip in the common case: the version and, under it, the cached decision.
+        let (version, raw_hit) = match wants_cache {
+            true => match self.lookup(&aegis_policy::cache_key_suffix(&req)).await {
+                Lookup::Found { version, decision } => (Some(version), decision),
+                Lookup::NoVersion => (self.cache_version().await, None),
+                Lookup::Unavailable => (None, None),
+            },
+            false => (self.cache_version().await, None),
+        };
+        let loaded = self.current(version).await;
         let now = Utc::now();
-        let cache_on = !self.inner.config.cache_ttl.is_zero() && !loaded.stale && !explain;
+        let cache_on = wants_cache && !loaded.stale;
         let key = version
             .filter(|_| cache_on)
             .map(|v| self.inner.redis.key(&aegis_policy::cache_key(v, &req)));
-        let hit = match &key {
-            Some(k) => self.cache_get(k).await,
-            None => None,
-        };
+        let hit: Option<DecisionBody> = raw_hit
+            .filter(|_| cache_on)
+            .and_then(|raw| serde_json::from_str(&raw).ok());
         let cached = hit.is_some();
         let (decision, explanation) = match hit {
             Some(d) => (d, None),
@@ -376,11 +409,32 @@ impl PolicyService {
             .await?
     }
 
-    async fn cache_get(&self, key: &str) -> Option<DecisionBody> {
-        let raw = self
-            .redis_query::<Option<String>>(redis::cmd("GET").arg(key))
-            .await??;
-        serde_json::from_str(&raw).ok()
+    /// The cache version and the decision cached under it for a key ending in `suffix`, in one
+    /// round trip (a single Redis: the script reads a key it computes).
+    async fn lookup(&self, suffix: &str) -> Lookup {
+        let Some(mut conn) = self.redis_conn().await else {
+            return Lookup::Unavailable;
+        };
+        let mut call = LOOKUP.key(self.inner.redis.key(VERSION_KEY));
+        call.arg(self.inner.redis.key(aegis_policy::CACHE_KEY_PREFIX))
+            .arg(suffix);
+        let reply = tokio::time::timeout(
+            self.inner.redis.timeout(),
+            call.invoke_async::<(Option<u64>, Option<String>)>(&mut conn),
+        )
+        .await;
+        match reply {
+            Ok(Ok((Some(version), decision))) => Lookup::Found { version, decision },
+            Ok(Ok((None, _))) => Lookup::NoVersion,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "policy cache: Redis lookup failed (fail-open)");
+                Lookup::Unavailable
+            }
+            Err(_) => {
+                tracing::warn!("policy cache: Redis timed out (fail-open)");
+                Lookup::Unavailable
+            }
+        }
     }
 
     async fn cache_put(&self, key: &str, decision: &DecisionBody) {
