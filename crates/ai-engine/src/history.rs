@@ -248,7 +248,9 @@ async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error>
                 .push_bind(&p.features)
                 .push_bind(&p.metadata);
         });
-        q.build().execute(&mut *tx).await?;
+        // Each batch size is its own statement: not prepared and cached per connection, or
+        // the statement caches would fill with hundreds of them.
+        q.build().persistent(false).execute(&mut *tx).await?;
     }
     if !baselines.is_empty() {
         let mut q: QueryBuilder<'_, Postgres> = QueryBuilder::new(
@@ -261,7 +263,9 @@ async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error>
                 .push_bind("request")
                 .push_bind(serde_json::json!({ "signature": r.signature }));
         });
-        q.build().execute(&mut *tx).await?;
+        // Each batch size is its own statement: not prepared and cached per connection, or
+        // the statement caches would fill with hundreds of them.
+        q.build().persistent(false).execute(&mut *tx).await?;
     }
     tx.commit().await
 }

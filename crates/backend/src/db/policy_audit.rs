@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 /// One evaluation to record.
@@ -128,30 +128,51 @@ impl NewPolicyAudit {
 }
 
 /// Inserts `rows` in one statement; rows already present (a retried batch) are skipped.
+///
+/// The rows travel as one array per column through `UNNEST`, so every batch size shares one
+/// prepared statement. (A multi-row `VALUES` list is a different statement for each size, and
+/// each connection's statement cache kept up to a hundred of them, with up to 6,000 parameters
+/// each: the backend's RSS grew in steps through a soak.)
 pub async fn insert_batch(db: &PgPool, rows: &[NewPolicyAudit]) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+    let column = |f: fn(&NewPolicyAudit) -> Option<&str>| -> Vec<Option<&str>> {
+        rows.iter().map(f).collect()
+    };
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
+    let resources: Vec<&str> = rows.iter().map(|r| r.resource.as_str()).collect();
+    let results: Vec<&str> = rows.iter().map(|r| r.result).collect();
+    let reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
+    let contexts: Vec<Value> = rows.iter().map(|r| r.context.clone()).collect();
+    let applied: Vec<Value> = rows
+        .iter()
+        .map(|r| Value::from(r.applied_policies.clone()))
+        .collect();
+    let created: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at).collect();
+    sqlx::query(
         "INSERT INTO policy_audit_logs (id, user_id, action, resource, result, reason, context, \
-         applied_policies, ip_address, user_agent, correlation_id, created_at) ",
-    );
-    qb.push_values(rows, |mut b, r| {
-        b.push_bind(r.id)
-            .push_bind(&r.user_id)
-            .push_bind(&r.action)
-            .push_bind(&r.resource)
-            .push_bind(r.result)
-            .push_bind(&r.reason)
-            .push_bind(&r.context)
-            .push_bind(Value::from(r.applied_policies.clone()))
-            .push_bind(&r.ip_address)
-            .push_bind(&r.user_agent)
-            .push_bind(&r.correlation_id)
-            .push_bind(r.created_at);
-    });
-    qb.push(" ON CONFLICT (id) DO NOTHING");
-    qb.build().execute(db).await?;
+         applied_policies, ip_address, user_agent, correlation_id, created_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::jsonb[], $8::jsonb[], $9::text[], $10::text[], $11::text[], \
+         $12::timestamptz[]) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(ids)
+    .bind(column(|r| r.user_id.as_deref()))
+    .bind(actions)
+    .bind(resources)
+    .bind(results)
+    .bind(reasons)
+    .bind(contexts)
+    .bind(applied)
+    .bind(column(|r| r.ip_address.as_deref()))
+    .bind(column(|r| r.user_agent.as_deref()))
+    .bind(column(|r| r.correlation_id.as_deref()))
+    .bind(created)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
