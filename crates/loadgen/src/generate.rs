@@ -285,6 +285,71 @@ pub(crate) async fn pace(start: Instant, rate: f64, conc: usize, w: usize, j: u6
     }
 }
 
+/// Reads an answer into `t`: its status (`None` when there was none), keeping the first answer
+/// for which `worth_keeping(status)` holds as the run's sample.
+pub(crate) async fn tally_answer(
+    t: &mut Tally,
+    started: Instant,
+    res: Result<reqwest::Response, reqwest::Error>,
+    worth_keeping: impl Fn(u16) -> bool,
+) {
+    let status = match res {
+        Ok(r) => {
+            let s = r.status().as_u16();
+            let body = r.bytes().await;
+            if t.sample.is_none() && worth_keeping(s) {
+                t.sample = body
+                    .ok()
+                    .map(|b| json!({"status": s, "body": String::from_utf8_lossy(&b)}));
+            }
+            Some(s)
+        }
+        Err(_) => None,
+    };
+    t.record(started, status);
+}
+
+/// A signed (v2, fresh timestamp and nonce) dry-run `scale_deployment` of bench deployment
+/// `name` to 2 replicas.
+pub(crate) fn signed_dry_run(key: &[u8], name: &str, reason: &str) -> ExecuteRequest {
+    let mut params = Map::new();
+    params.insert("namespace".into(), json!(NAMESPACE));
+    params.insert("deploymentName".into(), json!(name));
+    params.insert("replicas".into(), json!(2));
+    params.insert("dryRun".into(), json!(true));
+    let mut req = ExecuteRequest {
+        action_type: ActionType::ScaleDeployment,
+        action_params: params,
+        requested_by: Some("aegis-loadgen".into()),
+        policy_decision: Some(PolicyDecisionSummary {
+            allowed: true,
+            reason: reason.into(),
+            applied_policies: vec!["bench".into()],
+        }),
+        timestamp: None,
+        nonce: None,
+        signature: None,
+    };
+    req.sign_v2(key, chrono::Utc::now().timestamp_millis());
+    req
+}
+
+/// Signal `k` of a loop run: round robin over the first `deployments` bench deployments,
+/// `scale_up` on even rounds and `scale_down` on odd ones (so the deployments oscillate between
+/// 1 and 2 replicas instead of growing to the cap), with a fingerprint of its own so that no
+/// signal joins an open incident.
+pub(crate) fn loop_signal(k: u64, deployments: u64, tag: &str) -> Value {
+    let deployments = deployments.max(1);
+    let name = deployment(usize::try_from(k % deployments).unwrap_or(0));
+    let mut body = aegis_dev::client::cpu_signal(NAMESPACE, &name, 95.0, 5);
+    if (k / deployments) % 2 == 1 {
+        body["recommendedAction"] = json!("scale_down");
+        body["prediction"]["recommended_action"] = json!("scale_down");
+    }
+    body["fingerprint"] = json!(format!("{tag}-{k}"));
+    body
+}
+
 /// `execute`: dry-run `scale_deployment` of the worker's own bench deployment (no two workers
 /// contend for one per-resource lock), each request freshly signed (v2: timestamp + nonce).
 pub async fn run_execute(argv: &[String]) -> anyhow::Result<()> {
@@ -312,41 +377,10 @@ pub async fn run_execute(argv: &[String]) -> anyhow::Result<()> {
             tasks.push(tokio::spawn(async move {
                 let mut t = Tally::default();
                 while Instant::now() < deadline {
-                    let mut params = Map::new();
-                    params.insert("namespace".into(), json!(NAMESPACE));
-                    params.insert("deploymentName".into(), json!(name));
-                    params.insert("replicas".into(), json!(2));
-                    params.insert("dryRun".into(), json!(true));
-                    let mut req = ExecuteRequest {
-                        action_type: ActionType::ScaleDeployment,
-                        action_params: params,
-                        requested_by: Some("aegis-loadgen".into()),
-                        policy_decision: Some(PolicyDecisionSummary {
-                            allowed: true,
-                            reason: "bench".into(),
-                            applied_policies: vec!["bench".into()],
-                        }),
-                        timestamp: None,
-                        nonce: None,
-                        signature: None,
-                    };
                     let started = Instant::now();
-                    req.sign_v2(&key, chrono::Utc::now().timestamp_millis());
+                    let req = signed_dry_run(&key, &name, "bench");
                     let res = http.post(&url).json(&req).send().await;
-                    let status = match res {
-                        Ok(r) => {
-                            let s = r.status().as_u16();
-                            let body = r.bytes().await;
-                            if t.sample.is_none() && s != 200 {
-                                t.sample = body.ok().map(
-                                    |b| json!({"status": s, "body": String::from_utf8_lossy(&b)}),
-                                );
-                            }
-                            Some(s)
-                        }
-                        Err(_) => None,
-                    };
-                    t.record(started, status);
+                    tally_answer(&mut t, started, res, |s| s != 200).await;
                 }
                 t
             }));
@@ -480,15 +514,7 @@ pub async fn run_loop(argv: &[String]) -> anyhow::Result<()> {
                         break;
                     }
                     let k = counter.fetch_add(1, Ordering::Relaxed);
-                    let name = deployment(usize::try_from(k % deployments).unwrap_or(0));
-                    let mut body = aegis_dev::client::cpu_signal(NAMESPACE, &name, 95.0, 5);
-                    // Odd rounds scale back down: the deployments oscillate between 1 and 2
-                    // replicas instead of growing to the cap.
-                    if (k / deployments) % 2 == 1 {
-                        body["recommendedAction"] = json!("scale_down");
-                        body["prediction"]["recommended_action"] = json!("scale_down");
-                    }
-                    body["fingerprint"] = json!(format!("{run_tag}-{k}"));
+                    let body = loop_signal(k, deployments, &run_tag);
                     let started = Instant::now();
                     let res = http
                         .post(&url)
@@ -496,20 +522,7 @@ pub async fn run_loop(argv: &[String]) -> anyhow::Result<()> {
                         .json(&body)
                         .send()
                         .await;
-                    let status = match res {
-                        Ok(r) => {
-                            let s = r.status().as_u16();
-                            let b = r.bytes().await;
-                            if t.sample.is_none() {
-                                t.sample = b.ok().map(
-                                    |b| json!({"status": s, "body": String::from_utf8_lossy(&b)}),
-                                );
-                            }
-                            Some(s)
-                        }
-                        Err(_) => None,
-                    };
-                    t.record(started, status);
+                    tally_answer(&mut t, started, res, |_| true).await;
                 }
                 t
             }));

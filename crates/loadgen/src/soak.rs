@@ -16,16 +16,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aegis_common::contracts::{ActionType, ExecuteRequest, PolicyDecisionSummary};
 use anyhow::Context as _;
 use rand::Rng as _;
 use serde_json::{Map, Value, json};
 
 use crate::{
     args::{Args, read_state, state_str},
-    generate::{LoadStats, Tally, http_client, pace, stats_of},
+    generate::{
+        LoadStats, Tally, http_client, loop_signal, pace, signed_dry_run, stats_of, tally_answer,
+    },
     procfs::status_kib,
-    stack::{NAMESPACE, deployment},
+    stack::deployment,
 };
 
 /// The largest RSS growth over the second half of the run that still counts as flat, in MiB
@@ -127,43 +128,17 @@ impl Target {
                     .json(&json!({"metrics": metrics}))
             }
             Kind::Execute => {
-                let mut params = Map::new();
-                params.insert("namespace".into(), json!(NAMESPACE));
                 // The upper half of the bench deployments: the loop's signals scale the lower
                 // half for real, and a dry run on a deployment being scaled is (rightly) a 409.
                 let half = (self.deployments / 2).max(1);
                 let own = half + w % (self.deployments - half).max(1);
-                params.insert("deploymentName".into(), json!(deployment(own)));
-                params.insert("replicas".into(), json!(2));
-                params.insert("dryRun".into(), json!(true));
-                let mut req = ExecuteRequest {
-                    action_type: ActionType::ScaleDeployment,
-                    action_params: params,
-                    requested_by: Some("aegis-loadgen".into()),
-                    policy_decision: Some(PolicyDecisionSummary {
-                        allowed: true,
-                        reason: "soak".into(),
-                        applied_policies: vec!["bench".into()],
-                    }),
-                    timestamp: None,
-                    nonce: None,
-                    signature: None,
-                };
-                req.sign_v2(&self.hmac, chrono::Utc::now().timestamp_millis());
+                let req = signed_dry_run(&self.hmac, &deployment(own), "soak");
                 http.post(format!("{}/executor/execute", self.executor))
                     .json(&req)
             }
             Kind::Signal => {
                 let k = self.signals.fetch_add(1, Ordering::Relaxed);
-                let deployments = (self.deployments as u64 / 2).max(1);
-                let name = deployment(usize::try_from(k % deployments).unwrap_or(0));
-                let mut body = aegis_dev::client::cpu_signal(NAMESPACE, &name, 95.0, 5);
-                // Odd rounds scale back down, so the deployments oscillate between 1 and 2.
-                if (k / deployments) % 2 == 1 {
-                    body["recommendedAction"] = json!("scale_down");
-                    body["prediction"]["recommended_action"] = json!("scale_down");
-                }
-                body["fingerprint"] = json!(format!("soak-{k}"));
+                let body = loop_signal(k, self.deployments as u64 / 2, "soak");
                 http.post(format!("{}/api/v1/remediation/signals", self.backend))
                     .header("X-API-Key", &self.service_key)
                     .json(&body)
@@ -285,20 +260,7 @@ pub async fn run(argv: &[String]) -> anyhow::Result<()> {
                     let started = Instant::now();
                     let res = target.request(&http, kind, w, j).send().await;
                     j += 1;
-                    let status = match res {
-                        Ok(r) => {
-                            let s = r.status().as_u16();
-                            let body = r.bytes().await;
-                            if t.sample.is_none() && !(200..300).contains(&s) {
-                                t.sample = body.ok().map(
-                                    |b| json!({"status": s, "body": String::from_utf8_lossy(&b)}),
-                                );
-                            }
-                            Some(s)
-                        }
-                        Err(_) => None,
-                    };
-                    t.record(started, status);
+                    tally_answer(&mut t, started, res, |s| !(200..300).contains(&s)).await;
                 }
                 t
             }));
@@ -306,28 +268,21 @@ pub async fn run(argv: &[String]) -> anyhow::Result<()> {
         streams.push((kind, workers));
     }
 
+    let sample = || Sample {
+        at_s: start.elapsed().as_secs_f64(),
+        rss_mib: pids
+            .iter()
+            .filter_map(|(n, p)| status_kib(*p, "VmRSS").map(|k| (n.clone(), k as f64 / 1024.0)))
+            .collect(),
+    };
     let mut samples = Vec::new();
     let mut next = start;
     while Instant::now() < deadline {
-        let rss_mib = pids
-            .iter()
-            .filter_map(|(n, p)| status_kib(*p, "VmRSS").map(|k| (n.clone(), k as f64 / 1024.0)))
-            .collect();
-        samples.push(Sample {
-            at_s: start.elapsed().as_secs_f64(),
-            rss_mib,
-        });
+        samples.push(sample());
         next += every;
         tokio::time::sleep_until(next.min(deadline).into()).await;
     }
-    let final_rss = pids
-        .iter()
-        .filter_map(|(n, p)| status_kib(*p, "VmRSS").map(|k| (n.clone(), k as f64 / 1024.0)))
-        .collect();
-    samples.push(Sample {
-        at_s: start.elapsed().as_secs_f64(),
-        rss_mib: final_rss,
-    });
+    samples.push(sample());
 
     let mut stream_json = Map::new();
     let mut failed = 0u64;

@@ -69,6 +69,13 @@ pub async fn start_stack_with_feed(
     start_full(tag, &seed, backend_env, &[], ai_env, Some(feed)).await
 }
 
+fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 async fn start(
     tag: &str,
     seed: &Path,
@@ -96,25 +103,13 @@ async fn start_full(
         "REDIS_KEY_PREFIX".into(),
         aegis_test_support::db::redis_prefix(),
     ));
-    backend.extend(
-        backend_env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    backend.extend(owned(backend_env));
     extra_env.insert("backend".to_owned(), backend);
     let mut ai = db(&ai_db.url);
-    ai.extend(
-        ai_env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    ai.extend(owned(ai_env));
     extra_env.insert("ai-engine".to_owned(), ai);
     let mut executor = db(&executor_db.url);
-    executor.extend(
-        executor_env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
+    executor.extend(owned(executor_env));
     extra_env.insert("executor".to_owned(), executor);
     let server = aegis_test_support::db::server_url();
     let postgres_base = server
