@@ -1,6 +1,7 @@
 //! Shared ground for the Aegis services: the wire contracts that cross service boundaries, the
 //! three JSON error-body shapes, HMAC action signing, typed configuration from the environment,
-//! tracing and Prometheus metrics, health helpers and the HTTP server plumbing.
+//! tracing and Prometheus metrics, health helpers and the HTTP server plumbing, and (feature
+//! `mimalloc`) the services' global allocator with its housekeeping.
 //!
 //! This crate holds no service logic: nothing here talks to Kubernetes, evaluates policies or
 //! scores metrics. It must stay cheap to depend on, and every item in it is used by at least two
