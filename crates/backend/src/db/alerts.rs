@@ -85,6 +85,21 @@ pub struct AlertChanges {
     pub metadata: Option<Value>,
 }
 
+impl AlertChanges {
+    /// U+0000 removed from every string (PostgreSQL's `text` and `jsonb` refuse it).
+    #[must_use]
+    pub fn storable(self) -> Self {
+        use aegis_common::db::{pg_json, pg_text};
+        Self {
+            title: self.title.map(pg_text),
+            description: self.description.map(pg_text),
+            severity: self.severity.map(pg_text),
+            status: self.status.map(pg_text),
+            metadata: self.metadata.map(pg_json),
+        }
+    }
+}
+
 /// Applies `changes`; `None` when the alert does not exist.
 #[tracing::instrument(skip(db, changes))]
 pub async fn update(

@@ -202,6 +202,7 @@ async fn create(
     aegis_common::http::Json(body, _): Json<CreateAlertBody>,
 ) -> Result<Response, ApiError> {
     require_writer(&principal)?;
+    let body = body.storable();
     let mut v = Violations::new();
     match &body.title {
         Some(t) => check_title(&mut v, t),
@@ -221,6 +222,23 @@ async fn create(
     let alert = alerts::insert(&state.db, &new).await?;
     after_write(&state, &alert).await;
     Ok((StatusCode::CREATED, axum::Json(alert)).into_response())
+}
+
+impl CreateAlertBody {
+    /// U+0000 removed from every string (PostgreSQL's `text` and `jsonb` refuse it), before
+    /// validation, so the lengths checked are the lengths stored.
+    fn storable(self) -> Self {
+        use aegis_common::db::{pg_json, pg_text};
+        Self {
+            title: self.title.map(pg_text),
+            description: self.description.map(pg_text),
+            severity: self.severity.map(pg_text),
+            metadata: self.metadata.map(|m| match pg_json(Value::Object(m)) {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            }),
+        }
+    }
 }
 
 /// `PATCH /alerts/{id}` body: the fields to change.
@@ -263,14 +281,23 @@ async fn update(
     UuidPath(id): UuidPath,
     aegis_common::http::Json(body, _): Json<UpdateAlertBody>,
 ) -> Result<Response, ApiError> {
+    // NUL removed first, so the lengths checked are the lengths stored.
+    let changes = AlertChanges {
+        title: body.title,
+        description: body.description,
+        severity: body.severity,
+        status: body.status,
+        metadata: body.metadata.map(Value::Object),
+    }
+    .storable();
     let mut v = Violations::new();
-    if let Some(t) = &body.title {
+    if let Some(t) = &changes.title {
         check_title(&mut v, t);
     }
-    if let Some(s) = &body.severity {
+    if let Some(s) = &changes.severity {
         check_severity(&mut v, s);
     }
-    if let Some(s) = &body.status {
+    if let Some(s) = &changes.status {
         v.check(
             !STATUSES.contains(&s.as_str()),
             format!(
@@ -280,13 +307,6 @@ async fn update(
         );
     }
     v.finish()?;
-    let changes = AlertChanges {
-        title: body.title,
-        description: body.description,
-        severity: body.severity,
-        status: body.status,
-        metadata: body.metadata.map(Value::Object),
-    };
     let alert = alerts::update(&state.db, id, &changes)
         .await?
         .ok_or_else(|| ApiError::NotFound("Alert not found".into()))?;

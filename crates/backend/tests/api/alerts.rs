@@ -315,3 +315,58 @@ async fn alert_access_follows_the_matrix() {
         .await;
     assert_eq!(res.status(), 403);
 }
+
+#[tokio::test]
+async fn nul_characters_are_removed_before_validation_and_storage() {
+    let app = spawn_with_admin(&[]).await;
+    let u1 = app.signup("u1@example.com", PW).await;
+    let created = create(
+        &app,
+        &u1.access,
+        json!({"title": "CPU\u{0}high", "description": "d\u{0}", "severity": "high",
+               "metadata": {"k\u{0}ey": ["v\u{0}"]}}),
+    )
+    .await;
+    assert_eq!(created["title"], "CPUhigh");
+    assert_eq!(created["description"], "d");
+    assert_eq!(created["metadata"], json!({"key": ["v"]}));
+
+    // The case the fuzzer found: PATCH with U+0000 in the title answered 500.
+    let path = format!("/api/v1/alerts/{}", created["id"].as_str().unwrap());
+    let res = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&u1.access),
+            Some(
+                json!({"title": "\u{0}±,ëÓTý𝛭", "description": "x\u{0}y", "severity": null,
+                        "status": null}),
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let patched: Value = res.json().await.unwrap();
+    assert_eq!(patched["title"], "±,ëÓTý𝛭");
+    assert_eq!(patched["description"], "xy");
+    assert_eq!(patched["severity"], "high", "null leaves the field alone");
+
+    // Nothing left once NUL is removed: the title is empty, a clear 400 on both routes.
+    let res = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&u1.access),
+            Some(json!({"title": "\u{0}"})),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let res = app
+        .send(
+            Method::POST,
+            "/api/v1/alerts",
+            Some(&u1.access),
+            Some(json!({"title": "\u{0}\u{0}", "severity": "low"})),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+}
