@@ -49,6 +49,26 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl ApiError {
+    /// PostgreSQL refused a string for holding U+0000: SQLSTATE 22021 for `text`
+    /// ("invalid byte sequence"), 22P05 for `jsonb` ("unsupported Unicode escape sequence").
+    fn is_refused_nul(&self) -> bool {
+        let refused = |e: &sqlx::Error| {
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == "22021" || c == "22P05")
+        };
+        match self {
+            ApiError::Db(e) => refused(e),
+            ApiError::Internal(e) => e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+                .any(refused),
+            _ => false,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
@@ -70,6 +90,13 @@ impl IntoResponse for ApiError {
             }
             ApiError::BadGateway(m) => (StatusCode::BAD_GATEWAY, Message::Text(m)),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, Message::Text(m)),
+            // A string with U+0000 that reached PostgreSQL (`text` and `jsonb` refuse it) is
+            // the caller's input, not a server fault. Routes strip it where they can; this
+            // is the net for the rest.
+            err @ (ApiError::Db(_) | ApiError::Internal(_)) if err.is_refused_nul() => (
+                StatusCode::BAD_REQUEST,
+                Message::Text("Text must not contain the character U+0000".into()),
+            ),
             err @ (ApiError::Db(_) | ApiError::Internal(_)) => {
                 tracing::error!(error = %err, "request failed");
                 (

@@ -163,3 +163,91 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// U+0000, which PostgreSQL's `text` and `jsonb` refuse, in every free-text field of the write
+/// routes: a clear answer (stored without it, or a 4xx), never a 500.
+#[tokio::test]
+async fn nul_characters_in_string_fields_never_cause_a_server_error() {
+    let app = spawn_with_admin(&[
+        ("RATE_LIMIT_DISABLED", "true"),
+        ("LOGIN_LOCKOUT_THRESHOLD", "0"),
+    ])
+    .await;
+    let admin = app.admin().await;
+    let token = Some(admin.access.as_str());
+    let n = "a\u{0}b";
+    let calls: Vec<(Method, &str, Value)> = vec![
+        (
+            Method::POST,
+            "/api/v1/auth/login",
+            json!({"email": n, "password": n}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/signup",
+            json!({"email": "x@example.com", "password": "Password123!", "firstName": n, "lastName": n}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/forgot-password",
+            json!({"email": n}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/logs",
+            json!({"level": "error", "message": n, "service": n, "context": {"k\u{0}": n}}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/policy",
+            json!({"name": n, "description": n, "type": "api_access", "effect": "allow", "priority": 10, "conditions": {"role": n}, "actions": [n], "resources": [n], "isActive": true}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/policy/evaluate",
+            json!({"type": "api_access", "action": n, "resource": n, "context": {"userId": n, "role": n, "metadata": {"k\u{0}": n}}}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/policy/dry-run",
+            json!({"policy": {"name": n, "type": "api_access", "effect": "allow", "priority": 1, "conditions": {}, "actions": ["*"], "resources": ["*"]}, "request": {"type": "api_access", "action": n, "resource": n, "context": {}}}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/remediation/incidents",
+            json!({"target": {"namespace": n, "deployment": n}, "recommendedAction": "alert_admin", "reason": n}),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings",
+            json!({"settings": {"k\u{0}": n}}),
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            json!({"email": "y@example.com", "password": "Password123!", "firstName": n, "lastName": n}),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let res = app.send(method.clone(), path, token, Some(body)).await;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        assert!(
+            status.as_u16() < 500,
+            "{method} {path} answered {status}: {text}"
+        );
+    }
+    for path in [
+        "/api/v1/logs?service=a%00b&level=error",
+        "/api/v1/policy/audit/logs?userId=a%00b&action=a%00b",
+        "/api/v1/remediation/incidents?namespace=a%00b",
+        "/api/v1/users?search=a%00b",
+    ] {
+        let res = app.send(Method::GET, path, token, None).await;
+        assert!(
+            res.status().as_u16() < 500,
+            "GET {path} answered {}",
+            res.status()
+        );
+    }
+}
