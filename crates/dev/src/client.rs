@@ -271,7 +271,7 @@ impl Client {
             if Instant::now() > deadline {
                 bail!("no incident as expected within {timeout:?} ({query})");
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 

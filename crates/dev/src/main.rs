@@ -95,11 +95,15 @@ async fn run(keep: bool) -> anyhow::Result<()> {
                 "REMEDIATION_VERIFY_DELAY_SECONDS".to_owned(),
                 "5".to_owned(),
             ));
+            // The launcher follows its incidents by polling the API several times a second.
+            env.push(("RATE_LIMIT_MAX".to_owned(), "10000".to_owned()));
         }
         if service == "ai-engine" {
-            // The demo's feed learns the normal level from ten windows (the smallest baseline
-            // the ai-engine accepts) so the forest is ready within half a minute.
-            env.push(("MIN_SAMPLES_FOR_TRAINING".to_owned(), "10".to_owned()));
+            env.extend(
+                demo::AI_ENGINE_ENV
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
         }
         extra_env.insert(service.to_owned(), env);
     }

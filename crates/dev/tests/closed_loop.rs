@@ -84,6 +84,8 @@ async fn the_closed_loop_heals_kube_sim_through_the_real_binaries() {
             ("REMEDIATION_MODE", "auto"),
             ("REMEDIATION_VERIFY_DELAY_SECONDS", "1"),
             ("REMEDIATION_COOLDOWN_SECONDS", "300"),
+            // The test follows every incident by polling (spec: raise limits in e2e tests).
+            ("RATE_LIMIT_MAX", "100000"),
         ],
     )
     .await;
@@ -251,8 +253,10 @@ async fn the_feed_catches_a_scraped_cpu_burst_and_the_scale_up_is_verified_witho
         &[
             ("REMEDIATION_MODE", "auto"),
             ("REMEDIATION_VERIFY_DELAY_SECONDS", "5"),
+            // The test polls the incidents while the feed learns and catches the burst.
+            ("RATE_LIMIT_MAX", "100000"),
         ],
-        &[("MIN_SAMPLES_FOR_TRAINING", "10")],
+        aegis_dev::demo::AI_ENGINE_ENV,
         aegis_dev::demo::feed(),
     )
     .await;
@@ -269,9 +273,14 @@ async fn the_feed_catches_a_scraped_cpu_burst_and_the_scale_up_is_verified_witho
     let windows = aegis_dev::demo::wait_for_forest(&c).await.unwrap();
     assert!(windows >= 10, "{windows}");
 
-    c.set_cpu_load("production", "api", aegis_dev::demo::BURST_LOAD, 2.0)
-        .await
-        .unwrap();
+    c.set_cpu_load(
+        "production",
+        "api",
+        aegis_dev::demo::BURST_LOAD,
+        aegis_dev::demo::BURST_JITTER,
+    )
+    .await
+    .unwrap();
     let found = c
         .wait_for_incident(
             "namespace=production&limit=100",
