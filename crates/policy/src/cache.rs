@@ -14,11 +14,15 @@ use crate::set::Request;
 /// The Redis key under which the decision for `request` is cached, for policy version `version`
 /// (bumped on every policy change).
 pub fn cache_key(version: u64, request: &Request<'_>) -> String {
-    let suffix = cache_key_suffix(request);
+    cache_key_from_suffix(version, &cache_key_suffix(request))
+}
+
+/// [`cache_key`] from a suffix already computed with [`cache_key_suffix`].
+pub fn cache_key_from_suffix(version: u64, suffix: &str) -> String {
     let mut key = String::with_capacity(CACHE_KEY_PREFIX.len() + 20 + suffix.len());
     key.push_str(CACHE_KEY_PREFIX);
     let _ = write!(key, "{version}");
-    key.push_str(&suffix);
+    key.push_str(suffix);
     key
 }
 
@@ -120,6 +124,18 @@ mod tests {
             },
         };
         cache_key(7, &request)
+    }
+
+    #[test]
+    fn the_key_is_the_prefix_the_version_and_the_suffix() {
+        let k = key(&json!({"cpuUsage": 90}), None);
+        let suffix = k.strip_prefix("policy:v7").unwrap();
+        assert!(suffix.starts_with(":self_healing:"), "{suffix}");
+        assert_eq!(cache_key_from_suffix(7, suffix), k);
+        assert_eq!(
+            cache_key_from_suffix(8, suffix),
+            format!("policy:v8{suffix}")
+        );
     }
 
     #[test]

@@ -41,7 +41,7 @@ mod set;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{CACHE_KEY_PREFIX, cache_key, cache_key_suffix};
+pub use cache::{CACHE_KEY_PREFIX, cache_key, cache_key_from_suffix, cache_key_suffix};
 pub use condition::{IpProblem, MetadataProblem};
 pub use error::{PolicyFileError, ValidationError, ValidationErrorKind};
 pub use explain::{Applicability, ConditionFailure, Explanation, PolicyTrace};

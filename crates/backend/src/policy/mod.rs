@@ -264,21 +264,28 @@ impl PolicyService {
         let decision_id = Uuid::new_v4();
         let req = request.as_request();
         let wants_cache = !self.inner.config.cache_ttl.is_zero() && !explain;
+        // Hashed once: for the lookup, and for the write on a miss.
+        let suffix = wants_cache.then(|| aegis_policy::cache_key_suffix(&req));
         // One round trip in the common case: the version and, under it, the cached decision.
-        let (version, raw_hit) = match wants_cache {
-            true => match self.lookup(&aegis_policy::cache_key_suffix(&req)).await {
+        let (version, raw_hit) = match &suffix {
+            Some(suffix) => match self.lookup(suffix).await {
                 Lookup::Found { version, decision } => (Some(version), decision),
                 Lookup::NoVersion => (self.cache_version().await, None),
                 Lookup::Unavailable => (None, None),
             },
-            false => (self.cache_version().await, None),
+            None => (self.cache_version().await, None),
         };
         let loaded = self.current(version).await;
         let now = Utc::now();
         let cache_on = wants_cache && !loaded.stale;
         let key = version
+            .zip(suffix.as_deref())
             .filter(|_| cache_on)
-            .map(|v| self.inner.redis.key(&aegis_policy::cache_key(v, &req)));
+            .map(|(v, s)| {
+                self.inner
+                    .redis
+                    .key(&aegis_policy::cache_key_from_suffix(v, s))
+            });
         let hit: Option<DecisionBody> = raw_hit
             .filter(|_| cache_on)
             .and_then(|raw| serde_json::from_str(&raw).ok());
