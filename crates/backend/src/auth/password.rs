@@ -10,7 +10,7 @@
 //! flight finishes the buffers are freed, so an idle backend holds none of that memory (the
 //! binary's allocator, mimalloc, returns it to the system).
 
-use std::sync::{Arc, Mutex, PoisonError, atomic::Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use argon2::{
@@ -30,13 +30,17 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// Buffers of finished hashes, for the next ones while others still run, and how many run.
+#[derive(Default)]
+struct Pool {
+    buffers: Vec<Vec<Block>>,
+    running: usize,
+}
+
 struct Inner {
     params: Params,
     permits: Arc<Semaphore>,
-    /// Buffers of finished hashes, for the next ones while others are still running.
-    buffers: Mutex<Vec<Vec<Block>>>,
-    /// Hashes running now (the buffers are freed when this drops to zero).
-    running: std::sync::atomic::AtomicUsize,
+    pool: Mutex<Pool>,
     dummy: String,
 }
 
@@ -169,8 +173,7 @@ impl Passwords {
             inner: Arc::new(Inner {
                 params,
                 permits: Arc::new(Semaphore::new(cfg.hash_concurrency)),
-                buffers: Mutex::new(Vec::new()),
-                running: std::sync::atomic::AtomicUsize::new(0),
+                pool: Mutex::new(Pool::default()),
                 dummy,
             }),
         })
@@ -193,19 +196,20 @@ impl Passwords {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let buffer = {
-                let mut pool = inner.buffers.lock().unwrap_or_else(PoisonError::into_inner);
-                inner.running.fetch_add(1, Ordering::SeqCst);
-                pool.pop()
+                let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
+                pool.running += 1;
+                pool.buffers.pop()
             };
             let mut buffer =
                 buffer.unwrap_or_else(|| vec![Block::new(); inner.params.block_count()]);
             let result = f(&inner.params, &mut buffer);
-            let mut pool = inner.buffers.lock().unwrap_or_else(PoisonError::into_inner);
-            if inner.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let mut pool = inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.running -= 1;
+            if pool.running == 0 {
                 // The last hash in flight: free every buffer, this one included.
-                pool.clear();
+                pool.buffers.clear();
             } else {
-                pool.push(buffer);
+                pool.buffers.push(buffer);
             }
             result
         })
@@ -247,17 +251,24 @@ mod tests {
     #[tokio::test]
     async fn no_hash_buffer_is_kept_once_the_hashes_in_flight_are_done() {
         let p = passwords("1024");
-        assert_eq!(p.inner.buffers.lock().unwrap().len(), 0, "none at start");
+        assert_eq!(
+            p.inner.pool.lock().unwrap().buffers.len(),
+            0,
+            "none at start"
+        );
         let hashes = futures::future::join_all((0..8).map(|i| {
             let p = p.clone();
             async move { p.hash(&format!("Password{i}!")).await.unwrap() }
         }))
         .await;
         assert_eq!(hashes.len(), 8);
-        assert_eq!(p.inner.buffers.lock().unwrap().len(), 0, "none when idle");
-        assert_eq!(p.inner.running.load(Ordering::SeqCst), 0);
+        let idle = {
+            let pool = p.inner.pool.lock().unwrap();
+            (pool.buffers.len(), pool.running)
+        };
+        assert_eq!(idle, (0, 0), "none when idle");
         assert!(p.verify("Password3!", &hashes[3]).await.unwrap().ok);
-        assert_eq!(p.inner.buffers.lock().unwrap().len(), 0);
+        assert_eq!(p.inner.pool.lock().unwrap().buffers.len(), 0);
     }
 
     #[tokio::test]
