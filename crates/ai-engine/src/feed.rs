@@ -276,12 +276,6 @@ impl Feed {
         }
     }
 
-    /// The settings.
-    #[must_use]
-    pub fn config(&self) -> &FeedConfig {
-        &self.cfg
-    }
-
     /// One feed run at `now`.
     pub async fn run_once(&mut self, state: &AppState, now: DateTime<Utc>) -> RunReport {
         let cfg = &self.cfg;

@@ -17,14 +17,18 @@ const NASTY: &[&str] = &[
     "😀 ' \" ` \\",
 ];
 
-#[tokio::test]
-async fn sql_metacharacters_in_string_fields_are_harmless() {
-    // No lockout: the wrong passwords below are about SQL, not brute force.
-    let app = spawn_with_admin(&[
+/// No rate limits and no lockout: the hostile logins below are about input, not brute force.
+async fn spawn_unthrottled() -> crate::helpers::TestApp {
+    spawn_with_admin(&[
         ("RATE_LIMIT_DISABLED", "true"),
         ("LOGIN_LOCKOUT_THRESHOLD", "0"),
     ])
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn sql_metacharacters_in_string_fields_are_harmless() {
+    let app = spawn_unthrottled().await;
     let admin = app.admin().await;
     let token = Some(admin.access.as_str());
     let pool = app.pool().await;
@@ -168,11 +172,7 @@ fn urlencode(s: &str) -> String {
 /// routes: a clear answer (stored without it, or a 4xx), never a 500.
 #[tokio::test]
 async fn nul_characters_in_string_fields_never_cause_a_server_error() {
-    let app = spawn_with_admin(&[
-        ("RATE_LIMIT_DISABLED", "true"),
-        ("LOGIN_LOCKOUT_THRESHOLD", "0"),
-    ])
-    .await;
+    let app = spawn_unthrottled().await;
     let admin = app.admin().await;
     let token = Some(admin.access.as_str());
     let n = "a\u{0}b";
