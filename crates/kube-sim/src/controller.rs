@@ -137,28 +137,120 @@ pub fn reconcile(store: &mut Store) {
     }
 }
 
+/// Runs the controllers after a write to one object. Controllers act only along controller
+/// chains (deployment → replicasets → pods) and the store is settled before every write, so
+/// only the written object's family can be unsettled: after the garbage collector, that family
+/// is reconciled in the same order as [`reconcile`] (the kubelet still looks at every pod, which
+/// is a cheap filter). A chain that does not resolve, such as an owner reference whose owner is
+/// gone or has another UID, falls back to reconciling the whole store.
+pub fn reconcile_after_write(store: &mut Store, resource: Resource, written: &Value) {
+    garbage_collect(store);
+    let namespace = object::namespace(written).to_owned();
+    match family_root(store, resource, written) {
+        Some(Family::Deployment(name)) => {
+            let Some(deployment) = store.get(Resource::Deployment, &namespace, &name).cloned()
+            else {
+                return reconcile(store);
+            };
+            let uid = object::uid(&deployment).to_owned();
+            reconcile_deployment(store, &deployment);
+            for rs in owned_by(store, Resource::ReplicaSet, &namespace, &uid) {
+                reconcile_replicaset(store, &rs);
+            }
+            run_kubelet(store);
+            for rs in owned_by(store, Resource::ReplicaSet, &namespace, &uid) {
+                update_replicaset_status(store, &rs);
+            }
+            update_deployment_status(store, &deployment);
+        }
+        Some(Family::ReplicaSet(name)) => {
+            let Some(rs) = store.get(Resource::ReplicaSet, &namespace, &name).cloned() else {
+                return reconcile(store);
+            };
+            reconcile_replicaset(store, &rs);
+            run_kubelet(store);
+            update_replicaset_status(store, &rs);
+        }
+        Some(Family::Standalone) => run_kubelet(store),
+        None => reconcile(store),
+    }
+}
+
+/// The object at the top of a written object's controller chain.
+enum Family {
+    /// A deployment: it, its replicasets and their pods.
+    Deployment(String),
+    /// A replicaset no deployment controls, and its pods.
+    ReplicaSet(String),
+    /// A namespace or a pod no replicaset controls: only the kubelet has work.
+    Standalone,
+}
+
+/// Walks controller references up from `obj` (pod → replicaset → deployment). `None` when an
+/// owner reference does not resolve to a stored object with its UID, or the chain is deeper
+/// than Kubernetes' own controllers make it.
+fn family_root(store: &Store, resource: Resource, obj: &Value) -> Option<Family> {
+    let namespace = object::namespace(obj);
+    let mut current = (resource, obj);
+    for _ in 0..3 {
+        let (kind, object) = current;
+        let mut controller = None;
+        for reference in object::owner_references(object) {
+            let owner_kind = match reference.get("kind").and_then(Value::as_str) {
+                Some("Deployment") => Resource::Deployment,
+                Some("ReplicaSet") => Resource::ReplicaSet,
+                _ => return None,
+            };
+            let name = reference.get("name").and_then(Value::as_str)?;
+            let owner = store.get(owner_kind, namespace, name)?;
+            if reference.get("uid").and_then(Value::as_str) != Some(object::uid(owner)) {
+                return None;
+            }
+            if reference.get("controller").and_then(Value::as_bool) == Some(true) {
+                controller = Some((owner_kind, owner));
+            }
+        }
+        match controller {
+            Some(owner) => current = owner,
+            None => {
+                let name = object::name(object).to_owned();
+                return match kind {
+                    Resource::Deployment => Some(Family::Deployment(name)),
+                    Resource::ReplicaSet => Some(Family::ReplicaSet(name)),
+                    Resource::Pod | Resource::Namespace => Some(Family::Standalone),
+                };
+            }
+        }
+    }
+    None
+}
+
 /// Removes replicasets and pods all of whose owners are gone (background cascading deletion).
+/// One pass per type against a set of the UIDs, so a write costs O(objects), not O(objects²).
 fn garbage_collect(store: &mut Store) {
     for resource in [Resource::ReplicaSet, Resource::Pod] {
-        let orphans: Vec<(String, String)> = store
-            .list(resource, None)
-            .into_iter()
-            .filter(|obj| {
-                let owners = object::owner_references(obj);
-                !owners.is_empty()
-                    && owners.iter().all(|r| {
-                        r.get("uid")
-                            .and_then(Value::as_str)
-                            .is_none_or(|uid| !store.has_uid(uid))
-                    })
-            })
-            .map(|obj| {
-                (
-                    object::namespace(obj).to_owned(),
-                    object::name(obj).to_owned(),
-                )
-            })
-            .collect();
+        let orphans: Vec<(String, String)> = {
+            let uids = store.uids();
+            store
+                .list(resource, None)
+                .into_iter()
+                .filter(|obj| {
+                    let owners = object::owner_references(obj);
+                    !owners.is_empty()
+                        && owners.iter().all(|r| {
+                            r.get("uid")
+                                .and_then(Value::as_str)
+                                .is_none_or(|uid| !uids.contains(uid))
+                        })
+                })
+                .map(|obj| {
+                    (
+                        object::namespace(obj).to_owned(),
+                        object::name(obj).to_owned(),
+                    )
+                })
+                .collect()
+        };
         for (ns, name) in orphans {
             store.remove(resource, &ns, &name);
         }
@@ -954,5 +1046,249 @@ mod tests {
         let before = store.resource_version();
         reconcile(&mut store);
         assert_eq!(store.resource_version(), before);
+    }
+
+    /// Reconciling only the written object's family must leave the cluster exactly as settled as
+    /// reconciling everything: after every kind of write, a full reconcile writes nothing more,
+    /// and a write to one deployment leaves every other family untouched.
+    #[test]
+    fn a_write_settles_its_family_as_a_full_reconcile_would() {
+        let mut store = cluster_with("web", 2);
+        for (name, replicas) in [("api", 3), ("db", 1)] {
+            ops::create(
+                &mut store,
+                Resource::Deployment,
+                Some("ns"),
+                deployment(name, replicas, "img:v1"),
+                false,
+            )
+            .unwrap();
+        }
+        let bare_rs = json!({
+            "metadata": {"name": "bare"},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "bare"}},
+                "template": {
+                    "metadata": {"labels": {"app": "bare"}},
+                    "spec": {"containers": [{"name": "c", "image": "img"}]}
+                }
+            }
+        });
+        let first_web_pod = |store: &Store| {
+            store
+                .list(Resource::Pod, Some("ns"))
+                .into_iter()
+                .find(|p| object::name(p).starts_with("web-"))
+                .map(|p| object::name(p).to_owned())
+                .unwrap()
+        };
+        let merge = PatchType::Merge;
+        let writes: Vec<(&str, Box<dyn Fn(&mut Store)>)> = vec![
+            (
+                "scale up",
+                Box::new(|s| {
+                    ops::patch_scale(
+                        s,
+                        Resource::Deployment,
+                        "ns",
+                        "web",
+                        &json!({"spec": {"replicas": 5}}),
+                        merge,
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+            (
+                "scale down",
+                Box::new(|s| {
+                    ops::patch_scale(
+                        s,
+                        Resource::Deployment,
+                        "ns",
+                        "web",
+                        &json!({"spec": {"replicas": 1}}),
+                        merge,
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+            ("new image", Box::new(|s| set_image(s, "web", "img:v2"))),
+            ("another image", Box::new(|s| set_image(s, "web", "img:v3"))),
+            ("roll back", Box::new(|s| set_image(s, "web", "img:v1"))),
+            (
+                "restart",
+                Box::new(|s| {
+                    ops::patch(s, Resource::Deployment, "ns", "api", &json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "now"}}}}}), merge, false).unwrap();
+                }),
+            ),
+            (
+                "prune history",
+                Box::new(|s| {
+                    ops::patch(
+                        s,
+                        Resource::Deployment,
+                        "ns",
+                        "web",
+                        &json!({"spec": {"revisionHistoryLimit": 0}}),
+                        merge,
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+            (
+                "pause",
+                Box::new(|s| {
+                    ops::patch(
+                        s,
+                        Resource::Deployment,
+                        "ns",
+                        "db",
+                        &json!({"spec": {"paused": true, "replicas": 2}}),
+                        merge,
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+            (
+                "crash a pod",
+                Box::new(move |s| {
+                    let pod = first_web_pod(s);
+                    let current = s.get(Resource::Pod, "ns", &pod).unwrap().clone();
+                    let status = crashloop_status(&current, 4);
+                    ops::update_status(
+                        s,
+                        Resource::Pod,
+                        "ns",
+                        &pod,
+                        &json!({"metadata": {"name": pod}, "status": status}),
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+            (
+                "label a pod",
+                Box::new(move |s| {
+                    let pod = first_web_pod(s);
+                    ops::patch(
+                        s,
+                        Resource::Pod,
+                        "ns",
+                        &pod,
+                        &json!({"metadata": {"labels": {"extra": "yes"}}}),
+                        merge,
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+            (
+                "bare replicaset",
+                Box::new(move |s| {
+                    ops::create(s, Resource::ReplicaSet, Some("ns"), bare_rs.clone(), false)
+                        .unwrap();
+                }),
+            ),
+            (
+                "scale the bare replicaset",
+                Box::new(|s| {
+                    ops::patch_scale(
+                        s,
+                        Resource::ReplicaSet,
+                        "ns",
+                        "bare",
+                        &json!({"spec": {"replicas": 3}}),
+                        merge,
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+            (
+                "bare pod",
+                Box::new(|s| {
+                    ops::create(s, Resource::Pod, Some("ns"), json!({"metadata": {"name": "lonely"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}), false).unwrap();
+                }),
+            ),
+            (
+                "a pod's owner reference to a missing owner",
+                Box::new(move |s| {
+                    let pod = first_web_pod(s);
+                    ops::patch(s, Resource::Pod, "ns", &pod, &json!({"metadata": {"ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone", "uid": "no-such-uid", "controller": true}]}}), merge, false).unwrap();
+                }),
+            ),
+            (
+                "delete a pod",
+                Box::new(move |s| {
+                    let pod = first_web_pod(s);
+                    ops::delete(
+                        s,
+                        Resource::Pod,
+                        "ns",
+                        &pod,
+                        &DeleteOptions::default(),
+                        false,
+                    )
+                    .unwrap();
+                }),
+            ),
+        ];
+        let family_of = |store: &Store, app: &str| -> Vec<(String, Option<String>)> {
+            [Resource::Deployment, Resource::ReplicaSet, Resource::Pod]
+                .into_iter()
+                .flat_map(|r| store.list(r, Some("ns")))
+                .filter(|o| {
+                    object::name(o).starts_with(&format!("{app}-")) || object::name(o) == app
+                })
+                .map(|o| {
+                    (
+                        object::name(o).to_owned(),
+                        object::resource_version(o).map(str::to_owned),
+                    )
+                })
+                .collect()
+        };
+        for (what, write) in &writes {
+            let db_before = family_of(&store, "db");
+            write(&mut store);
+            let mut settled = store.clone();
+            reconcile(&mut settled);
+            assert_eq!(
+                settled.resource_version(),
+                store.resource_version(),
+                "after {what}, a full reconcile still had work"
+            );
+            if !what.contains("pause") {
+                assert_eq!(
+                    family_of(&store, "db"),
+                    db_before,
+                    "{what} touched another family"
+                );
+            }
+        }
+        // The writes did what they say.
+        let web = store.get(Resource::Deployment, "ns", "web").unwrap();
+        assert_eq!(web.pointer("/spec/replicas"), Some(&json!(1)));
+        assert_eq!(
+            replicasets(&store)
+                .iter()
+                .filter(|rs| object::name(rs).starts_with("web-"))
+                .count(),
+            1
+        );
+        let bare_pods = pods(&store)
+            .iter()
+            .filter(|p| object::name(p).starts_with("bare-"))
+            .count();
+        assert_eq!(bare_pods, 3);
+        let lonely = store.get(Resource::Pod, "ns", "lonely").unwrap();
+        assert!(pod_is_ready(lonely));
+        let db = store.get(Resource::Deployment, "ns", "db").unwrap();
+        assert_eq!(db.pointer("/status/replicas"), Some(&json!(2)));
     }
 }

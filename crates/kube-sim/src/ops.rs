@@ -1,6 +1,7 @@
 //! The verbs (get, list, create, update, patch, delete, and the scale and status subresources)
 //! as pure functions over the [`Store`]. Every successful write runs the controllers before
-//! returning; `dryRun=All` writes work on a scratch copy that is thrown away.
+//! returning (see [`controller::reconcile_after_write`]); `dryRun=All` writes store their one
+//! object in an empty scratch store that is thrown away.
 
 use serde_json::{Map, Value, json};
 
@@ -102,8 +103,10 @@ pub fn list(
     }))
 }
 
-/// Runs `op` against the store, or against a throw-away copy for a dry run. A real write is
-/// followed by a reconcile, and the answer is re-read so it shows the settled object.
+/// Runs `op` against the store, or for a dry run against an empty scratch store with the same
+/// version counter (every `op` only stores the one object it answers with, so the answer is the
+/// same and the cluster is not copied). A real write is followed by a reconcile of the written
+/// object's family, and the answer is re-read so it shows the settled object.
 fn write(
     store: &mut Store,
     resource: Resource,
@@ -111,11 +114,10 @@ fn write(
     op: impl FnOnce(&mut Store) -> Result<Value, StatusError>,
 ) -> Result<Value, StatusError> {
     if dry_run {
-        let mut scratch = store.clone();
-        return op(&mut scratch);
+        return op(&mut store.scratch());
     }
     let written = op(store)?;
-    controller::reconcile(store);
+    controller::reconcile_after_write(store, resource, &written);
     let settled = store
         .get(
             resource,

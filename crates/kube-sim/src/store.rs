@@ -1,6 +1,6 @@
 //! The object store: every object as JSON, keyed by resource type, namespace and name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
@@ -18,6 +18,15 @@ impl Store {
     /// An empty store.
     pub fn new() -> Self {
         Store::default()
+    }
+
+    /// An empty store that hands out the same `resourceVersion`s as this one would next: where
+    /// a dry run stores the one object it answers with, without copying the cluster.
+    pub fn scratch(&self) -> Store {
+        Store {
+            resource_version: self.resource_version,
+            objects: BTreeMap::new(),
+        }
     }
 
     /// The latest `resourceVersion` handed out.
@@ -88,12 +97,13 @@ impl Store {
         removed
     }
 
-    /// Whether any object has this UID.
-    pub fn has_uid(&self, uid: &str) -> bool {
+    /// The UIDs of every object, for answering many "does this owner exist" questions at once.
+    pub fn uids(&self) -> HashSet<&str> {
         self.objects
             .values()
             .flat_map(|m| m.values())
-            .any(|o| object::uid(o) == uid)
+            .map(object::uid)
+            .collect()
     }
 
     /// Whether the namespace object exists.
