@@ -154,6 +154,25 @@ fn verify_with(params: &Params, password: &str, stored: &str, memory: &mut [Bloc
     })
 }
 
+/// A PHC string with the configured parameters, a random salt and a random output: verifying a
+/// password against it costs exactly what a real verification costs (the work is in deriving
+/// the key, not in comparing it), and no password can match it. Nothing is hashed to build it,
+/// so start-up allocates none of argon2's memory.
+fn dummy_hash(params: &Params) -> anyhow::Result<String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| anyhow::anyhow!("salt encoding failed: {e}"))?;
+    let out = rand::random::<[u8; Params::DEFAULT_OUTPUT_LEN]>();
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)
+            .map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?),
+    };
+    Ok(phc.to_string())
+}
+
 impl Passwords {
     /// Builds the hasher and the dummy hash used for unknown accounts.
     pub fn new(cfg: &AuthConfig) -> anyhow::Result<Self> {
@@ -164,11 +183,7 @@ impl Passwords {
             None,
         )
         .map_err(|e| anyhow::anyhow!("invalid argon2 parameters: {e}"))?;
-        // Built with a buffer of its own, freed right away: nothing is held while idle.
-        let mut memory = vec![Block::new(); params.block_count()];
-        let dummy = hash_with(&params, "aegis-dummy-password-for-timing", &mut memory)
-            .context("failed to build the dummy hash")?;
-        drop(memory);
+        let dummy = dummy_hash(&params)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
@@ -269,6 +284,35 @@ mod tests {
         assert_eq!(idle, (0, 0), "none when idle");
         assert!(p.verify("Password3!", &hashes[3]).await.unwrap().ok);
         assert_eq!(p.inner.pool.lock().unwrap().buffers.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_costs_a_real_verification_and_matches_nothing() {
+        let p = passwords("2048");
+        let parsed = PasswordHash::new(&p.inner.dummy).unwrap();
+        assert_eq!(parsed.algorithm, Algorithm::Argon2id.ident());
+        let params = Params::try_from(&parsed).unwrap();
+        let configured = &p.inner.params;
+        assert_eq!(
+            (params.m_cost(), params.t_cost(), params.p_cost()),
+            (
+                configured.m_cost(),
+                configured.t_cost(),
+                configured.p_cost()
+            ),
+            "verifying against it derives a key with the configured cost"
+        );
+        assert_eq!(parsed.hash.unwrap().len(), Params::DEFAULT_OUTPUT_LEN);
+        let dummy = p.inner.dummy.clone();
+        for guess in ["", "aegis-dummy-password-for-timing", "Password1!"] {
+            let verified = p.verify(guess, &dummy).await.unwrap();
+            assert!(!verified.ok && !verified.needs_rehash, "{guess:?}");
+        }
+        assert_ne!(
+            passwords("2048").inner.dummy,
+            dummy,
+            "a fresh salt and output each start"
+        );
     }
 
     #[tokio::test]
