@@ -206,23 +206,46 @@ pub async fn claim_nonce(db: &PgPool, nonce: &str) -> Result<bool, sqlx::Error> 
     Ok(inserted == 1)
 }
 
-/// A held per-resource lock. [`ResourceLock::release`] unlocks it at once; if that is skipped
-/// or fails, dropping it closes its connection, which releases the lock with the session.
+/// A held per-resource lock. [`ResourceLock::release`] unlocks it at once and hands the
+/// connection back to the pool; if that is skipped, fails or is cancelled, dropping the lock
+/// closes its connection, which releases the lock with the session. A connection that may
+/// still hold the lock never goes back to the pool.
 #[derive(Debug)]
 pub struct ResourceLock {
-    conn: PoolConnection<Postgres>,
+    /// `None` once released and returned to the pool.
+    conn: Option<PoolConnection<Postgres>>,
     key: String,
 }
 
 impl ResourceLock {
-    /// Unlocks now, so the next action on the resource does not race the connection's close.
+    /// Unlocks now, so the next action on the resource does not race the connection's close,
+    /// and returns the connection to the pool (reconnecting per action cost PostgreSQL a new
+    /// backend process for every action).
     pub async fn release(mut self) {
-        if let Err(e) = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let unlocked = sqlx::query_scalar::<_, bool>("SELECT pg_advisory_unlock(hashtext($1))")
             .bind(&self.key)
-            .execute(&mut *self.conn)
-            .await
-        {
-            tracing::warn!(error = %e, "advisory unlock failed; the lock ends with its connection");
+            .fetch_one(&mut **conn)
+            .await;
+        match unlocked {
+            // Unlocked: the connection is clean and goes back to the pool.
+            Ok(true) => drop(self.conn.take()),
+            Ok(false) => {
+                tracing::warn!("advisory unlock found no lock; closing the connection");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "advisory unlock failed; the lock ends with its connection");
+            }
+        }
+    }
+}
+
+impl Drop for ResourceLock {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
         }
     }
 }
@@ -235,12 +258,22 @@ pub async fn try_lock_resource(
     resource_name: &str,
 ) -> Result<Option<ResourceLock>, sqlx::Error> {
     let mut conn = db.acquire().await?;
-    // Never hand a connection that may hold a session lock back to the pool.
-    conn.close_on_drop();
     let key = format!("aegis-executor:{resource_type}:{namespace}/{resource_name}");
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+    let got = sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock(hashtext($1))")
         .bind(&key)
         .fetch_one(&mut *conn)
-        .await?;
-    Ok(got.then_some(ResourceLock { conn, key }))
+        .await;
+    match got {
+        Ok(true) => Ok(Some(ResourceLock {
+            conn: Some(conn),
+            key,
+        })),
+        // Not taken: the connection holds nothing and goes back to the pool.
+        Ok(false) => Ok(None),
+        Err(e) => {
+            // Whether the lock was taken is unknown: never reuse the connection.
+            conn.close_on_drop();
+            Err(e)
+        }
+    }
 }

@@ -198,4 +198,51 @@ async fn a_busy_resource_is_409_and_a_full_replica_is_503() {
     assert_eq!(slow.await.unwrap(), 200);
 }
 
+/// The executor's own sessions on its database (this test's connection left out).
+async fn executor_backends(app: &TestApp) -> std::collections::BTreeSet<i32> {
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test]
+async fn the_lock_connection_goes_back_to_the_pool_unlocked_after_each_action() {
+    let app = spawn_app_with(&[("RATE_LIMIT_SCALE_MAX", "100")]).await;
+    let scale = |replicas: i64| {
+        sign(body(
+            "scale_deployment",
+            json!({"namespace":"production","deploymentName":"api-deployment","replicas":replicas}),
+            None,
+        ))
+    };
+    let (status, _) = app.execute(&scale(2)).await;
+    assert_eq!(status, 200);
+    let after_first = executor_backends(&app).await;
+    for i in 0..10 {
+        let (status, res) = app.execute(&scale(3 + i % 2)).await;
+        assert_eq!(status, 200, "{res}");
+    }
+    let after_eleven = executor_backends(&app).await;
+    assert!(
+        after_eleven.is_subset(&after_first),
+        "every action reused a pooled connection for its lock: {after_first:?} then {after_eleven:?}"
+    );
+    // And none of them still holds the lock.
+    let mut conn = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind("aegis-executor:deployment:production/api-deployment")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(free);
+}
+
 use sqlx::Connection as _;
