@@ -1084,7 +1084,8 @@ mod tests {
                 .unwrap()
         };
         let merge = PatchType::Merge;
-        let writes: Vec<(&str, Box<dyn Fn(&mut Store)>)> = vec![
+        type Write<'a> = (&'a str, Box<dyn Fn(&mut Store) + 'a>);
+        let writes: Vec<Write> = vec![
             (
                 "scale up",
                 Box::new(|s| {
