@@ -20,8 +20,8 @@
 #   BENCH_CONCURRENCY="16 64"  connections (wrk) or workers (aegis-loadgen) per run
 #   BENCH_WRK_THREADS=2        wrk threads
 #   BENCH_LOOP_RATE=10         signals per second of the paced loop run
-#   BENCH_DEPLOYMENTS=64       bench deployments seeded into kube-sim (its every write copies its whole
-#                              store: more objects make every scale slower; keep it >= the highest c)
+#   BENCH_DEPLOYMENTS=64       bench deployments seeded into kube-sim (one per worker, so workers never
+#                              share a per-resource lock; keep it >= the highest c)
 #   BENCH_SKIP_BUILD=1         use the binaries already in $CARGO_TARGET_DIR/release
 #   BENCH_SOAK_DURATION=600    soak length in seconds
 #   BENCH_SOAK_RATES="E A X S" soak rates per second: evaluate-miss, detect-anomaly,
