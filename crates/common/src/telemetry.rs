@@ -275,16 +275,17 @@ pub async fn trace_requests(
     if let Ok(v) = axum::http::HeaderValue::from_str(&trace_id) {
         res.headers_mut().insert(CORRELATION_HEADER, v);
     }
-    let message = format!("{method} {path} {status} {duration_ms:.0}ms");
+    // The message is formatted by the macros, only when the level is enabled (the hot path
+    // logs nothing at `warn`).
     match status {
         500.. => {
-            tracing::error!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{message}")
+            tracing::error!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{method} {path} {status} {duration_ms:.0}ms")
         }
         400..=499 => {
-            tracing::warn!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{message}")
+            tracing::warn!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{method} {path} {status} {duration_ms:.0}ms")
         }
         _ => {
-            tracing::info!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{message}")
+            tracing::info!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{method} {path} {status} {duration_ms:.0}ms")
         }
     }
     res
