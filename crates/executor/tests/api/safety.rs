@@ -229,9 +229,12 @@ async fn the_lock_connection_goes_back_to_the_pool_unlocked_after_each_action() 
         assert_eq!(status, 200, "{res}");
     }
     let after_eleven = executor_backends(&app).await;
+    // A lock connection closed after its action (the defect) would take one of the pooled
+    // sessions with it on every action; the pool may still open another when its connections
+    // are busy at once (the audit shipper), so only closing is a failure, growing is not.
     assert!(
-        after_eleven.is_subset(&after_first),
-        "every action reused a pooled connection for its lock: {after_first:?} then {after_eleven:?}"
+        after_first.is_subset(&after_eleven),
+        "an action closed a pooled connection after its lock: {after_first:?} then {after_eleven:?}"
     );
     // And none of them still holds the lock.
     let mut conn = sqlx::PgConnection::connect(&app.database_url)
