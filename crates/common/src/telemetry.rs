@@ -266,7 +266,9 @@ pub async fn trace_requests(
     let trace = incoming.unwrap_or_else(TraceParent::new_root);
     req.extensions_mut().insert(trace);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    // A clone shares the request's bytes: no copy of the path per request.
+    let uri = req.uri().clone();
+    let path = uri.path();
     let started = std::time::Instant::now();
     let mut res = next.run(req).await;
     let status = res.status().as_u16();
@@ -275,18 +277,17 @@ pub async fn trace_requests(
     if let Ok(v) = axum::http::HeaderValue::from_str(&trace_id) {
         res.headers_mut().insert(CORRELATION_HEADER, v);
     }
-    // The message is formatted by the macros, only when the level is enabled (the hot path
-    // logs nothing at `warn`).
+    // One line per request; the macros format the message only when the level is enabled
+    // (the services run at `warn`, where a 2xx logs nothing).
+    macro_rules! request_line {
+        ($level:ident) => {
+            tracing::$level!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{method} {path} {status} {duration_ms:.0}ms")
+        };
+    }
     match status {
-        500.. => {
-            tracing::error!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{method} {path} {status} {duration_ms:.0}ms")
-        }
-        400..=499 => {
-            tracing::warn!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{method} {path} {status} {duration_ms:.0}ms")
-        }
-        _ => {
-            tracing::info!(method = %method, path = %path, status_code = status, duration_ms, trace_id = %trace_id, "{method} {path} {status} {duration_ms:.0}ms")
-        }
+        500.. => request_line!(error),
+        400..=499 => request_line!(warn),
+        _ => request_line!(info),
     }
     res
 }
@@ -294,6 +295,86 @@ pub async fn trace_requests(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects what a fmt subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn each_request_is_logged_once_at_the_level_of_its_status() {
+        use tower::ServiceExt as _;
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = axum::Router::new()
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/boom",
+                axum::routing::get(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+            )
+            .layer(axum::middleware::from_fn(trace_requests));
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        for (path, want) in [("/ok", 200), ("/missing?q=1", 404), ("/boom", 500)] {
+            let req = axum::http::Request::get(path)
+                .header(CORRELATION_HEADER, trace)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status().as_u16(), want);
+            assert_eq!(res.headers()[CORRELATION_HEADER], trace);
+        }
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                let f = &l["fields"];
+                let message = f["message"].as_str().unwrap();
+                assert!(message.ends_with("ms"), "{message}");
+                assert_eq!(f["trace_id"], trace);
+                (
+                    l["level"].as_str().unwrap().to_owned(),
+                    f["path"].as_str().unwrap().to_owned(),
+                    f["status_code"].as_u64().unwrap(),
+                    message.rsplit_once(' ').unwrap().0.to_owned(),
+                )
+            })
+            .collect();
+        let row = |level: &str, path: &str, status: u64, message: &str| {
+            (
+                level.to_owned(),
+                path.to_owned(),
+                status,
+                message.to_owned(),
+            )
+        };
+        assert_eq!(
+            seen,
+            [
+                row("INFO", "/ok", 200, "GET /ok 200"),
+                row("WARN", "/missing", 404, "GET /missing 404"),
+                row("ERROR", "/boom", 500, "GET /boom 500"),
+            ]
+        );
+    }
 
     #[test]
     fn round_trips() {
