@@ -1,5 +1,6 @@
 //! Persistence off the request path: prediction history (§8.2) and anomaly baseline rows (§7)
-//! go through a bounded channel to one writer task that inserts them in multi-row batches.
+//! go through a bounded channel to one writer task that inserts them in batches, one prepared
+//! `UNNEST` statement per table.
 //!
 //! Nothing accepted is dropped: when PostgreSQL is down the writer keeps its batch and retries
 //! with backoff (the channel then fills and applies back-pressure), and on shutdown the channel
@@ -8,7 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, types::Json};
 use tokio::{
     sync::{Notify, mpsc},
     task::JoinHandle,
@@ -213,6 +214,12 @@ async fn write_one(pool: &PgPool, record: &Record, on_error: &impl Fn()) {
     }
 }
 
+/// Inserts `batch` in one transaction: one statement per table, whatever the batch size.
+///
+/// The rows travel as one array per column through `UNNEST`, so every batch size shares one
+/// prepared statement per table (as the backend's audit writer does). A multi-row `VALUES` list
+/// is a different statement for each size: it was parsed and planned again for every batch,
+/// which cost PostgreSQL, on the same cores, more than the rows themselves.
 async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
     let predictions: Vec<&PredictionRecord> = batch
         .iter()
@@ -230,42 +237,48 @@ async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error>
         .collect();
     let mut tx = pool.begin().await?;
     if !predictions.is_empty() {
-        let mut q: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+        let json = |f: fn(&PredictionRecord) -> &Value| -> Vec<Json<&Value>> {
+            predictions.iter().map(|p| Json(f(p))).collect()
+        };
+        let text = |f: fn(&PredictionRecord) -> &str| -> Vec<&str> {
+            predictions.iter().map(|p| f(p)).collect()
+        };
+        let score = |f: fn(&PredictionRecord) -> f64| -> Vec<f64> {
+            predictions.iter().map(|p| round4(f(p))).collect()
+        };
+        let times: Vec<i32> = predictions.iter().map(|p| p.execution_time_ms).collect();
+        sqlx::query(
             "INSERT INTO prediction_history (model_type, input_data, prediction, severity_score, \
-             confidence_score, recommended_action, execution_time_ms, model_version, features, metadata) ",
-        );
-        q.push_values(predictions, |mut b, p| {
-            b.push_bind(p.model_type)
-                .push_bind(&p.input_data)
-                .push_bind(&p.prediction)
-                .push_bind(round4(p.severity_score))
-                .push_unseparated("::numeric")
-                .push_bind(round4(p.confidence_score))
-                .push_unseparated("::numeric")
-                .push_bind(&p.recommended_action)
-                .push_bind(p.execution_time_ms)
-                .push_bind(&p.model_version)
-                .push_bind(&p.features)
-                .push_bind(&p.metadata);
-        });
-        // Each batch size is its own statement: not prepared and cached per connection, or
-        // the statement caches would fill with hundreds of them.
-        q.build().persistent(false).execute(&mut *tx).await?;
+             confidence_score, recommended_action, execution_time_ms, model_version, features, \
+             metadata) \
+             SELECT * FROM UNNEST($1::text[], $2::jsonb[], $3::jsonb[], $4::numeric[], \
+             $5::numeric[], $6::text[], $7::int4[], $8::text[], $9::jsonb[], $10::jsonb[])",
+        )
+        .bind(text(|p| p.model_type))
+        .bind(json(|p| &p.input_data))
+        .bind(json(|p| &p.prediction))
+        .bind(score(|p| p.severity_score))
+        .bind(score(|p| p.confidence_score))
+        .bind(text(|p| &p.recommended_action))
+        .bind(times)
+        .bind(text(|p| &p.model_version))
+        .bind(json(|p| &p.features))
+        .bind(json(|p| &p.metadata))
+        .execute(&mut *tx)
+        .await?;
     }
     if !baselines.is_empty() {
-        let mut q: QueryBuilder<'_, Postgres> = QueryBuilder::new(
-            "INSERT INTO training_data (model_type, features, label, source, metadata) ",
-        );
-        q.push_values(baselines, |mut b, r| {
-            b.push_bind("anomaly")
-                .push_bind(&r.features)
-                .push_bind(None::<i32>)
-                .push_bind("request")
-                .push_bind(serde_json::json!({ "signature": r.signature }));
-        });
-        // Each batch size is its own statement: not prepared and cached per connection, or
-        // the statement caches would fill with hundreds of them.
-        q.build().persistent(false).execute(&mut *tx).await?;
+        let features: Vec<Json<&Value>> = baselines.iter().map(|b| Json(&b.features)).collect();
+        let signatures: Vec<&str> = baselines.iter().map(|b| b.signature.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO training_data (model_type, features, label, source, metadata) \
+             SELECT 'anomaly', f, NULL, 'request', jsonb_build_object('signature', s) \
+             FROM UNNEST($1::jsonb[], $2::text[]) AS t(f, s)",
+        )
+        .bind(features)
+        .bind(signatures)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await
 }

@@ -133,6 +133,11 @@ fn features_json(names: &[String], values: &[f64]) -> Value {
     )
 }
 
+/// The answer, serialised before its value moves into the history record (no deep copy).
+fn json_response(body: &Value) -> Response {
+    Json(body).into_response()
+}
+
 /// Never emit a non-finite number (§3.6).
 fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
@@ -242,6 +247,7 @@ async fn detect_anomaly(
             .with_label_values(&[&outcome.severity.to_string()])
             .inc();
     }
+    let response = json_response(&body);
     let features_map = features_json(features.names(), features.values());
     let mut metadata = json!({"method": outcome.method.as_str()});
     if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
@@ -259,7 +265,7 @@ async fn detect_anomaly(
         .record(Record::Prediction(Box::new(PredictionRecord {
             model_type: "anomaly",
             input_data: req.raw,
-            prediction: body.clone(),
+            prediction: body,
             severity_score: outcome.anomaly_score,
             confidence_score: outcome.confidence,
             recommended_action: outcome.recommended_action.to_string(),
@@ -269,7 +275,7 @@ async fn detect_anomaly(
             metadata,
         })))
         .await;
-    Json(body).into_response()
+    response
 }
 
 fn failure_body(o: &FailureOutcome) -> Value {
@@ -373,12 +379,13 @@ async fn detect_failure(
     if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
         obj.insert("correlation_id".into(), json!(id));
     }
+    let response = json_response(&body);
     state
         .history
         .record(Record::Prediction(Box::new(PredictionRecord {
             model_type: "failure",
             input_data: req.raw,
-            prediction: body.clone(),
+            prediction: body,
             severity_score: outcome.confidence,
             confidence_score: outcome.confidence,
             recommended_action: outcome
@@ -392,5 +399,5 @@ async fn detect_failure(
             metadata,
         })))
         .await;
-    Json(body).into_response()
+    response
 }
