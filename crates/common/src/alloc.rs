@@ -26,6 +26,33 @@ pub fn spawn_housekeeping() {
     });
 }
 
+/// Turns transparent huge pages off for this process (`prctl(PR_SET_THP_DISABLE)`, inherited
+/// by its threads and children), unless `MIMALLOC_ALLOW_THP` is set: then mimalloc's own option
+/// decides. Call first thing in `main`. Returns whether they are off now because of this call;
+/// a kernel that refuses leaves them as they were (the service runs, with a larger RSS).
+pub fn disable_transparent_huge_pages() -> bool {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return false;
+    }
+    set_thp_disabled()
+}
+
+#[cfg(target_os = "linux")]
+#[expect(
+    unsafe_code,
+    reason = "FFI call to prctl with integer arguments only; it touches no memory of ours"
+)]
+fn set_thp_disabled() -> bool {
+    // SAFETY: PR_SET_THP_DISABLE takes four integers and sets a flag on the process's memory
+    // descriptor; no pointer is passed.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_thp_disabled() -> bool {
+    false
+}
+
 /// One non-forcing collection: this thread's heap, and every arena range whose purge delay has
 /// passed.
 #[expect(
@@ -36,4 +63,27 @@ fn collect() {
     // SAFETY: `mi_collect` only walks mimalloc's own structures; it is documented as callable
     // from any thread at any time.
     unsafe { libmimalloc_sys::mi_collect(false) }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[expect(
+        unsafe_code,
+        reason = "FFI read of the process's THP flag, integers only"
+    )]
+    fn thp_disabled() -> bool {
+        // SAFETY: PR_GET_THP_DISABLE takes no pointer and returns the flag.
+        unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1 }
+    }
+
+    #[test]
+    fn transparent_huge_pages_are_off_for_the_process_after_the_call() {
+        // nextest runs each test in its own process, so the flag starts as the runner left it.
+        if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+            assert!(!super::disable_transparent_huge_pages());
+            return;
+        }
+        assert!(super::disable_transparent_huge_pages());
+        assert!(thp_disabled());
+    }
 }
