@@ -49,18 +49,6 @@ use crate::{
     metrics::BackendMetrics,
 };
 
-/// Reads the cache version (KEYS[1]) and the decision cached under it, `ARGV[1] .. version ..
-/// ARGV[2]`: one round trip instead of two for every evaluation.
-static LOOKUP: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local v = redis.call('GET', KEYS[1])
-if not v then return {false, false} end
-return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
-",
-    )
-});
-
 /// What [`PolicyService::lookup`] found.
 enum Lookup {
     /// The version, and the decision cached under it if any.
@@ -266,7 +254,7 @@ impl PolicyService {
         let wants_cache = !self.inner.config.cache_ttl.is_zero() && !explain;
         // Hashed once: for the lookup, and for the write on a miss.
         let suffix = wants_cache.then(|| aegis_policy::cache_key_suffix(&req));
-        // One round trip in the common case: the version and, under it, the cached decision.
+        // One round trip: the version and the decision cached under the version last seen.
         let (version, raw_hit) = match &suffix {
             Some(suffix) => match self.lookup(suffix).await {
                 Lookup::Found { version, decision } => (Some(version), decision),
@@ -417,22 +405,44 @@ impl PolicyService {
     }
 
     /// The cache version and the decision cached under it for a key ending in `suffix`, in one
-    /// round trip (a single Redis: the script reads a key it computes).
+    /// round trip: an `MGET` of the version and of the key under the version this replica last
+    /// saw, which is the current one except just after a policy change. When the version moved,
+    /// the decision read belongs to the old version and is not used (a miss: the caller reloads
+    /// the set and caches under the new version).
     async fn lookup(&self, suffix: &str) -> Lookup {
         let Some(mut conn) = self.redis_conn().await else {
             return Lookup::Unavailable;
         };
-        let mut call = LOOKUP.key(self.inner.redis.key(VERSION_KEY));
-        call.arg(self.inner.redis.key(aegis_policy::CACHE_KEY_PREFIX))
-            .arg(suffix);
+        let seen = self.inner.loaded.load().cache_version;
+        let mut mget = redis::cmd("MGET");
+        mget.arg(self.inner.redis.key(VERSION_KEY));
+        if let Some(v) = seen {
+            mget.arg(
+                self.inner
+                    .redis
+                    .key(&aegis_policy::cache_key_from_suffix(v, suffix)),
+            );
+        }
         let reply = tokio::time::timeout(
             self.inner.redis.timeout(),
-            call.invoke_async::<(Option<u64>, Option<String>)>(&mut conn),
+            mget.query_async::<Vec<Option<String>>>(&mut conn),
         )
         .await;
         match reply {
-            Ok(Ok((Some(version), decision))) => Lookup::Found { version, decision },
-            Ok(Ok((None, _))) => Lookup::NoVersion,
+            Ok(Ok(values)) => {
+                let mut values = values.into_iter();
+                match values.next().flatten().map(|v| v.parse::<u64>()) {
+                    Some(Ok(version)) => Lookup::Found {
+                        version,
+                        decision: values.next().flatten().filter(|_| seen == Some(version)),
+                    },
+                    Some(Err(_)) => {
+                        tracing::warn!("policy cache: the version key holds no number (fail-open)");
+                        Lookup::Unavailable
+                    }
+                    None => Lookup::NoVersion,
+                }
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "policy cache: Redis lookup failed (fail-open)");
                 Lookup::Unavailable
