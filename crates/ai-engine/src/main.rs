@@ -4,9 +4,8 @@
 #[global_allocator]
 static GLOBAL: aegis_common::alloc::MiMalloc = aegis_common::alloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    aegis_common::alloc::disable_transparent_huge_pages();
-    aegis_common::alloc::spawn_housekeeping();
-    aegis_common::service::run_binary::<aegis_ai_engine::startup::AiEngine>().await
+fn main() -> std::process::ExitCode {
+    aegis_common::alloc::run(
+        aegis_common::service::run_binary::<aegis_ai_engine::startup::AiEngine>,
+    )
 }

@@ -4,9 +4,6 @@
 #[global_allocator]
 static GLOBAL: aegis_common::alloc::MiMalloc = aegis_common::alloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    aegis_common::alloc::disable_transparent_huge_pages();
-    aegis_common::alloc::spawn_housekeeping();
-    aegis_backend::startup::main_entry().await
+fn main() -> std::process::ExitCode {
+    aegis_common::alloc::run(aegis_backend::startup::main_entry)
 }

@@ -4,12 +4,11 @@
 #[global_allocator]
 static GLOBAL: aegis_common::alloc::MiMalloc = aegis_common::alloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("--healthcheck") {
-        return aegis_executor::startup::healthcheck().await;
-    }
-    aegis_common::alloc::disable_transparent_huge_pages();
-    aegis_common::alloc::spawn_housekeeping();
-    aegis_executor::startup::main_entry().await
+fn main() -> std::process::ExitCode {
+    aegis_common::alloc::run(|| async {
+        if std::env::args().nth(1).as_deref() == Some("--healthcheck") {
+            return aegis_executor::startup::healthcheck().await;
+        }
+        aegis_executor::startup::main_entry().await
+    })
 }
