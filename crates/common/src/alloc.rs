@@ -60,7 +60,7 @@ where
 /// by its threads and children), unless `MIMALLOC_ALLOW_THP` is set: then mimalloc's own option
 /// decides. [`run`] calls it first thing. Returns whether they are off now because of this call;
 /// a kernel that refuses leaves them as they were (the service runs, with a larger RSS).
-pub fn disable_transparent_huge_pages() -> bool {
+fn disable_transparent_huge_pages() -> bool {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
         return false;
     }

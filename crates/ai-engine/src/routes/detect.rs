@@ -133,11 +133,6 @@ fn features_json(names: &[String], values: &[f64]) -> Value {
     )
 }
 
-/// The answer, serialised before its value moves into the history record (no deep copy).
-fn json_response(body: &Value) -> Response {
-    Json(body).into_response()
-}
-
 /// Never emit a non-finite number (§3.6).
 fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
@@ -247,7 +242,8 @@ async fn detect_anomaly(
             .with_label_values(&[&outcome.severity.to_string()])
             .inc();
     }
-    let response = json_response(&body);
+    // Serialised now, so the value itself can move into the history record (no deep copy).
+    let response = Json(&body).into_response();
     let features_map = features_json(features.names(), features.values());
     let mut metadata = json!({"method": outcome.method.as_str()});
     if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
@@ -379,7 +375,8 @@ async fn detect_failure(
     if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
         obj.insert("correlation_id".into(), json!(id));
     }
-    let response = json_response(&body);
+    // Serialised now, so the value itself can move into the history record (no deep copy).
+    let response = Json(&body).into_response();
     state
         .history
         .record(Record::Prediction(Box::new(PredictionRecord {

@@ -51,7 +51,8 @@ use crate::{
 
 /// What [`PolicyService::lookup`] found.
 enum Lookup {
-    /// The version, and the decision cached under it if any.
+    /// The version, and the decision cached under it if this replica had already seen that
+    /// version (else none: a miss).
     Found {
         version: u64,
         decision: Option<String>,
