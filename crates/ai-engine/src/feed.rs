@@ -35,7 +35,7 @@ use crate::{
         AnomalyOutcome, MetricPoint, MetricType,
         features::{metric_features, metric_series},
     },
-    history::{BaselineRecord, PredictionRecord, Record},
+    history::{BaselineRecord, JsonText, PredictionRecord, Record},
     state::AppState,
 };
 
@@ -380,12 +380,12 @@ async fn record(
             .with_label_values(&[&outcome.severity.to_string()])
             .inc();
     }
-    let features_json = Value::Object(
+    let features_json = JsonText::from_value(&Value::Object(
         features
             .iter()
             .map(|(k, v)| (k.to_owned(), json!(v)))
             .collect(),
-    );
+    ));
     state
         .history
         .record(Record::Baseline(BaselineRecord {
@@ -401,15 +401,19 @@ async fn record(
         .history
         .record(Record::Prediction(Box::new(PredictionRecord {
             model_type: "anomaly",
-            input_data: json!({"metrics": input, "context": {"source": "feed", "category": category}}),
-            prediction: body.clone(),
+            input_data: JsonText::from_value(
+                &json!({"metrics": input, "context": {"source": "feed", "category": category}}),
+            ),
+            prediction: JsonText::from_value(body),
             severity_score: outcome.anomaly_score,
             confidence_score: outcome.confidence,
             recommended_action: outcome.recommended_action.to_string(),
             execution_time_ms: 0,
             model_version: outcome.model_version.clone(),
             features: features_json,
-            metadata: json!({"method": outcome.method.as_str(), "source": "feed", "category": category}),
+            metadata: JsonText::from_value(
+                &json!({"method": outcome.method.as_str(), "source": "feed", "category": category}),
+            ),
         })))
         .await;
 }

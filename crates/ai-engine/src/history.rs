@@ -9,11 +9,64 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::Value;
-use sqlx::{PgPool, types::Json};
+use sqlx::PgPool;
 use tokio::{
     sync::{Notify, mpsc},
     task::JoinHandle,
 };
+
+/// A JSON document as text, fit for a `jsonb` column.
+///
+/// The request task serialises each document once (the answer is serialised for the reply
+/// anyway, and the body arrived as text), so the writer binds strings and PostgreSQL parses
+/// them: no `Value` is copied or walked again on the way. `jsonb` refuses `\u0000`, and the
+/// writer retries a refused batch row by row, so the escape is taken out here, at construction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// `value` serialised.
+    #[must_use]
+    pub fn from_value(value: &Value) -> Self {
+        Self::without_nul(value.to_string())
+    }
+
+    /// Text that `serde_json` produced or accepted as one JSON document.
+    #[must_use]
+    pub fn from_json(text: String) -> Self {
+        Self::without_nul(text)
+    }
+
+    /// A request body exactly as received, when it is UTF-8; the caller has parsed it as JSON
+    /// unmodified. Numbers keep every digit the client sent (`jsonb` stores them as `numeric`).
+    #[must_use]
+    pub fn from_body(body: &[u8]) -> Option<Self> {
+        std::str::from_utf8(body)
+            .ok()
+            .map(|text| Self::without_nul(text.to_owned()))
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` unless it holds the `\u0000` escape (rare: log lines, labels), in which case it is
+    /// parsed, stripped of U+0000 and serialised again. The substring test may also match an
+    /// escaped backslash followed by `u0000`; that text only takes the slow path and comes out
+    /// unchanged.
+    fn without_nul(text: String) -> Self {
+        if !text.contains("\\u0000") {
+            return Self(text);
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(value) => Self(aegis_common::db::pg_json(value).to_string()),
+            // Not JSON at all: PostgreSQL refuses it and the writer sets the row aside.
+            Err(_) => Self(text),
+        }
+    }
+}
 
 /// One `prediction_history` row.
 #[derive(Debug, Clone)]
@@ -21,9 +74,9 @@ pub struct PredictionRecord {
     /// `anomaly` or `failure`.
     pub model_type: &'static str,
     /// The request body as received.
-    pub input_data: Value,
+    pub input_data: JsonText,
     /// The full response.
-    pub prediction: Value,
+    pub prediction: JsonText,
     /// 4 dp.
     pub severity_score: f64,
     /// 4 dp.
@@ -35,9 +88,9 @@ pub struct PredictionRecord {
     /// §7 model version.
     pub model_version: String,
     /// `{name: value}`.
-    pub features: Value,
+    pub features: JsonText,
     /// `{"method": ...}` plus the correlation id when one came in.
-    pub metadata: Value,
+    pub metadata: JsonText,
 }
 
 /// One anomaly baseline row (`training_data`, `model_type='anomaly'`).
@@ -46,7 +99,7 @@ pub struct BaselineRecord {
     /// The feature signature (comma-joined metric types).
     pub signature: String,
     /// `{name: value}`.
-    pub features: Value,
+    pub features: JsonText,
 }
 
 /// What the writer stores.
@@ -59,28 +112,21 @@ pub enum Record {
 }
 
 impl Record {
-    /// The record with every value fit for PostgreSQL (no U+0000 in text or jsonb). The
-    /// writer retries a failed batch until it is accepted, so a value PostgreSQL refuses would
-    /// block every row behind it: requests carry arbitrary strings (log lines, labels).
+    /// The record with every text fit for PostgreSQL (no U+0000; [`JsonText`] already has
+    /// none). Requests carry arbitrary strings (log lines, labels), and a value PostgreSQL
+    /// refuses would cost its whole batch a row-by-row retry.
     #[must_use]
     pub fn pg_safe(self) -> Self {
-        use aegis_common::db::{pg_json, pg_text};
+        use aegis_common::db::pg_text;
         match self {
-            Self::Prediction(p) => {
-                let p = *p;
-                Self::Prediction(Box::new(PredictionRecord {
-                    input_data: pg_json(p.input_data),
-                    prediction: pg_json(p.prediction),
-                    recommended_action: pg_text(p.recommended_action),
-                    model_version: pg_text(p.model_version),
-                    features: pg_json(p.features),
-                    metadata: pg_json(p.metadata),
-                    ..p
-                }))
+            Self::Prediction(mut p) => {
+                p.recommended_action = pg_text(std::mem::take(&mut p.recommended_action));
+                p.model_version = pg_text(std::mem::take(&mut p.model_version));
+                Self::Prediction(p)
             }
             Self::Baseline(b) => Self::Baseline(BaselineRecord {
                 signature: pg_text(b.signature),
-                features: pg_json(b.features),
+                ..b
             }),
         }
     }
@@ -219,7 +265,9 @@ async fn write_one(pool: &PgPool, record: &Record, on_error: &impl Fn()) {
 /// The rows travel as one array per column through `UNNEST`, so every batch size shares one
 /// prepared statement per table (as the backend's audit writer does). A multi-row `VALUES` list
 /// is a different statement for each size: it was parsed and planned again for every batch,
-/// which cost PostgreSQL, on the same cores, more than the rows themselves.
+/// which cost PostgreSQL, on the same cores, more than the rows themselves. The documents
+/// travel as `text[]` and are cast to `jsonb` row by row: text that is not valid JSON is a data
+/// exception (class 22), which [`write_with_retry`] answers row by row.
 async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error> {
     let predictions: Vec<&PredictionRecord> = batch
         .iter()
@@ -237,8 +285,8 @@ async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error>
         .collect();
     let mut tx = pool.begin().await?;
     if !predictions.is_empty() {
-        let json = |f: fn(&PredictionRecord) -> &Value| -> Vec<Json<&Value>> {
-            predictions.iter().map(|p| Json(f(p))).collect()
+        let json = |f: fn(&PredictionRecord) -> &JsonText| -> Vec<&str> {
+            predictions.iter().map(|p| f(p).as_str()).collect()
         };
         let text = |f: fn(&PredictionRecord) -> &str| -> Vec<&str> {
             predictions.iter().map(|p| f(p)).collect()
@@ -251,8 +299,10 @@ async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error>
             "INSERT INTO prediction_history (model_type, input_data, prediction, severity_score, \
              confidence_score, recommended_action, execution_time_ms, model_version, features, \
              metadata) \
-             SELECT * FROM UNNEST($1::text[], $2::jsonb[], $3::jsonb[], $4::numeric[], \
-             $5::numeric[], $6::text[], $7::int4[], $8::text[], $9::jsonb[], $10::jsonb[])",
+             SELECT m, i::jsonb, p::jsonb, s, c, r, t, v, f::jsonb, d::jsonb \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], \
+             $6::text[], $7::int4[], $8::text[], $9::text[], $10::text[]) \
+             AS u(m, i, p, s, c, r, t, v, f, d)",
         )
         .bind(text(|p| p.model_type))
         .bind(json(|p| &p.input_data))
@@ -268,12 +318,12 @@ async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error>
         .await?;
     }
     if !baselines.is_empty() {
-        let features: Vec<Json<&Value>> = baselines.iter().map(|b| Json(&b.features)).collect();
+        let features: Vec<&str> = baselines.iter().map(|b| b.features.as_str()).collect();
         let signatures: Vec<&str> = baselines.iter().map(|b| b.signature.as_str()).collect();
         sqlx::query(
             "INSERT INTO training_data (model_type, features, label, source, metadata) \
-             SELECT 'anomaly', f, NULL, 'request', jsonb_build_object('signature', s) \
-             FROM UNNEST($1::jsonb[], $2::text[]) AS t(f, s)",
+             SELECT 'anomaly', f::jsonb, NULL, 'request', jsonb_build_object('signature', s) \
+             FROM UNNEST($1::text[], $2::text[]) AS t(f, s)",
         )
         .bind(features)
         .bind(signatures)
@@ -290,5 +340,37 @@ pub fn round4(x: f64) -> f64 {
         ((x * 10_000.0).round() / 10_000.0).clamp(0.0, 1.0)
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::JsonText;
+
+    #[test]
+    fn json_text_strips_nul_from_strings_and_keys() {
+        let text = JsonText::from_value(&json!({"a\u{0}b": ["x\u{0}y", 1]}));
+        assert_eq!(text.as_str(), r#"{"ab":["xy",1]}"#);
+        let body = JsonText::from_body(br#"{"m": "nul \u0000 inside"}"#).expect("utf-8");
+        assert_eq!(body.as_str(), r#"{"m":"nul  inside"}"#);
+    }
+
+    #[test]
+    fn json_text_keeps_an_escaped_backslash_before_u0000() {
+        // `\\u0000` is a backslash and the letters u0000: no NUL, nothing to take out.
+        let text = JsonText::from_json(r#"{"path":"C:\\u0000"}"#.to_owned());
+        assert_eq!(text.as_str(), r#"{"path":"C:\\u0000"}"#);
+        let value: serde_json::Value = serde_json::from_str(text.as_str()).expect("json");
+        assert_eq!(value["path"], "C:\\u0000");
+    }
+
+    #[test]
+    fn json_text_keeps_a_body_byte_for_byte() {
+        let body = br#"{"metrics": [{"metric_type": "cpu", "value": 45.123456789012345678}]}"#;
+        let text = JsonText::from_body(body).expect("utf-8");
+        assert_eq!(text.as_str().as_bytes(), body);
+        assert!(JsonText::from_body(b"{\"m\": \"\xff\"}").is_none());
     }
 }

@@ -38,6 +38,9 @@ pub struct DetectRequest {
     pub logs: Vec<LogEntry>,
     /// The body as received (after the non-finite tokens were made parseable), for history.
     pub raw: Value,
+    /// Whether `raw` was parsed from the body bytes unmodified (no non-finite token was
+    /// quoted), so the bytes themselves are valid JSON and can be stored as they came.
+    pub verbatim: bool,
 }
 
 /// Which endpoint is parsing: E5 requires `logs`.
@@ -371,14 +374,16 @@ fn list<'a>(
 /// Parses bytes as JSON, accepting the non-finite tokens; errors are a 422 `detail` list.
 pub fn parse_lenient_json(body: &[u8]) -> Result<Value, Vec<DetailItem>> {
     let body = quote_non_finite(body);
-    serde_json::from_slice(&body).map_err(|e| {
-        vec![item(
-            "json_invalid",
-            &[json!(e.column())],
-            &format!("JSON decode error: {e}"),
-            None,
-        )]
-    })
+    serde_json::from_slice(&body).map_err(|e| json_invalid(&e))
+}
+
+fn json_invalid(e: &serde_json::Error) -> Vec<DetailItem> {
+    vec![item(
+        "json_invalid",
+        &[json!(e.column())],
+        &format!("JSON decode error: {e}"),
+        None,
+    )]
 }
 
 /// Parses an E4 or E5 body; errors are the 422 `detail` list.
@@ -387,10 +392,15 @@ pub fn parse_detect(
     kind: Kind,
     max_items: usize,
 ) -> Result<DetectRequest, Vec<DetailItem>> {
-    parse_detect_value(parse_lenient_json(body)?, kind, max_items)
+    let quoted = quote_non_finite(body);
+    let verbatim = matches!(quoted, std::borrow::Cow::Borrowed(_));
+    let raw = serde_json::from_slice(&quoted).map_err(|e| json_invalid(&e))?;
+    let mut req = parse_detect_value(raw, kind, max_items)?;
+    req.verbatim = verbatim;
+    Ok(req)
 }
 
-/// Like [`parse_detect`] for an already parsed body.
+/// Like [`parse_detect`] for an already parsed body (`verbatim` is false: no bytes came with it).
 pub fn parse_detect_value(
     raw: Value,
     kind: Kind,
@@ -438,7 +448,12 @@ pub fn parse_detect_value(
         Kind::Anomaly => Vec::new(),
     };
     if errors.is_empty() {
-        Ok(DetectRequest { metrics, logs, raw })
+        Ok(DetectRequest {
+            metrics,
+            logs,
+            raw,
+            verbatim: false,
+        })
     } else {
         Err(errors)
     }

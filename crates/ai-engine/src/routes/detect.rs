@@ -15,7 +15,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::{Map, Value, json};
@@ -29,7 +29,7 @@ use crate::{
         features::{error_services, log_features, metric_features, metric_series},
         heuristic_failure, trained_failure,
     },
-    history::{BaselineRecord, PredictionRecord, Record},
+    history::{BaselineRecord, JsonText, PredictionRecord, Record},
     parse::{DetectRequest, Kind, parse_detect},
     state::AppState,
 };
@@ -123,14 +123,37 @@ fn correlation_id(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn features_json(names: &[String], values: &[f64]) -> Value {
-    Value::Object(
-        names
-            .iter()
-            .cloned()
-            .zip(values.iter().map(|v| json!(v)))
-            .collect(),
+/// `{name: value}`, serialised straight from the feature vector (a non-finite value is `null`).
+fn features_text(names: &[String], values: &[f64]) -> JsonText {
+    struct Features<'a>(&'a [String], &'a [f64]);
+    impl serde::Serialize for Features<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().zip(self.1))
+        }
+    }
+    // A map of string keys and numbers always serialises.
+    JsonText::from_json(serde_json::to_string(&Features(names, values)).unwrap_or_default())
+}
+
+/// The body for history: the bytes as received when they parsed unmodified, else the parsed
+/// value (its non-finite tokens quoted) serialised.
+fn input_text(req: &DetectRequest, body: &[u8]) -> JsonText {
+    req.verbatim
+        .then(|| JsonText::from_body(body))
+        .flatten()
+        .unwrap_or_else(|| JsonText::from_value(&req.raw))
+}
+
+/// A 200 with `text`, a serialised JSON document, as its body.
+fn json_reply(text: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        text,
     )
+        .into_response()
 }
 
 /// Never emit a non-finite number (§3.6).
@@ -227,7 +250,7 @@ async fn detect_anomaly(
     if outcome.retrained {
         m.active_models.set(state.engine.active_models());
     }
-    let body = anomaly_body(&outcome);
+    let answer = anomaly_body(&outcome).to_string();
     m.predictions
         .with_label_values(&["anomaly", "success"])
         .inc();
@@ -242,9 +265,9 @@ async fn detect_anomaly(
             .with_label_values(&[&outcome.severity.to_string()])
             .inc();
     }
-    // Serialised now, so the value itself can move into the history record (no deep copy).
-    let response = Json(&body).into_response();
-    let features_map = features_json(features.names(), features.values());
+    // The answer is serialised once, for the reply and for its history row.
+    let response = json_reply(answer.clone());
+    let features_map = features_text(features.names(), features.values());
     let mut metadata = json!({"method": outcome.method.as_str()});
     if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
         obj.insert("correlation_id".into(), json!(id));
@@ -260,15 +283,15 @@ async fn detect_anomaly(
         .history
         .record(Record::Prediction(Box::new(PredictionRecord {
             model_type: "anomaly",
-            input_data: req.raw,
-            prediction: body,
+            input_data: input_text(&req, &body),
+            prediction: JsonText::from_json(answer),
             severity_score: outcome.anomaly_score,
             confidence_score: outcome.confidence,
             recommended_action: outcome.recommended_action.to_string(),
             execution_time_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
             model_version: outcome.model_version.clone(),
             features: features_map,
-            metadata,
+            metadata: JsonText::from_value(&metadata),
         })))
         .await;
     response
@@ -350,12 +373,12 @@ async fn detect_failure(
         heuristic_failure(&features, services)
     };
     let elapsed = started.elapsed();
-    let body = failure_body(&outcome);
+    let answer = failure_body(&outcome);
     m.predictions
         .with_label_values(&["failure", "success"])
         .inc();
     if features.is_empty() {
-        return Json(body).into_response();
+        return Json(answer).into_response();
     }
     m.inference_duration
         .with_label_values(&["failure"])
@@ -375,14 +398,15 @@ async fn detect_failure(
     if let (Some(id), Some(obj)) = (correlation_id(&headers), metadata.as_object_mut()) {
         obj.insert("correlation_id".into(), json!(id));
     }
-    // Serialised now, so the value itself can move into the history record (no deep copy).
-    let response = Json(&body).into_response();
+    // The answer is serialised once, for the reply and for its history row.
+    let answer = answer.to_string();
+    let response = json_reply(answer.clone());
     state
         .history
         .record(Record::Prediction(Box::new(PredictionRecord {
             model_type: "failure",
-            input_data: req.raw,
-            prediction: body,
+            input_data: input_text(&req, &body),
+            prediction: JsonText::from_json(answer),
             severity_score: outcome.confidence,
             confidence_score: outcome.confidence,
             recommended_action: outcome
@@ -392,8 +416,8 @@ async fn detect_failure(
                 .unwrap_or_else(|| "no_action".into()),
             execution_time_ms: i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX),
             model_version: version,
-            features: features_json(features.names(), features.values()),
-            metadata,
+            features: features_text(features.names(), features.values()),
+            metadata: JsonText::from_value(&metadata),
         })))
         .await;
     response

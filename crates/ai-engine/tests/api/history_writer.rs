@@ -4,22 +4,22 @@
 
 use std::time::Duration;
 
-use aegis_ai_engine::history::{BaselineRecord, HistoryWriter, PredictionRecord, Record};
+use aegis_ai_engine::history::{BaselineRecord, HistoryWriter, JsonText, PredictionRecord, Record};
 use aegis_test_support::fresh_database;
 use serde_json::json;
 
 fn record(version: &str, message: &str) -> Record {
     Record::Prediction(Box::new(PredictionRecord {
         model_type: "anomaly",
-        input_data: json!({"logs": [{"message": message}]}),
-        prediction: json!({"is_anomaly": false}),
+        input_data: JsonText::from_value(&json!({"logs": [{"message": message}]})),
+        prediction: JsonText::from_value(&json!({"is_anomaly": false})),
         severity_score: 0.5,
         confidence_score: 0.5,
         recommended_action: "no_action".into(),
         execution_time_ms: 1,
         model_version: version.into(),
-        features: json!({}),
-        metadata: json!({"method": "test"}),
+        features: JsonText::from_value(&json!({})),
+        metadata: JsonText::from_value(&json!({"method": "test"})),
     }))
 }
 
@@ -36,6 +36,13 @@ async fn long_versions_and_nul_bytes_are_stored_and_never_block_the_queue() {
     assert!(long.len() > 50);
     writer.record(record(&long, "ok")).await;
     writer.record(record("v1", "nul \0 inside")).await;
+    // Text that is not JSON fails its cast to jsonb (a data exception): that row alone is
+    // set aside.
+    let mut broken = record("broken", "x");
+    if let Record::Prediction(p) = &mut broken {
+        p.input_data = JsonText::from_json("{not json".to_owned());
+    }
+    writer.record(broken).await;
     writer.record(record("v2", "after")).await;
     drop(writer);
     assert!(
@@ -78,7 +85,7 @@ async fn mixed_batches_store_every_column_and_large_bodies_are_lz4_compressed() 
         writer
             .record(Record::Baseline(BaselineRecord {
                 signature: "cpu_usage,error_rate".into(),
-                features: json!({"cpu_usage_mean": f64::from(i)}),
+                features: JsonText::from_value(&json!({"cpu_usage_mean": f64::from(i)})),
             }))
             .await;
     }

@@ -547,3 +547,51 @@ async fn baselines_train_a_forest_and_survive_a_restart() {
         .unwrap();
     assert_eq!(again["details"]["method"], "isolation_forest", "{again}");
 }
+
+/// History keeps the body as the client sent it: a body that parses unmodified is stored as
+/// received (every digit of its numbers), one with bare non-finite tokens as parsed (the
+/// tokens quoted); the stored prediction is the answer the client got.
+#[tokio::test]
+async fn history_stores_the_body_as_sent_and_the_answer_as_given() {
+    let app = spawn_app().await;
+    let exact = format!(
+        r#"{{"metrics": [{{"metric_type": "cpu_usage", "value": 45.123456789012345678, "timestamp": "{}"}}, {{"metric_type": "cpu_usage", "value": 46, "timestamp": "{}"}}], "extra": "kept"}}"#,
+        ago(20),
+        ago(10)
+    );
+    let res = app.post_raw("/api/v1/detect-anomaly", &exact).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    let answer: Value = res.json().await.unwrap();
+    app.wait_stats(|s| s["total_predictions"] == 1).await;
+
+    let non_finite = exact.replace("46,", "NaN,");
+    let res = app.post_raw("/api/v1/detect-anomaly", &non_finite).await;
+    assert_eq!(res.status(), 200);
+    app.wait_stats(|s| s["total_predictions"] == 2).await;
+
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT input_data->'metrics'->0->>'value', input_data->'metrics'->1->>'value', \
+         input_data->>'extra', prediction::text, features::text \
+         FROM prediction_history ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    let (first, second, extra, prediction, features) = &rows[0];
+    assert_eq!(first, "45.123456789012345678");
+    assert_eq!(second, "46");
+    assert_eq!(extra, "kept");
+    let prediction: Value = serde_json::from_str(prediction).unwrap();
+    let features: Value = serde_json::from_str(features).unwrap();
+    assert_eq!(prediction, answer);
+    assert!(
+        features["cpu_usage_mean"].is_f64(),
+        "features as numbers: {features}"
+    );
+    let (first, second, ..) = &rows[1];
+    assert_eq!(first, "45.123456789012344", "parsed as f64");
+    assert_eq!(second, "NaN", "the non-finite token, quoted");
+}
