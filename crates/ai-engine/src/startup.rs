@@ -32,6 +32,11 @@ use crate::{
     state::AppState,
 };
 
+/// Records the history queue holds before a handler waits for the writer: sixteen batches.
+/// The writer keeps up at full load, so a deeper queue only adds memory (each record holds the
+/// request and the answer as text) while PostgreSQL is slow or down.
+const HISTORY_QUEUE: usize = 4_096;
+
 /// The ai-engine's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -75,7 +80,7 @@ impl Application {
             )
             .context("failed to register metrics")?;
         let (history, history_handle) =
-            HistoryWriter::spawn(db.clone(), 10_000, move || storage_errors.inc());
+            HistoryWriter::spawn(db.clone(), HISTORY_QUEUE, move || storage_errors.inc());
         let engine = Engine::new(AnomalyConfig {
             contamination: 1.0 - config.anomaly_threshold,
             min_samples_for_training: config.min_samples_for_training,
