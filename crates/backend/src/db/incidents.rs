@@ -400,7 +400,7 @@ pub enum Reservation {
     },
     /// The namespace had its cap of actions in the last hour.
     Capped {
-        /// Actions in the last hour.
+        /// Actions in the last hour, counted up to the cap (so the cap itself).
         actions: i64,
     },
 }
@@ -439,14 +439,22 @@ pub async fn reserve_action(
         .execute(&mut *tx)
         .await?;
     if enforce {
+        // Both reads are bounded whatever the history: the latest action on the deployment is
+        // one probe of `incidents_deployment_acted_at_idx`, and the count of the last hour
+        // stops at the cap (reaching it is all the check needs to know).
         let (last, recent): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
-            "SELECT max(acted_at) FILTER (WHERE deployment = $2), \
-                    count(*) FILTER (WHERE acted_at > now() - interval '1 hour') \
-             FROM incidents WHERE namespace = $1 AND acted_at IS NOT NULL AND id <> $3",
+            "SELECT (SELECT acted_at FROM incidents \
+                      WHERE namespace = $1 AND deployment = $2 AND acted_at IS NOT NULL \
+                        AND id <> $3 \
+                      ORDER BY acted_at DESC LIMIT 1), \
+                    (SELECT count(*) FROM (SELECT 1 FROM incidents \
+                      WHERE namespace = $1 AND acted_at > now() - interval '1 hour' \
+                        AND id <> $3 LIMIT $4) AS recent)",
         )
         .bind(&incident.namespace)
         .bind(&incident.deployment)
         .bind(incident.id)
+        .bind(max_per_hour.max(0))
         .fetch_one(&mut *tx)
         .await?;
         let now = Utc::now();
