@@ -242,8 +242,11 @@ impl AuditStore {
         Ok(row)
     }
 
-    /// Step 5: inserts the `pending` row.
-    pub async fn insert_pending(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
+    /// Steps 5 and 6 in one transaction: the `pending` row, its move to `in_progress`, and a
+    /// Loki line for each. Nothing happens between the two steps, so committing `pending` on
+    /// its own only cost every action a round trip and a WAL flush more; the trigger still
+    /// sees (and checks) both transitions.
+    pub async fn insert_in_progress(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
         let subject = subject.pg_safe();
         let mut tx = self.db.begin().await?;
         let (id, created_at) = self
@@ -255,19 +258,14 @@ impl AuditStore {
             subject,
         };
         self.outbox(&mut tx, &row, "pending", None, None).await?;
-        tx.commit().await?;
-        Ok(row)
-    }
-
-    /// Step 6: `pending` → `in_progress`.
-    pub async fn mark_in_progress(&self, row: &AuditRow) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.begin().await?;
         sqlx::query("UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1")
             .bind(row.id)
             .execute(&mut *tx)
             .await?;
-        self.outbox(&mut tx, row, "in_progress", None, None).await?;
-        tx.commit().await
+        self.outbox(&mut tx, &row, "in_progress", None, None)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Step 8: `in_progress` → `completed` | `failed`.

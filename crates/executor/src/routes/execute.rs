@@ -393,13 +393,11 @@ async fn perform(
     let store = AuditStore::new(state.db.clone(), state.config.loki_url.is_some());
 
     // (5) pending, (6) in_progress.
-    let row = store.insert_pending(ctx.subject.clone()).await?;
+    let row = store.insert_in_progress(ctx.subject.clone()).await?;
     metrics.audit_logs_created.inc();
     metrics
         .audit_log_size
         .observe(ctx.subject.action_params.to_string().len() as f64 + 300.0);
-    state.outbox_notify.notify_one();
-    store.mark_in_progress(&row).await?;
     state.outbox_notify.notify_one();
 
     // (7) The action, bounded by ACTION_TIMEOUT_MS.
