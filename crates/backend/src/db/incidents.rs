@@ -1,9 +1,11 @@
 //! `incidents` and `incident_events` (migration 0004): remediation incidents and their timeline.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 /// Contract 10 statuses.
@@ -157,6 +159,97 @@ pub struct NewIncident<'a> {
     pub signal: &'a Value,
 }
 
+/// An incident as a step left it, with the step's timeline event: the one row of a statement
+/// that changes the incident and appends its event together (see [`with_event`]).
+#[derive(sqlx::FromRow)]
+struct Stepped {
+    #[sqlx(flatten)]
+    incident: Incident,
+    event_id: i64,
+    event_at: DateTime<Utc>,
+    event_step: String,
+    event_status: String,
+    event_details: Value,
+}
+
+impl Stepped {
+    fn split(self) -> (Incident, IncidentEvent) {
+        let event = IncidentEvent {
+            id: self.event_id,
+            at: self.event_at,
+            step: self.event_step,
+            status: self.event_status,
+            details: self.event_details,
+        };
+        (self.incident, event)
+    }
+}
+
+/// One statement that runs `change` (an `INSERT` into or `UPDATE` of `incidents`, without its
+/// `RETURNING`) and appends the step's timeline event with the incident's status after the
+/// change; parameters `$step` and `$step + 1` are the event's step and details. When `change`
+/// touches no row, the statement writes nothing and answers no row. A single statement is
+/// atomic, so a step costs one round trip and one commit instead of a transaction's four.
+fn with_event(change: &str, step: usize) -> String {
+    let details = step + 1;
+    format!(
+        "WITH i AS ({change} RETURNING {COLUMNS}), \
+              e AS (INSERT INTO incident_events (incident_id, step, status, details) \
+                    SELECT id, ${step}, status, ${details} FROM i \
+                    RETURNING id, at, step, status, details) \
+         SELECT i.*, e.id AS event_id, e.at AS event_at, e.step AS event_step, \
+                e.status AS event_status, e.details AS event_details \
+         FROM i CROSS JOIN e"
+    )
+}
+
+static INSERT_IF_ABSENT: LazyLock<String> = LazyLock::new(|| {
+    with_event(
+        &format!(
+            "INSERT INTO incidents (fingerprint, status, source, kind, namespace, deployment, \
+             pod, severity, score, confidence, recommended_action, correlation_id, signal) \
+             VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (fingerprint) WHERE {OPEN_PREDICATE} DO NOTHING"
+        ),
+        13,
+    )
+});
+
+// The row lock of the UPDATE makes a concurrent status change (the decision path) serialise
+// with the join, so the event's status is the incident's status when it was appended.
+static JOIN_OPEN: LazyLock<String> = LazyLock::new(|| {
+    with_event(
+        &format!(
+            "UPDATE incidents SET updated_at = now() \
+             WHERE id = (SELECT id FROM incidents WHERE fingerprint = $1 AND {OPEN_PREDICATE} \
+                         FOR UPDATE)"
+        ),
+        2,
+    )
+});
+
+static TRANSITION: LazyLock<String> = LazyLock::new(|| {
+    with_event(
+        "UPDATE incidents SET status = $3, updated_at = now(), \
+           resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END, \
+           recommended_action = COALESCE($5, recommended_action), \
+           action_type = COALESCE($6, action_type), \
+           action_params = COALESCE($7, action_params), \
+           mode = COALESCE($8, mode), \
+           decision_id = COALESCE($9, decision_id), \
+           policy_name = COALESCE($10, policy_name), \
+           executor_audit_id = COALESCE($11, executor_audit_id), \
+           verify_at = COALESCE($12, verify_at), \
+           decided_by = COALESCE($13, decided_by), \
+           acted_at = CASE WHEN $14 THEN now() ELSE acted_at END \
+         WHERE id = $1 AND status = ANY($2)",
+        15,
+    )
+});
+
+static APPEND_EVENT: LazyLock<String> =
+    LazyLock::new(|| with_event("UPDATE incidents SET updated_at = now() WHERE id = $1", 2));
+
 /// Inserts an `open` incident with its first timeline event, unless an open-ish incident with
 /// the same fingerprint exists (then `None`, and nothing is written).
 #[tracing::instrument(skip(db, new, details))]
@@ -166,29 +259,24 @@ pub async fn insert_if_absent(
     step: &str,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let incident = sqlx::query_as::<_, Incident>(&format!(
-        "INSERT INTO incidents (fingerprint, status, source, kind, namespace, deployment, pod, \
-         severity, score, confidence, recommended_action, correlation_id, signal) \
-         VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (fingerprint) WHERE {OPEN_PREDICATE} DO NOTHING \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(new.fingerprint)
-    .bind(new.source)
-    .bind(new.kind)
-    .bind(new.namespace)
-    .bind(new.deployment)
-    .bind(new.pod)
-    .bind(new.severity)
-    .bind(new.score)
-    .bind(new.confidence)
-    .bind(new.recommended_action)
-    .bind(new.correlation_id)
-    .bind(new.signal)
-    .fetch_optional(&mut *tx)
-    .await?;
-    with_event(tx, incident, step, details).await
+    let row = sqlx::query_as::<_, Stepped>(&INSERT_IF_ABSENT)
+        .bind(new.fingerprint)
+        .bind(new.source)
+        .bind(new.kind)
+        .bind(new.namespace)
+        .bind(new.deployment)
+        .bind(new.pod)
+        .bind(new.severity)
+        .bind(new.score)
+        .bind(new.confidence)
+        .bind(new.recommended_action)
+        .bind(new.correlation_id)
+        .bind(new.signal)
+        .bind(step)
+        .bind(details)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Stepped::split))
 }
 
 /// Appends a timeline event to the open-ish incident with `fingerprint`, if there is one, and
@@ -200,19 +288,13 @@ pub async fn join_open(
     step: &str,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    // FOR UPDATE: a concurrent status change (next session's decision path) serialises with us,
-    // so the event's status is the incident's status at the time it was appended.
-    let incident = sqlx::query_as::<_, Incident>(&format!(
-        "UPDATE incidents SET updated_at = now() \
-         WHERE id = (SELECT id FROM incidents WHERE fingerprint = $1 AND {OPEN_PREDICATE} \
-                     FOR UPDATE) \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(fingerprint)
-    .fetch_optional(&mut *tx)
-    .await?;
-    with_event(tx, incident, step, details).await
+    let row = sqlx::query_as::<_, Stepped>(&JOIN_OPEN)
+        .bind(fingerprint)
+        .bind(step)
+        .bind(details)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Stepped::split))
 }
 
 /// List filters.
@@ -285,53 +367,61 @@ pub struct IncidentPatch {
     pub decided_by: Option<String>,
 }
 
-/// Moves the incident from one of `from` to `to`, applies `patch` and appends a timeline event,
-/// in one transaction. `None` when the incident is not (or no longer) in one of `from`: a
-/// concurrent step won, and nothing is written.
-#[tracing::instrument(skip(db, details, patch))]
+/// A status change of one step: from one of `from` to `to`, with `patch` applied and a
+/// timeline event (`step`, `details`) appended.
+#[derive(Debug, Clone, Copy)]
+pub struct Transition<'a> {
+    /// The statuses the incident may be in.
+    pub from: &'a [&'a str],
+    /// The status it moves to.
+    pub to: &'a str,
+    /// The timeline step.
+    pub step: &'a str,
+    /// The step's details.
+    pub details: &'a Value,
+    /// Columns the step sets.
+    pub patch: &'a IncidentPatch,
+}
+
+/// Applies `t` to incident `id` in one statement. `None` when the incident is not (or no
+/// longer) in one of `t.from`: a concurrent step won, and nothing is written.
+#[tracing::instrument(skip(db, t), fields(to = t.to, step = t.step))]
 pub async fn transition(
     db: &PgPool,
     id: Uuid,
-    from: &[&str],
-    to: &str,
-    step: &str,
-    details: &Value,
-    patch: &IncidentPatch,
+    t: &Transition<'_>,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
-    let closed: Vec<String> = CLOSED_STATUSES.iter().map(|s| (*s).to_owned()).collect();
-    let mut tx = db.begin().await?;
-    let incident = sqlx::query_as::<_, Incident>(&format!(
-        "UPDATE incidents SET status = $3, updated_at = now(), \
-           resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END, \
-           recommended_action = COALESCE($5, recommended_action), \
-           action_type = COALESCE($6, action_type), \
-           action_params = COALESCE($7, action_params), \
-           mode = COALESCE($8, mode), \
-           decision_id = COALESCE($9, decision_id), \
-           policy_name = COALESCE($10, policy_name), \
-           executor_audit_id = COALESCE($11, executor_audit_id), \
-           verify_at = COALESCE($12, verify_at), \
-           decided_by = COALESCE($13, decided_by) \
-         WHERE id = $1 AND status = ANY($2) \
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&from)
-    .bind(to)
-    .bind(&closed)
-    .bind(patch.recommended_action.as_deref())
-    .bind(patch.action_type.as_deref())
-    .bind(patch.action_params.as_ref())
-    .bind(patch.mode.as_deref())
-    .bind(patch.decision_id)
-    .bind(patch.policy_name.as_deref())
-    .bind(patch.executor_audit_id.as_deref())
-    .bind(patch.verify_at)
-    .bind(patch.decided_by.as_deref())
-    .fetch_optional(&mut *tx)
-    .await?;
-    with_event(tx, incident, step, details).await
+    apply(db, id, t, false).await
+}
+
+/// [`transition`] on any executor; with `act`, `acted_at` is stamped in the same statement.
+async fn apply(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    t: &Transition<'_>,
+    act: bool,
+) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
+    let patch = t.patch;
+    let row = sqlx::query_as::<_, Stepped>(&TRANSITION)
+        .bind(id)
+        .bind(t.from)
+        .bind(t.to)
+        .bind(CLOSED_STATUSES)
+        .bind(patch.recommended_action.as_deref())
+        .bind(patch.action_type.as_deref())
+        .bind(patch.action_params.as_ref())
+        .bind(patch.mode.as_deref())
+        .bind(patch.decision_id)
+        .bind(patch.policy_name.as_deref())
+        .bind(patch.executor_audit_id.as_deref())
+        .bind(patch.verify_at)
+        .bind(patch.decided_by.as_deref())
+        .bind(act)
+        .bind(t.step)
+        .bind(t.details)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Stepped::split))
 }
 
 /// Appends a timeline event without changing the status (analysis, policy decision, ...).
@@ -342,57 +432,22 @@ pub async fn append_event(
     step: &str,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let incident = sqlx::query_as::<_, Incident>(&format!(
-        "UPDATE incidents SET updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    with_event(tx, incident, step, details).await
+    let row = sqlx::query_as::<_, Stepped>(&APPEND_EVENT)
+        .bind(id)
+        .bind(step)
+        .bind(details)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Stepped::split))
 }
 
-/// Ends a step's transaction: with the incident the step touched, appends its timeline event
-/// (status as it is now) and commits; without one, rolls back and answers `None`.
-async fn with_event(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    incident: Option<Incident>,
-    step: &str,
-    details: &Value,
-) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let Some(incident) = incident else {
-        tx.rollback().await?;
-        return Ok(None);
-    };
-    let event = insert_event(&mut tx, incident.id, step, &incident.status, details).await?;
-    tx.commit().await?;
-    Ok(Some((incident, event)))
-}
-
-async fn insert_event(
-    tx: &mut sqlx::PgConnection,
-    incident_id: Uuid,
-    step: &str,
-    status: &str,
-    details: &Value,
-) -> Result<IncidentEvent, sqlx::Error> {
-    sqlx::query_as::<_, IncidentEvent>(
-        "INSERT INTO incident_events (incident_id, step, status, details) \
-         VALUES ($1, $2, $3, $4) RETURNING id, at, step, status, details",
-    )
-    .bind(incident_id)
-    .bind(step)
-    .bind(status)
-    .bind(details)
-    .fetch_one(tx)
-    .await
-}
-
-/// The guardrail verdict of [`reserve_action`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reservation {
-    /// The incident now holds the action slot (`acted_at` is set).
-    Reserved,
+/// What [`guarded_transition`] did.
+#[derive(Debug)]
+pub enum Guarded {
+    /// The incident moved (and, when the guard takes the slot, `acted_at` is set).
+    Moved(Box<(Incident, IncidentEvent)>),
+    /// The incident was no longer in one of the `from` statuses: nothing was written.
+    MovedOn,
     /// The target was acted on less than the cooldown ago.
     Cooldown {
         /// Seconds until the cooldown ends.
@@ -405,79 +460,89 @@ pub enum Reservation {
     },
 }
 
-/// How [`reserve_action`] treats the guardrails.
+/// How [`guarded_transition`] treats the guardrails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
-    /// Check the cooldown and the cap; with `take`, stamp `acted_at` when both allow it.
+    /// Check the cooldown of (namespace, deployment) and the per-namespace hourly cap first;
+    /// with `take`, stamp `acted_at` (the incident takes an action slot).
     Enforce {
+        /// The cooldown, in seconds.
+        cooldown_seconds: i64,
+        /// Actions per namespace per hour.
+        max_per_hour: i64,
         /// Take the slot (otherwise only check).
         take: bool,
     },
-    /// Stamp without checking (an admin approved the action).
+    /// Take the slot without checking (an admin approved the action).
     Force,
 }
 
-/// Checks the cooldown of (namespace, deployment) and the per-namespace hourly cap and, when
-/// both allow it (and `guard` says so), stamps `acted_at` on the incident. Serialised per
+/// The guardrails and the transition they gate, together: when `guard` allows it, applies
+/// `t` and (when the guard takes the slot) stamps `acted_at` in the same statement, so a slot
+/// is never taken by an incident that did not move. Enforcing guards are serialised per
 /// namespace with a transaction-scoped advisory lock, so two incidents cannot both take the
-/// last slot.
-#[tracing::instrument(skip(db, incident), fields(incident_id = %incident.id))]
-pub async fn reserve_action(
+/// last slot; the check runs after the lock is held, in a statement of its own, so its
+/// snapshot sees every slot taken before.
+#[tracing::instrument(skip(db, incident, t), fields(incident_id = %incident.id, to = t.to))]
+pub async fn guarded_transition(
     db: &PgPool,
     incident: &Incident,
-    cooldown_seconds: i64,
-    max_per_hour: i64,
     guard: Guard,
-) -> Result<Reservation, sqlx::Error> {
-    let (enforce, take) = match guard {
-        Guard::Enforce { take } => (true, take),
-        Guard::Force => (false, true),
+    t: &Transition<'_>,
+) -> Result<Guarded, sqlx::Error> {
+    let moved = |row: Option<(Incident, IncidentEvent)>| match row {
+        Some(row) => Guarded::Moved(Box::new(row)),
+        None => Guarded::MovedOn,
+    };
+    let Guard::Enforce {
+        cooldown_seconds,
+        max_per_hour,
+        take,
+    } = guard
+    else {
+        return Ok(moved(apply(db, incident.id, t, true).await?));
     };
     let mut tx = db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:' || $1, 0))")
         .bind(&incident.namespace)
         .execute(&mut *tx)
         .await?;
-    if enforce {
-        // Both reads are bounded whatever the history: the latest action on the deployment is
-        // one probe of `incidents_deployment_acted_at_idx`, and the count of the last hour
-        // stops at the cap (reaching it is all the check needs to know).
-        let (last, recent): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
-            "SELECT (SELECT acted_at FROM incidents \
-                      WHERE namespace = $1 AND deployment = $2 AND acted_at IS NOT NULL \
-                        AND id <> $3 \
-                      ORDER BY acted_at DESC LIMIT 1), \
-                    (SELECT count(*) FROM (SELECT 1 FROM incidents \
-                      WHERE namespace = $1 AND acted_at > now() - interval '1 hour' \
-                        AND id <> $3 LIMIT $4) AS recent)",
-        )
-        .bind(&incident.namespace)
-        .bind(&incident.deployment)
-        .bind(incident.id)
-        .bind(max_per_hour.max(0))
-        .fetch_one(&mut *tx)
-        .await?;
-        let now = Utc::now();
-        if let Some(last) = last {
-            let left = cooldown_seconds - (now - last).num_seconds();
-            if left > 0 {
-                tx.rollback().await?;
-                return Ok(Reservation::Cooldown { seconds_left: left });
-            }
-        }
-        if recent >= max_per_hour {
+    // Both reads are bounded whatever the history: the latest action on the deployment is
+    // one probe of `incidents_deployment_acted_at_idx`, and the count of the last hour stops
+    // at the cap (reaching it is all the check needs to know).
+    let (last, recent): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
+        "SELECT (SELECT acted_at FROM incidents \
+                  WHERE namespace = $1 AND deployment = $2 AND acted_at IS NOT NULL \
+                    AND id <> $3 \
+                  ORDER BY acted_at DESC LIMIT 1), \
+                (SELECT count(*) FROM (SELECT 1 FROM incidents \
+                  WHERE namespace = $1 AND acted_at > now() - interval '1 hour' \
+                    AND id <> $3 LIMIT $4) AS recent)",
+    )
+    .bind(&incident.namespace)
+    .bind(&incident.deployment)
+    .bind(incident.id)
+    .bind(max_per_hour.max(0))
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(last) = last {
+        let left = cooldown_seconds - (Utc::now() - last).num_seconds();
+        if left > 0 {
             tx.rollback().await?;
-            return Ok(Reservation::Capped { actions: recent });
+            return Ok(Guarded::Cooldown { seconds_left: left });
         }
     }
-    if take {
-        sqlx::query("UPDATE incidents SET acted_at = now() WHERE id = $1")
-            .bind(incident.id)
-            .execute(&mut *tx)
-            .await?;
+    if recent >= max_per_hour {
+        tx.rollback().await?;
+        return Ok(Guarded::Capped { actions: recent });
     }
-    tx.commit().await?;
-    Ok(Reservation::Reserved)
+    let row = apply(&mut *tx, incident.id, t, take).await?;
+    if row.is_some() {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(moved(row))
 }
 
 /// Signals that joined the incident after its action (verification: a repeat means the

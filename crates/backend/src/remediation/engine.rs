@@ -29,7 +29,9 @@ use super::{
 use crate::{
     db::{
         alerts::{self, NewAlert},
-        incidents::{self, Incident, IncidentEvent, IncidentPatch, OPEN_STATUSES, Reservation},
+        incidents::{
+            self, Guard, Guarded, Incident, IncidentEvent, IncidentPatch, OPEN_STATUSES, Transition,
+        },
     },
     policy::EvaluationMeta,
     realtime::RemediationEvent,
@@ -359,40 +361,33 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         RemediationMode::Approval | RemediationMode::Auto
             if mode == RemediationMode::Approval || blast.is_some() =>
         {
-            if let Some(blocked) = guardrails(state, &incident, GuardUse::Check).await? {
-                return blocked_by(state, &incident, blocked).await;
-            }
             let mut details = planned;
             details["reason"] = json!(blast.unwrap_or_else(|| {
                 "REMEDIATION_MODE or the policy asks for approval".to_owned()
             }));
-            advance(
-                state,
-                &incident,
-                &["open"],
-                "awaiting_approval",
-                "approval_required",
-                details,
-                patch,
-            )
-            .await?;
-            count_outcome(state, "awaiting_approval");
+            let waiting = Transition {
+                from: &["open"],
+                to: "awaiting_approval",
+                step: "approval_required",
+                details: &details,
+                patch: &patch,
+            };
+            if guarded_advance(state, &incident, false, &waiting)
+                .await?
+                .is_some()
+            {
+                count_outcome(state, "awaiting_approval");
+            }
         }
         RemediationMode::Approval | RemediationMode::Auto | RemediationMode::Off => {
-            if let Some(blocked) = guardrails(state, &incident, GuardUse::Take).await? {
-                return blocked_by(state, &incident, blocked).await;
-            }
-            let Some(incident) = advance(
-                state,
-                &incident,
-                &["open"],
-                "executing",
-                "execute",
-                planned,
-                patch,
-            )
-            .await?
-            else {
+            let executing = Transition {
+                from: &["open"],
+                to: "executing",
+                step: "execute",
+                details: &planned,
+                patch: &patch,
+            };
+            let Some(incident) = guarded_advance(state, &incident, true, &executing).await? else {
                 return Ok(());
             };
             count_outcome(state, "executed");
@@ -716,50 +711,49 @@ async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Which guardrail check to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GuardUse {
-    /// Only check (before asking for approval).
-    Check,
-    /// Check and take the action slot.
-    Take,
-}
-
-/// The cooldown and the per-namespace cap; `Some(reason)` when one blocks.
-async fn guardrails(
+/// The cooldown and the per-namespace cap, then `t` (with `take`, the incident takes an
+/// action slot in the same transaction). `None` when a guardrail blocked it (the incident is
+/// then closed as `suppressed`) or the incident had moved on.
+async fn guarded_advance(
     state: &AppState,
     incident: &Incident,
-    use_: GuardUse,
-) -> Result<Option<(&'static str, String)>, sqlx::Error> {
+    take: bool,
+    t: &Transition<'_>,
+) -> Result<Option<Incident>, sqlx::Error> {
     let config = &state.remediation.config;
     let cooldown = i64::try_from(config.cooldown.as_secs()).unwrap_or(i64::MAX);
-    let verdict = incidents::reserve_action(
-        &state.db,
-        incident,
-        cooldown,
-        config.max_actions_per_namespace_per_hour,
-        incidents::Guard::Enforce {
-            take: use_ == GuardUse::Take,
-        },
-    )
-    .await?;
-    Ok(match verdict {
-        Reservation::Reserved => None,
-        Reservation::Cooldown { seconds_left } => Some((
+    let guard = Guard::Enforce {
+        cooldown_seconds: cooldown,
+        max_per_hour: config.max_actions_per_namespace_per_hour,
+        take,
+    };
+    let blocked = match incidents::guarded_transition(&state.db, incident, guard, t).await? {
+        Guarded::Moved(moved) => {
+            let (incident, event) = *moved;
+            emit(state, &incident, &event);
+            return Ok(Some(incident));
+        }
+        Guarded::MovedOn => {
+            tracing::info!(incident_id = %incident.id, step = t.step, to = t.to, "incident moved on; step skipped");
+            return Ok(None);
+        }
+        Guarded::Cooldown { seconds_left } => (
             "cooldown",
             format!(
                 "cooldown: {}/{} was acted on less than {cooldown} s ago ({seconds_left} s left)",
                 incident.namespace, incident.deployment
             ),
-        )),
-        Reservation::Capped { actions } => Some((
+        ),
+        Guarded::Capped { actions } => (
             "capped",
             format!(
                 "cap: {actions} actions in namespace {} in the last hour (REMEDIATION_MAX_ACTIONS_PER_NAMESPACE_PER_HOUR = {})",
                 incident.namespace, config.max_actions_per_namespace_per_hour
             ),
-        )),
-    })
+        ),
+    };
+    blocked_by(state, incident, blocked).await?;
+    Ok(None)
 }
 
 async fn blocked_by(
@@ -886,7 +880,14 @@ async fn advance(
     details: Value,
     patch: IncidentPatch,
 ) -> Result<Option<Incident>, sqlx::Error> {
-    match incidents::transition(&state.db, incident.id, from, to, step, &details, &patch).await? {
+    let t = Transition {
+        from,
+        to,
+        step,
+        details: &details,
+        patch: &patch,
+    };
+    match incidents::transition(&state.db, incident.id, &t).await? {
         Some((incident, event)) => {
             emit(state, &incident, &event);
             Ok(Some(incident))

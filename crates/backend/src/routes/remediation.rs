@@ -30,7 +30,8 @@ use crate::{
     auth::{Admin, AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
     clients::ai_engine::AiEngineError,
     db::incidents::{
-        self, Guard, Incident, IncidentEvent, IncidentFilter, IncidentPatch, STATUSES,
+        self, Guard, Guarded, Incident, IncidentEvent, IncidentFilter, IncidentPatch, STATUSES,
+        Transition,
     },
     error::{ApiError, Json, UuidPath},
     realtime::RemediationEvent,
@@ -382,35 +383,28 @@ async fn approve(
             incident.status
         )));
     }
-    let config = &state.remediation.config;
-    incidents::reserve_action(
-        &state.db,
-        &incident,
-        0,
-        config.max_actions_per_namespace_per_hour,
-        Guard::Force,
-    )
-    .await?;
     let details = json!({"approvedBy": admin.email, "actionType": incident.action_type, "actionParams": incident.action_params});
     let patch = IncidentPatch {
         decided_by: Some(admin.email.clone()),
         ..IncidentPatch::default()
     };
-    let Some((incident, event)) = incidents::transition(
-        &state.db,
-        id,
-        &["awaiting_approval"],
-        "executing",
-        "approved",
-        &details,
-        &patch,
-    )
-    .await?
+    let approved = Transition {
+        from: &["awaiting_approval"],
+        to: "executing",
+        step: "approved",
+        details: &details,
+        patch: &patch,
+    };
+    // The slot is taken in the statement that moves the incident: an approval that loses
+    // to a concurrent rejection takes none.
+    let Guarded::Moved(moved) =
+        incidents::guarded_transition(&state.db, &incident, Guard::Force, &approved).await?
     else {
         return Err(ApiError::Conflict(format!(
             "Incident {id} is no longer awaiting approval"
         )));
     };
+    let (incident, event) = *moved;
     engine::emit(&state, &incident, &event);
     let decision = PolicyDecisionSummary {
         allowed: true,
@@ -471,17 +465,14 @@ async fn reject(
         decided_by: Some(admin.email.clone()),
         ..IncidentPatch::default()
     };
-    let Some((incident, event)) = incidents::transition(
-        &state.db,
-        id,
-        &["open", "awaiting_approval"],
-        "rejected",
-        "rejected",
-        &details,
-        &patch,
-    )
-    .await?
-    else {
+    let rejected = Transition {
+        from: &["open", "awaiting_approval"],
+        to: "rejected",
+        step: "rejected",
+        details: &details,
+        patch: &patch,
+    };
+    let Some((incident, event)) = incidents::transition(&state.db, id, &rejected).await? else {
         return Err(ApiError::Conflict(format!(
             "Incident {id} cannot be rejected (status: {})",
             incident.status

@@ -403,3 +403,141 @@ async fn remediation_signal_is_pushed_over_socket_io() {
     assert!(data["at"].is_string());
     let _ = child.start_kill();
 }
+
+/// The guardrails and the transition they gate are one unit: a slot is taken only by an
+/// incident that moves, an incident that had moved on takes none, and a blocked one is left
+/// as it was.
+#[tokio::test]
+async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_moves() {
+    use aegis_backend::db::incidents::{self, Guard, Guarded, IncidentPatch, Transition, timeline};
+
+    let app = spawn().await;
+    let db = &app.state.db;
+    let open_incident = |pod: &'static str| {
+        let app = &app;
+        async move {
+            let id = accepted(app, &signal(Some(pod))).await["incidentId"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap();
+            incidents::get(&app.state.db, id).await.unwrap().unwrap()
+        }
+    };
+    let details = json!({"by": "test"});
+    let patch = IncidentPatch {
+        mode: Some("auto".to_owned()),
+        ..IncidentPatch::default()
+    };
+    let to_executing = Transition {
+        from: &["open"],
+        to: "executing",
+        step: "execute",
+        details: &details,
+        patch: &patch,
+    };
+    let enforce = |max_per_hour, take| Guard::Enforce {
+        cooldown_seconds: 300,
+        max_per_hour,
+        take,
+    };
+
+    // Forced, but the incident is not awaiting approval: nothing is written, no slot taken.
+    let first = open_incident("web-1").await;
+    let approved = Transition {
+        from: &["awaiting_approval"],
+        step: "approved",
+        ..to_executing
+    };
+    let verdict = incidents::guarded_transition(db, &first, Guard::Force, &approved)
+        .await
+        .unwrap();
+    assert!(matches!(verdict, Guarded::MovedOn), "{verdict:?}");
+    let unchanged = incidents::get(db, first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (unchanged.status.as_str(), unchanged.acted_at),
+        ("open", None)
+    );
+    let steps = |events: Vec<incidents::IncidentEvent>| {
+        events.into_iter().map(|e| e.step).collect::<Vec<_>>()
+    };
+    assert!(
+        !steps(timeline(db, first.id).await.unwrap()).contains(&"approved".to_owned()),
+        "a skipped step appends no event"
+    );
+
+    // Only checking moves it without taking a slot.
+    let waiting = Transition {
+        to: "awaiting_approval",
+        step: "approval_required",
+        ..to_executing
+    };
+    let Guarded::Moved(moved) =
+        incidents::guarded_transition(db, &first, enforce(1, false), &waiting)
+            .await
+            .unwrap()
+    else {
+        panic!("the check allows it");
+    };
+    let (incident, event) = *moved;
+    assert_eq!(incident.status, "awaiting_approval");
+    assert_eq!(incident.acted_at, None);
+    assert_eq!(incident.mode.as_deref(), Some("auto"));
+    assert_eq!(
+        (event.step.as_str(), event.status.as_str()),
+        ("approval_required", "awaiting_approval")
+    );
+    assert_eq!(event.details, details);
+
+    // Taking the slot stamps acted_at in the move, and the event carries the new status.
+    let second = open_incident("web-2").await;
+    let Guarded::Moved(moved) =
+        incidents::guarded_transition(db, &second, enforce(1, true), &to_executing)
+            .await
+            .unwrap()
+    else {
+        panic!("the first action of the hour is allowed");
+    };
+    let (incident, event) = *moved;
+    assert_eq!(incident.status, "executing");
+    let acted = incident.acted_at.expect("the slot is taken");
+    assert_eq!(event.status, "executing");
+    assert_eq!(event.at, acted, "one statement: the same now()");
+    let stored = timeline(db, second.id).await.unwrap();
+    assert_eq!(stored.last().map(|e| e.id), Some(event.id));
+
+    // The cooldown and the cap block and leave the incident as it was.
+    let third = open_incident("web-3").await;
+    let verdict = incidents::guarded_transition(db, &third, enforce(100, true), &to_executing)
+        .await
+        .unwrap();
+    assert!(
+        matches!(verdict, Guarded::Cooldown { seconds_left } if (299..=300).contains(&seconds_left)),
+        "{verdict:?}"
+    );
+    let no_cooldown = Guard::Enforce {
+        cooldown_seconds: 0,
+        max_per_hour: 1,
+        take: true,
+    };
+    let verdict = incidents::guarded_transition(db, &third, no_cooldown, &to_executing)
+        .await
+        .unwrap();
+    assert!(
+        matches!(verdict, Guarded::Capped { actions: 1 }),
+        "{verdict:?}"
+    );
+    let unchanged = incidents::get(db, third.id).await.unwrap().unwrap();
+    assert_eq!(
+        (unchanged.status.as_str(), unchanged.acted_at),
+        ("open", None)
+    );
+    // An admin's approval is not capped.
+    let verdict = incidents::guarded_transition(db, &third, Guard::Force, &to_executing)
+        .await
+        .unwrap();
+    assert!(matches!(verdict, Guarded::Moved(_)), "{verdict:?}");
+    let forced = incidents::get(db, third.id).await.unwrap().unwrap();
+    assert_eq!(forced.status, "executing");
+    assert!(forced.acted_at.is_some());
+}
