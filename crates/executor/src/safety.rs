@@ -7,9 +7,12 @@
 //!   so every replica counts against the same window;
 //! * the cooldown reads the newest executed audit row of the target, which every replica sees;
 //! * nonces live in `signature_nonces` (primary key = the nonce), shared by every replica;
-//! * the per-resource lock is a session-level `pg_try_advisory_lock` held on a dedicated pooled
-//!   connection that is closed (never returned to the pool) when the action ends, so a lock can
-//!   never leak into another request, and a crash of the replica releases it with the session.
+//! * the nonce, the rate window, the cooldown and the lock are one statement ([`gate`]), with
+//!   the side effects and the error precedence of four;
+//! * the per-resource lock is a session-level `pg_try_advisory_lock` held on a pooled
+//!   connection that goes back to the pool only once unlocked (it is closed otherwise), so a
+//!   lock can never leak into another request, and a crash of the replica releases it with the
+//!   session.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -122,88 +125,160 @@ impl HttpThrottle {
     }
 }
 
-/// §6.4: counts this request in its fixed window; `Err` with `Retry-After` seconds when over.
-pub async fn check_action_rate(
+/// What the step-4 gate decides for one request; see [`gate`].
+#[derive(Debug)]
+pub struct GateRequest<'a> {
+    /// The v2 nonce to claim (`None` for v1 or unsigned requests).
+    pub nonce: Option<&'a str>,
+    /// Whether the request passed the checks between the nonce and the rate limit (parameter
+    /// schema, policy decision); only such a request is counted, cooled down and locked.
+    pub reached_rate: bool,
+    /// The action.
+    pub action: ActionType,
+    /// The action's namespace.
+    pub namespace: &'a str,
+    /// `requestedBy`, or `anonymous`.
+    pub requested_by: &'a str,
+    /// `pod` or `deployment`.
+    pub resource_type: &'a str,
+    /// The target's name.
+    pub resource_name: &'a str,
+}
+
+/// What the gate found. The caller reports the first refusal in the §4.2 order: replay, then
+/// its own schema and policy checks, then rate, cooldown, its slot and the lock.
+#[derive(Debug)]
+pub struct Gate {
+    /// `false` when the nonce was seen before (a replay).
+    pub fresh: bool,
+    /// `Err` with `Retry-After` seconds when over the action's window (§6.4).
+    pub rate: Result<(), u64>,
+    /// `Err` with `Retry-After` seconds while the target cools down.
+    pub cooldown: Result<(), u64>,
+    /// The resource lock, held when everything before it passed and no other action holds it.
+    pub lock: Option<ResourceLock>,
+}
+
+/// Step 4's shared state in one statement on the connection that will hold the lock: the
+/// nonce is claimed; the rate window counts the request only if the nonce was fresh and the
+/// request got that far; the target's newest executed audit row gives the cooldown; and
+/// `pg_try_advisory_lock` runs only when all of that passed. Each part has the side effects it
+/// had as its own statement, in the same order, so which error wins is unchanged (§4.2), at one
+/// round trip instead of four.
+const GATE: &str = "WITH n AS (
+    INSERT INTO signature_nonces (nonce) SELECT $1 WHERE $1::text IS NOT NULL
+    ON CONFLICT (nonce) DO NOTHING
+    RETURNING 1),
+  go AS (SELECT ($1::text IS NULL OR EXISTS (SELECT 1 FROM n)) AS fresh),
+  r AS (
+    INSERT INTO rate_limit_tracking
+        (action_type, namespace, requested_by, window_start, window_end, request_count)
+    SELECT $2, $3, $4, ws, ws + make_interval(secs => $5), 1
+      FROM (SELECT to_timestamp(floor(extract(epoch FROM now()) / $5) * $5) AS ws) w, go
+     WHERE $6 AND go.fresh
+    ON CONFLICT (action_type, namespace, requested_by, window_start)
+    DO UPDATE SET request_count = rate_limit_tracking.request_count + 1,
+                  last_request_at = now()
+    RETURNING request_count, window_end),
+  c AS (
+    SELECT extract(epoch FROM max(created_at) + make_interval(secs => $8) - now()) * 1000
+           AS left_ms
+      FROM action_audit_logs
+     WHERE $8 > 0 AND resource_type = $9 AND namespace = $3 AND resource_name = $10
+       AND status IN ('pending', 'in_progress', 'completed')),
+  v AS (
+    SELECT go.fresh, r.request_count, r.window_end,
+           CASE WHEN c.left_ms > 0 THEN c.left_ms END AS cooldown_ms
+      FROM go LEFT JOIN r ON true CROSS JOIN c)
+SELECT fresh, request_count, window_end, cooldown_ms::float8,
+       CASE WHEN fresh AND $11 AND coalesce(request_count <= $7, true) AND cooldown_ms IS NULL
+            THEN pg_try_advisory_lock(hashtext($12))
+            ELSE false
+       END AS locked
+  FROM v";
+
+/// A row of [`GATE`].
+#[derive(sqlx::FromRow)]
+struct GateRow {
+    fresh: bool,
+    request_count: Option<i32>,
+    window_end: Option<DateTime<Utc>>,
+    cooldown_ms: Option<f64>,
+    locked: bool,
+}
+
+/// Runs the step-4 gate (see [`GATE`]) for one request.
+pub async fn gate(
     db: &PgPool,
     config: &Config,
-    action: ActionType,
-    namespace: &str,
-    requested_by: &str,
-) -> Result<Result<(), u64>, sqlx::Error> {
-    let limit = match action {
-        ActionType::RestartPod => config.restart_limit,
-        ActionType::ScaleDeployment => config.scale_limit,
-        ActionType::RollbackDeployment => config.rollback_limit,
-        ActionType::DeletePod | ActionType::UpdateConfig => return Ok(Ok(())),
+    req: &GateRequest<'_>,
+) -> Result<Gate, sqlx::Error> {
+    let limit = match req.action {
+        ActionType::RestartPod => Some(config.restart_limit),
+        ActionType::ScaleDeployment => Some(config.scale_limit),
+        ActionType::RollbackDeployment => Some(config.rollback_limit),
+        ActionType::DeletePod | ActionType::UpdateConfig => None,
     };
-    let ttl = i64::try_from(limit.ttl_secs).unwrap_or(i64::MAX);
-    let (count, window_end): (i32, DateTime<Utc>) = sqlx::query_as(
-        "INSERT INTO rate_limit_tracking
-             (action_type, namespace, requested_by, window_start, window_end, request_count)
-         SELECT $1, $2, $3, ws, ws + make_interval(secs => $4), 1
-           FROM (SELECT to_timestamp(floor(extract(epoch FROM now()) / $4) * $4) AS ws) w
-         ON CONFLICT (action_type, namespace, requested_by, window_start)
-         DO UPDATE SET request_count = rate_limit_tracking.request_count + 1,
-                       last_request_at = now()
-         RETURNING request_count, window_end",
-    )
-    .bind(action.as_str())
-    .bind(namespace)
-    .bind(requested_by)
-    .bind(ttl as f64)
-    .fetch_one(db)
-    .await?;
-    if i64::from(count) > i64::from(limit.max) {
-        let left = (window_end - Utc::now()).num_milliseconds().max(0);
-        Ok(Err(u64::try_from(left / 1000 + 1).unwrap_or(1)))
-    } else {
-        Ok(Ok(()))
-    }
-}
-
-/// The per-target cooldown: `Err(seconds left)` when an action on the same target was executed
-/// less than `ACTION_COOLDOWN_SECONDS` ago.
-pub async fn check_cooldown(
-    db: &PgPool,
-    cooldown: Duration,
-    resource_type: &str,
-    namespace: &str,
-    resource_name: &str,
-) -> Result<Result<(), u64>, sqlx::Error> {
-    if cooldown.is_zero() {
-        return Ok(Ok(()));
-    }
-    let last: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT max(created_at) FROM action_audit_logs
-          WHERE resource_type = $1 AND namespace = $2 AND resource_name = $3
-            AND status IN ('pending', 'in_progress', 'completed')",
-    )
-    .bind(resource_type)
-    .bind(namespace)
-    .bind(resource_name)
-    .fetch_one(db)
-    .await?;
-    let Some(last) = last else {
-        return Ok(Ok(()));
+    let (ttl, max) = limit.map_or((1.0, i32::MAX), |l| {
+        (
+            l.ttl_secs.max(1) as f64,
+            i32::try_from(l.max).unwrap_or(i32::MAX),
+        )
+    });
+    let key = format!(
+        "aegis-executor:{}:{}/{}",
+        req.resource_type, req.namespace, req.resource_name
+    );
+    let mut conn = db.acquire().await?;
+    let row = sqlx::query_as::<_, GateRow>(GATE)
+        .bind(req.nonce)
+        .bind(req.action.as_str())
+        .bind(req.namespace)
+        .bind(req.requested_by)
+        .bind(ttl)
+        .bind(req.reached_rate && limit.is_some())
+        .bind(max)
+        .bind(config.action_cooldown.as_secs_f64())
+        .bind(req.resource_type)
+        .bind(req.resource_name)
+        .bind(req.reached_rate)
+        .bind(&key)
+        .fetch_one(&mut *conn)
+        .await;
+    let GateRow {
+        fresh,
+        request_count,
+        window_end,
+        cooldown_ms,
+        locked,
+    } = match row {
+        Ok(row) => row,
+        Err(e) => {
+            // Whether the lock was taken is unknown: the connection must not be reused.
+            conn.close_on_drop();
+            return Err(e);
+        }
     };
-    let elapsed = (Utc::now() - last).to_std().unwrap_or_default();
-    if elapsed < cooldown {
-        Ok(Err((cooldown - elapsed).as_secs() + 1))
-    } else {
-        Ok(Ok(()))
-    }
-}
-
-/// Records a v2 nonce; `false` when it was seen before (a replay).
-pub async fn claim_nonce(db: &PgPool, nonce: &str) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO signature_nonces (nonce) VALUES ($1) ON CONFLICT (nonce) DO NOTHING",
-    )
-    .bind(nonce)
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    let rate = match (request_count, window_end) {
+        (Some(count), Some(end)) if count > max => {
+            let left = (end - Utc::now()).num_milliseconds().max(0);
+            Err(u64::try_from(left / 1000 + 1).unwrap_or(1))
+        }
+        _ => Ok(()),
+    };
+    let cooldown = match cooldown_ms {
+        Some(ms) => Err((ms / 1000.0).floor() as u64 + 1),
+        None => Ok(()),
+    };
+    Ok(Gate {
+        fresh,
+        rate,
+        cooldown,
+        lock: locked.then(|| ResourceLock {
+            conn: Some(conn),
+            key,
+        }),
+    })
 }
 
 /// A held per-resource lock. [`ResourceLock::release`] unlocks it at once and hands the
@@ -246,34 +321,6 @@ impl Drop for ResourceLock {
     fn drop(&mut self) {
         if let Some(mut conn) = self.conn.take() {
             conn.close_on_drop();
-        }
-    }
-}
-
-/// `pg_try_advisory_lock(hashtext(kind/ns/name))`; `None` when another action holds it.
-pub async fn try_lock_resource(
-    db: &PgPool,
-    resource_type: &str,
-    namespace: &str,
-    resource_name: &str,
-) -> Result<Option<ResourceLock>, sqlx::Error> {
-    let mut conn = db.acquire().await?;
-    let key = format!("aegis-executor:{resource_type}:{namespace}/{resource_name}");
-    let got = sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock(hashtext($1))")
-        .bind(&key)
-        .fetch_one(&mut *conn)
-        .await;
-    match got {
-        Ok(true) => Ok(Some(ResourceLock {
-            conn: Some(conn),
-            key,
-        })),
-        // Not taken: the connection holds nothing and goes back to the pool.
-        Ok(false) => Ok(None),
-        Err(e) => {
-            // Whether the lock was taken is unknown: never reuse the connection.
-            conn.close_on_drop();
-            Err(e)
         }
     }
 }

@@ -147,6 +147,18 @@ const INSERT: &str = "INSERT INTO action_audit_logs
           CASE WHEN $2::varchar = 'rejected' THEN now() END)
   RETURNING id, created_at";
 
+const TO_IN_PROGRESS: &str = "UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1";
+
+/// [`TO_IN_PROGRESS`] with the Loki lines of both steps, `pending` first (outbox ids follow
+/// the row order, and the shipper sends in id order).
+const TO_IN_PROGRESS_WITH_LINES: &str = "WITH u AS (
+    UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1 RETURNING id)
+INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
+SELECT u.id, l.labels, l.line, l.ts
+  FROM u, (VALUES (1, $2::jsonb, $3::text, $4::int8), (2, $5::jsonb, $6::text, $7::int8))
+       AS l (ord, labels, line, ts)
+ ORDER BY l.ord";
+
 impl AuditStore {
     /// A store; `loki` = whether lines go to the outbox.
     #[must_use]
@@ -179,7 +191,7 @@ impl AuditStore {
 
     async fn insert(
         &self,
-        tx: &mut Transaction<'_, Postgres>,
+        db: impl sqlx::PgExecutor<'_>,
         subject: &AuditSubject,
         status: &str,
         error_message: Option<&str>,
@@ -199,7 +211,7 @@ impl AuditStore {
             .bind(&subject.correlation_id)
             .bind(error_message)
             .bind(execution_duration)
-            .fetch_one(&mut **tx)
+            .fetch_one(db)
             .await
     }
 
@@ -217,7 +229,7 @@ impl AuditStore {
         let mut tx = self.db.begin().await?;
         let (id, created_at) = self
             .insert(
-                &mut tx,
+                &mut *tx,
                 &subject,
                 "rejected",
                 Some(message),
@@ -242,33 +254,58 @@ impl AuditStore {
         Ok(row)
     }
 
-    /// Steps 5 and 6 in one transaction: the `pending` row, its move to `in_progress`, and a
-    /// Loki line for each. Nothing happens between the two steps, so committing `pending` on
-    /// its own only cost every action a round trip and a WAL flush more; the trigger still
-    /// sees (and checks) both transitions.
+    /// Steps 5 and 6: the `pending` row and its move to `in_progress` (the trigger sees and
+    /// checks both transitions).
+    ///
+    /// With Loki, one transaction holds both changes and a line for each (the move and both
+    /// lines are one statement), so that a line exists exactly when its change committed:
+    /// four round trips. Without Loki there is no line to keep with its change, and each step
+    /// is one statement committed on its own: two round trips (a commit costs less here than a
+    /// round trip). A crash between them leaves a `pending` row, as a crash during the action
+    /// leaves an `in_progress` one.
     pub async fn insert_in_progress(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
         let subject = subject.pg_safe();
+        if !self.loki {
+            let (id, created_at) = self
+                .insert(&self.db, &subject, "pending", None, None)
+                .await?;
+            sqlx::query(TO_IN_PROGRESS)
+                .bind(id)
+                .execute(&self.db)
+                .await?;
+            return Ok(AuditRow {
+                id,
+                created_at,
+                subject,
+            });
+        }
         let mut tx = self.db.begin().await?;
         let (id, created_at) = self
-            .insert(&mut tx, &subject, "pending", None, None)
+            .insert(&mut *tx, &subject, "pending", None, None)
             .await?;
         let row = AuditRow {
             id,
             created_at,
             subject,
         };
-        self.outbox(&mut tx, &row, "pending", None, None).await?;
-        sqlx::query("UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1")
+        let pending_at = now_ns();
+        sqlx::query(TO_IN_PROGRESS_WITH_LINES)
             .bind(row.id)
+            .bind(loki_labels(&row, "pending"))
+            .bind(loki_line(&row, "pending", None, None))
+            .bind(pending_at)
+            .bind(loki_labels(&row, "in_progress"))
+            .bind(loki_line(&row, "in_progress", None, None))
+            .bind(now_ns().max(pending_at + 1))
             .execute(&mut *tx)
-            .await?;
-        self.outbox(&mut tx, &row, "in_progress", None, None)
             .await?;
         tx.commit().await?;
         Ok(row)
     }
 
-    /// Step 8: `in_progress` → `completed` | `failed`.
+    /// Step 8: `in_progress` → `completed` | `failed`, with the `execution_errors` row of a
+    /// failure and the Loki line, as one statement (one round trip and one commit; the
+    /// trigger assigns the chain link as before).
     pub async fn finish(
         &self,
         row: &AuditRow,
@@ -277,34 +314,57 @@ impl AuditStore {
         error: Option<(&str, &str)>,
         execution_duration: i32,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.db.begin().await?;
         let message = error.map(|(m, _)| m);
-        sqlx::query(
-            "UPDATE action_audit_logs
-                SET status = $2, result = $3, error_message = $4, execution_duration = $5,
-                    completed_at = now()
-              WHERE id = $1",
-        )
-        .bind(row.id)
-        .bind(status.as_str())
-        .bind(result)
-        .bind(message)
-        .bind(execution_duration)
-        .execute(&mut *tx)
-        .await?;
-        if let Some((m, category)) = error {
-            record_error(&mut tx, row.id, category, m).await?;
-        }
-        self.outbox(
-            &mut tx,
-            row,
-            status.as_str(),
-            message,
-            Some(execution_duration),
-        )
-        .await?;
-        tx.commit().await
+        let category = error.map(|(_, c)| c);
+        let (labels, line) = if self.loki {
+            (
+                Some(loki_labels(row, status.as_str())),
+                Some(loki_line(
+                    row,
+                    status.as_str(),
+                    message,
+                    Some(execution_duration),
+                )),
+            )
+        } else {
+            (None, None)
+        };
+        sqlx::query(FINISH)
+            .bind(row.id)
+            .bind(status.as_str())
+            .bind(result)
+            .bind(message)
+            .bind(execution_duration)
+            .bind(category)
+            .bind(category.is_some_and(recoverable))
+            .bind(labels)
+            .bind(line)
+            .bind(now_ns())
+            .execute(&self.db)
+            .await?;
+        Ok(())
     }
+}
+
+/// Step 8 as one statement: `$6` (the error category) and `$8` (the Loki labels) are NULL
+/// when there is no error row or no Loki line to write.
+const FINISH: &str = "WITH u AS (
+    UPDATE action_audit_logs
+       SET status = $2, result = $3, error_message = $4, execution_duration = $5,
+           completed_at = now()
+     WHERE id = $1
+    RETURNING id),
+  e AS (
+    INSERT INTO execution_errors (audit_log_id, error_category, error_message, recoverable)
+    SELECT id, $6, $4, $7 FROM u WHERE $6::text IS NOT NULL),
+  o AS (
+    INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
+    SELECT id, $8, $9, $10 FROM u WHERE $8::jsonb IS NOT NULL)
+SELECT count(*) FROM u";
+
+/// Timeouts and network errors may succeed when tried again.
+fn recoverable(category: &str) -> bool {
+    matches!(category, "timeout" | "network")
 }
 
 async fn record_error(
@@ -320,7 +380,7 @@ async fn record_error(
     .bind(audit_id)
     .bind(category)
     .bind(message)
-    .bind(matches!(category, "timeout" | "network"))
+    .bind(recoverable(category))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -31,7 +31,7 @@ use crate::{
     error::ApiError,
     k8s::actions::{self, ActionError},
     request::{ActionParams, ExecuteBody, parse_envelope, validate_params},
-    safety,
+    safety::{self, ResourceLock},
     state::AppState,
 };
 
@@ -234,7 +234,8 @@ async fn run(
         return ctx.reject(e).await;
     }
 
-    // (3) Signature, (4a) freshness and replay.
+    // (3) Signature, (4a) freshness; the nonce is claimed by the gate below.
+    let mut claim = None;
     if config.require_signature {
         let Some(signature) = body.signature.as_deref() else {
             return ctx
@@ -276,46 +277,64 @@ async fn run(
                     .reject(ApiError::bad_request("Request timestamp expired"))
                     .await;
             }
-            if !safety::claim_nonce(&state.db, nonce).await? {
-                return ctx
-                    .reject(ApiError::Forbidden("Replayed request".into()))
-                    .await;
-            }
+            claim = Some(nonce.as_str());
         }
     }
 
-    // (4b) Parameter schema.
-    let params = match validate_params(&body, config) {
-        Ok(p) => p,
-        Err(messages) => return ctx.reject(ApiError::BadRequest(messages.into())).await,
+    // (4b) Parameter schema and (4c) the policy decision (advisory, unsigned): decided here,
+    // reported after the replay check.
+    let params = validate_params(&body, config);
+    let policy = match body.policy_allowed {
+        Some(true) => Ok(true),
+        Some(false) => Err(ApiError::Forbidden(
+            "Policy decision denies this action".into(),
+        )),
+        None if config.require_policy_decision => {
+            Err(ApiError::bad_request("policyDecision is required"))
+        }
+        None => Ok(false),
     };
     // Only reached with a valid namespace.
     let namespace = body.namespace().unwrap_or_default().to_owned();
-
-    // (4c) Policy decision (advisory, unsigned).
-    match body.policy_allowed {
-        Some(true) => metrics.policy_checks.with_label_values(&["approved"]).inc(),
-        Some(false) => {
-            metrics.policy_checks.with_label_values(&["denied"]).inc();
-            return ctx
-                .reject(ApiError::Forbidden(
-                    "Policy decision denies this action".into(),
-                ))
-                .await;
-        }
-        None if config.require_policy_decision => {
-            return ctx
-                .reject(ApiError::bad_request("policyDecision is required"))
-                .await;
-        }
-        None => {}
-    }
-
-    // (4d) Per-action rate limit.
     let who = body.requested_by().unwrap_or("anonymous");
-    if let Err(retry_after) =
-        safety::check_action_rate(&state.db, config, body.action_type, &namespace, who).await?
-    {
+    let kind = body.resource_type();
+    let resource_name = body.resource_name();
+
+    // (4a) replay, (4d) rate, (4e) cooldown and (4f) the resource lock, in one statement.
+    let gate = safety::gate(
+        &state.db,
+        config,
+        &safety::GateRequest {
+            nonce: claim,
+            reached_rate: params.is_ok() && policy.is_ok(),
+            action: body.action_type,
+            namespace: &namespace,
+            requested_by: who,
+            resource_type: kind,
+            resource_name: &resource_name,
+        },
+    )
+    .await?;
+    if !gate.fresh {
+        return ctx
+            .reject(ApiError::Forbidden("Replayed request".into()))
+            .await;
+    }
+    let params = match params {
+        Ok(p) => p,
+        Err(messages) => return ctx.reject(ApiError::BadRequest(messages.into())).await,
+    };
+    match policy {
+        Ok(true) => metrics.policy_checks.with_label_values(&["approved"]).inc(),
+        Ok(false) => {}
+        Err(e) => {
+            if body.policy_allowed == Some(false) {
+                metrics.policy_checks.with_label_values(&["denied"]).inc();
+            }
+            return ctx.reject(e).await;
+        }
+    }
+    if let Err(retry_after) = gate.rate {
         metrics
             .rate_limit_hits
             .with_label_values(&[body.action_type.as_str(), &namespace])
@@ -331,19 +350,7 @@ async fn run(
             })
             .await;
     }
-
-    // (4e) Per-target cooldown.
-    let kind = body.resource_type();
-    let resource_name = body.resource_name();
-    if let Err(retry_after) = safety::check_cooldown(
-        &state.db,
-        config.action_cooldown,
-        kind,
-        &namespace,
-        &resource_name,
-    )
-    .await?
-    {
+    if let Err(retry_after) = gate.cooldown {
         return ctx
             .reject(ApiError::TooManyRequests {
                 message: format!("Action cooldown active for {kind} {namespace}/{resource_name}"),
@@ -352,15 +359,17 @@ async fn run(
             })
             .await;
     }
-
-    // (4f) Concurrency: the replica's slots, then the resource lock.
+    // The replica's slots come before the lock (§6.5); a lock taken for a request that finds
+    // no slot is let go at once.
     let Ok(_slot) = state.action_slots.clone().try_acquire_owned() else {
+        if let Some(lock) = gate.lock {
+            lock.release().await;
+        }
         return ctx
             .reject(ApiError::Unavailable("Executor busy".into()))
             .await;
     };
-    let Some(lock) = safety::try_lock_resource(&state.db, kind, &namespace, &resource_name).await?
-    else {
+    let Some(lock) = gate.lock else {
         return ctx
             .reject(ApiError::Conflict(format!(
                 "Another action is in progress for {kind} {namespace}/{resource_name}"
@@ -376,16 +385,20 @@ async fn run(
         k8s.resource = %resource_name,
         correlation_id = %correlation,
     );
-    let outcome = tracing::Instrument::instrument(perform(&ctx, params, &namespace), span).await;
-    lock.release().await;
+    let outcome =
+        tracing::Instrument::instrument(perform(&ctx, params, &namespace, lock), span).await;
     metrics.pending_actions.dec();
     outcome
 }
 
+/// Steps 5 to 8 under the resource lock, which is released once the cluster call is over,
+/// at the same time as the terminal audit write (the `in_progress` row is committed by then,
+/// so the cooldown of a next action already sees this one).
 async fn perform(
     ctx: &Ctx<'_>,
     params: ActionParams,
     namespace: &str,
+    lock: ResourceLock,
 ) -> Result<Response, ApiError> {
     let state = ctx.state;
     let metrics = &state.executor_metrics;
@@ -393,7 +406,13 @@ async fn perform(
     let store = AuditStore::new(state.db.clone(), state.config.loki_url.is_some());
 
     // (5) pending, (6) in_progress.
-    let row = store.insert_in_progress(ctx.subject.clone()).await?;
+    let row = match store.insert_in_progress(ctx.subject.clone()).await {
+        Ok(row) => row,
+        Err(e) => {
+            lock.release().await;
+            return Err(e.into());
+        }
+    };
     metrics.audit_logs_created.inc();
     metrics
         .audit_log_size
@@ -425,15 +444,18 @@ async fn perform(
         .observe(ctx.started.elapsed().as_secs_f64());
     match result {
         Ok(result) => {
-            finish_with_retry(
-                &store,
-                &row,
-                FinalStatus::Completed,
-                Some(&result),
-                None,
-                duration,
-            )
-            .await?;
+            let (finished, ()) = tokio::join!(
+                finish_with_retry(
+                    &store,
+                    &row,
+                    FinalStatus::Completed,
+                    Some(&result),
+                    None,
+                    duration,
+                ),
+                lock.release(),
+            );
+            finished?;
             state.outbox_notify.notify_one();
             metrics
                 .actions
@@ -462,15 +484,18 @@ async fn perform(
         Err(err) => {
             let message = err.to_string();
             let (error_type, category) = err.kind();
-            finish_with_retry(
-                &store,
-                &row,
-                FinalStatus::Failed,
-                None,
-                Some((&message, category)),
-                duration,
-            )
-            .await?;
+            let (finished, ()) = tokio::join!(
+                finish_with_retry(
+                    &store,
+                    &row,
+                    FinalStatus::Failed,
+                    None,
+                    Some((&message, category)),
+                    duration,
+                ),
+                lock.release(),
+            );
+            finished?;
             state.outbox_notify.notify_one();
             metrics
                 .actions

@@ -249,3 +249,81 @@ async fn the_lock_connection_goes_back_to_the_pool_unlocked_after_each_action() 
 }
 
 use sqlx::Connection as _;
+
+/// §6.4 and §4.2 with step 4 in one statement: only a request that gets as far as the rate
+/// limit is counted; a replay, a bad parameter or a denying policy decision is refused first
+/// (a replay before the others), is not counted and leaves no lock behind.
+#[tokio::test]
+async fn only_requests_that_reach_the_rate_limit_are_counted_and_refusals_hold_no_lock() {
+    let app = spawn_app().await;
+    let counted = || async {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT sum(request_count)::int8 FROM rate_limit_tracking",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+        .unwrap_or(0)
+    };
+    let first = sign2(body_a());
+    let (status, res) = app.execute(&first).await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(counted().await, 1);
+
+    let (status, res) = app.execute(&first).await;
+    assert_eq!(
+        (status, res["message"].as_str()),
+        (403, Some("Replayed request"))
+    );
+
+    let too_many = sign2(body(
+        "scale_deployment",
+        json!({"namespace": "production", "deploymentName": "api-deployment", "replicas": 100_000}),
+        Some("admin"),
+    ));
+    let (status, res) = app.execute(&too_many).await;
+    assert_eq!(status, 400, "{res}");
+    let (status, res) = app.execute(&too_many).await;
+    assert_eq!(
+        (status, res["message"].as_str()),
+        (403, Some("Replayed request")),
+        "the replay wins over the parameter error"
+    );
+
+    let mut denied = sign2(body(
+        "restart_pod",
+        json!({"namespace": "default", "podName": "bare-0"}),
+        Some("admin"),
+    ));
+    denied["policyDecision"] = json!({"allowed": false, "reason": "no", "appliedPolicies": []});
+    let (status, res) = app.execute(&denied).await;
+    assert_eq!(
+        (status, res["message"].as_str()),
+        (403, Some("Policy decision denies this action"))
+    );
+
+    assert_eq!(counted().await, 1, "refused requests are not counted");
+    let nonces: i64 = sqlx::query_scalar("SELECT count(*) FROM signature_nonces")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(nonces, 3, "every fresh nonce that got that far is claimed");
+    let locks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+          WHERE l.locktype = 'advisory' AND d.datname = current_database()",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(locks, 0, "no advisory lock outlives its request");
+
+    // The pod the denied request named is free: a permitted request for it goes through.
+    let allowed = sign2(body(
+        "restart_pod",
+        json!({"namespace": "default", "podName": "bare-0"}),
+        Some("admin"),
+    ));
+    let (status, res) = app.execute(&allowed).await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(counted().await, 2);
+}
