@@ -93,7 +93,12 @@ impl BackendMetrics {
                 "remediation_loop_duration_seconds",
                 "Time from signal intake to the executor's answer",
                 &["action"],
-                &[0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+                // Fine around the 20 ms target, so that a p99 read off the buckets is within
+                // a few milliseconds of the real one.
+                &[
+                    0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03, 0.04, 0.05, 0.1,
+                    0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ],
             )?,
         })
     }

@@ -502,11 +502,7 @@ pub async fn guarded_transition(
     else {
         return Ok(moved(apply(db, incident.id, t, true).await?));
     };
-    let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:' || $1, 0))")
-        .bind(&incident.namespace)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = lock_namespace(db, &incident.namespace).await?;
     // Both reads are bounded whatever the history: the latest action on the deployment is
     // one probe of `incidents_deployment_acted_at_idx`, and the count of the last hour stops
     // at the cap (reaching it is all the check needs to know).
@@ -543,6 +539,29 @@ pub async fn guarded_transition(
         tx.rollback().await?;
     }
     Ok(moved(row))
+}
+
+/// A transaction holding the namespace's guardrail lock. A namespace that is a DNS-1123
+/// label (every incident's is: the intake checks it) can only hold `[a-z0-9-]`, so it goes
+/// into the `BEGIN` itself as a literal and the lock costs no round trip of its own; anything
+/// else is bound as a parameter. Both take the same key.
+async fn lock_namespace(
+    db: &PgPool,
+    namespace: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    if crate::remediation::is_dns_label(namespace) {
+        return db
+            .begin_with(format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:{namespace}', 0))"
+            ))
+            .await;
+    }
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:' || $1, 0))")
+        .bind(namespace)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 /// Signals that joined the incident after its action (verification: a repeat means the

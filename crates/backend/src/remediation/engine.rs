@@ -11,7 +11,9 @@
 use std::{sync::Arc, time::Duration};
 
 use aegis_common::{
-    contracts::{ActionType, PolicyDecisionSummary, RemediationAction, SignalWindow},
+    contracts::{
+        ActionType, DeploymentStatus, PolicyDecisionSummary, RemediationAction, SignalWindow,
+    },
     telemetry::TraceParent,
 };
 use aegis_policy::{OwnedContext, OwnedRequest, PolicyType, RemediationMode};
@@ -27,6 +29,7 @@ use super::{
     wire_name,
 };
 use crate::{
+    clients::executor::ExecutorError,
     db::{
         alerts::{self, NewAlert},
         incidents::{
@@ -266,17 +269,24 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         count_outcome(state, "denied");
         return Ok(());
     }
-    let Some(incident) = advance(
-        state,
-        &incident,
-        &["open"],
-        "open",
-        "policy",
-        details,
-        patch,
-    )
-    .await?
-    else {
+    // 4. Mode and plan. The replicas a scale needs are read while the policy step is written:
+    // the read changes nothing, and an incident that moved on meanwhile just drops it.
+    let mode = config
+        .mode
+        .stricter(policy_mode.unwrap_or(RemediationMode::Auto));
+    let (advanced, replicas) = tokio::join!(
+        advance(
+            state,
+            &incident,
+            &["open"],
+            "open",
+            "policy",
+            details,
+            patch,
+        ),
+        read_replicas(state, &incident, action, mode, &trace),
+    );
+    let Some(incident) = advanced? else {
         return Ok(());
     };
     let summary = PolicyDecisionSummary {
@@ -285,10 +295,6 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         applied_policies: decision.applied_policies.clone(),
     };
 
-    // 4. Mode and plan.
-    let mode = config
-        .mode
-        .stricter(policy_mode.unwrap_or(RemediationMode::Auto));
     if mode == RemediationMode::Off {
         let reason = format!(
             "policy {} sets remediationMode off",
@@ -306,7 +312,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         count_outcome(state, "suppressed");
         return Ok(());
     }
-    let Some((current, target)) = replicas_plan(state, &incident, action, &trace).await? else {
+    let Some((current, target)) = replicas_plan(state, &incident, action, replicas).await? else {
         return Ok(());
     };
     let params = plan::action_params(action_type, &incident, target, false);
@@ -476,26 +482,44 @@ async fn analyse(
     Ok(Some(action))
 }
 
-/// Reads the replicas a scale needs (contract 2) and computes the target (contract 7).
+/// The deployment as the executor reads it (contract 2), for a scale that will be planned;
+/// `None` for other actions and when nothing will be planned.
+async fn read_replicas(
+    state: &AppState,
+    incident: &Incident,
+    action: RemediationAction,
+    mode: RemediationMode,
+    trace: &TraceParent,
+) -> Option<Result<Option<DeploymentStatus>, ExecutorError>> {
+    if mode == RemediationMode::Off
+        || !matches!(
+            action,
+            RemediationAction::ScaleUp | RemediationAction::ScaleDown
+        )
+    {
+        return None;
+    }
+    Some(
+        state
+            .executor
+            .deployment(&incident.namespace, &incident.deployment, trace)
+            .await,
+    )
+}
+
+/// Computes a scale's target (contract 7) from the replicas [`read_replicas`] found.
 /// `None` when the incident was closed here.
 async fn replicas_plan(
     state: &AppState,
     incident: &Incident,
     action: RemediationAction,
-    trace: &TraceParent,
+    read: Option<Result<Option<DeploymentStatus>, ExecutorError>>,
 ) -> Result<Option<(Option<i32>, Option<i32>)>, sqlx::Error> {
-    if !matches!(
-        action,
-        RemediationAction::ScaleUp | RemediationAction::ScaleDown
-    ) {
+    let Some(read) = read else {
         return Ok(Some((None, None)));
-    }
+    };
     let config = &state.remediation.config;
-    let current = match state
-        .executor
-        .deployment(&incident.namespace, &incident.deployment, trace)
-        .await
-    {
+    let current = match read {
         Ok(Some(d)) => d.replicas,
         Ok(None) => {
             let reason = format!(

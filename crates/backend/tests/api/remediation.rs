@@ -541,3 +541,61 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
     assert_eq!(forced.status, "executing");
     assert!(forced.acted_at.is_some());
 }
+
+/// The guardrails serialise on the namespace's advisory lock, taken in the transaction's
+/// `BEGIN`: a holder of the same key (as an earlier backend version takes it, with the
+/// namespace bound as a parameter) keeps a guarded move waiting until it lets go.
+#[tokio::test]
+async fn remediation_guardrails_wait_for_the_namespace_lock() {
+    use aegis_backend::db::incidents::{self, Guard, Guarded, IncidentPatch, Transition};
+
+    let app = spawn().await;
+    let db = app.state.db.clone();
+    let id = accepted(&app, &signal(Some("web-1"))).await["incidentId"]
+        .as_str()
+        .unwrap()
+        .parse::<Uuid>()
+        .unwrap();
+    let incident = incidents::get(&db, id).await.unwrap().unwrap();
+
+    let mut holder = db.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:' || $1, 0))")
+        .bind(&incident.namespace)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let mover = tokio::spawn(async move {
+        let details = json!({"by": "test"});
+        let patch = IncidentPatch::default();
+        let t = Transition {
+            from: &["open"],
+            to: "executing",
+            step: "execute",
+            details: &details,
+            patch: &patch,
+        };
+        let guard = Guard::Enforce {
+            cooldown_seconds: 0,
+            max_per_hour: 10,
+            take: true,
+        };
+        incidents::guarded_transition(&db, &incident, guard, &t)
+            .await
+            .map(|g| matches!(g, Guarded::Moved(_)))
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!mover.is_finished(), "the guarded move waits for the lock");
+    let still_open = incidents::get(&app.state.db, id).await.unwrap().unwrap();
+    assert_eq!(still_open.status, "open");
+
+    holder.rollback().await.unwrap();
+    let moved = tokio::time::timeout(std::time::Duration::from_secs(10), mover)
+        .await
+        .expect("the move goes ahead once the lock is free")
+        .unwrap()
+        .unwrap();
+    assert!(moved);
+    let now = incidents::get(&app.state.db, id).await.unwrap().unwrap();
+    assert_eq!(now.status, "executing");
+}
