@@ -197,6 +197,15 @@ SELECT fresh, request_count, window_end, cooldown_ms::float8,
        END AS locked
   FROM v";
 
+/// `s` without U+0000, borrowed when it has none (the common case).
+fn without_nul(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// A row of [`GATE`].
 #[derive(sqlx::FromRow)]
 struct GateRow {
@@ -225,22 +234,28 @@ pub async fn gate(
             i32::try_from(l.max).unwrap_or(i32::MAX),
         )
     });
+    // PostgreSQL refuses U+0000 in text parameters. The gate runs before the parameter schema
+    // is reported, so a name may still hold one here; such a request is refused by the schema
+    // and never counted or locked, and its names are only bound, stripped.
+    let namespace = without_nul(req.namespace);
+    let requested_by = without_nul(req.requested_by);
+    let resource_name = without_nul(req.resource_name);
     let key = format!(
-        "aegis-executor:{}:{}/{}",
-        req.resource_type, req.namespace, req.resource_name
+        "aegis-executor:{}:{namespace}/{resource_name}",
+        req.resource_type
     );
     let mut conn = db.acquire().await?;
     let row = sqlx::query_as::<_, GateRow>(GATE)
         .bind(req.nonce)
         .bind(req.action.as_str())
-        .bind(req.namespace)
-        .bind(req.requested_by)
+        .bind(&*namespace)
+        .bind(&*requested_by)
         .bind(ttl)
         .bind(req.reached_rate && limit.is_some())
         .bind(max)
         .bind(config.action_cooldown.as_secs_f64())
         .bind(req.resource_type)
-        .bind(req.resource_name)
+        .bind(&*resource_name)
         .bind(req.reached_rate)
         .bind(&key)
         .fetch_one(&mut *conn)

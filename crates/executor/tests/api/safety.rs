@@ -327,3 +327,27 @@ async fn only_requests_that_reach_the_rate_limit_are_counted_and_refusals_hold_n
     assert_eq!(status, 200, "{res}");
     assert_eq!(counted().await, 2);
 }
+
+/// U+0000 (which PostgreSQL refuses in text) in a target name or in `requestedBy` reaches the
+/// step-4 gate before the schema is reported: it is a clear 4xx or an audited action, never a
+/// server error.
+#[tokio::test]
+async fn nul_characters_in_names_never_cause_a_server_error() {
+    let app = spawn_app().await;
+    let bad_pod = sign2(body(
+        "restart_pod",
+        json!({"namespace": "default", "podName": "test\u{0}pod"}),
+        Some("admin"),
+    ));
+    let (status, res) = app.execute(&bad_pod).await;
+    assert_eq!(status, 400, "{res}");
+    let odd_caller = sign2(body(
+        "restart_pod",
+        json!({"namespace": "default", "podName": "test-pod"}),
+        Some("ad\u{0}min"),
+    ));
+    let (status, res) = app.execute(&odd_caller).await;
+    assert!((200..500).contains(&status), "{status}: {res}");
+    let rows = app.rows().await;
+    assert_eq!(rows.len(), 2, "both requests are audited: {rows:?}");
+}
