@@ -132,14 +132,31 @@ impl DbConfig {
 
     /// A lazily connecting pool: the service starts even while PostgreSQL is briefly down and
     /// recovers without a restart.
+    ///
+    /// sqlx pings a connection when it goes back to the pool, and by default again before
+    /// every use, which costs every statement a second round trip. Here only a connection
+    /// that sat idle for [`PING_IF_IDLE_FOR`] or more (long enough for a restart or a dropped
+    /// link to have broken it) is pinged before use; a broken one is replaced, as before.
     #[must_use]
     pub fn pool(&self) -> PgPool {
         PgPoolOptions::new()
             .max_connections(self.max_connections)
             .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(self.options.clone())
     }
 }
+
+/// How long a pooled connection may sit idle and still be used without a ping first.
+pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// `s` without U+0000, which PostgreSQL `text` and `jsonb` cannot hold: a value from outside
 /// must never make an insert fail (and a request answer 500) for its content.
