@@ -5,7 +5,7 @@
 //! | `APP_ENV` (`NODE_ENV`, `ENVIRONMENT`) | `development` | `development`, `test` or `production` |
 //! | `HOST` / `PORT` | `0.0.0.0` / `3000` | listen address (port 0 = any free port) |
 //! | `API_PREFIX` | `api/v1` | route prefix, no leading or trailing slash |
-//! | `DATABASE_URL` or `DB_HOST`, `DB_PORT`, `DB_USERNAME` (`DB_USER`), `DB_PASSWORD`, `DB_DATABASE` (`DB_NAME`), `DB_SSL_MODE`, `DB_POOL_SIZE` | local `aegis_backend` outside production | PostgreSQL |
+//! | `DATABASE_URL` or `DB_HOST`, `DB_PORT`, `DB_USERNAME` (`DB_USER`), `DB_PASSWORD`, `DB_DATABASE` (`DB_NAME`), `DB_SSL_MODE` (`DB_SSL=true` = at least `require`), `DB_POOL_SIZE` | local `aegis_backend` outside production | PostgreSQL |
 //! | `REDIS_URL` or `REDIS_HOST` / `REDIS_PORT` / `REDIS_PASSWORD` | `127.0.0.1:6379` | Redis (fail-open) |
 //! | `REDIS_KEY_PREFIX` | empty | prefix for every Redis key (tests isolate themselves with it) |
 //! | `JWT_SECRET`, `JWT_REFRESH_SECRET` | required | production: ≥ 32 bytes, no placeholders, different |
@@ -127,7 +127,11 @@ impl Config {
             host: env.string("HOST", &[], "0.0.0.0"),
             port: env.parse("PORT", &[], 3000u16)?,
             api_prefix: format!("/{prefix}"),
-            db: DbConfig::from_env(env, app_env, &DB_VARS, "aegis_backend")?,
+            db: {
+                let mut db = DbConfig::from_env(env, app_env, &DB_VARS, "aegis_backend")?;
+                db.require_tls_if_flagged(env, &DB_VARS, "DB_SSL")?;
+                db
+            },
             redis_url: redis_url(env)?,
             redis_key_prefix: env.string("REDIS_KEY_PREFIX", &[], ""),
             jwt_secret,

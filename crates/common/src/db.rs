@@ -68,18 +68,25 @@ impl DbConfig {
         default_database: &str,
     ) -> Result<Self, ConfigError> {
         let max_connections = env.parse("DB_POOL_MAX", vars.pool_max, 10u32)?;
+        // An explicit `DB_SSL_MODE` wins; otherwise a `DATABASE_URL` keeps its own `sslmode`
+        // (a URL asking for `require` must never be quietly relaxed), and the parts default
+        // to `prefer`.
         let ssl_mode = match env.lookup("DB_SSL_MODE", vars.ssl_mode) {
-            None => PgSslMode::Prefer,
-            Some((v, used)) => PgSslMode::from_str(v).map_err(|_| {
+            None => None,
+            Some((v, used)) => Some(PgSslMode::from_str(v).map_err(|_| {
                 ConfigError::invalid(
                     used,
                     "expected disable, prefer, require, verify-ca or verify-full",
                 )
-            })?,
+            })?),
         };
         let options = if let Some(url) = env.secret("DATABASE_URL", &[], AppEnv::Development)? {
-            PgConnectOptions::from_str(url.expose_secret())
-                .map_err(|e| ConfigError::invalid("DATABASE_URL", e.to_string()))?
+            let options = PgConnectOptions::from_str(url.expose_secret())
+                .map_err(|e| ConfigError::invalid("DATABASE_URL", e.to_string()))?;
+            match ssl_mode {
+                Some(mode) => options.ssl_mode(mode),
+                None => options,
+            }
         } else {
             let prod = app_env.is_production();
             let host = env.string("DB_HOST", vars.host, "127.0.0.1");
@@ -98,7 +105,8 @@ impl DbConfig {
                 .host(&host)
                 .port(port)
                 .username(&user)
-                .database(&database);
+                .database(&database)
+                .ssl_mode(ssl_mode.unwrap_or(PgSslMode::Prefer));
             if let Some(pw) = env.secret("DB_PASSWORD", vars.password, AppEnv::Development)? {
                 o = o.password(pw.expose_secret());
             } else if prod {
@@ -109,10 +117,31 @@ impl DbConfig {
             o
         };
         Ok(Self {
-            options: options.ssl_mode(ssl_mode),
+            options,
             max_connections: max_connections.max(1),
             acquire_timeout: Duration::from_secs(5),
         })
+    }
+
+    /// Applies a boolean "use TLS" setting of the original's (`DB_SSL`, `EXECUTOR_DB_SSL`):
+    /// when `DB_SSL_MODE` is not set and the flag is true, a mode weaker than `require`
+    /// becomes `require`. A stronger mode (a URL's `verify-full`) is kept.
+    pub fn require_tls_if_flagged(
+        &mut self,
+        env: &Env,
+        vars: &DbVars,
+        flag: &str,
+    ) -> Result<(), ConfigError> {
+        if env.lookup("DB_SSL_MODE", vars.ssl_mode).is_some() || !env.bool(flag, &[], false)? {
+            return Ok(());
+        }
+        if matches!(
+            self.options.get_ssl_mode(),
+            PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer
+        ) {
+            self.options = self.options.clone().ssl_mode(PgSslMode::Require);
+        }
+        Ok(())
     }
 
     /// Settings for an explicit URL (tests, launchers).
@@ -294,22 +323,86 @@ mod pg_safe_tests {
 mod tests {
     use super::*;
 
+    const NO_ALIASES: DbVars = DbVars {
+        host: &[],
+        port: &[],
+        user: &[],
+        password: &[],
+        database: &[],
+        ssl_mode: &[],
+        pool_max: &[],
+    };
+
+    fn ssl_mode_of(pairs: &[(&str, &str)]) -> PgSslMode {
+        let env = Env::from_pairs(pairs.iter().copied());
+        DbConfig::from_env(&env, AppEnv::Development, &NO_ALIASES, "x")
+            .unwrap()
+            .options
+            .get_ssl_mode()
+    }
+
+    #[test]
+    fn a_database_url_keeps_its_sslmode_unless_db_ssl_mode_is_set() {
+        let url = "postgres://app@db:5432/aegis?sslmode=require";
+        assert!(matches!(
+            ssl_mode_of(&[("DATABASE_URL", url)]),
+            PgSslMode::Require
+        ));
+        let url = "postgres://app@127.0.0.1:5432/aegis?sslmode=disable";
+        assert!(matches!(
+            ssl_mode_of(&[("DATABASE_URL", url)]),
+            PgSslMode::Disable
+        ));
+        assert!(matches!(
+            ssl_mode_of(&[("DATABASE_URL", url), ("DB_SSL_MODE", "verify-full")]),
+            PgSslMode::VerifyFull
+        ));
+        assert!(matches!(
+            ssl_mode_of(&[("DB_HOST", "db")]),
+            PgSslMode::Prefer
+        ));
+        assert!(matches!(
+            ssl_mode_of(&[("DB_HOST", "db"), ("DB_SSL_MODE", "require")]),
+            PgSslMode::Require
+        ));
+    }
+
+    #[test]
+    fn a_tls_flag_raises_a_weak_mode_to_require_and_never_lowers_one() {
+        let flagged = |pairs: &[(&str, &str)]| {
+            let env = Env::from_pairs(pairs.iter().copied());
+            let mut cfg = DbConfig::from_env(&env, AppEnv::Development, &NO_ALIASES, "x").unwrap();
+            cfg.require_tls_if_flagged(&env, &NO_ALIASES, "DB_SSL")
+                .map(|()| cfg.options.get_ssl_mode())
+        };
+        assert!(matches!(
+            flagged(&[("DB_SSL", "true")]),
+            Ok(PgSslMode::Require)
+        ));
+        assert!(matches!(
+            flagged(&[("DB_SSL", "false")]),
+            Ok(PgSslMode::Prefer)
+        ));
+        let strict = "postgres://app@db/aegis?sslmode=verify-full";
+        assert!(matches!(
+            flagged(&[("DATABASE_URL", strict), ("DB_SSL", "true")]),
+            Ok(PgSslMode::VerifyFull)
+        ));
+        // An explicit mode is the operator's last word.
+        assert!(matches!(
+            flagged(&[("DB_SSL_MODE", "disable"), ("DB_SSL", "true")]),
+            Ok(PgSslMode::Disable)
+        ));
+        assert!(flagged(&[("DB_SSL", "maybe")]).is_err());
+    }
+
     #[test]
     fn debug_output_never_contains_the_password() {
         let env = Env::from_pairs([(
             "DATABASE_URL",
             "postgres://app:s3cr3t-pw@db:5432/aegis_backend",
         )]);
-        let vars = DbVars {
-            host: &[],
-            port: &[],
-            user: &[],
-            password: &[],
-            database: &[],
-            ssl_mode: &[],
-            pool_max: &[],
-        };
-        let cfg = DbConfig::from_env(&env, AppEnv::Development, &vars, "x").unwrap();
+        let cfg = DbConfig::from_env(&env, AppEnv::Development, &NO_ALIASES, "x").unwrap();
         let printed = format!("{cfg:?}");
         assert!(!printed.contains("s3cr3t-pw"), "{printed}");
         assert!(printed.contains("aegis_backend"));

@@ -45,7 +45,6 @@ use aegis_common::{
     db::{DbConfig, DbVars},
 };
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgSslMode;
 
 /// Namespaces that are refused even when listed (executor.md §6.1).
 pub const DENIED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
@@ -233,11 +232,7 @@ impl Config {
         };
 
         let mut db = DbConfig::from_env(env, app_env, &DB_VARS, "aegis_executor")?;
-        if env.lookup("DB_SSL_MODE", DB_VARS.ssl_mode).is_none()
-            && env.bool("EXECUTOR_DB_SSL", &[], false)?
-        {
-            db.options = db.options.clone().ssl_mode(PgSslMode::Require);
-        }
+        db.require_tls_if_flagged(env, &DB_VARS, "EXECUTOR_DB_SSL")?;
         // Validated for compatibility with the original's manifests; sqlx keeps idle connections
         // on its own.
         let _pool_min: u32 = env.parse("DB_POOL_MIN", &["EXECUTOR_DB_POOL_MIN"], 2)?;
