@@ -226,11 +226,18 @@ fn family_root(store: &Store, resource: Resource, obj: &Value) -> Option<Family>
 }
 
 /// Removes replicasets and pods all of whose owners are gone (background cascading deletion).
-/// One pass per type against a set of the UIDs, so a write costs O(objects), not O(objects²).
+/// Runs only when the store says an orphan may exist (something was removed, or an object
+/// names an owner that is not stored), and then passes until a pass removes nothing, so the
+/// collection cascades. Each pass checks every owner reference against the store's UID index.
 fn garbage_collect(store: &mut Store) {
+    while store.take_orphans_possible() {
+        collect_orphans(store);
+    }
+}
+
+fn collect_orphans(store: &mut Store) {
     for resource in [Resource::ReplicaSet, Resource::Pod] {
         let orphans: Vec<(String, String)> = {
-            let uids = store.uids();
             store
                 .list(resource, None)
                 .into_iter()
@@ -240,7 +247,7 @@ fn garbage_collect(store: &mut Store) {
                         && owners.iter().all(|r| {
                             r.get("uid")
                                 .and_then(Value::as_str)
-                                .is_none_or(|uid| !uids.contains(uid))
+                                .is_none_or(|uid| !store.has_uid(uid))
                         })
                 })
                 .map(|obj| {
@@ -257,12 +264,11 @@ fn garbage_collect(store: &mut Store) {
     }
 }
 
-/// Replicasets controlled by the object with this UID, ordered by revision.
+/// Objects controlled by the object with this UID, ordered by revision.
 fn owned_by(store: &Store, resource: Resource, namespace: &str, owner_uid: &str) -> Vec<Value> {
     let mut owned: Vec<Value> = store
-        .list(resource, Some(namespace))
+        .controlled_by(resource, namespace, owner_uid)
         .into_iter()
-        .filter(|o| object::controller_uid(o) == Some(owner_uid))
         .cloned()
         .collect();
     owned.sort_by_key(revision);
@@ -429,9 +435,11 @@ fn reconcile_replicaset(store: &mut Store, rs: &Value) {
     let ns = object::namespace(rs).to_owned();
     let uid = object::uid(rs).to_owned();
     let desired = usize::try_from(desired_replicas(rs)).unwrap_or(0);
-    let mut pods = owned_by(store, Resource::Pod, &ns, &uid);
-    pods.sort_by(|a, b| {
-        let key = |p: &Value| {
+    // Oldest first: (creation, resourceVersion, name).
+    let mut pods: Vec<(String, u64, String)> = store
+        .controlled_by(Resource::Pod, &ns, &uid)
+        .into_iter()
+        .map(|p| {
             (
                 object::meta_str(p, "creationTimestamp")
                     .unwrap_or("")
@@ -439,13 +447,14 @@ fn reconcile_replicaset(store: &mut Store, rs: &Value) {
                 object::resource_version(p)
                     .and_then(|r| r.parse::<u64>().ok())
                     .unwrap_or(0),
+                object::name(p).to_owned(),
             )
-        };
-        key(a).cmp(&key(b))
-    });
+        })
+        .collect();
+    pods.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     if pods.len() > desired {
-        for pod in pods.iter().skip(desired) {
-            store.remove(Resource::Pod, &ns, object::name(pod));
+        for (_, _, name) in pods.iter().skip(desired) {
+            store.remove(Resource::Pod, &ns, name);
         }
     }
     for _ in pods.len()..desired {
@@ -494,12 +503,7 @@ fn new_pod(store: &Store, rs: &Value) -> Value {
 
 /// The "kubelet": every pod without a phase starts Running and Ready at once.
 fn run_kubelet(store: &mut Store) {
-    let pending: Vec<Value> = store
-        .list(Resource::Pod, None)
-        .into_iter()
-        .filter(|p| p.pointer("/status/phase").is_none())
-        .cloned()
-        .collect();
+    let pending: Vec<Value> = store.unstarted_pods().into_iter().cloned().collect();
     for mut pod in pending {
         let status = running_status(&pod);
         if let Some(map) = pod.as_object_mut() {
@@ -620,13 +624,10 @@ pub fn pod_is_ready(pod: &Value) -> bool {
 
 fn update_replicaset_status(store: &mut Store, rs: &Value) {
     let ns = object::namespace(rs);
-    let Some(mut current) = store
-        .get(Resource::ReplicaSet, ns, object::name(rs))
-        .cloned()
-    else {
+    let Some(current) = store.get(Resource::ReplicaSet, ns, object::name(rs)) else {
         return;
     };
-    let pods = owned_by(store, Resource::Pod, ns, object::uid(rs));
+    let pods = store.controlled_by(Resource::Pod, ns, object::uid(rs));
     let selector = current
         .pointer("/spec/selector/matchLabels")
         .map(|m| LabelSelector::from_match_labels(&object::string_map(Some(m))))
@@ -637,6 +638,7 @@ fn update_replicaset_status(store: &mut Store, rs: &Value) {
         .filter(|p| selector.matches(&object::labels(p)))
         .count();
     let ready = pods.iter().filter(|p| pod_is_ready(p)).count();
+    let mut current = current.clone();
     let mut status = Map::new();
     status.insert("replicas".into(), json!(count));
     if labelled > 0 {
@@ -1018,6 +1020,72 @@ mod tests {
         .unwrap();
         assert_eq!(replicasets(&store).len(), 1);
         assert_eq!(pods(&store).len(), 1);
+    }
+
+    #[test]
+    fn an_object_whose_owner_is_absent_or_replaced_is_collected() {
+        let mut store = cluster_with("web", 1);
+        // Owned, not controlled: the replicaset does not count it as one of its replicas.
+        let stray = |owner_uid: &str| {
+            json!({
+                "metadata": {"name": format!("stray-{owner_uid}"), "ownerReferences": [{
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone",
+                    "uid": owner_uid, "controller": false,
+                }]},
+                "spec": {"containers": [{"name": "c", "image": "img"}]}
+            })
+        };
+        // Created naming an owner that was never stored: gone once the controllers run.
+        ops::create(
+            &mut store,
+            Resource::Pod,
+            Some("ns"),
+            stray("no-such-uid"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(pods(&store).len(), 1, "only the deployment's pod is left");
+
+        // An owner replaced under its name by an object with a new UID: the old one's
+        // dependents are orphans, though an object of that name exists.
+        let mut store = cluster_with("api", 1);
+        let rs = replicasets(&store).remove(0);
+        let rs_uid = object::uid(&rs).to_owned();
+        let orphan = DeleteOptions {
+            propagation: Propagation::Orphan,
+            ..DeleteOptions::default()
+        };
+        ops::delete(
+            &mut store,
+            Resource::Deployment,
+            "ns",
+            "api",
+            &orphan,
+            false,
+        )
+        .unwrap();
+        ops::create(&mut store, Resource::Pod, Some("ns"), stray(&rs_uid), false).unwrap();
+        assert_eq!(pods(&store).len(), 2, "the replicaset owns both pods");
+        let mut again = rs.clone();
+        object::metadata_mut(&mut again).insert("uid".into(), json!("a-new-uid"));
+        object::metadata_mut(&mut again).remove("ownerReferences");
+        store.put(Resource::ReplicaSet, again);
+        // Any write runs the collector.
+        ops::create(
+            &mut store,
+            Resource::Namespace,
+            None,
+            json!({"metadata": {"name": "other"}}),
+            false,
+        )
+        .unwrap();
+        let left: Vec<Value> = pods(&store);
+        assert!(
+            left.iter()
+                .all(|p| object::controller_uid(p) != Some(rs_uid.as_str())),
+            "{left:?}"
+        );
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

@@ -8,6 +8,13 @@ use kube_sim::KubeSim;
 use kube_sim::config::{self, Command};
 use tracing_subscriber::EnvFilter;
 
+// The controllers copy and drop many small JSON values on every write: glibc's allocator spent
+// a third of a `PATCH …/scale` in malloc and free; mimalloc, as in the services, far less.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// Named for its features: `no_thp`, so that a touched byte never makes 2 MiB resident.
+use libmimalloc_sys as _;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -150,11 +150,51 @@ pub fn int_at(obj: &Value, pointer: &str) -> Option<i64> {
     obj.pointer(pointer).and_then(Value::as_i64)
 }
 
-/// A copy of `obj` with server-managed volatile fields removed, for change detection.
-pub fn without_resource_version(obj: &Value) -> Value {
-    let mut copy = obj.clone();
-    if let Some(Value::Object(meta)) = copy.get_mut("metadata") {
-        meta.remove("resourceVersion");
+/// Whether two objects are equal apart from `metadata.resourceVersion`, compared in place.
+pub fn equal_ignoring_resource_version(a: &Value, b: &Value) -> bool {
+    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+        return a == b;
+    };
+    let meta_equal = match (a.get("metadata"), b.get("metadata")) {
+        (Some(Value::Object(ma)), Some(Value::Object(mb))) => {
+            let counted =
+                |m: &Map<String, Value>| m.len() - usize::from(m.contains_key("resourceVersion"));
+            counted(ma) == counted(mb)
+                && ma
+                    .iter()
+                    .filter(|(k, _)| *k != "resourceVersion")
+                    .all(|(k, v)| mb.get(k) == Some(v))
+        }
+        (ma, mb) => ma == mb,
+    };
+    meta_equal
+        && a.len() == b.len()
+        && a.iter()
+            .filter(|(k, _)| *k != "metadata")
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_ignores_only_the_resource_version() {
+        let a = json!({"metadata": {"name": "x", "resourceVersion": "1"}, "spec": {"r": 1}});
+        let same = json!({"spec": {"r": 1}, "metadata": {"resourceVersion": "7", "name": "x"}});
+        assert!(equal_ignoring_resource_version(&a, &same));
+        let unversioned = json!({"metadata": {"name": "x"}, "spec": {"r": 1}});
+        assert!(equal_ignoring_resource_version(&a, &unversioned));
+        for other in [
+            json!({"metadata": {"name": "y", "resourceVersion": "1"}, "spec": {"r": 1}}),
+            json!({"metadata": {"name": "x", "resourceVersion": "1"}, "spec": {"r": 2}}),
+            json!({"metadata": {"name": "x", "resourceVersion": "1", "uid": "u"}, "spec": {"r": 1}}),
+            json!({"metadata": {"name": "x", "resourceVersion": "1"}, "spec": {"r": 1}, "status": {}}),
+            json!({"metadata": {"name": "x", "resourceVersion": "1"}}),
+            json!({"spec": {"r": 1}}),
+        ] {
+            assert!(!equal_ignoring_resource_version(&a, &other), "{other}");
+            assert!(!equal_ignoring_resource_version(&other, &a), "{other}");
+        }
     }
-    copy
 }
