@@ -147,10 +147,13 @@ const INSERT: &str = "INSERT INTO action_audit_logs
           CASE WHEN $2::varchar = 'rejected' THEN now() END)
   RETURNING id, created_at";
 
-const TO_IN_PROGRESS: &str = "UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1";
+/// Steps 5 and 6 without Loki lines: the `pending` insert and the move to `in_progress` in one
+/// call of `audit_open` (migration 0003), which runs them as two statements.
+const OPEN: &str = "SELECT audit_id, audit_created_at
+  FROM audit_open($1, $2, $3, $4, $5, $6, $7, $8::inet, $9, $10)";
 
-/// [`TO_IN_PROGRESS`] with the Loki lines of both steps, `pending` first (outbox ids follow
-/// the row order, and the shipper sends in id order).
+/// The move to `in_progress` with the Loki lines of both steps, `pending` first (outbox ids
+/// follow the row order, and the shipper sends in id order).
 const TO_IN_PROGRESS_WITH_LINES: &str = "WITH u AS (
     UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1 RETURNING id)
 INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
@@ -259,19 +262,23 @@ impl AuditStore {
     ///
     /// With Loki, one transaction holds both changes and a line for each (the move and both
     /// lines are one statement), so that a line exists exactly when its change committed:
-    /// four round trips. Without Loki there is no line to keep with its change, and each step
-    /// is one statement committed on its own: two round trips (a commit costs less here than a
-    /// round trip). A crash between them leaves a `pending` row, as a crash during the action
-    /// leaves an `in_progress` one.
+    /// four round trips. Without Loki there is no line to keep with its change, and both steps
+    /// are one call of the `audit_open` function: one round trip and one commit.
     pub async fn insert_in_progress(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
         let subject = subject.pg_safe();
         if !self.loki {
-            let (id, created_at) = self
-                .insert(&self.db, &subject, "pending", None, None)
-                .await?;
-            sqlx::query(TO_IN_PROGRESS)
-                .bind(id)
-                .execute(&self.db)
+            let (id, created_at) = sqlx::query_as(OPEN)
+                .bind(subject.action_type.as_str())
+                .bind(&subject.namespace)
+                .bind(subject.resource_type)
+                .bind(&subject.resource_name)
+                .bind(&subject.action_params)
+                .bind(&subject.requested_by)
+                .bind(&subject.policy_decision)
+                .bind(&subject.ip_address)
+                .bind(&subject.signature)
+                .bind(&subject.correlation_id)
+                .fetch_one(&self.db)
                 .await?;
             return Ok(AuditRow {
                 id,

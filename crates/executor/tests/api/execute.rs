@@ -573,6 +573,49 @@ async fn kubernetes_errors_are_mapped_and_audited() {
 }
 
 #[tokio::test]
+async fn an_action_in_flight_is_in_progress_and_its_row_passed_through_pending() {
+    let app = spawn_app().await;
+    app.sim.set_faults(vec![
+        FaultRule::new("/api/v1/namespaces/default/pods").latency_ms(800),
+    ]);
+    let watch = async {
+        // Every status the row shows while the Kubernetes call is slow.
+        let mut seen = Vec::new();
+        for _ in 0..60 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if let Some((status, _, _)) = app.rows().await.into_iter().next() {
+                if seen.last() != Some(&status) {
+                    seen.push(status.clone());
+                }
+                if status == "completed" {
+                    break;
+                }
+            }
+        }
+        seen
+    };
+    let signed = sign(body_a());
+    let ((status, res), seen) = tokio::join!(app.execute(&signed), watch);
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["success"], true, "{res}");
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("in_progress"),
+        "{seen:?}"
+    );
+    // The trigger accepts only `pending` on insert and only pending → in_progress after it, so
+    // a row that reached in_progress and then completed went through all three.
+    assert_eq!(app.rows().await[0].0, "completed");
+    let chained: (Option<i64>, Option<String>) = sqlx::query_as(
+        "SELECT chain_seq, hash FROM action_audit_logs ORDER BY created_at DESC LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(chained.0.is_some() && chained.1.is_some(), "{chained:?}");
+}
+
+#[tokio::test]
 async fn kubernetes_latency_times_out_per_call_and_per_action() {
     let app = spawn_app_with(&[("K8S_REQUEST_TIMEOUT_MS", "300")]).await;
     app.sim.set_faults(vec![
