@@ -228,24 +228,50 @@ static JOIN_OPEN: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static TRANSITION: LazyLock<String> = LazyLock::new(|| {
+/// A status change; `$15` and `$16` are the event's step and details.
+const TRANSITION_UPDATE: &str = "UPDATE incidents SET status = $3, updated_at = now(), \
+       resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END, \
+       recommended_action = COALESCE($5, recommended_action), \
+       action_type = COALESCE($6, action_type), \
+       action_params = COALESCE($7, action_params), \
+       mode = COALESCE($8, mode), \
+       decision_id = COALESCE($9, decision_id), \
+       policy_name = COALESCE($10, policy_name), \
+       executor_audit_id = COALESCE($11, executor_audit_id), \
+       verify_at = COALESCE($12, verify_at), \
+       decided_by = COALESCE($13, decided_by), \
+       acted_at = CASE WHEN $14 THEN now() ELSE acted_at END \
+     WHERE id = $1 AND status = ANY($2)";
+
+static TRANSITION: LazyLock<String> = LazyLock::new(|| with_event(TRANSITION_UPDATE, 15));
+
+/// [`TRANSITION_UPDATE`] only while the guardrails pass: no action on the deployment
+/// (`$17`, `$18`) within the cooldown (`$19` seconds), and fewer than `$20` actions in the
+/// namespace in the last hour. Both probes are bounded as in [`GUARD_CHECK`].
+static GUARDED_TRANSITION: LazyLock<String> = LazyLock::new(|| {
     with_event(
-        "UPDATE incidents SET status = $3, updated_at = now(), \
-           resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END, \
-           recommended_action = COALESCE($5, recommended_action), \
-           action_type = COALESCE($6, action_type), \
-           action_params = COALESCE($7, action_params), \
-           mode = COALESCE($8, mode), \
-           decision_id = COALESCE($9, decision_id), \
-           policy_name = COALESCE($10, policy_name), \
-           executor_audit_id = COALESCE($11, executor_audit_id), \
-           verify_at = COALESCE($12, verify_at), \
-           decided_by = COALESCE($13, decided_by), \
-           acted_at = CASE WHEN $14 THEN now() ELSE acted_at END \
-         WHERE id = $1 AND status = ANY($2)",
+        &format!(
+            "{TRANSITION_UPDATE} \
+             AND NOT EXISTS (SELECT 1 FROM incidents o \
+                  WHERE o.namespace = $17 AND o.deployment = $18 AND o.acted_at IS NOT NULL \
+                    AND o.id <> $1 AND o.acted_at > now() - make_interval(secs => $19)) \
+             AND (SELECT count(*) FROM (SELECT 1 FROM incidents o \
+                  WHERE o.namespace = $17 AND o.acted_at > now() - interval '1 hour' \
+                    AND o.id <> $1 LIMIT $20) AS recent) < $20"
+        ),
         15,
     )
 });
+
+/// The guardrails' inputs: the latest action on the deployment (one probe of
+/// `incidents_deployment_acted_at_idx`) and the count of the namespace's last hour, which
+/// stops at the cap (reaching it is all the check needs to know).
+const GUARD_CHECK: &str = "SELECT (SELECT acted_at FROM incidents \
+          WHERE namespace = $1 AND deployment = $2 AND acted_at IS NOT NULL AND id <> $3 \
+          ORDER BY acted_at DESC LIMIT 1), \
+        (SELECT count(*) FROM (SELECT 1 FROM incidents \
+          WHERE namespace = $1 AND acted_at > now() - interval '1 hour' \
+            AND id <> $3 LIMIT $4) AS recent)";
 
 static APPEND_EVENT: LazyLock<String> =
     LazyLock::new(|| with_event("UPDATE incidents SET updated_at = now() WHERE id = $1", 2));
@@ -401,8 +427,21 @@ async fn apply(
     t: &Transition<'_>,
     act: bool,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
+    let row = bind_transition(sqlx::query_as::<_, Stepped>(&TRANSITION), id, t, act)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(Stepped::split))
+}
+
+/// Binds `$1`–`$16` of [`TRANSITION_UPDATE`] and its event.
+fn bind_transition<'q>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, Stepped, sqlx::postgres::PgArguments>,
+    id: Uuid,
+    t: &'q Transition<'q>,
+    act: bool,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, Stepped, sqlx::postgres::PgArguments> {
     let patch = t.patch;
-    let row = sqlx::query_as::<_, Stepped>(&TRANSITION)
+    query
         .bind(id)
         .bind(t.from)
         .bind(t.to)
@@ -419,9 +458,6 @@ async fn apply(
         .bind(act)
         .bind(t.step)
         .bind(t.details)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(Stepped::split))
 }
 
 /// Appends a timeline event without changing the status (analysis, policy decision, ...).
@@ -481,8 +517,9 @@ pub enum Guard {
 /// `t` and (when the guard takes the slot) stamps `acted_at` in the same statement, so a slot
 /// is never taken by an incident that did not move. Enforcing guards are serialised per
 /// namespace with a transaction-scoped advisory lock, so two incidents cannot both take the
-/// last slot; the check runs after the lock is held, in a statement of its own, so its
-/// snapshot sees every slot taken before.
+/// last slot; the checks run after the lock is held, in a statement of their own (the move
+/// itself, which they gate), so its snapshot sees every slot taken before. When nothing moved,
+/// a second look under the same lock tells a guardrail from an incident that moved on.
 #[tracing::instrument(skip(db, incident, t), fields(incident_id = %incident.id, to = t.to))]
 pub async fn guarded_transition(
     db: &PgPool,
@@ -503,24 +540,33 @@ pub async fn guarded_transition(
         return Ok(moved(apply(db, incident.id, t, true).await?));
     };
     let mut tx = lock_namespace(db, &incident.namespace).await?;
-    // Both reads are bounded whatever the history: the latest action on the deployment is
-    // one probe of `incidents_deployment_acted_at_idx`, and the count of the last hour stops
-    // at the cap (reaching it is all the check needs to know).
-    let (last, recent): (Option<DateTime<Utc>>, i64) = sqlx::query_as(
-        "SELECT (SELECT acted_at FROM incidents \
-                  WHERE namespace = $1 AND deployment = $2 AND acted_at IS NOT NULL \
-                    AND id <> $3 \
-                  ORDER BY acted_at DESC LIMIT 1), \
-                (SELECT count(*) FROM (SELECT 1 FROM incidents \
-                  WHERE namespace = $1 AND acted_at > now() - interval '1 hour' \
-                    AND id <> $3 LIMIT $4) AS recent)",
+    // The usual case, guardrails passing, is one statement: the move with the checks in its
+    // WHERE clause.
+    let row = bind_transition(
+        sqlx::query_as::<_, Stepped>(&GUARDED_TRANSITION),
+        incident.id,
+        t,
+        take,
     )
     .bind(&incident.namespace)
     .bind(&incident.deployment)
-    .bind(incident.id)
+    .bind(cooldown_seconds.max(0))
     .bind(max_per_hour.max(0))
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
+    if let Some(row) = row {
+        tx.commit().await?;
+        return Ok(moved(Some(row.split())));
+    }
+    // Nothing moved: a guardrail held, or the incident moved on. Still under the lock, the
+    // check says which (and a cooldown that ran out in between lets the move go ahead).
+    let (last, recent): (Option<DateTime<Utc>>, i64) = sqlx::query_as(GUARD_CHECK)
+        .bind(&incident.namespace)
+        .bind(&incident.deployment)
+        .bind(incident.id)
+        .bind(max_per_hour.max(0))
+        .fetch_one(&mut *tx)
+        .await?;
     if let Some(last) = last {
         let left = cooldown_seconds - (Utc::now() - last).num_seconds();
         if left > 0 {
