@@ -989,6 +989,15 @@ mod tests {
         assert!(!names.contains(&victim));
     }
 
+    /// Deletes deployment `name` with `propagationPolicy: Orphan`.
+    fn delete_orphaning_dependents(store: &mut Store, name: &str) {
+        let orphan = DeleteOptions {
+            propagation: Propagation::Orphan,
+            ..DeleteOptions::default()
+        };
+        ops::delete(store, Resource::Deployment, "ns", name, &orphan, false).unwrap();
+    }
+
     #[test]
     fn deleting_a_deployment_cascades_unless_orphaned() {
         let mut store = cluster_with("web", 2);
@@ -1005,19 +1014,7 @@ mod tests {
         assert!(pods(&store).is_empty());
 
         let mut store = cluster_with("api", 1);
-        let options = DeleteOptions {
-            propagation: Propagation::Orphan,
-            ..DeleteOptions::default()
-        };
-        ops::delete(
-            &mut store,
-            Resource::Deployment,
-            "ns",
-            "api",
-            &options,
-            false,
-        )
-        .unwrap();
+        delete_orphaning_dependents(&mut store, "api");
         assert_eq!(replicasets(&store).len(), 1);
         assert_eq!(pods(&store).len(), 1);
     }
@@ -1051,19 +1048,7 @@ mod tests {
         let mut store = cluster_with("api", 1);
         let rs = replicasets(&store).remove(0);
         let rs_uid = object::uid(&rs).to_owned();
-        let orphan = DeleteOptions {
-            propagation: Propagation::Orphan,
-            ..DeleteOptions::default()
-        };
-        ops::delete(
-            &mut store,
-            Resource::Deployment,
-            "ns",
-            "api",
-            &orphan,
-            false,
-        )
-        .unwrap();
+        delete_orphaning_dependents(&mut store, "api");
         ops::create(&mut store, Resource::Pod, Some("ns"), stray(&rs_uid), false).unwrap();
         assert_eq!(pods(&store).len(), 2, "the replicaset owns both pods");
         let mut again = rs.clone();

@@ -139,13 +139,32 @@ fn now_ns() -> i64 {
     Utc::now().timestamp_millis().saturating_mul(1_000_000)
 }
 
+/// `$1`–`$10` are the subject ([`bind_subject`]), `$11` the status.
 const INSERT: &str = "INSERT INTO action_audit_logs
-    (action_type, status, namespace, resource_type, resource_name, action_params, requested_by,
+    (action_type, namespace, resource_type, resource_name, action_params, requested_by,
      policy_decision, ip_address, signature, correlation_id,
-     error_message, execution_duration, completed_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13,
-          CASE WHEN $2::varchar = 'rejected' THEN now() END)
+     status, error_message, execution_duration, completed_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet, $9, $10, $11, $12, $13,
+          CASE WHEN $11::varchar = 'rejected' THEN now() END)
   RETURNING id, created_at";
+
+/// Binds a subject as `$1`–`$10` of [`INSERT`] and [`OPEN`].
+fn bind_subject<'q, O>(
+    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    subject: &'q AuditSubject,
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(subject.action_type.as_str())
+        .bind(&subject.namespace)
+        .bind(subject.resource_type)
+        .bind(&subject.resource_name)
+        .bind(&subject.action_params)
+        .bind(&subject.requested_by)
+        .bind(&subject.policy_decision)
+        .bind(&subject.ip_address)
+        .bind(&subject.signature)
+        .bind(&subject.correlation_id)
+}
 
 /// Steps 5 and 6 without Loki lines: the `pending` insert and the move to `in_progress` in one
 /// call of `audit_open` (migration 0003), which runs them as two statements.
@@ -200,18 +219,8 @@ impl AuditStore {
         error_message: Option<&str>,
         execution_duration: Option<i32>,
     ) -> Result<(Uuid, DateTime<Utc>), sqlx::Error> {
-        sqlx::query_as(INSERT)
-            .bind(subject.action_type.as_str())
+        bind_subject(sqlx::query_as(INSERT), subject)
             .bind(status)
-            .bind(&subject.namespace)
-            .bind(subject.resource_type)
-            .bind(&subject.resource_name)
-            .bind(&subject.action_params)
-            .bind(&subject.requested_by)
-            .bind(&subject.policy_decision)
-            .bind(&subject.ip_address)
-            .bind(&subject.signature)
-            .bind(&subject.correlation_id)
             .bind(error_message)
             .bind(execution_duration)
             .fetch_one(db)
@@ -267,17 +276,7 @@ impl AuditStore {
     pub async fn insert_in_progress(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
         let subject = subject.pg_safe();
         if !self.loki {
-            let (id, created_at) = sqlx::query_as(OPEN)
-                .bind(subject.action_type.as_str())
-                .bind(&subject.namespace)
-                .bind(subject.resource_type)
-                .bind(&subject.resource_name)
-                .bind(&subject.action_params)
-                .bind(&subject.requested_by)
-                .bind(&subject.policy_decision)
-                .bind(&subject.ip_address)
-                .bind(&subject.signature)
-                .bind(&subject.correlation_id)
+            let (id, created_at) = bind_subject(sqlx::query_as(OPEN), &subject)
                 .fetch_one(&self.db)
                 .await?;
             return Ok(AuditRow {
