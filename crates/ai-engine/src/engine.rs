@@ -1,14 +1,27 @@
 //! The in-memory models of a running ai-engine: the anomaly regimen (baselines and forests per
 //! signature) and the failure forest, plus how they are restored and retrained.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use sqlx::PgPool;
 
 use crate::detector::{
-    AnomalyConfig, AnomalyDetector, FeatureSet, RandomForest, RandomForestParams,
+    AnomalyConfig, AnomalyDetector, AnomalyOutcome, Detected, DetectorError, FeatureSet,
+    MetricType, RandomForest, RandomForestParams,
     failure::{FailureClass, enough_training_rows, train_failure_forest},
 };
+
+/// Why [`Engine::detect_anomaly`] could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A thread panicked while holding the detector or fitting a forest.
+    #[error("the anomaly detector is unavailable (a thread panicked)")]
+    Poisoned,
+    /// Scoring or fitting failed.
+    #[error(transparent)]
+    Detector(#[from] DetectorError),
+}
 
 /// The trained failure forest and its model version.
 pub type FailureModel = (Arc<RandomForest>, String);
@@ -16,7 +29,8 @@ pub type FailureModel = (Arc<RandomForest>, String);
 /// Models shared by the handlers.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    /// The §5.2 regimen (scoring and appending happen under this lock; both are fast).
+    /// The §5.2 regimen (scoring and appending happen under this lock; both are fast, and a
+    /// retrain is fitted outside it: [`Engine::detect_anomaly`]).
     pub anomaly: Arc<Mutex<AnomalyDetector>>,
     /// The failure forest once enough labelled rows exist (§6 / decision 2), with its version.
     pub failure: Arc<RwLock<Option<FailureModel>>>,
@@ -38,6 +52,35 @@ impl Engine {
         let anomaly = self.anomaly.lock().map(|d| d.forest_count()).unwrap_or(0);
         let failure = usize::from(self.failure_forest().is_some());
         i64::try_from(anomaly + failure).unwrap_or(i64::MAX)
+    }
+
+    /// Scores a request and appends its row (§5.2). A retrain it makes due is fitted on a
+    /// blocking thread, with the lock released so that other requests are scored meanwhile
+    /// (by the previous forest), and installed before this returns: a client that waits for
+    /// its answer always gets the new forest on its next request. `Ok(None)`: no features.
+    pub async fn detect_anomaly(
+        &self,
+        series: &BTreeMap<MetricType, Vec<f64>>,
+        features: &FeatureSet,
+    ) -> Result<Option<AnomalyOutcome>, EngineError> {
+        let detected = self
+            .anomaly
+            .lock()
+            .map_err(|_| EngineError::Poisoned)?
+            .detect_deferred(series, features)?;
+        let Some(Detected { outcome, training }) = detected else {
+            return Ok(None);
+        };
+        if let Some(job) = training {
+            let trained = tokio::task::spawn_blocking(move || job.fit())
+                .await
+                .map_err(|_| EngineError::Poisoned)??;
+            self.anomaly
+                .lock()
+                .map_err(|_| EngineError::Poisoned)?
+                .install(trained);
+        }
+        Ok(Some(outcome))
     }
 
     /// The current failure forest, if trained.

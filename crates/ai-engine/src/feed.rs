@@ -319,11 +319,9 @@ impl Feed {
                 .collect();
             let series = metric_series(&points);
             let features = metric_features(&points);
-            let outcome = match state.engine.anomaly.lock() {
-                Ok(mut d) => d.detect(&series, &features),
-                Err(_) => continue,
+            let Ok(Some(outcome)) = state.engine.detect_anomaly(&series, &features).await else {
+                continue;
             };
-            let Ok(Some(outcome)) = outcome else { continue };
             report.groups += 1;
             let body = crate::routes::detect::anomaly_body(&outcome);
             record(state, &group, &outcome, &body, category, &features).await;

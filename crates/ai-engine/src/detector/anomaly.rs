@@ -287,6 +287,46 @@ struct SignatureState {
     baseline: VecDeque<Vec<f64>>,
     forest: Option<(IsolationForest, usize)>,
     appended_since_training: usize,
+    /// The number of the latest retrain handed out, and of the one whose forest is in place:
+    /// a forest fitted outside the lock is installed only if no later one is.
+    jobs_started: u64,
+    job_installed: u64,
+}
+
+/// A retrain that fell due: the signature's baseline as it stood then (the due request's row
+/// included), to fit without holding the detector's lock ([`TrainingJob::fit`]) and hand back
+/// with [`AnomalyDetector::install`].
+#[derive(Debug)]
+pub struct TrainingJob {
+    signature: String,
+    number: u64,
+    params: IsolationForestParams,
+    rows: usize,
+    flat: Vec<f64>,
+}
+
+/// A fitted [`TrainingJob`], ready to install.
+#[derive(Debug)]
+pub struct TrainedForest {
+    signature: String,
+    number: u64,
+    forest: IsolationForest,
+    rows: usize,
+}
+
+impl TrainingJob {
+    /// Fits the forest (CPU-bound: a few milliseconds for a 1,000-row baseline).
+    pub fn fit(self) -> Result<TrainedForest, DetectorError> {
+        let p = self.flat.len().checked_div(self.rows).unwrap_or(0);
+        let x = Array2::from_shape_vec((self.rows, p), self.flat)
+            .map_err(|e| DetectorError::InvalidParameter(e.to_string()))?;
+        Ok(TrainedForest {
+            forest: self.params.fit_array(x.view())?,
+            signature: self.signature,
+            number: self.number,
+            rows: self.rows,
+        })
+    }
 }
 
 /// Everything the service needs to answer an anomaly request (§3.5, §5.6).
@@ -321,6 +361,15 @@ pub struct AnomalyOutcome {
     /// True when this request's row triggered a (re)training; the service may record a
     /// `model_registry` row.
     pub retrained: bool,
+}
+
+/// What [`AnomalyDetector::detect_deferred`] answers: the outcome, and the retrain it made due.
+#[derive(Debug)]
+pub struct Detected {
+    /// The answer to the request.
+    pub outcome: AnomalyOutcome,
+    /// The retrain to fit and install, when this request's row made one due.
+    pub training: Option<TrainingJob>,
 }
 
 /// The §5.2 regimen over all signatures. Not internally synchronised: the service wraps it in a
@@ -402,6 +451,24 @@ impl AnomalyDetector {
         series: &BTreeMap<MetricType, Vec<f64>>,
         features: &FeatureSet,
     ) -> Result<Option<AnomalyOutcome>, DetectorError> {
+        let Some(detected) = self.detect_deferred(series, features)? else {
+            return Ok(None);
+        };
+        if let Some(job) = detected.training {
+            self.install(job.fit()?);
+        }
+        Ok(Some(detected.outcome))
+    }
+
+    /// [`AnomalyDetector::detect`] without the retrain: when the request's row makes one due,
+    /// the answer carries it as a [`TrainingJob`], so that the caller can fit it after letting
+    /// go of the detector's lock and [`install`](AnomalyDetector::install) it before answering.
+    /// Requests scored in between use the previous forest, as the due request itself does.
+    pub fn detect_deferred(
+        &mut self,
+        series: &BTreeMap<MetricType, Vec<f64>>,
+        features: &FeatureSet,
+    ) -> Result<Option<Detected>, DetectorError> {
         if features.is_empty() {
             return Ok(None);
         }
@@ -460,11 +527,18 @@ impl AnomalyDetector {
             None => state.baseline.len() >= min_rows,
             Some(_) => state.appended_since_training >= min_rows,
         };
-        if due {
-            state.forest = Some(train(&self.config, &state.baseline)?);
+        let training = due.then(|| {
             state.appended_since_training = 0;
-        }
-        Ok(Some(AnomalyOutcome {
+            state.jobs_started += 1;
+            TrainingJob {
+                signature: sig.clone(),
+                number: state.jobs_started,
+                params: self.config.forest_params(),
+                rows: state.baseline.len(),
+                flat: state.baseline.iter().flatten().copied().collect(),
+            }
+        });
+        let outcome = AnomalyOutcome {
             is_anomaly,
             anomaly_score: score,
             severity,
@@ -479,7 +553,22 @@ impl AnomalyDetector {
             model_version: version,
             signature: sig,
             retrained: due,
-        }))
+        };
+        Ok(Some(Detected { outcome, training }))
+    }
+
+    /// Puts a fitted forest in place, unless a later retrain of its signature already is.
+    /// Returns whether it was installed.
+    pub fn install(&mut self, trained: TrainedForest) -> bool {
+        let Some(state) = self.signatures.get_mut(&trained.signature) else {
+            return false;
+        };
+        if trained.number <= state.job_installed {
+            return false;
+        }
+        state.job_installed = trained.number;
+        state.forest = Some((trained.forest, trained.rows));
+        true
     }
 }
 
@@ -670,6 +759,70 @@ mod tests {
             .unwrap();
         assert!(out.is_anomaly && out.anomaly_score > 0.5, "{out:?}");
         assert_eq!(out.model_version, "iforest-cpu_usage-20");
+    }
+
+    #[test]
+    fn a_deferred_retrain_scores_with_the_old_forest_until_installed_and_never_goes_back() {
+        let config = AnomalyConfig {
+            min_samples_for_training: 10,
+            ..AnomalyConfig::default()
+        };
+        let mut deferred = AnomalyDetector::new(config.clone());
+        let mut inline = AnomalyDetector::new(config);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut series = Vec::new();
+        for _ in 0..21 {
+            let mut noisy = || 50.0 + rng.random_range(-5.0..5.0);
+            series.push(cpu(&[noisy(), noisy(), noisy(), noisy()]));
+        }
+        let detect = |det: &mut AnomalyDetector, s: &BTreeMap<MetricType, Vec<f64>>| {
+            det.detect_deferred(s, &metric_features_from_series(s))
+                .unwrap()
+                .unwrap()
+        };
+        // The first forest, fitted and installed at once.
+        let mut jobs = Vec::new();
+        for s in &series[..10] {
+            jobs.extend(detect(&mut deferred, s).training);
+            inline.detect(s, &metric_features_from_series(s)).unwrap();
+        }
+        assert_eq!(jobs.len(), 1);
+        assert!(deferred.install(jobs.remove(0).fit().unwrap()));
+        // The next retrain falls due; while it is out, requests use the 10-row forest.
+        for s in &series[10..20] {
+            jobs.extend(detect(&mut deferred, s).training);
+            inline.detect(s, &metric_features_from_series(s)).unwrap();
+        }
+        assert_eq!(jobs.len(), 1);
+        let second = jobs.remove(0);
+        let probe = &series[20];
+        assert_eq!(
+            detect(&mut deferred, probe).outcome.model_version,
+            "iforest-cpu_usage-10"
+        );
+        // A later retrain that finishes first wins, and the earlier one, finishing after it,
+        // is dropped (the later one here: the same baseline under the next number).
+        let late = TrainingJob {
+            number: second.number + 1,
+            signature: second.signature.clone(),
+            params: second.params.clone(),
+            rows: second.rows,
+            flat: second.flat.clone(),
+        };
+        assert!(deferred.install(late.fit().unwrap()));
+        assert!(
+            !deferred.install(second.fit().unwrap()),
+            "an older retrain is not installed"
+        );
+        // The installed forest is the one the inline detector trained on the same 20 rows.
+        let (forest, n) = deferred.forest("cpu_usage").unwrap();
+        let (reference, m) = inline.forest("cpu_usage").unwrap();
+        assert_eq!((n, m), (20, 20));
+        let row = metric_features_from_series(probe).values().to_vec();
+        assert_eq!(
+            forest.anomaly_score_slice(&row).unwrap(),
+            reference.anomaly_score_slice(&row).unwrap()
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub mod isolation_forest;
 pub mod random_forest;
 
 pub use anomaly::{
-    AnomalyConfig, AnomalyDetector, AnomalyMethod, AnomalyOutcome, RemediationAction, Severity,
+    AnomalyConfig, AnomalyDetector, AnomalyMethod, AnomalyOutcome, Detected, RemediationAction,
+    Severity, TrainedForest, TrainingJob,
 };
 pub use failure::{
     FailureClass, FailureDetails, FailureMethod, FailureOutcome, heuristic_failure, trained_failure,

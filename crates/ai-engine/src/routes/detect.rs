@@ -220,14 +220,7 @@ async fn detect_anomaly(
     m.preprocessing_duration
         .with_label_values(&["metric_features"])
         .observe(started.elapsed().as_secs_f64());
-    let outcome = match state.engine.anomaly.lock() {
-        Ok(mut detector) => detector.detect(&series, &features),
-        Err(_) => {
-            m.predictions.with_label_values(&["anomaly", "error"]).inc();
-            return internal();
-        }
-    };
-    let outcome = match outcome {
+    let outcome = match state.engine.detect_anomaly(&series, &features).await {
         Ok(Some(o)) => o,
         Ok(None) => {
             m.predictions
