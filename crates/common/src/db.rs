@@ -198,6 +198,17 @@ pub fn pg_text(s: String) -> String {
     }
 }
 
+/// [`pg_text`] for a borrowed string: borrowed back when it holds no NUL (the common case), so
+/// a value only bound as a parameter costs no copy.
+#[must_use]
+pub fn pg_str(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// [`pg_text`] for every string and key of a JSON value (`jsonb` refuses `\u0000`). Works in
 /// place: a value without NUL (the common case, on request paths) is returned without
 /// allocating.
@@ -312,6 +323,8 @@ mod pg_safe_tests {
     #[test]
     fn nul_characters_are_dropped_from_strings_and_keys() {
         assert_eq!(pg_text("a\0b".into()), "ab");
+        assert_eq!(pg_str("a\0b\0"), "ab");
+        assert!(matches!(pg_str("ab"), std::borrow::Cow::Borrowed("ab")));
         assert_eq!(
             pg_json(json!({"k\0": ["x\0y", 1, {"z": "\0"}]})),
             json!({"k": ["xy", 1, {"z": ""}]})

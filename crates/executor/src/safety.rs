@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aegis_common::contracts::ActionType;
+use aegis_common::{contracts::ActionType, db::pg_str};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, pool::PoolConnection};
 
@@ -197,15 +197,6 @@ SELECT fresh, request_count, window_end, cooldown_ms::float8,
        END AS locked
   FROM v";
 
-/// `s` without U+0000, borrowed when it has none (the common case).
-fn without_nul(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains('\0') {
-        std::borrow::Cow::Owned(s.replace('\0', ""))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    }
-}
-
 /// A row of [`GATE`].
 #[derive(sqlx::FromRow)]
 struct GateRow {
@@ -237,9 +228,9 @@ pub async fn gate(
     // PostgreSQL refuses U+0000 in text parameters. The gate runs before the parameter schema
     // is reported, so a name may still hold one here; such a request is refused by the schema
     // and never counted or locked, and its names are only bound, stripped.
-    let namespace = without_nul(req.namespace);
-    let requested_by = without_nul(req.requested_by);
-    let resource_name = without_nul(req.resource_name);
+    let namespace = pg_str(req.namespace);
+    let requested_by = pg_str(req.requested_by);
+    let resource_name = pg_str(req.resource_name);
     let key = format!(
         "aegis-executor:{}:{namespace}/{resource_name}",
         req.resource_type

@@ -290,11 +290,7 @@ async fn only_requests_that_reach_the_rate_limit_are_counted_and_refusals_hold_n
         "the replay wins over the parameter error"
     );
 
-    let mut denied = sign2(body(
-        "restart_pod",
-        json!({"namespace": "default", "podName": "bare-0"}),
-        Some("admin"),
-    ));
+    let mut denied = signed_restart("bare-0", "admin");
     denied["policyDecision"] = json!({"allowed": false, "reason": "no", "appliedPolicies": []});
     let (status, res) = app.execute(&denied).await;
     assert_eq!(
@@ -318,14 +314,19 @@ async fn only_requests_that_reach_the_rate_limit_are_counted_and_refusals_hold_n
     assert_eq!(locks, 0, "no advisory lock outlives its request");
 
     // The pod the denied request named is free: a permitted request for it goes through.
-    let allowed = sign2(body(
-        "restart_pod",
-        json!({"namespace": "default", "podName": "bare-0"}),
-        Some("admin"),
-    ));
+    let allowed = signed_restart("bare-0", "admin");
     let (status, res) = app.execute(&allowed).await;
     assert_eq!(status, 200, "{res}");
     assert_eq!(counted().await, 2);
+}
+
+/// A v2-signed `restart_pod` of `default/<pod>` on behalf of `requested_by`.
+fn signed_restart(pod: &str, requested_by: &str) -> Value {
+    sign2(body(
+        "restart_pod",
+        json!({"namespace": "default", "podName": pod}),
+        Some(requested_by),
+    ))
 }
 
 /// U+0000 (which PostgreSQL refuses in text) in a target name or in `requestedBy` reaches the
@@ -334,18 +335,10 @@ async fn only_requests_that_reach_the_rate_limit_are_counted_and_refusals_hold_n
 #[tokio::test]
 async fn nul_characters_in_names_never_cause_a_server_error() {
     let app = spawn_app().await;
-    let bad_pod = sign2(body(
-        "restart_pod",
-        json!({"namespace": "default", "podName": "test\u{0}pod"}),
-        Some("admin"),
-    ));
+    let bad_pod = signed_restart("test\u{0}pod", "admin");
     let (status, res) = app.execute(&bad_pod).await;
     assert_eq!(status, 400, "{res}");
-    let odd_caller = sign2(body(
-        "restart_pod",
-        json!({"namespace": "default", "podName": "test-pod"}),
-        Some("ad\u{0}min"),
-    ));
+    let odd_caller = signed_restart("test-pod", "ad\u{0}min");
     let (status, res) = app.execute(&odd_caller).await;
     assert!((200..500).contains(&status), "{status}: {res}");
     let rows = app.rows().await;
