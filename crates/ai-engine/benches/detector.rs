@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use aegis_ai_engine::detector::features::{
     LogEntry, MetricPoint, MetricType, log_features, metric_features, rf_feature_vector,
 };
-use aegis_ai_engine::detector::{IsolationForestParams, RandomForestParams};
+use aegis_ai_engine::detector::{Contamination, IsolationForestParams, RandomForestParams};
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ndarray::{Array1, Array2};
@@ -104,6 +104,16 @@ fn isolation_forest(c: &mut Criterion) {
     });
     g.bench_function("score 100k rows, 1 thread", |b| {
         b.iter(|| model.score_samples_serial(black_box(x.view())).unwrap())
+    });
+    // The service's retrain (every 100 appended rows): a 1,000-row baseline, one thread, the
+    // offset from the contamination percentile of the baseline's own scores.
+    let baseline = gaussian(1_000, 8, 9);
+    let retrain = IsolationForestParams::new()
+        .seed(42)
+        .parallel(false)
+        .contamination(Contamination::Fraction(0.15));
+    g.bench_function("retrain 1k x 8 with offset, 1 thread", |b| {
+        b.iter(|| retrain.fit_array(black_box(baseline.view())).unwrap())
     });
     g.finish();
 }

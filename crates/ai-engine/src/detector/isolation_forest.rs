@@ -12,8 +12,12 @@
 //! - The port's score (§5.2) is `anomaly_score = clamp(0.5 − decision_function, 0, 1)`, so
 //!   `is_anomaly ⇔ anomaly_score > 0.5 ⇔ decision_function < 0`.
 //!
-//! All trees live in one struct-of-arrays node table. Tree `t` uses the ChaCha8 stream `t` of
-//! the master seed, so a fit is identical whether trees are grown serially or with rayon.
+//! All trees live in one node table. A leaf points at itself, so every walk takes the forest's
+//! depth in steps and each step is a comparison that selects a child, without a branch on the
+//! data (an isolation forest's splits are random, so a branch on them is mispredicted half the
+//! time). Batch scoring walks up to [`SCORE_CHUNK`] rows through a tree in lockstep. Tree `t`
+//! uses the ChaCha8 stream `t` of the master seed, so a fit is identical whether trees are
+//! grown serially or with rayon.
 
 use linfa::dataset::{DatasetBase, Records};
 use linfa::traits::{Fit, PredictInplace};
@@ -33,6 +37,8 @@ pub const AUTO_MAX_SAMPLES: usize = 256;
 pub const PARALLEL_SCORE_ROWS: usize = 4096;
 /// Rows scored together, tree by tree, in batch scoring.
 const SCORE_CHUNK: usize = 64;
+/// Trees walked together when scoring one row.
+const TREE_CHUNK: usize = 16;
 
 const LEAF: u32 = u32::MAX;
 
@@ -176,16 +182,20 @@ impl IsolationForestParams {
         let psi = self.max_samples.unwrap_or(AUTO_MAX_SAMPLES).min(n);
         let height_limit = (psi.max(2) as f64).log2().ceil() as usize;
         let build = |t: usize| build_tree(&x, psi, height_limit, self.seed, t as u64);
-        let trees: Vec<TreeNodes> = if self.parallel {
+        let trees: Vec<Vec<Node>> = if self.parallel {
             (0..self.n_estimators).into_par_iter().map(build).collect()
         } else {
             (0..self.n_estimators).map(build).collect()
         };
-        let mut nodes = TreeNodes::default();
+        let mut nodes = Vec::with_capacity(trees.iter().map(Vec::len).sum());
         let mut roots = Vec::with_capacity(trees.len());
         for tree in trees {
-            roots.push(nodes.feature.len() as u32);
-            nodes.append(tree);
+            let base = nodes.len() as u32;
+            roots.push(base);
+            nodes.extend(tree.into_iter().map(|mut n| {
+                n.children = n.children.map(|c| c + base);
+                n
+            }));
         }
         let mut forest = IsolationForest {
             n_features: p,
@@ -193,6 +203,7 @@ impl IsolationForestParams {
             contamination: self.contamination,
             offset: -0.5,
             norm: average_path_length(psi).max(f64::MIN_POSITIVE) * roots.len() as f64,
+            depth: max_depth(&nodes),
             roots,
             nodes,
         };
@@ -209,42 +220,78 @@ impl IsolationForestParams {
     }
 }
 
-/// Node table of one tree or of the whole forest (struct of arrays).
+/// One node of the forest. A split sends rows with `x[feature] <= value` to `children[0]` and
+/// the others (NaN included) to `children[1]`. A leaf holds its path length, `depth + c(size)`,
+/// in `value` and both its children are itself, so a walk that goes on ends where it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Node {
+    value: f64,
+    feature: u32,
+    children: [u32; 2],
+}
+
+impl Node {
+    fn leaf(id: usize, path: f64) -> Self {
+        Self {
+            value: path,
+            feature: 0,
+            children: [id as u32; 2],
+        }
+    }
+
+    fn is_leaf(&self, id: usize) -> bool {
+        self.children == [id as u32; 2]
+    }
+}
+
+/// The depth of the deepest leaf of a table whose children come after their parent (one pass).
+/// Roots are the nodes nobody points at, at depth 0.
+fn max_depth(nodes: &[Node]) -> usize {
+    let mut depth = vec![0usize; nodes.len()];
+    let mut deepest = 0;
+    for (i, node) in nodes.iter().enumerate() {
+        if node.is_leaf(i) {
+            deepest = deepest.max(depth[i]);
+            continue;
+        }
+        let d = depth[i] + 1;
+        for c in node.children {
+            if let Some(slot) = depth.get_mut(c as usize) {
+                *slot = (*slot).max(d);
+            }
+        }
+    }
+    deepest
+}
+
+/// The serialised node table (struct of arrays), the format models were stored in from the
+/// start: `feature` is `u32::MAX` for a leaf, whose path length is in `leaf_path`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct TreeNodes {
     /// Split feature, or `u32::MAX` for a leaf.
     feature: Vec<u32>,
-    /// Split threshold (`x <= threshold` goes left); unused for leaves.
+    /// Split threshold (`x <= threshold` goes left); 0 for leaves.
     threshold: Vec<f64>,
-    /// Left child index.
+    /// Left child index (0 for leaves).
     left: Vec<u32>,
-    /// Right child index.
+    /// Right child index (0 for leaves).
     right: Vec<u32>,
-    /// For leaves: depth + c(leaf size).
+    /// For leaves: depth + c(leaf size); 0 for splits.
     leaf_path: Vec<f64>,
 }
 
 impl TreeNodes {
-    fn push_placeholder(&mut self) -> usize {
-        self.feature.push(LEAF);
-        self.threshold.push(0.0);
-        self.left.push(0);
-        self.right.push(0);
-        self.leaf_path.push(0.0);
-        self.feature.len() - 1
-    }
-
-    fn append(&mut self, other: Self) {
-        let base = self.feature.len() as u32;
-        let internal: Vec<bool> = other.feature.iter().map(|f| *f != LEAF).collect();
-        self.feature.extend(other.feature);
-        self.threshold.extend(other.threshold);
-        self.leaf_path.extend(other.leaf_path);
-        for ((l, r), is_internal) in other.left.into_iter().zip(other.right).zip(internal) {
-            let shift = if is_internal { base } else { 0 };
-            self.left.push(l + shift);
-            self.right.push(r + shift);
+    fn from_nodes(nodes: &[Node]) -> Self {
+        let mut t = Self::default();
+        for (i, n) in nodes.iter().enumerate() {
+            let leaf = n.is_leaf(i);
+            t.feature.push(if leaf { LEAF } else { n.feature });
+            t.threshold.push(if leaf { 0.0 } else { n.value });
+            t.left.push(if leaf { 0 } else { n.children[0] });
+            t.right.push(if leaf { 0 } else { n.children[1] });
+            t.leaf_path.push(if leaf { n.value } else { 0.0 });
         }
+        t
     }
 }
 
@@ -254,7 +301,7 @@ fn build_tree(
     height_limit: usize,
     seed: u64,
     stream: u64,
-) -> TreeNodes {
+) -> Vec<Node> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     let (n, p) = x.dim();
@@ -270,9 +317,8 @@ fn build_tree(
     }
     let mut order: Vec<u32> = (0..psi as u32).collect();
     let mut feats: Vec<usize> = (0..p).collect();
-    let mut nodes = TreeNodes::default();
-    let root = nodes.push_placeholder();
-    let mut stack = vec![(root, 0usize, psi, 0usize)];
+    let mut nodes = vec![Node::leaf(0, 0.0)];
+    let mut stack = vec![(0usize, 0usize, psi, 0usize)];
     while let Some((id, start, end, depth)) = stack.pop() {
         let size = end - start;
         let split = if size > 1 && depth < height_limit {
@@ -281,7 +327,7 @@ fn build_tree(
             None
         };
         let Some((f, threshold)) = split else {
-            nodes.leaf_path[id] = depth as f64 + average_path_length(size);
+            nodes[id] = Node::leaf(id, depth as f64 + average_path_length(size));
             continue;
         };
         // In-place partition: rows with x <= threshold first.
@@ -294,12 +340,14 @@ fn build_tree(
                 mid += 1;
             }
         }
-        let left = nodes.push_placeholder();
-        let right = nodes.push_placeholder();
-        nodes.feature[id] = f as u32;
-        nodes.threshold[id] = threshold;
-        nodes.left[id] = left as u32;
-        nodes.right[id] = right as u32;
+        let (left, right) = (nodes.len(), nodes.len() + 1);
+        nodes.push(Node::leaf(left, 0.0));
+        nodes.push(Node::leaf(right, 0.0));
+        nodes[id] = Node {
+            value: threshold,
+            feature: f as u32,
+            children: [left as u32, right as u32],
+        };
         stack.push((right, start + mid, end, depth + 1));
         stack.push((left, start, start + mid, depth + 1));
     }
@@ -341,7 +389,7 @@ fn choose_split(
 
 /// A fitted isolation forest. Serialises with serde (the tables are validated on load).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "IsolationForestRepr")]
+#[serde(into = "IsolationForestRepr", try_from = "IsolationForestRepr")]
 pub struct IsolationForest {
     n_features: usize,
     max_samples: usize,
@@ -349,11 +397,13 @@ pub struct IsolationForest {
     offset: f64,
     /// `c(max_samples) · n_trees`: dividing the summed path length by it gives E[h]/c.
     norm: f64,
+    /// Steps of every walk: the depth of the deepest leaf.
+    depth: usize,
     roots: Vec<u32>,
-    nodes: TreeNodes,
+    nodes: Vec<Node>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct IsolationForestRepr {
     n_features: usize,
     max_samples: usize,
@@ -362,6 +412,20 @@ struct IsolationForestRepr {
     norm: f64,
     roots: Vec<u32>,
     nodes: TreeNodes,
+}
+
+impl From<IsolationForest> for IsolationForestRepr {
+    fn from(f: IsolationForest) -> Self {
+        Self {
+            n_features: f.n_features,
+            max_samples: f.max_samples,
+            contamination: f.contamination,
+            offset: f.offset,
+            norm: f.norm,
+            nodes: TreeNodes::from_nodes(&f.nodes),
+            roots: f.roots,
+        }
+    }
 }
 
 impl TryFrom<IsolationForestRepr> for IsolationForest {
@@ -387,19 +451,27 @@ impl TryFrom<IsolationForestRepr> for IsolationForest {
         if !(r.norm > 0.0 && r.norm.is_finite() && r.offset.is_finite()) {
             return corrupt("bad normaliser or offset");
         }
+        let t = &r.nodes;
+        let mut nodes = Vec::with_capacity(len);
         for i in 0..len {
-            let f = r.nodes.feature[i];
+            let f = t.feature[i];
             if f == LEAF {
-                if !r.nodes.leaf_path[i].is_finite() {
+                if !t.leaf_path[i].is_finite() {
                     return corrupt("bad leaf value");
                 }
+                nodes.push(Node::leaf(i, t.leaf_path[i]));
                 continue;
             }
-            let (l, rt) = (r.nodes.left[i] as usize, r.nodes.right[i] as usize);
-            // Children after their parent guarantees that every walk terminates.
+            let (l, rt) = (t.left[i] as usize, t.right[i] as usize);
+            // Children after their parent: every node's depth is known in one pass.
             if f as usize >= r.n_features || l <= i || rt <= i || l >= len || rt >= len {
                 return corrupt("bad split node");
             }
+            nodes.push(Node {
+                value: t.threshold[i],
+                feature: f,
+                children: [l as u32, rt as u32],
+            });
         }
         Ok(Self {
             n_features: r.n_features,
@@ -407,8 +479,9 @@ impl TryFrom<IsolationForestRepr> for IsolationForest {
             contamination: r.contamination,
             offset: r.offset,
             norm: r.norm,
+            depth: max_depth(&nodes),
             roots: r.roots,
-            nodes: r.nodes,
+            nodes,
         })
     }
 }
@@ -446,26 +519,36 @@ impl IsolationForest {
 
     /// Total number of nodes over all trees.
     pub fn node_count(&self) -> usize {
-        self.nodes.feature.len()
+        self.nodes.len()
     }
 
+    /// One step of a walk from node `i`: the child the row goes to (a leaf stays put).
+    #[inline(always)]
+    fn step(&self, i: usize, get: &impl Fn(usize) -> f64) -> usize {
+        let node = &self.nodes[i];
+        // False for NaN, which goes right.
+        let left = get(node.feature as usize) <= node.value;
+        node.children[usize::from(!left)] as usize
+    }
+
+    /// The summed path length of one row, walking [`TREE_CHUNK`] trees in lockstep.
     #[inline]
     fn path_sum(&self, get: impl Fn(usize) -> f64) -> f64 {
-        let n = &self.nodes;
         let mut sum = 0.0;
-        for &root in &self.roots {
-            let mut i = root as usize;
-            loop {
-                let f = n.feature[i];
-                if f == LEAF {
-                    sum += n.leaf_path[i];
-                    break;
+        let mut at = [0usize; TREE_CHUNK];
+        for roots in self.roots.chunks(TREE_CHUNK) {
+            let at = &mut at[..roots.len()];
+            for (i, root) in at.iter_mut().zip(roots) {
+                *i = *root as usize;
+            }
+            for _ in 0..self.depth {
+                for i in at.iter_mut() {
+                    *i = self.step(*i, &get);
                 }
-                i = if get(f as usize) <= n.threshold[i] {
-                    n.left[i] as usize
-                } else {
-                    n.right[i] as usize
-                };
+            }
+            // Summed in tree order, as a walk of one tree after the other would.
+            for i in at.iter() {
+                sum += self.nodes[*i].value;
             }
         }
         sum
@@ -550,22 +633,18 @@ impl IsolationForest {
             }
         };
         out.fill(0.0);
-        let n = &self.nodes;
+        let mut at = [0usize; SCORE_CHUNK];
+        let at = &mut at[..out.len()];
         for &root in &self.roots {
-            for (sum, row) in out.iter_mut().zip(flat.chunks_exact(p)) {
-                let mut i = root as usize;
-                loop {
-                    let f = n.feature[i];
-                    if f == LEAF {
-                        *sum += n.leaf_path[i];
-                        break;
-                    }
-                    i = if row[f as usize] <= n.threshold[i] {
-                        n.left[i] as usize
-                    } else {
-                        n.right[i] as usize
-                    };
+            at.fill(root as usize);
+            // Level by level: the rows' walks are independent, so their loads overlap.
+            for _ in 0..self.depth {
+                for (i, row) in at.iter_mut().zip(flat.chunks_exact(p)) {
+                    *i = self.step(*i, &|f| row[f]);
                 }
+            }
+            for (sum, i) in out.iter_mut().zip(at.iter()) {
+                *sum += self.nodes[*i].value;
             }
         }
         for v in out.iter_mut() {
@@ -708,6 +787,62 @@ mod tests {
         );
     }
 
+    /// The walk the forest used before its lockstep walks: branch on each split, stop at a leaf.
+    fn branching_score(model: &IsolationForest, row: &[f64]) -> f64 {
+        let t = TreeNodes::from_nodes(&model.nodes);
+        let mut sum = 0.0;
+        for &root in &model.roots {
+            let mut i = root as usize;
+            loop {
+                let f = t.feature[i];
+                if f == LEAF {
+                    sum += t.leaf_path[i];
+                    break;
+                }
+                i = if row[f as usize] <= t.threshold[i] {
+                    t.left[i] as usize
+                } else {
+                    t.right[i] as usize
+                };
+            }
+        }
+        -(-sum / model.norm).exp2()
+    }
+
+    #[test]
+    fn lockstep_walks_score_exactly_as_a_branching_walk() {
+        let x = gaussian(700, 4, 0.0, 11);
+        let model = IsolationForestParams::new()
+            .contamination(Contamination::Fraction(0.1))
+            .fit_array(x.view())
+            .unwrap();
+        let mut rows = gaussian(150, 4, 0.5, 12);
+        // Values no split was drawn on: NaN goes right at every split, as `x <= t` is false.
+        rows.row_mut(3)
+            .assign(&array![f64::NAN, 0.0, f64::INFINITY, -1e300]);
+        rows.row_mut(7).fill(f64::NEG_INFINITY);
+        let batch = model.score_samples(rows.view()).unwrap();
+        for (i, row) in rows.outer_iter().enumerate() {
+            let row = row.to_vec();
+            let expected = branching_score(&model, &row);
+            assert_eq!(batch[i].to_bits(), expected.to_bits(), "row {i}");
+            assert_eq!(
+                model.score_slice(&row).unwrap().to_bits(),
+                expected.to_bits()
+            );
+        }
+        // A shallow forest (every tree a single leaf) walks zero steps.
+        let flat = IsolationForestParams::new()
+            .n_estimators(2)
+            .fit_array(Array2::from_elem((10, 1), 3.0).view())
+            .unwrap();
+        assert_eq!(flat.depth, 0);
+        assert_eq!(
+            flat.score_slice(&[3.0]).unwrap(),
+            branching_score(&flat, &[3.0])
+        );
+    }
+
     #[test]
     fn constant_features_are_never_split_on() {
         let mut x = gaussian(400, 4, 0.0, 3);
@@ -716,10 +851,10 @@ mod tests {
         let model = IsolationForestParams::new().fit_array(x.view()).unwrap();
         let used: Vec<u32> = model
             .nodes
-            .feature
             .iter()
-            .copied()
-            .filter(|f| *f != LEAF)
+            .enumerate()
+            .filter(|(i, n)| !n.is_leaf(*i))
+            .map(|(_, n)| n.feature)
             .collect();
         assert!(!used.is_empty());
         assert!(used.iter().all(|f| *f == 0 || *f == 2));
