@@ -241,6 +241,21 @@ mod tests {
     }
 
     #[test]
+    fn the_decision_cache_capacity_is_read_and_zero_is_refused() {
+        let mut pairs = base();
+        pairs.push(("POLICY_CACHE_MAX_ENTRIES", "250"));
+        let cfg = Config::from_env(&Env::from_pairs(pairs)).unwrap();
+        assert_eq!(cfg.policy.cache_max_entries, 250);
+        let mut pairs = base();
+        pairs.push(("POLICY_CACHE_MAX_ENTRIES", "0"));
+        let err = Config::from_env(&Env::from_pairs(pairs)).unwrap_err();
+        assert!(
+            err.to_string().contains("POLICY_CACHE_MAX_ENTRIES"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn production_refuses_placeholder_jwt_secret() {
         let mut pairs = base();
         pairs.push(("APP_ENV", "production"));

@@ -1,15 +1,23 @@
 //! The policy engine as a backend service (backend.md §5): the compiled [`PolicySet`] behind an
-//! [`ArcSwap`], the Redis decision cache, the evaluation audit and the seed policies.
+//! [`ArcSwap`], the decision cache, the evaluation audit and the seed policies.
 //!
 //! * **Versions.** `policies` changes bump `policy_revision.revision` (a trigger, same
 //!   transaction). After a change commits, the replica that made it INCRs the Redis counter
-//!   `policy:version`; every evaluation reads that counter, uses it in the cache key
-//!   (`policy:v<N>:…`, so a change invalidates every replica's cache at once) and reloads its
-//!   compiled set from the database when `N` differs from the version it last saw. When the
+//!   `policy:version`. Every evaluation reads that counter with a read *sent after the
+//!   evaluation began* ([`fresh::FreshReads`]: concurrent evaluations share one `GET`, and one
+//!   that arrives while a read is in flight waits for the next), so a change that committed
+//!   before an evaluation began is always seen, on every replica. A replica reloads its compiled
+//!   set from the database when the counter differs from the version it last saw. When the
 //!   counter is missing (Redis restarted), it is re-created from the time of the last policy
 //!   change in milliseconds, so versions never repeat. A failed INCR is retried by the refresh
 //!   task, which also reloads the set when the database revision moved (Redis down).
-//! * **Cache.** Fail-open: Redis errors mean no caching. Explanations are never cached.
+//! * **Cache.** Decisions are cached in process, per (version, compiled set): the cache belongs
+//!   to the [`Loaded`] set, so a new version starts an empty one. Keys are the spec's
+//!   `policy:v<N>:…` keys (§5.5), the version being the set's; entries live
+//!   `POLICY_CACHE_TTL_SECONDS` and at most `POLICY_CACHE_MAX_ENTRIES` are kept. A decision is
+//!   evaluated in microseconds, less than the Redis round trip the original's Redis cache cost,
+//!   so Redis only carries the version. Fail-open: when the version cannot be read, nothing is
+//!   cached or served from the cache. Explanations are never cached.
 //! * **Audit.** Every evaluation, cache hits included, is queued for
 //!   [`audit::AuditWriter`] with its decision id.
 //!
@@ -17,13 +25,14 @@
 
 pub mod audit;
 pub mod config;
+pub mod fresh;
 
 use std::{
     sync::{
         Arc, Weak,
         atomic::{AtomicBool, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use aegis_common::{
@@ -49,20 +58,6 @@ use crate::{
     metrics::BackendMetrics,
 };
 
-/// What [`PolicyService::lookup`] found.
-enum Lookup {
-    /// The version, and the decision cached under it if this replica had already seen that
-    /// version (else none: a miss).
-    Found {
-        version: u64,
-        decision: Option<String>,
-    },
-    /// No version key yet (it is re-created from the last change time).
-    NoVersion,
-    /// Redis failed or timed out: no caching for this evaluation.
-    Unavailable,
-}
-
 /// Redis key (before the instance prefix) of the cache-version counter.
 pub const VERSION_KEY: &str = "policy:version";
 
@@ -76,8 +71,80 @@ struct Loaded {
     revision_at: DateTime<Utc>,
     /// The Redis cache version last seen with this set.
     cache_version: Option<u64>,
-    /// A reload failed: the set may be older than `cache_version` (no cache writes).
+    /// A reload failed: the set may be older than `cache_version` (no caching).
     stale: bool,
+    /// Decisions evaluated with this set under this version.
+    decisions: DecisionCache,
+}
+
+impl Loaded {
+    fn new(
+        set: Arc<PolicySet>,
+        (revision, revision_at): (i64, DateTime<Utc>),
+        cache_version: Option<u64>,
+        stale: bool,
+        config: &PolicyConfig,
+    ) -> Self {
+        Self {
+            set,
+            revision,
+            revision_at,
+            cache_version,
+            stale,
+            decisions: DecisionCache::new(config),
+        }
+    }
+}
+
+/// The in-process decision cache of one [`Loaded`] set, keyed by
+/// [`aegis_policy::cache_key_suffix`] (the version is the set's).
+struct DecisionCache {
+    entries: quick_cache::sync::Cache<String, Arc<CachedDecision>>,
+    ttl: Duration,
+}
+
+struct CachedDecision {
+    decision: DecisionBody,
+    at: Instant,
+}
+
+impl std::fmt::Debug for DecisionCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionCache")
+            .field("entries", &self.entries.len())
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl DecisionCache {
+    fn new(config: &PolicyConfig) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(config.cache_max_entries.max(1)),
+            ttl: config.cache_ttl,
+        }
+    }
+
+    /// The decision cached under `key`, unless it is older than the TTL.
+    fn get(&self, key: &str) -> Option<DecisionBody> {
+        let cached = self.entries.get(key)?;
+        if cached.at.elapsed() < self.ttl {
+            Some(cached.decision.clone())
+        } else {
+            self.entries.remove(key);
+            None
+        }
+    }
+
+    fn insert(&self, key: String, decision: &DecisionBody) {
+        self.entries.insert(
+            key,
+            Arc::new(CachedDecision {
+                decision: decision.clone(),
+                at: Instant::now(),
+            }),
+        );
+    }
 }
 
 /// Facts about an evaluation that are not part of the decision (never in the cache key).
@@ -94,7 +161,7 @@ pub struct Evaluation {
     pub decision: DecisionBody,
     /// Id of the `policy_audit_logs` row (written asynchronously).
     pub decision_id: Uuid,
-    /// Served from the Redis cache.
+    /// Served from the decision cache.
     pub cached: bool,
     /// `remediationMode` of the deciding policy, when it has one.
     pub remediation_mode: Option<RemediationMode>,
@@ -129,6 +196,8 @@ struct Inner {
     loaded: ArcSwap<Loaded>,
     reload: tokio::sync::Mutex<()>,
     bump_pending: AtomicBool,
+    /// Coalesced reads of the cache version.
+    versions: Arc<fresh::FreshReads<Option<u64>>>,
     audit: audit::AuditSender,
 }
 
@@ -210,19 +279,20 @@ impl PolicyService {
         );
         let service = Self {
             inner: Arc::new(Inner {
-                loaded: ArcSwap::from_pointee(Loaded {
-                    set: Arc::new(compile(&rows)),
-                    revision,
-                    revision_at,
-                    cache_version: None,
-                    stale: false,
-                }),
+                loaded: ArcSwap::from_pointee(Loaded::new(
+                    Arc::new(compile(&rows)),
+                    (revision, revision_at),
+                    None,
+                    false,
+                    &config,
+                )),
                 db,
                 redis,
                 metrics,
                 config,
                 reload: tokio::sync::Mutex::new(()),
                 bump_pending: AtomicBool::new(false),
+                versions: fresh::FreshReads::new(None),
                 audit: sender,
             }),
         };
@@ -242,7 +312,8 @@ impl PolicyService {
 
     /// Evaluates `request` (§5.4) against the current set, through the decision cache unless
     /// `explain` is set, and queues its audit row. Never fails: Redis is fail-open and the
-    /// compiled set is always available. Waits only when the audit queue is full.
+    /// compiled set is always available. Waits for one version read (shared with concurrent
+    /// evaluations), and when the audit queue is full.
     pub async fn evaluate(
         &self,
         request: &OwnedRequest,
@@ -252,32 +323,18 @@ impl PolicyService {
         let started = Instant::now();
         let decision_id = Uuid::new_v4();
         let req = request.as_request();
-        let wants_cache = !self.inner.config.cache_ttl.is_zero() && !explain;
-        // Hashed once: for the lookup, and for the write on a miss.
-        let suffix = wants_cache.then(|| aegis_policy::cache_key_suffix(&req));
-        // One round trip: the version and the decision cached under the version last seen.
-        let (version, raw_hit) = match &suffix {
-            Some(suffix) => match self.lookup(suffix).await {
-                Lookup::Found { version, decision } => (Some(version), decision),
-                Lookup::NoVersion => (self.cache_version().await, None),
-                Lookup::Unavailable => (None, None),
-            },
-            None => (self.cache_version().await, None),
-        };
+        let version = self.fresh_version().await;
         let loaded = self.current(version).await;
         let now = Utc::now();
-        let cache_on = wants_cache && !loaded.stale;
-        let key = version
-            .zip(suffix.as_deref())
-            .filter(|_| cache_on)
-            .map(|(v, s)| {
-                self.inner
-                    .redis
-                    .key(&aegis_policy::cache_key_from_suffix(v, s))
-            });
-        let hit: Option<DecisionBody> = raw_hit
-            .filter(|_| cache_on)
-            .and_then(|raw| serde_json::from_str(&raw).ok());
+        let cache = (!self.inner.config.cache_ttl.is_zero()
+            && !explain
+            && !loaded.stale
+            && version.is_some())
+        .then_some(&loaded.decisions);
+        let key = cache.map(|_| aegis_policy::cache_key_suffix(&req));
+        let hit = cache
+            .zip(key.as_deref())
+            .and_then(|(cache, key)| cache.get(key));
         let cached = hit.is_some();
         let (decision, explanation) = match hit {
             Some(d) => (d, None),
@@ -285,11 +342,14 @@ impl PolicyService {
                 let e = loaded.set.explain(&req, now);
                 (e.decision.to_body(), serde_json::to_value(&e).ok())
             }
-            None => (loaded.set.evaluate(&req, now).to_body(), None),
+            None => {
+                let decision = loaded.set.evaluate(&req, now).to_body();
+                if let (Some(cache), Some(key)) = (cache, key) {
+                    cache.insert(key, &decision);
+                }
+                (decision, None)
+            }
         };
-        if let (Some(k), false) = (&key, cached) {
-            self.cache_put(k, &decision).await;
-        }
         let remediation_mode = decision
             .applied_policies
             .last()
@@ -405,64 +465,17 @@ impl PolicyService {
             .await?
     }
 
-    /// The cache version and the decision cached under it for a key ending in `suffix`, in one
-    /// round trip: an `MGET` of the version and of the key under the version this replica last
-    /// saw, which is the current one except just after a policy change. When the version moved,
-    /// the decision read belongs to the old version and is not used (a miss: the caller reloads
-    /// the set and caches under the new version).
-    async fn lookup(&self, suffix: &str) -> Lookup {
-        let Some(mut conn) = self.redis_conn().await else {
-            return Lookup::Unavailable;
-        };
-        let seen = self.inner.loaded.load().cache_version;
-        let mut mget = redis::cmd("MGET");
-        mget.arg(self.inner.redis.key(VERSION_KEY));
-        if let Some(v) = seen {
-            mget.arg(
-                self.inner
-                    .redis
-                    .key(&aegis_policy::cache_key_from_suffix(v, suffix)),
-            );
-        }
-        let reply = tokio::time::timeout(
-            self.inner.redis.timeout(),
-            mget.query_async::<Vec<Option<String>>>(&mut conn),
-        )
-        .await;
-        match reply {
-            Ok(Ok(values)) => {
-                let mut values = values.into_iter();
-                match values.next().flatten().map(|v| v.parse::<u64>()) {
-                    Some(Ok(version)) => Lookup::Found {
-                        version,
-                        decision: values.next().flatten().filter(|_| seen == Some(version)),
-                    },
-                    Some(Err(_)) => {
-                        tracing::warn!("policy cache: the version key holds no number (fail-open)");
-                        Lookup::Unavailable
-                    }
-                    None => Lookup::NoVersion,
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "policy cache: Redis lookup failed (fail-open)");
-                Lookup::Unavailable
-            }
-            Err(_) => {
-                tracing::warn!("policy cache: Redis timed out (fail-open)");
-                Lookup::Unavailable
-            }
-        }
-    }
-
-    async fn cache_put(&self, key: &str, decision: &DecisionBody) {
-        let Ok(json) = serde_json::to_string(decision) else {
-            return;
-        };
-        let ttl = self.inner.config.cache_ttl.as_secs().max(1);
-        let _ = self
-            .redis_query::<Option<String>>(redis::cmd("SET").arg(key).arg(json).arg("EX").arg(ttl))
-            .await;
+    /// The cache version, from a read sent after this call began (shared with the concurrent
+    /// callers, see [`fresh`]); `None` when Redis is unavailable.
+    async fn fresh_version(&self) -> Option<u64> {
+        let me = self.clone();
+        self.inner
+            .versions
+            .get(move || {
+                let me = me.clone();
+                async move { me.cache_version().await }
+            })
+            .await
     }
 
     /// The loaded set, reloaded first when Redis reports a version this replica has not seen.
@@ -483,13 +496,13 @@ impl PolicyService {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "failed to reload the policies; using the loaded set");
-                let stale = Arc::new(Loaded {
-                    set: loaded.set.clone(),
-                    revision: loaded.revision,
-                    revision_at: loaded.revision_at,
-                    cache_version: Some(v),
-                    stale: true,
-                });
+                let stale = Arc::new(Loaded::new(
+                    loaded.set.clone(),
+                    (loaded.revision, loaded.revision_at),
+                    Some(v),
+                    true,
+                    &self.inner.config,
+                ));
                 self.inner.loaded.store(stale.clone());
                 stale
             }
@@ -505,24 +518,23 @@ impl PolicyService {
     ) -> anyhow::Result<Arc<Loaded>> {
         let current = self.inner.loaded.load_full();
         let (revision, revision_at) = policies::revision(&self.inner.db).await?;
+        let config = &self.inner.config;
         let next = if !force && !current.stale && revision == current.revision {
-            Loaded {
-                set: current.set.clone(),
-                revision,
-                revision_at,
+            Loaded::new(
+                current.set.clone(),
+                (revision, revision_at),
                 cache_version,
-                stale: false,
-            }
+                false,
+                config,
+            )
         } else {
-            let ((revision, revision_at), rows) = policies::load_all(&self.inner.db).await?;
-            tracing::debug!(revision, policies = rows.len(), "policy set reloaded");
-            Loaded {
-                set: Arc::new(compile(&rows)),
-                revision,
-                revision_at,
-                cache_version,
-                stale: false,
-            }
+            let (at, rows) = policies::load_all(&self.inner.db).await?;
+            tracing::debug!(
+                revision = at.0,
+                policies = rows.len(),
+                "policy set reloaded"
+            );
+            Loaded::new(Arc::new(compile(&rows)), at, cache_version, false, config)
         };
         let next = Arc::new(next);
         self.inner.loaded.store(next.clone());
@@ -555,5 +567,43 @@ impl PolicyService {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(reason: &str) -> DecisionBody {
+        DecisionBody {
+            allowed: true,
+            reason: reason.to_owned(),
+            applied_policies: vec!["p".to_owned()],
+        }
+    }
+
+    #[test]
+    fn cached_decisions_expire_after_the_ttl_and_the_capacity_is_bounded() {
+        let config = PolicyConfig {
+            cache_ttl: Duration::from_millis(40),
+            cache_max_entries: 100,
+            ..PolicyConfig::default()
+        };
+        let cache = DecisionCache::new(&config);
+        cache.insert("a".to_owned(), &decision("first"));
+        assert_eq!(cache.get("a"), Some(decision("first")));
+        assert_eq!(cache.get("b"), None);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(cache.get("a"), None, "an expired decision was served");
+        assert_eq!(cache.entries.len(), 0, "an expired decision was kept");
+
+        let cache = DecisionCache::new(&PolicyConfig {
+            cache_max_entries: 100,
+            ..PolicyConfig::default()
+        });
+        for i in 0..1_000 {
+            cache.insert(format!("k{i}"), &decision("d"));
+        }
+        assert!(cache.entries.len() <= 100, "{}", cache.entries.len());
     }
 }
