@@ -146,6 +146,13 @@ mod tests {
         reads: AtomicU64,
     }
 
+    fn remote(value: u64) -> Arc<Remote> {
+        Arc::new(Remote {
+            value: AtomicU64::new(value),
+            reads: AtomicU64::new(0),
+        })
+    }
+
     fn reader(
         remote: &Arc<Remote>,
     ) -> impl Fn() -> Pin<Box<dyn Future<Output = Option<u64>> + Send>> + Send + Sync + 'static
@@ -165,10 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_callers_share_reads_and_a_write_before_a_call_is_always_seen() {
-        let remote = Arc::new(Remote {
-            value: AtomicU64::new(1),
-            reads: AtomicU64::new(0),
-        });
+        let remote = remote(1);
         let reads = FreshReads::new(None);
         // A read is in flight with value 1.
         let first = tokio::spawn({
@@ -198,10 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_caller_pays_one_read_and_an_idle_source_starts_again() {
-        let remote = Arc::new(Remote {
-            value: AtomicU64::new(7),
-            reads: AtomicU64::new(0),
-        });
+        let remote = remote(7);
         let reads = FreshReads::new(None);
         assert_eq!(reads.get(reader(&remote)).await, Some(7));
         remote.value.store(8, Ordering::SeqCst);
@@ -211,10 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_caller_does_not_strand_the_others() {
-        let remote = Arc::new(Remote {
-            value: AtomicU64::new(3),
-            reads: AtomicU64::new(0),
-        });
+        let remote = remote(3);
         let reads = FreshReads::new(None);
         // The caller that started the read goes away at once.
         let starter = tokio::spawn({
