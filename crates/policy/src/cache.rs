@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::set::Request;
 
-/// The Redis key under which the decision for `request` is cached, for policy version `version`
+/// The key under which the decision for `request` is cached, for policy version `version`
 /// (bumped on every policy change).
 pub fn cache_key(version: u64, request: &Request<'_>) -> String {
     cache_key_from_suffix(version, &cache_key_suffix(request))
@@ -29,8 +29,8 @@ pub fn cache_key_from_suffix(version: u64, suffix: &str) -> String {
 /// What every cache key starts with, before the version.
 pub const CACHE_KEY_PREFIX: &str = "policy:v";
 
-/// The part of [`cache_key`] after the version (`:<type>:…:<h>`), for a lookup that learns the
-/// version and reads the decision in one round trip.
+/// The part of [`cache_key`] after the version (`:<type>:…:<h>`). The backend keys its
+/// in-process cache by it alone, since each of its caches belongs to one version.
 pub fn cache_key_suffix(request: &Request<'_>) -> String {
     let ctx = &request.context;
     let mut canonical = String::with_capacity(128);
