@@ -87,7 +87,7 @@ impl Application {
             baseline_max_rows: config.baseline_max_rows,
             ..AnomalyConfig::default()
         });
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             config: Arc::new(config),
             db,
             metrics,
@@ -95,7 +95,7 @@ impl Application {
             engine,
             history,
             models_loaded: Arc::new(AtomicBool::new(false)),
-        };
+        });
         let mut tasks = vec![spawn_model_loading(state.clone())];
         if let Some(feed) = state.config.feed.clone() {
             tasks.push(crate::feed::spawn(state.clone(), feed));

@@ -1,8 +1,11 @@
-//! Shared application state.
+//! Shared application state: one `Arc`, so that cloning it costs one atomic increment.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use aegis_common::metrics::Metrics;
@@ -10,9 +13,22 @@ use sqlx::PgPool;
 
 use crate::{config::Config, engine::Engine, history::HistoryWriter, metrics::AiMetrics};
 
-/// Everything a handler may need; cheap to clone.
+/// Everything a handler may need, behind one `Arc` (fields read through `Deref`): axum
+/// clones the state for every layer and extractor that takes it, several times per request.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// Settings.
     pub config: Arc<Config>,
     /// PostgreSQL pool.
@@ -30,6 +46,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Wraps the parts.
+    #[must_use]
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
     /// Whether start-up loading has finished.
     #[must_use]
     pub fn models_loaded(&self) -> bool {

@@ -97,7 +97,7 @@ impl Application {
             config.executor_audit_token.clone(),
         );
         let remediation = crate::remediation::Remediator::new(config.remediation.clone());
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             remediation,
             auth,
             config: Arc::new(config),
@@ -110,7 +110,7 @@ impl Application {
             executor,
             realtime: crate::realtime::Hub::new(),
             policy,
-        };
+        });
         if let Err(e) = crate::auth::bootstrap_admin(&state).await {
             tracing::error!(error = %format!("{e:#}"), "failed to create the bootstrap admin");
         }

@@ -1,15 +1,36 @@
-//! Shared application state: cheap to clone, `Arc`s inside.
+//! Shared application state: one `Arc`, so that cloning it costs one atomic increment.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use aegis_common::{metrics::Metrics, redis_conn::SharedRedis};
 use sqlx::PgPool;
 
 use crate::{config::Config, metrics::BackendMetrics};
 
-/// Everything a handler may need.
+/// Everything a handler may need, behind one `Arc` (fields read through `Deref`): axum
+/// clones the state for every layer and extractor that takes it, several times per request.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the parts.
+    #[must_use]
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     /// Settings.
     pub config: Arc<Config>,
     /// PostgreSQL pool.

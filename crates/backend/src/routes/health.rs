@@ -221,5 +221,5 @@ async fn ready(State(state): State<AppState>) -> Response {
     description = "The original's alias of `/metrics`: Prometheus text exposition format.",
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 async fn prometheus(State(state): State<AppState>) -> Response {
-    aegis_common::metrics::metrics_handler(State(state.metrics)).await
+    aegis_common::metrics::metrics_handler(State(state.metrics.clone())).await
 }
