@@ -106,8 +106,7 @@ fn free_port(preferred: u16, use_preferred: bool) -> anyhow::Result<u16> {
     if use_preferred && TcpListener::bind(("127.0.0.1", preferred)).is_ok() {
         return Ok(preferred);
     }
-    let l = TcpListener::bind(("127.0.0.1", 0)).context("no free port")?;
-    Ok(l.local_addr()?.port())
+    aegis_common::server::unused_port().context("no free port")
 }
 
 impl Stack {

@@ -418,11 +418,7 @@ async fn a_real_prometheus_scrapes_every_service_with_the_project_config() {
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let config = dir.join("prometheus.yml");
     std::fs::write(&config, render_prometheus_config(&stack)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = aegis_common::server::unused_port().unwrap();
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
     let mut child = tokio::process::Command::new(&prometheus)
         .arg(format!("--config.file={}", config.display()))

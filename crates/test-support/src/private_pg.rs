@@ -3,7 +3,6 @@
 //! touched (spec README, "Testing on shared machines").
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -66,10 +65,7 @@ impl PrivatePostgres {
     /// `initdb` (trust auth) and start on a free port.
     pub fn start() -> Result<Self, String> {
         let bin = bin_dir()?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
+        let port = aegis_common::server::unused_port().map_err(|e| format!("no free port: {e}"))?;
         let dir = std::env::temp_dir().join(format!("aegis-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

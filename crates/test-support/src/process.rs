@@ -1,7 +1,7 @@
 //! A service binary as a child process on a free loopback port, for tests that must see the
 //! real process: shutdown on SIGTERM, exit codes.
 
-use std::{net::TcpListener, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use tokio::process::{Child, Command};
 
@@ -23,8 +23,8 @@ pub async fn spawn_service(
     env: &[(&str, String)],
     health_path: &str,
 ) -> ServiceProcess {
-    let port = match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
-        Ok(addr) => addr.port(),
+    let port = match aegis_common::server::unused_port() {
+        Ok(port) => port,
         Err(e) => panic!("no free port: {e}"),
     };
     let child = Command::new(binary)
