@@ -252,19 +252,24 @@ async fn login(
         )
     };
 
-    if let Some(retry_after) = lockout::locked_for(&state, &email).await {
-        audit::record(&state.db, failed("locked_out", None)).await;
-        return Err(ApiError::TooManyRequests {
-            message: "Too many failed login attempts, please try again later".into(),
-            retry_after,
-        });
-    }
+    // Counted before the password is hashed: concurrent guesses cannot outrun the lockout.
+    let locks =
+        match lockout::attempt(&state.db, &lockout::Rules::of(&state.config.auth), &email).await? {
+            lockout::Attempt::Locked { retry_after } => {
+                audit::record(&state.db, failed("locked_out", None)).await;
+                return Err(ApiError::TooManyRequests {
+                    message: "Too many failed login attempts, please try again later".into(),
+                    retry_after,
+                });
+            }
+            lockout::Attempt::Check { locks } => locks,
+        };
     let invalid = || ApiError::Unauthorized("Invalid credentials".into());
     let Some(user) = users::find_by_email(&state.db, &email).await? else {
-        // Same work as a real check, so timing does not reveal whether the account exists (F21).
+        // Same work as a real check, so timing does not reveal whether the account exists.
         state.auth.passwords.verify_dummy(&password).await?;
         audit::record(&state.db, failed("user_not_found", None)).await;
-        note_failure(&state, &email, &client).await;
+        note_lockout(&state, &email, locks, &client).await;
         return Err(invalid());
     };
     let verified = state
@@ -274,14 +279,14 @@ async fn login(
         .await?;
     if !verified.ok {
         audit::record(&state.db, failed("invalid_password", Some(user.id))).await;
-        note_failure(&state, &email, &client).await;
+        note_lockout(&state, &email, locks, &client).await;
         return Err(invalid());
     }
     if !user.is_active {
         audit::record(&state.db, failed("account_deactivated", Some(user.id))).await;
         return Err(ApiError::Forbidden("User account is deactivated".into()));
     }
-    lockout::clear(&state, &email).await;
+    lockout::clear(&state.db, &email).await?;
     if verified.needs_rehash {
         // Transparent upgrade of legacy bcrypt (and argon2 parameter drift); a failure here must
         // not fail the login.
@@ -314,24 +319,28 @@ async fn login(
     Ok(axum::Json(pair).into_response())
 }
 
-/// Counts a failure; when it starts a lockout, writes the `locked_out` audit event.
-async fn note_failure(state: &AppState, email: &str, client: &ClientInfo) {
-    if let Some(locked) = lockout::record_failure(state, email).await {
-        tracing::warn!(
-            lockout_seconds = locked.as_secs(),
-            "login locked after repeated failures"
-        );
-        audit::record(
-            &state.db,
-            event(
-                "auth_login_failure",
-                None,
-                json!({"email": email, "success": false, "reason": "locked_out", "lockoutSeconds": locked.as_secs()}),
-                client,
-            ),
-        )
-        .await;
-    }
+/// Writes the `locked_out` audit event when the failed attempt started a lockout.
+async fn note_lockout(
+    state: &AppState,
+    email: &str,
+    locks: Option<std::time::Duration>,
+    client: &ClientInfo,
+) {
+    let Some(locked) = locks else { return };
+    tracing::warn!(
+        lockout_seconds = locked.as_secs(),
+        "login locked after repeated failures"
+    );
+    audit::record(
+        &state.db,
+        event(
+            "auth_login_failure",
+            None,
+            json!({"email": email, "success": false, "reason": "locked_out", "lockoutSeconds": locked.as_secs()}),
+            client,
+        ),
+    )
+    .await;
 }
 
 /// `POST /auth/refresh` body (when the token is not in the `Authorization` header).

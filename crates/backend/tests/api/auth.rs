@@ -622,6 +622,58 @@ async fn repeated_failures_lock_the_account_with_doubling_and_without_revealing_
     assert!(reasons >= 4, "{reasons}");
 }
 
+#[tokio::test]
+async fn a_burst_of_guesses_checks_at_most_the_threshold_and_raises_the_lockout_once() {
+    let app = spawn_app_with(&[
+        ("LOGIN_LOCKOUT_THRESHOLD", "5"),
+        ("LOGIN_LOCKOUT_SECONDS", "60"),
+        ("RATE_LIMIT_DISABLED", "true"),
+    ])
+    .await;
+    app.signup("u1@example.com", PW).await;
+    let guesses = (0..40).map(|_| app.login("u1@example.com", "wrong-password"));
+    let mut codes: Vec<u16> = futures::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    codes.sort_unstable();
+    assert_eq!(codes[..5], [401; 5], "the threshold is checked: {codes:?}");
+    assert_eq!(codes[5..], [429; 35], "the rest is not: {codes:?}");
+    // The right password is refused now, and the lockout is the first one (60 s), not one
+    // doubled per request of the burst.
+    let res = app.login("u1@example.com", PW).await;
+    assert_eq!(res.status(), 429);
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn the_lockout_holds_while_redis_is_down() {
+    let redis: SocketAddr = "127.0.0.1:6379".parse().unwrap();
+    let proxy = FaultProxy::start(redis).await.unwrap();
+    let url = format!("redis://{}", proxy.addr());
+    let app = spawn_app_with(&[
+        ("REDIS_URL", &url),
+        ("LOGIN_LOCKOUT_THRESHOLD", "3"),
+        ("RATE_LIMIT_DISABLED", "true"),
+    ])
+    .await;
+    app.signup("u1@example.com", PW).await;
+    proxy.cut();
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("u1@example.com", "wrong-password").await.status(),
+            401
+        );
+    }
+    assert_eq!(app.login("u1@example.com", PW).await.status(), 429);
+}
+
 fn forge(alg: Algorithm, secret: &str, claims: &Value) -> String {
     jsonwebtoken::encode(
         &Header::new(alg),
