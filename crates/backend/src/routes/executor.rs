@@ -36,8 +36,9 @@ use crate::{
 /// Accepted clock skew of the signed timestamp.
 const MAX_SKEW_MS: i64 = 300_000;
 
-/// How long a used signature is remembered (Redis `executor:sig:*`).
-const REPLAY_TTL_SECS: u64 = 600;
+/// How long a used signature is remembered: twice the accepted skew, after which its
+/// timestamp alone refuses it.
+const REPLAY_TTL_MS: i64 = 2 * MAX_SKEW_MS;
 
 /// The executor routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -143,6 +144,7 @@ fn resource_of(action: ActionType) -> (&'static str, &'static str) {
         (status = 401, description = "Invalid request signature", body = BackendErrorBody),
         (status = 409, description = "Duplicate request (the signature was already used)", body = BackendErrorBody),
         (status = 502, description = "The executor refused or could not be reached", body = BackendErrorBody),
+        (status = 503, description = "The replay guard cannot be checked (database unavailable)", body = BackendErrorBody),
         RateLimited, ServerError,
     ))]
 async fn action(
@@ -208,8 +210,8 @@ async fn action(
     if !fresh {
         return Err(bad("Request timestamp expired"));
     }
-    // 4. Replay guard (fail-open without Redis).
-    if replayed(&state, &signature).await {
+    // 4. Replay guard: never fails open, so a database outage refuses the action.
+    if replayed(&state, &signature).await? {
         return Err(ApiError::Conflict("Duplicate request".into()));
     }
     // 5. Namespace allowlist.
@@ -260,27 +262,25 @@ async fn action(
     }
 }
 
-/// `SET executor:sig:<signature> 1 NX EX 600`: whether the signature was already used.
-async fn replayed(state: &AppState, signature: &str) -> bool {
-    let Some(mut conn) = state.redis.connection().await else {
-        state.backend_metrics.rate_limit_backend_errors.inc();
-        return false;
-    };
-    let mut cmd = redis::cmd("SET");
-    cmd.arg(state.redis.key(&format!("executor:sig:{signature}")))
-        .arg(1)
-        .arg("NX")
-        .arg("EX")
-        .arg(REPLAY_TTL_SECS);
-    let call = cmd.query_async::<Option<String>>(&mut conn);
-    match tokio::time::timeout(state.redis.timeout(), call).await {
-        Ok(Ok(set)) => set.is_none(),
-        _ => {
-            tracing::warn!("replay guard skipped: Redis unavailable");
-            state.backend_metrics.rate_limit_backend_errors.inc();
-            false
-        }
-    }
+/// Records `signature` as used; whether it was used before. An error when it cannot tell.
+async fn replayed(state: &AppState, signature: &str) -> Result<bool, ApiError> {
+    let fresh = sqlx::query_scalar::<_, i32>(
+        "WITH purged AS (DELETE FROM used_action_signatures WHERE expires_at < now() AND signature <> $1) \
+         INSERT INTO used_action_signatures (signature, expires_at) \
+         VALUES ($1, now() + make_interval(secs => $2::double precision / 1000)) \
+         ON CONFLICT (signature) DO UPDATE SET expires_at = EXCLUDED.expires_at \
+         WHERE used_action_signatures.expires_at < now() \
+         RETURNING 1",
+    )
+    .bind(signature)
+    .bind(REPLAY_TTL_MS)
+    .fetch_optional(&state.db)
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "replay guard unavailable: refusing the action");
+        ApiError::Unavailable("The replay guard is unavailable, please retry later".into())
+    })?;
+    Ok(fresh.is_none())
 }
 
 async fn audit_proxy(

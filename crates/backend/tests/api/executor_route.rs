@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use aegis_common::config::Env;
-use aegis_test_support::fresh_database;
+use aegis_test_support::{FaultProxy, fresh_database};
 use axum::{Router, http::StatusCode, response::IntoResponse, routing::post};
 use kube_sim::{KubeSim, Resource, RunningSim, SimConfig};
 use serde_json::{Value, json};
@@ -228,6 +228,67 @@ async fn s16_signed_actions_are_verified_and_forwarded_to_the_executor() {
     assert_eq!(
         err["message"],
         json!(["Signature is required for action verification"])
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_action_is_refused_while_redis_is_down() {
+    let ex = spawn_executor().await;
+    let redis = FaultProxy::start("127.0.0.1:6379".parse().unwrap())
+        .await
+        .unwrap();
+    let redis_url = format!("redis://{}", redis.addr());
+    let app = backend_for(&ex.url, &[("REDIS_URL", &redis_url)]).await;
+    redis.cut();
+    let body = signed(
+        "rollback_deployment",
+        "default",
+        "deployment",
+        "web",
+        &now_ms(),
+    );
+    let codes = [
+        action(&app, &body).await.status().as_u16(),
+        action(&app, &body).await.status().as_u16(),
+        action(&app, &body).await.status().as_u16(),
+    ];
+    assert_eq!(codes, [200, 409, 409]);
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM action_audit_logs")
+        .fetch_one(&ex.db)
+        .await
+        .unwrap();
+    assert_eq!(runs, 1, "the executor ran the action once");
+}
+
+#[tokio::test]
+async fn an_action_is_refused_while_its_replay_guard_cannot_be_checked() {
+    let ex = spawn_executor().await;
+    let db = fresh_database("backend").await;
+    let pg = FaultProxy::start("127.0.0.1:5432".parse().unwrap())
+        .await
+        .unwrap();
+    let url = db.url.replacen("127.0.0.1:5432", &pg.addr().to_string(), 1);
+    assert_ne!(url, db.url, "the test database must be on 127.0.0.1:5432");
+    let app = backend_for(&ex.url, &[("DATABASE_URL", &url)]).await;
+    pg.cut();
+    let body = signed(
+        "rollback_deployment",
+        "default",
+        "deployment",
+        "web",
+        &now_ms(),
+    );
+    assert_error(
+        action(&app, &body).await,
+        503,
+        "The replay guard is unavailable, please retry later",
+    )
+    .await;
+    pg.restore();
+    assert_eq!(
+        action(&app, &body).await.status(),
+        200,
+        "a refused action can be sent again"
     );
 }
 
