@@ -54,6 +54,9 @@ impl ActionType {
 }
 
 /// The advisory policy decision attached to an execute request (recorded, not signed).
+///
+/// The backend's evaluate answer passes as it is: its `decisionId` (and `explanation`, with
+/// `explain=true`) are accepted and kept in the executor's audit row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyDecisionSummary {
@@ -63,6 +66,14 @@ pub struct PolicyDecisionSummary {
     pub reason: String,
     /// Names of the policies that matched.
     pub applied_policies: Vec<String>,
+    /// The evaluation's audit row id in the backend, when the decision came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, max_length = 255)]
+    pub decision_id: Option<String>,
+    /// The evaluation's explanation (`explain=true`), when the caller passes it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub explanation: Option<Value>,
 }
 
 /// Contract 1: `POST {EXECUTOR_URL}/executor/execute`.
@@ -505,6 +516,8 @@ mod tests {
                 allowed: true,
                 reason: "Allowed by policy: x".into(),
                 applied_policies: vec!["x".into()],
+                decision_id: None,
+                explanation: None,
             }),
             timestamp: None,
             nonce: None,

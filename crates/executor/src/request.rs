@@ -189,10 +189,27 @@ fn validate_policy(v: &Value) -> Result<bool, Vec<String>> {
         return Err(vec!["policyDecision must be an object".into()]);
     };
     let mut errors = Vec::new();
+    // The backend's evaluate answer as it is: `decisionId`, and `explanation` with explain.
     for key in map.keys() {
-        if !["allowed", "reason", "appliedPolicies"].contains(&key.as_str()) {
+        if ![
+            "allowed",
+            "reason",
+            "appliedPolicies",
+            "decisionId",
+            "explanation",
+        ]
+        .contains(&key.as_str())
+        {
             errors.push(format!("policyDecision.property {key} should not exist"));
         }
+    }
+    match map.get("decisionId") {
+        None | Some(Value::String(_)) => {}
+        Some(_) => errors.push("policyDecision.decisionId must be a string".into()),
+    }
+    match map.get("explanation") {
+        None | Some(Value::Null | Value::Object(_)) => {}
+        Some(_) => errors.push("policyDecision.explanation must be an object".into()),
     }
     let allowed = map.get("allowed").and_then(Value::as_bool);
     if allowed.is_none() {

@@ -325,6 +325,8 @@ pub(crate) fn signed_dry_run(key: &[u8], name: &str, reason: &str) -> ExecuteReq
             allowed: true,
             reason: reason.into(),
             applied_policies: vec!["bench".into()],
+            decision_id: None,
+            explanation: None,
         }),
         timestamp: None,
         nonce: None,

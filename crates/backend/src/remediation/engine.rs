@@ -293,6 +293,8 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         allowed: true,
         reason: decision.reason.clone(),
         applied_policies: decision.applied_policies.clone(),
+        decision_id: Some(evaluation.decision_id.to_string()),
+        explanation: None,
     };
 
     if mode == RemediationMode::Off {

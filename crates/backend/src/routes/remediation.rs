@@ -410,6 +410,8 @@ async fn approve(
         allowed: true,
         reason: format!("approved by {}", admin.email),
         applied_policies: incident.policy_name.clone().into_iter().collect(),
+        decision_id: incident.decision_id.map(|id| id.to_string()),
+        explanation: None,
     };
     engine::spawn_execution(&state, incident, decision);
     Ok(axum::Json(incident_body(&state, id).await?).into_response())

@@ -231,6 +231,69 @@ async fn s16_signed_actions_are_verified_and_forwarded_to_the_executor() {
     );
 }
 
+/// The documented flow between the services: a caller evaluates, then passes the backend's
+/// answer to the executor as `policyDecision`, as it is (its `decisionId` and, with
+/// `explain=true`, its `explanation` included); the audit row keeps the decision id.
+#[tokio::test]
+async fn the_evaluate_answer_passes_to_the_executor_as_it_is() {
+    let ex = spawn_executor().await;
+    let app = backend_for(&ex.url, &[("SERVICE_API_KEYS", "evaluate-key")]).await;
+    let answer: Value = app
+        .client
+        .post(format!(
+            "{}/api/v1/policy/evaluate?explain=true",
+            app.address
+        ))
+        .header("X-API-Key", "evaluate-key")
+        .json(
+            &json!({"action": "delete", "resource": "/api/users/456", "type": "api_access",
+                      "context": {"role": "admin"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["allowed"], true, "{answer}");
+    assert!(answer["explanation"].is_object(), "{answer}");
+    let decision_id = answer["decisionId"].as_str().unwrap().to_owned();
+
+    let mut params = serde_json::Map::new();
+    params.insert("namespace".into(), json!("default"));
+    params.insert("podName".into(), json!(ex.pod));
+    let mut request = aegis_common::contracts::ExecuteRequest {
+        action_type: aegis_common::contracts::ActionType::RestartPod,
+        action_params: params,
+        requested_by: Some("integration-example".into()),
+        policy_decision: None,
+        timestamp: None,
+        nonce: None,
+        signature: None,
+    };
+    request.sign_v2(KEY.as_bytes(), chrono::Utc::now().timestamp_millis());
+    let mut body = serde_json::to_value(&request).unwrap();
+    body["policyDecision"] = answer;
+    let res = app
+        .client
+        .post(format!("{}/executor/execute", ex.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let out: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["success"], true, "{out}");
+    let stored: Option<String> = sqlx::query_scalar(
+        "SELECT policy_decision->>'decisionId' FROM action_audit_logs WHERE status = 'completed'",
+    )
+    .fetch_one(&ex.db)
+    .await
+    .unwrap();
+    assert_eq!(stored.as_deref(), Some(decision_id.as_str()));
+}
+
 #[tokio::test]
 async fn a_replayed_action_is_refused_while_redis_is_down() {
     let ex = spawn_executor().await;

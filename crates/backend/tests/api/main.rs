@@ -6,6 +6,7 @@ mod ai_proxy;
 mod alerts;
 mod auth;
 mod auth_support;
+mod contracts;
 mod dashboard_client;
 mod executor_route;
 mod health;
