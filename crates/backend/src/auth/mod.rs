@@ -26,8 +26,9 @@ use anyhow::Context as _;
 
 pub use client::ClientInfo;
 pub use principal::{
-    Admin, AdminOrAuditor, AdminOrUser, AuthUser, PUBLIC_ROUTES, Principal, RequireRole, Role,
-    RoleSet, ServiceKey, authenticate, require_auth, user_from_access_token,
+    Admin, AdminOrAuditor, AdminOrUser, AuthUser, NotAuditor, PUBLIC_ROUTES, Principal,
+    RequireRole, Role, RoleSet, ServiceKey, ServiceOrRole, authenticate, require_auth,
+    user_from_access_token,
 };
 pub use rate_limit::RateLimit;
 

@@ -333,6 +333,35 @@ impl RoleSet for AdminOrUser {
     const ROLES: &'static [Role] = &[Role::Admin, Role::User];
 }
 
+/// `admin`, `user` or `service` (everyone but auditors, who only read).
+#[derive(Debug, Clone, Copy)]
+pub struct NotAuditor;
+impl RoleSet for NotAuditor {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::User, Role::Service];
+}
+
+/// A service key, or a JWT user holding one of `S::ROLES`.
+///
+/// An extractor from the request's parts, so the role is checked before the body is read:
+/// a caller without the role gets 403 whatever it sent, never a validation error.
+#[derive(Debug, Clone)]
+pub struct ServiceOrRole<S: RoleSet>(pub Principal, PhantomData<S>);
+
+impl<S: RoleSet> FromRequestParts<AppState> for ServiceOrRole<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        if let Principal::User(u) = &principal {
+            u.require_any(S::ROLES)?;
+        }
+        Ok(ServiceOrRole(principal, PhantomData))
+    }
+}
+
 /// A JWT user holding one of `S::ROLES`.
 #[derive(Debug, Clone)]
 pub struct RequireRole<S: RoleSet>(pub AuthUser, PhantomData<S>);

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
-    auth::{AuthUser, Principal, RateLimit, Role, validate::Violations},
+    auth::{AuthUser, NotAuditor, RateLimit, ServiceOrRole, validate::Violations},
     clients::ai_engine::AiEngineError,
     db::predictions::{self, NewPrediction, Prediction},
     error::{ApiError, Json},
@@ -133,14 +133,6 @@ fn validate(body: &PredictBody) -> Result<(), ApiError> {
     v.finish()
 }
 
-/// Auditors only read; every other JWT role and service keys may predict.
-fn require_predictor(p: &Principal) -> Result<(), ApiError> {
-    match p {
-        Principal::Service(_) => Ok(()),
-        Principal::User(u) => u.require_any(&[Role::Admin, Role::User, Role::Service]),
-    }
-}
-
 fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -157,12 +149,12 @@ fn to_value<T: Serialize>(v: &T) -> Value {
     ))]
 async fn predict(
     State(state): State<AppState>,
-    principal: Principal,
+    // Auditors only read; every other JWT role and service keys may predict.
+    _: ServiceOrRole<NotAuditor>,
     _: RateLimit,
     trace: Option<Extension<TraceParent>>,
     aegis_common::http::Json(body, _): Json<PredictBody>,
 ) -> Result<Response, ApiError> {
-    require_predictor(&principal)?;
     validate(&body)?;
     let logs = body.logs.unwrap_or_default();
     let context = Value::Object(body.context.unwrap_or_default());

@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
-    auth::{AdminOrUser, Principal, RateLimit, RequireRole, Role, validate::Violations},
+    auth::{AdminOrUser, Principal, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
     db::alerts::{
         self, Alert, AlertChanges, AlertFilter, DailyCount, NewAlert, SEVERITIES, STATUSES,
     },
@@ -179,14 +179,6 @@ fn check_severity(v: &mut Violations, severity: &str) {
     );
 }
 
-/// Admins, users and service keys may write alerts; auditors may not.
-fn require_writer(p: &Principal) -> Result<(), ApiError> {
-    match p {
-        Principal::Service(_) => Ok(()),
-        Principal::User(u) => u.require_any(&[Role::Admin, Role::User]),
-    }
-}
-
 #[utoipa::path(post, path = "/alerts", tag = "alerts", operation_id = "create_alert",
     description = "Creates an open alert and pushes it to live clients (admin, user or service key; auditors may not).",
     request_body = CreateAlertBody,
@@ -197,11 +189,11 @@ fn require_writer(p: &Principal) -> Result<(), ApiError> {
     ))]
 async fn create(
     State(state): State<AppState>,
-    principal: Principal,
+    // Admins, users and service keys may write alerts; auditors may not.
+    _: ServiceOrRole<AdminOrUser>,
     _: RateLimit,
     aegis_common::http::Json(body, _): Json<CreateAlertBody>,
 ) -> Result<Response, ApiError> {
-    require_writer(&principal)?;
     let body = body.storable();
     let mut v = Violations::new();
     match &body.title {

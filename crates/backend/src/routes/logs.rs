@@ -16,7 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
-    auth::{AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
+    auth::{Admin, AdminOrAuditor, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
     db::logs::{self, LEVELS, LogFilter, LogRow, NewLog},
     error::{ApiError, Json},
     state::AppState,
@@ -199,13 +199,10 @@ enum LogBatch {
     ))]
 async fn ingest(
     State(state): State<AppState>,
-    principal: Principal,
+    _: ServiceOrRole<Admin>,
     _: RateLimit,
     aegis_common::http::Json(body, _): Json<Value>,
 ) -> Result<Response, ApiError> {
-    if let Principal::User(u) = &principal {
-        u.require_any(&[Role::Admin])?;
-    }
     let batch: LogBatch = serde_json::from_value(body).map_err(|e| {
         ApiError::BadRequest(format!("body must be a log entry or an array of them: {e}").into())
     })?;

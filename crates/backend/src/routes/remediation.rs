@@ -27,7 +27,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
-    auth::{Admin, AdminOrAuditor, Principal, RateLimit, RequireRole, Role, validate::Violations},
+    auth::{Admin, AdminOrAuditor, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
     clients::ai_engine::AiEngineError,
     db::incidents::{
         self, Guard, Guarded, Incident, IncidentEvent, IncidentFilter, IncidentPatch, STATUSES,
@@ -99,14 +99,6 @@ pub struct WebhookResult {
     pub alerts: Vec<WebhookAlertResult>,
 }
 
-/// Signals come from the ai-engine (service key) or an admin.
-fn require_signal_sender(p: &Principal) -> Result<(), ApiError> {
-    match p {
-        Principal::Service(_) => Ok(()),
-        Principal::User(u) => u.require_any(&[Role::Admin]),
-    }
-}
-
 fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
     let mut v = Violations::new();
     check_target(&mut v, &signal.target);
@@ -131,12 +123,12 @@ fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
     ))]
 async fn signal(
     State(state): State<AppState>,
-    principal: Principal,
+    // Signals come from the ai-engine (service key) or an admin.
+    _: ServiceOrRole<Admin>,
     _: RateLimit,
     trace: Option<Extension<TraceParent>>,
     aegis_common::http::Json(body, _): Json<RemediationSignal>,
 ) -> Result<Response, ApiError> {
-    require_signal_sender(&principal)?;
     validate_signal(&body)?;
     let trace = trace.map(|Extension(t)| t);
     let accepted = intake(&state, Signal::from(&body), trace).await?;
