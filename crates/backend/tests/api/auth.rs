@@ -352,6 +352,59 @@ async fn s5_logout_revokes_refresh_tokens() {
     );
 }
 
+/// The stored reset-token hash and its minutes to expiry, once a reset request has stored it.
+async fn stored_reset_token(pool: &sqlx::PgPool) -> (String, f64) {
+    for _ in 0..100 {
+        let row: Option<(String, f64)> = sqlx::query_as(
+            "SELECT password_reset_token_hash, EXTRACT(EPOCH FROM password_reset_expires_at - now())::float8 / 60 \
+             FROM users WHERE password_reset_token_hash IS NOT NULL",
+        )
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        if let Some(row) = row {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no reset token was stored within 5 s");
+}
+
+/// Whether an account exists must not show in forgot-password's answer or its timing: the
+/// lookup and the token write happen after the answer, so the answer does not even wait for
+/// the database.
+#[tokio::test]
+async fn forgot_password_answers_without_waiting_for_the_account_lookup() {
+    let (app, t, proxy, url) = crate::policy_support::build_behind_proxy(&[]).await;
+    tokio::spawn(app.run_until(std::future::pending()));
+    t.signup("e2e-signup@example.com", PW).await;
+    proxy.stall();
+    for email in ["e2e-signup@example.com", "nobody@example.com"] {
+        let res = t
+            .client
+            .post(format!("{}/api/v1/auth/forgot-password", t.address))
+            .timeout(Duration::from_secs(3))
+            .json(&json!({"email": email}))
+            .send()
+            .await
+            .expect("answered while the database hangs");
+        assert_eq!(res.status(), 200);
+    }
+    proxy.restore();
+    assert_eq!(
+        t.post(
+            "/api/v1/auth/forgot-password",
+            json!({"email": "e2e-signup@example.com"})
+        )
+        .await
+        .status(),
+        200
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (hash, _) = stored_reset_token(&pool).await;
+    assert_eq!(hash.len(), 64);
+}
+
 #[tokio::test]
 async fn s6_forgot_and_reset_password() {
     let app = spawn_app().await;
@@ -372,12 +425,8 @@ async fn s6_forgot_and_reset_password() {
         400
     );
     let pool = app.pool().await;
-    let (hash, minutes): (String, f64) = sqlx::query_as(
-        "SELECT password_reset_token_hash, EXTRACT(EPOCH FROM password_reset_expires_at - now())::float8 / 60 FROM users",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    // The token is stored after the answer (so that its timing reveals nothing).
+    let (hash, minutes) = stored_reset_token(&pool).await;
     assert_eq!(hash.len(), 64, "only a SHA-256 hex digest is stored");
     assert!((59.0..=60.5).contains(&minutes), "{minutes}");
 
