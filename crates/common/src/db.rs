@@ -198,6 +198,35 @@ pub fn pg_text(s: String) -> String {
     }
 }
 
+/// `s` in at most `max` characters, for a bounded column (`varchar(n)`): a longer value keeps
+/// its start and ends with its length and the head of its SHA-256, so a value from outside is
+/// stored recognisably instead of failing the insert.
+///
+/// ```
+/// use aegis_common::db::bounded;
+/// assert_eq!(bounded("web".into(), 255), "web");
+/// let long = bounded("n".repeat(300), 64);
+/// assert_eq!(long.chars().count(), 64);
+/// assert!(long.starts_with("nnnn") && long.contains("…[300 chars, sha256 "), "{long}");
+/// ```
+#[must_use]
+pub fn bounded(s: String, max: usize) -> String {
+    use sha2::Digest as _;
+    let len = s.chars().count();
+    if len <= max {
+        return s;
+    }
+    let digest = hex::encode(sha2::Sha256::digest(s.as_bytes()));
+    let tail = format!(
+        "…[{len} chars, sha256 {}]",
+        digest.get(..16).unwrap_or(&digest)
+    );
+    let keep = max.saturating_sub(tail.chars().count());
+    let mut out: String = s.chars().take(keep).collect();
+    out.push_str(&tail);
+    out.chars().take(max).collect()
+}
+
 /// [`pg_text`] for a borrowed string: borrowed back when it holds no NUL (the common case), so
 /// a value only bound as a parameter costs no copy.
 #[must_use]
@@ -318,6 +347,18 @@ mod pg_safe_tests {
         let printed = format!("17976931348623157{}", "0".repeat(292));
         let back: serde_json::Value = serde_json::from_str(&printed).unwrap();
         assert_eq!(back.as_f64(), Some(f64::MAX));
+    }
+
+    #[test]
+    fn long_values_are_bounded_recognisably_in_characters_not_bytes() {
+        assert_eq!(bounded("web".into(), 255), "web");
+        assert_eq!(bounded("é".repeat(255), 255), "é".repeat(255));
+        let long = bounded("é".repeat(300), 255);
+        assert_eq!(long.chars().count(), 255);
+        assert!(long.starts_with("éé"), "{long}");
+        assert!(long.ends_with(']') && long.contains("…[300 chars, sha256 "), "{long}");
+        assert_ne!(bounded("a".repeat(300), 64), bounded("b".repeat(300), 64));
+        assert_eq!(bounded("x".repeat(100), 3).chars().count(), 3);
     }
 
     #[test]

@@ -37,23 +37,33 @@ pub struct AuditSubject {
 }
 
 impl AuditSubject {
-    /// The subject with every value fit for PostgreSQL (no U+0000 in text or jsonb), so that a
-    /// hostile request is audited as a rejection instead of failing the insert.
+    /// The subject with every value fit for PostgreSQL (no U+0000 in text or jsonb, names
+    /// within their column's length), so that a hostile request is audited as a rejection
+    /// instead of failing the insert. The parameters as sent stay whole in `action_params`.
     #[must_use]
     pub fn pg_safe(self) -> Self {
-        use aegis_common::db::{pg_json, pg_text};
+        use aegis_common::db::{bounded, pg_json, pg_text};
         Self {
-            namespace: pg_text(self.namespace),
-            resource_name: pg_text(self.resource_name),
+            namespace: bounded(pg_text(self.namespace), NAME_COLUMN_CHARS),
+            resource_name: bounded(pg_text(self.resource_name), NAME_COLUMN_CHARS),
             action_params: pg_json(self.action_params),
-            requested_by: self.requested_by.map(pg_text),
+            requested_by: self
+                .requested_by
+                .map(|r| bounded(pg_text(r), NAME_COLUMN_CHARS)),
             policy_decision: self.policy_decision.map(pg_json),
             signature: self.signature.map(pg_text),
-            correlation_id: self.correlation_id.map(pg_text),
+            correlation_id: self
+                .correlation_id
+                .map(|c| bounded(pg_text(c), CORRELATION_COLUMN_CHARS)),
             ..self
         }
     }
 }
+
+/// `varchar(255)` of `namespace`, `resource_name` and `requested_by`.
+const NAME_COLUMN_CHARS: usize = 255;
+/// `varchar(64)` of `correlation_id`.
+const CORRELATION_COLUMN_CHARS: usize = 64;
 
 /// A row in progress: what the Loki lines need.
 #[derive(Debug, Clone)]

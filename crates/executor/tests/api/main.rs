@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod loki;
 mod openapi;
+mod outside_input;
 mod safety;
 mod shutdown;
 mod signatures;
