@@ -253,16 +253,34 @@ pub fn route_label(matched: Option<&MatchedPath>) -> String {
     out
 }
 
+/// The request method as a label: the standard methods by name, any other token (a client may
+/// send `FOOBAR`) as `OTHER`, so the label's values form a closed set.
+#[must_use]
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 /// Middleware: counts and times every response, including those produced by auth, throttling
 /// and the fallback. Install with `axum::middleware::from_fn_with_state(metrics, track_http)`
 /// through `Router::layer`, so the matched route is known.
 pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let path = route_label(req.extensions().get::<MatchedPath>());
     let res = next.run(req).await;
     metrics.observe_http(
-        method.as_str(),
+        method,
         &path,
         res.status().as_u16(),
         start.elapsed().as_secs_f64(),
@@ -283,6 +301,17 @@ pub async fn metrics_handler(State(metrics): State<Arc<Metrics>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_method_outside_the_standard_ones_is_labelled_other() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for token in ["FOOBAR", "get", "X-RANDOM-1"] {
+            let m = Method::from_bytes(token.as_bytes()).unwrap();
+            assert_eq!(method_label(&m), "OTHER", "{token}");
+        }
+    }
 
     #[test]
     fn empty_families_are_still_exposed() {

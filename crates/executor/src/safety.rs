@@ -51,6 +51,17 @@ pub fn check_namespace(
     Ok(())
 }
 
+/// `namespace` as a metric label: itself when allowed, else `other`. Label values must come
+/// from a closed set, and a rejected request's namespace is whatever its sender wrote.
+#[must_use]
+pub fn namespace_label<'a>(config: &'a Config, namespace: &str) -> &'a str {
+    config
+        .allowed_namespaces
+        .iter()
+        .find(|a| *a == namespace)
+        .map_or("other", String::as_str)
+}
+
 /// What the throttle decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleDecision {

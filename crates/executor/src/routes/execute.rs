@@ -153,7 +153,11 @@ impl Ctx<'_> {
         let m = &self.state.executor_metrics;
         m.errors.with_label_values(&[error_type, action]).inc();
         m.actions
-            .with_label_values(&[action, &self.subject.namespace, "rejected"])
+            .with_label_values(&[
+                action,
+                safety::namespace_label(&self.state.config, &self.subject.namespace),
+                "rejected",
+            ])
             .inc();
         let store = AuditStore::new(self.state.db.clone(), self.state.config.loki_url.is_some());
         let message = err.audit_message();
