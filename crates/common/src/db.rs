@@ -356,7 +356,10 @@ mod pg_safe_tests {
         let long = bounded("é".repeat(300), 255);
         assert_eq!(long.chars().count(), 255);
         assert!(long.starts_with("éé"), "{long}");
-        assert!(long.ends_with(']') && long.contains("…[300 chars, sha256 "), "{long}");
+        assert!(
+            long.ends_with(']') && long.contains("…[300 chars, sha256 "),
+            "{long}"
+        );
         assert_ne!(bounded("a".repeat(300), 64), bounded("b".repeat(300), 64));
         assert_eq!(bounded("x".repeat(100), 3).chars().count(), 3);
     }
