@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `APP_ENV` (`ENVIRONMENT`, `NODE_ENV`) | `development` | `development`, `test` or `production` |
 //! | `HOST` / `PORT` | `0.0.0.0` / `8000` | listen address |
+//! | `HTTP_HEADER_READ_TIMEOUT_MS` / `HTTP_MAX_CONNECTIONS` / `SHUTDOWN_DRAIN_TIMEOUT_MS` | `10000` / `4096` / `20000` | a request header's deadline, connections served at once, the SIGTERM drain's deadline ([`aegis_common::server::ServeLimits`]) |
 //! | `DATABASE_URL` or `DB_HOST` (`AI_DB_HOST`), `DB_PORT` (`AI_DB_PORT`), `DB_USER` (`AI_DB_USER`), `DB_PASSWORD` (`AI_DB_PASSWORD`), `DB_NAME` (`AI_DB_NAME`), `AI_DB_SSL_MODE`, `AI_DB_POOL_SIZE` | local `aegis_ai` outside production | PostgreSQL |
 //! | `API_KEY` | unset (auth off) | `X-API-Key` for `/api/v1/*`; required in production |
 //! | `ADMIN_API_KEY` | unset | key for training calls |
@@ -50,6 +51,8 @@ pub struct Config {
     pub host: String,
     /// Bind port.
     pub port: u16,
+    /// Header deadline, connection cap and shutdown drain of the HTTP server.
+    pub serve: aegis_common::server::ServeLimits,
     /// PostgreSQL.
     pub db: DbConfig,
     /// `X-API-Key` for `/api/v1/*`; `None` disables auth (never in production).
@@ -101,6 +104,7 @@ impl Config {
             app_env,
             host: env.string("HOST", &[], "0.0.0.0"),
             port: env.parse("PORT", &[], 8000u16)?,
+            serve: aegis_common::server::ServeLimits::from_env(env)?,
             db: DbConfig::from_env(env, app_env, &DB_VARS, "aegis_ai")?,
             api_key,
             admin_api_key: env.secret("ADMIN_API_KEY", &[], AppEnv::Development)?,

@@ -106,11 +106,14 @@ impl Application {
         {
             router = router.layer(cors);
         }
-        let bound = Bound::bind(&state.config.host, state.config.port, router)
-            .await
-            .with_context(|| {
-                format!("failed to bind {}:{}", state.config.host, state.config.port)
-            })?;
+        let bound = Bound::bind(
+            &state.config.host,
+            state.config.port,
+            router,
+            state.config.serve,
+        )
+        .await
+        .with_context(|| format!("failed to bind {}:{}", state.config.host, state.config.port))?;
         Ok(Self {
             bound,
             state,

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `APP_ENV` (`NODE_ENV`, `ENVIRONMENT`) | `development` | `development`, `test` or `production` |
 //! | `HOST` / `PORT` | `0.0.0.0` / `3000` | listen address (port 0 = any free port) |
+//! | `HTTP_HEADER_READ_TIMEOUT_MS` / `HTTP_MAX_CONNECTIONS` / `SHUTDOWN_DRAIN_TIMEOUT_MS` | `10000` / `4096` / `20000` | a request header's deadline, connections served at once, the SIGTERM drain's deadline ([`aegis_common::server::ServeLimits`]) |
 //! | `API_PREFIX` | `api/v1` | route prefix, no leading or trailing slash |
 //! | `DATABASE_URL` or `DB_HOST`, `DB_PORT`, `DB_USERNAME` (`DB_USER`), `DB_PASSWORD`, `DB_DATABASE` (`DB_NAME`), `DB_SSL_MODE` (`DB_SSL=true` = at least `require`), `DB_POOL_SIZE` | local `aegis_backend` outside production | PostgreSQL |
 //! | `REDIS_URL` or `REDIS_HOST` / `REDIS_PORT` / `REDIS_PASSWORD` | `127.0.0.1:6379` | Redis (fail-open) |
@@ -56,6 +57,8 @@ pub struct Config {
     pub host: String,
     /// Bind port (0 in tests).
     pub port: u16,
+    /// Header deadline, connection cap and shutdown drain of the HTTP server.
+    pub serve: aegis_common::server::ServeLimits,
     /// Route prefix with a leading slash, e.g. `/api/v1`.
     pub api_prefix: String,
     /// PostgreSQL.
@@ -126,6 +129,7 @@ impl Config {
             app_env,
             host: env.string("HOST", &[], "0.0.0.0"),
             port: env.parse("PORT", &[], 3000u16)?,
+            serve: aegis_common::server::ServeLimits::from_env(env)?,
             api_prefix: format!("/{prefix}"),
             db: {
                 let mut db = DbConfig::from_env(env, app_env, &DB_VARS, "aegis_backend")?;

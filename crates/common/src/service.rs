@@ -127,13 +127,23 @@ pub fn cors_layer(origins: &[String], credentials: bool) -> Result<Option<CorsLa
 pub struct Bound {
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: crate::server::ServeLimits,
 }
 
 impl Bound {
-    /// Binds `host:port` for `router`.
-    pub async fn bind(host: &str, port: u16, router: Router) -> std::io::Result<Self> {
+    /// Binds `host:port` for `router`, to be served within `limits`.
+    pub async fn bind(
+        host: &str,
+        port: u16,
+        router: Router,
+        limits: crate::server::ServeLimits,
+    ) -> std::io::Result<Self> {
         let listener = crate::server::bind(host, port).await?;
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            limits,
+        })
     }
 
     /// The bound address.
@@ -152,7 +162,7 @@ impl Bound {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::server::serve(self.listener, self.router, shutdown).await
+        crate::server::serve(self.listener, self.router, shutdown, self.limits).await
     }
 
     /// Serves until SIGTERM or Ctrl-C.

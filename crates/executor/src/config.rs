@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `APP_ENV` (`NODE_ENV`, `ENVIRONMENT`) | `development` | `development`, `test` or `production` |
 //! | `HOST` / `PORT` | `0.0.0.0` / `4000` | listen address (port 0 = any free port) |
+//! | `HTTP_HEADER_READ_TIMEOUT_MS` / `HTTP_MAX_CONNECTIONS` / `SHUTDOWN_DRAIN_TIMEOUT_MS` | `10000` / `4096` / `20000` | a request header's deadline, connections served at once, the SIGTERM drain's deadline ([`aegis_common::server::ServeLimits`]) |
 //! | `SERVICE_NAME` | `aegis-executor` | `service` field of logs |
 //! | `DATABASE_URL` or `DB_HOST` (`EXECUTOR_DB_HOST`), `DB_PORT` (`EXECUTOR_DB_PORT`), `DB_USERNAME` (`EXECUTOR_DB_USER`), `DB_PASSWORD` (`EXECUTOR_DB_PASSWORD`), `DB_DATABASE` (`EXECUTOR_DB_NAME`), `DB_SSL_MODE` (`EXECUTOR_DB_SSL_MODE`; `EXECUTOR_DB_SSL=true` = `require`), `DB_POOL_MAX` (`EXECUTOR_DB_POOL_MAX`) | local `aegis_executor` outside production, pool 10 | PostgreSQL; the pool gets `MAX_CONCURRENT_ACTIONS` extra connections for the per-resource advisory locks |
 //! | `AUTO_MIGRATE` | `true`, except `false` in production | run migrations at start-up |
@@ -95,6 +96,8 @@ pub struct Config {
     pub host: String,
     /// Bind port.
     pub port: u16,
+    /// Header deadline, connection cap and shutdown drain of the HTTP server.
+    pub serve: aegis_common::server::ServeLimits,
     /// PostgreSQL.
     pub db: DbConfig,
     /// Run migrations at start-up.
@@ -262,6 +265,7 @@ impl Config {
             app_env,
             host: env.string("HOST", &[], "0.0.0.0"),
             port: env.parse("PORT", &[], 4000u16)?,
+            serve: aegis_common::server::ServeLimits::from_env(env)?,
             db,
             auto_migrate: env.bool("AUTO_MIGRATE", &[], !prod)?,
             hmac_key,

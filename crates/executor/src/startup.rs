@@ -136,11 +136,14 @@ impl Application {
                     .allow_headers(tower_http::cors::Any),
             );
         }
-        let bound = Bound::bind(&state.config.host, state.config.port, router)
-            .await
-            .with_context(|| {
-                format!("failed to bind {}:{}", state.config.host, state.config.port)
-            })?;
+        let bound = Bound::bind(
+            &state.config.host,
+            state.config.port,
+            router,
+            state.config.serve,
+        )
+        .await
+        .with_context(|| format!("failed to bind {}:{}", state.config.host, state.config.port))?;
         Ok(Self {
             bound,
             state,
