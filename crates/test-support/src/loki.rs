@@ -44,6 +44,8 @@ struct Store {
     /// When non-zero, pushes answer this status.
     failing: AtomicU16,
     pushes: std::sync::atomic::AtomicU64,
+    /// Milliseconds a push waits, after storing its lines, before it is answered.
+    answer_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A running Loki fake.
@@ -122,6 +124,12 @@ impl LokiFake {
         self.store
             .failing
             .store(status.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Makes every push store its lines, then wait `delay` before answering (a slow Loki).
+    pub fn set_answer_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.store.answer_delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Everything received so far, in arrival order.
@@ -216,6 +224,10 @@ async fn push(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) 
                 entries.extend(new);
             }
             store.pushes.fetch_add(1, Ordering::SeqCst);
+            let delay = store.answer_delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => bad_request(e),

@@ -5,6 +5,11 @@
 //! failure rolls back, counts `executor_loki_push_failures_total` and backs off exponentially
 //! (capped by `LOKI_RETRY_MAX_BACKOFF_MS`). An outage therefore only delays lines; the request
 //! path never waits for Loki.
+//!
+//! Delivery is at least once: a push that Loki stored but answered after
+//! `LOKI_PUSH_TIMEOUT_MS` counts as failed, and its lines are sent again. The copies are
+//! identical (same stream labels, timestamp and line), which Loki drops on ingestion, so a
+//! query sees each line once; a receiver other than Loki must deduplicate on that triple.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

@@ -144,6 +144,60 @@ async fn a_loki_outage_delays_but_never_loses_or_duplicates_a_line() {
     assert_eq!(backlog, 0);
 }
 
+/// A Loki slower than `LOKI_PUSH_TIMEOUT_MS` gets lines again (delivery is at least once);
+/// every copy is identical, so Loki's own deduplication leaves each line once.
+#[tokio::test]
+async fn a_slow_loki_gets_identical_copies_and_every_line_at_least_once() {
+    let loki = LokiFake::start().await.unwrap();
+    loki.set_answer_delay(Duration::from_millis(600));
+    let app = spawn_app_with(&[
+        ("LOKI_URL", &loki.url()),
+        ("LOKI_PUSH_TIMEOUT_MS", "200"),
+        ("RATE_LIMIT_SCALE_MAX", "1000"),
+    ])
+    .await;
+    for i in 0..3 {
+        let b = sign(body(
+            "scale_deployment",
+            json!({"namespace":"production","deploymentName":"api-deployment","replicas": 1 + i}),
+            Some("ai-engine"),
+        ));
+        assert_eq!(app.execute(&b).await.0, 200);
+    }
+    // Wait until the slow Loki has been sent some line twice, then let it answer in time.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while loki.entries().len() <= 9 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loki.set_answer_delay(Duration::ZERO);
+    let shipped = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM loki_outbox WHERE shipped_at IS NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while shipped().await > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shipped().await, 0, "every line is eventually acknowledged");
+    let entries = loki.entries();
+    assert!(
+        entries.len() > 9,
+        "a timed-out push is sent again: {}",
+        entries.len()
+    );
+    let distinct: HashSet<(String, i128, String)> = entries
+        .iter()
+        .map(|e| (format!("{:?}", e.labels), e.timestamp_ns, e.line.clone()))
+        .collect();
+    assert_eq!(
+        distinct.len(),
+        9,
+        "3 lines per action; the copies are identical"
+    );
+}
+
 #[tokio::test]
 async fn a_failing_loki_is_retried_until_it_accepts() {
     let loki = LokiFake::start().await.unwrap();
