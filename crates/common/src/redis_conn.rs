@@ -1,14 +1,43 @@
 //! A Redis connection that never blocks start-up and never hangs a request.
 //!
-//! Redis is fail-open for every Aegis use (rate limits, caches, lockout counters): when it is
-//! down, callers get `None` or an error within the response timeout and carry on. The first
-//! connection is made in the background and retried; afterwards redis-rs's connection manager
-//! reconnects by itself.
+//! Redis is fail-open for every Aegis use (rate limits, caches, the policy cache version):
+//! when it is down, callers get `None` or an error and carry on. The first connection is made
+//! in the background and retried; afterwards redis-rs's connection manager reconnects by
+//! itself.
+//!
+//! A circuit breaker keeps an outage from costing every request the full timeout: the first
+//! command that times out or loses its connection opens it, and while it is open
+//! [`SharedRedis::connection`] answers `None` at once. One background probe `PING`s Redis
+//! every [`PROBE_INTERVAL`] and closes the breaker when it answers.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
+
+/// How often the probe tries Redis while the breaker is open.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Redis could not be asked: the breaker is open, it is not connected, or the command timed
+/// out or lost its connection.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisUnavailable {
+    /// Skipped: Redis is known to be down, or was never reached.
+    #[error("Redis is unavailable")]
+    Down,
+    /// No answer within the timeout.
+    #[error("Redis timed out")]
+    TimedOut,
+    /// Redis answered with an error, or the connection failed.
+    #[error("Redis command failed: {0}")]
+    Failed(#[from] redis::RedisError),
+}
 
 /// Shared handle; cheap to clone.
 #[derive(Clone)]
@@ -21,6 +50,8 @@ struct Inner {
     conn: OnceCell<ConnectionManager>,
     prefix: String,
     timeout: Duration,
+    /// The breaker: while set, nothing is sent; the probe clears it.
+    open: AtomicBool,
 }
 
 impl std::fmt::Debug for SharedRedis {
@@ -29,6 +60,7 @@ impl std::fmt::Debug for SharedRedis {
         f.debug_struct("SharedRedis")
             .field("prefix", &self.inner.prefix)
             .field("connected", &self.inner.conn.initialized())
+            .field("breaker_open", &self.is_open())
             .finish()
     }
 }
@@ -44,6 +76,7 @@ impl SharedRedis {
                 conn: OnceCell::new(),
                 prefix: prefix.to_owned(),
                 timeout,
+                open: AtomicBool::new(false),
             }),
         };
         let bg = me.clone();
@@ -66,6 +99,7 @@ impl SharedRedis {
                 conn: OnceCell::new(),
                 prefix: String::new(),
                 timeout: Duration::from_millis(100),
+                open: AtomicBool::new(false),
             }),
         }
     }
@@ -91,8 +125,25 @@ impl SharedRedis {
         self.inner.timeout
     }
 
-    /// A connection, or `None` while Redis has never been reachable.
+    /// Whether the breaker is open (Redis is known to be down and is being probed).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.inner.open.load(Ordering::Acquire)
+    }
+
+    /// A connection, or `None` while the breaker is open or Redis has never been reachable.
     pub async fn connection(&self) -> Option<ConnectionManager> {
+        if self.is_open() {
+            return None;
+        }
+        let conn = self.connect_now().await;
+        if conn.is_none() && self.inner.client.is_some() {
+            self.trip();
+        }
+        conn
+    }
+
+    async fn connect_now(&self) -> Option<ConnectionManager> {
         if let Some(c) = self.inner.conn.get() {
             return Some(c.clone());
         }
@@ -112,10 +163,67 @@ impl SharedRedis {
         }
     }
 
-    /// `PING` within the timeout (health checks).
+    /// Runs one command through the breaker, within the timeout. A timeout or a lost
+    /// connection opens the breaker; an error answered by Redis does not.
+    ///
+    /// # Errors
+    /// [`RedisUnavailable`]: skipped, timed out, or failed.
+    pub async fn run<T, F, Fut>(&self, command: F) -> Result<T, RedisUnavailable>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await.ok_or(RedisUnavailable::Down)?;
+        match tokio::time::timeout(self.inner.timeout, command(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                if e.is_timeout()
+                    || e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+                    || e.is_unrecoverable_error()
+                {
+                    self.trip();
+                }
+                Err(RedisUnavailable::Failed(e))
+            }
+            Err(_) => {
+                self.trip();
+                Err(RedisUnavailable::TimedOut)
+            }
+        }
+    }
+
+    /// Opens the breaker and starts the probe (once per outage).
+    fn trip(&self) {
+        if self.inner.open.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!("Redis is unavailable: skipping it until a probe succeeds (fail-open)");
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                if me.ping_now().await.is_ok() {
+                    me.inner.open.store(false, Ordering::Release);
+                    tracing::info!("Redis answers again");
+                    return;
+                }
+            }
+        });
+    }
+
+    /// `PING` within the timeout (health checks); fails at once while the breaker is open.
     pub async fn ping(&self) -> Result<(), String> {
+        if self.is_open() {
+            return Err("unavailable (circuit open)".to_owned());
+        }
+        self.ping_now().await
+    }
+
+    async fn ping_now(&self) -> Result<(), String> {
         let mut conn = self
-            .connection()
+            .connect_now()
             .await
             .ok_or_else(|| "not connected".to_owned())?;
         let pong: Result<String, _> = tokio::time::timeout(

@@ -118,14 +118,17 @@ return {count, ttl}
 /// Counts one hit on `key` (already prefixed) within `window`: the count and the milliseconds
 /// left, or `None` when Redis is unavailable.
 pub async fn hit(state: &AppState, key: &str, window: Duration) -> Option<(u64, u64)> {
-    let mut conn = state.redis.connection().await?;
     let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
     let mut invocation = SCRIPT.key(key);
     invocation.arg(window_ms);
-    let call = invocation.invoke_async::<(u64, i64)>(&mut conn);
-    match tokio::time::timeout(state.redis.timeout(), call).await {
-        Ok(Ok((count, ttl))) => Some((count, u64::try_from(ttl).unwrap_or(0))),
-        Ok(Err(e)) => {
+    let invocation = &invocation;
+    let call = state
+        .redis
+        .run(|mut conn| async move { invocation.invoke_async::<(u64, i64)>(&mut conn).await })
+        .await;
+    match call {
+        Ok((count, ttl)) => Some((count, u64::try_from(ttl).unwrap_or(0))),
+        Err(e @ aegis_common::redis_conn::RedisUnavailable::Failed(_)) => {
             tracing::warn!(error = %e, "rate-limit script failed");
             None
         }

@@ -419,22 +419,19 @@ impl PolicyService {
         }
     }
 
-    async fn redis_conn(&self) -> Option<redis::aio::ConnectionManager> {
-        self.inner.redis.connection().await
-    }
-
     async fn redis_query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
-        let mut conn = self.redis_conn().await?;
-        match tokio::time::timeout(self.inner.redis.timeout(), cmd.query_async::<T>(&mut conn))
+        use aegis_common::redis_conn::RedisUnavailable;
+        match self
+            .inner
+            .redis
+            .run(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
             .await
         {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "policy cache: Redis command failed (fail-open)");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("policy cache: Redis timed out (fail-open)");
+            Ok(v) => Some(v),
+            // Skipped while Redis is known to be down: nothing new to log.
+            Err(RedisUnavailable::Down) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "policy cache: Redis unavailable (fail-open)");
                 None
             }
         }

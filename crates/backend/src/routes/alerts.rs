@@ -15,6 +15,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
+use aegis_common::redis_conn::RedisUnavailable;
+
 use crate::{
     auth::{AdminOrUser, Principal, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
     db::alerts::{
@@ -317,42 +319,42 @@ async fn after_write(state: &AppState, alert: &alerts::Alert) {
 }
 
 async fn invalidate_current(state: &AppState) {
-    let Some(mut conn) = state.redis.connection().await else {
-        return;
-    };
     let mut cmd = redis::cmd("DEL");
     cmd.arg(state.redis.key(METRICS_CURRENT_KEY));
-    let call = cmd.query_async::<i64>(&mut conn);
-    match tokio::time::timeout(state.redis.timeout(), call).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "failed to invalidate metrics:current"),
-        Err(_) => tracing::warn!("timed out invalidating metrics:current"),
+    let cmd = &cmd;
+    let call = state
+        .redis
+        .run(|mut conn| async move { cmd.query_async::<i64>(&mut conn).await })
+        .await;
+    if let Err(e @ (RedisUnavailable::TimedOut | RedisUnavailable::Failed(_))) = call {
+        tracing::warn!(error = %e, "failed to invalidate metrics:current");
     }
 }
 
 async fn cached_current(state: &AppState) -> Option<Value> {
-    let mut conn = state.redis.connection().await?;
     let mut cmd = redis::cmd("GET");
     cmd.arg(state.redis.key(METRICS_CURRENT_KEY));
-    let call = cmd.query_async::<Option<String>>(&mut conn);
-    let raw = tokio::time::timeout(state.redis.timeout(), call)
+    let cmd = &cmd;
+    let raw = state
+        .redis
+        .run(|mut conn| async move { cmd.query_async::<Option<String>>(&mut conn).await })
         .await
-        .ok()?
         .ok()??;
     serde_json::from_str(&raw).ok()
 }
 
 async fn store_current(state: &AppState, body: &Value) {
-    let Some(mut conn) = state.redis.connection().await else {
-        return;
-    };
     let mut cmd = redis::cmd("SET");
     cmd.arg(state.redis.key(METRICS_CURRENT_KEY))
         .arg(body.to_string())
         .arg("EX")
         .arg(60);
-    let call = cmd.query_async::<()>(&mut conn);
-    if let Ok(Err(e)) = tokio::time::timeout(state.redis.timeout(), call).await {
+    let cmd = &cmd;
+    let call = state
+        .redis
+        .run(|mut conn| async move { cmd.query_async::<()>(&mut conn).await })
+        .await;
+    if let Err(e @ (RedisUnavailable::TimedOut | RedisUnavailable::Failed(_))) = call {
         tracing::warn!(error = %e, "failed to cache metrics:current");
     }
 }

@@ -1,6 +1,6 @@
 //! Health, readiness, liveness and metrics.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use aegis_test_support::FaultProxy;
 use serde_json::Value;
@@ -133,4 +133,75 @@ async fn readiness_checks_database_and_migrations() {
     .await
     .unwrap();
     assert!(exists, "start-up ran the migrator");
+}
+
+/// A Redis that accepts connections but never answers costs one timeout, not one per request:
+/// the breaker opens, commands are skipped without being sent, and a background probe closes
+/// it once Redis answers again.
+#[tokio::test]
+async fn a_hung_redis_opens_the_breaker_and_the_probe_closes_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aegis_common::redis_conn::{RedisUnavailable, SharedRedis};
+
+    let proxy = aegis_test_support::FaultProxy::start("127.0.0.1:6379".parse().unwrap())
+        .await
+        .unwrap();
+    let redis = SharedRedis::connect(
+        &format!("redis://{}", proxy.addr()),
+        &aegis_test_support::redis_prefix(),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let sent = AtomicUsize::new(0);
+    let ping = || {
+        let sent = &sent;
+        let redis = &redis;
+        async move {
+            redis
+                .run(|mut conn| async move {
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    redis::cmd("PING").query_async::<String>(&mut conn).await
+                })
+                .await
+        }
+    };
+    let mut up = false;
+    for _ in 0..100 {
+        if ping().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "Redis never answered through the proxy");
+
+    proxy.stall();
+    assert!(ping().await.is_err(), "a hung Redis cannot answer");
+    assert!(redis.is_open(), "the timeout opened the breaker");
+    let before = sent.load(Ordering::SeqCst);
+    for _ in 0..50 {
+        assert!(matches!(ping().await, Err(RedisUnavailable::Down)));
+    }
+    assert_eq!(
+        sent.load(Ordering::SeqCst),
+        before,
+        "nothing is sent while the breaker is open"
+    );
+    assert!(
+        redis.ping().await.is_err(),
+        "health checks see the outage at once"
+    );
+
+    proxy.restore();
+    let mut closed = false;
+    for _ in 0..200 {
+        if !redis.is_open() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed, "the probe never closed the breaker");
+    assert_eq!(ping().await.unwrap(), "PONG");
 }
