@@ -60,6 +60,10 @@ pub struct Application {
 impl Application {
     /// Connects, migrates (when enabled), builds the router and binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        tracing::info!(
+            database = %aegis_common::db::describe(&config.db),
+            "connecting to PostgreSQL"
+        );
         if !config.app_env.is_production()
             && let Err(e) = create_database_if_missing(&config.db).await
         {

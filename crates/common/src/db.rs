@@ -266,8 +266,26 @@ fn strip_nul(v: &mut serde_json::Value) {
 }
 
 /// Creates the configured database when it does not exist (development and tests only).
-/// Returns whether it was created.
+/// Returns whether it was created. The whole check is bounded by the pool's acquire timeout,
+/// so a server that accepts connections but never answers cannot hang start-up.
 pub async fn create_database_if_missing(cfg: &DbConfig) -> Result<bool, sqlx::Error> {
+    tokio::time::timeout(cfg.acquire_timeout, create_database_unbounded(cfg))
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+}
+
+/// Where the configuration points, for log lines: `host:port/database` (never credentials).
+#[must_use]
+pub fn describe(cfg: &DbConfig) -> String {
+    format!(
+        "{}:{}/{}",
+        cfg.options.get_host(),
+        cfg.options.get_port(),
+        cfg.database()
+    )
+}
+
+async fn create_database_unbounded(cfg: &DbConfig) -> Result<bool, sqlx::Error> {
     let name = cfg.database();
     let mut conn = PgConnection::connect_with(&cfg.options.clone().database("postgres")).await?;
     let exists: bool =
@@ -299,11 +317,18 @@ pub async fn migrate_with_retry(
 ) -> Result<(), sqlx::migrate::MigrateError> {
     let mut delay = Duration::from_millis(200);
     let mut last = None;
-    for _ in 0..attempts.max(1) {
+    let attempts = attempts.max(1);
+    for attempt in 1..=attempts {
         match migrator.run(pool).await {
             Ok(()) => return Ok(()),
             Err(e) => {
-                tracing::warn!(error = %e, "migration attempt failed; retrying");
+                tracing::warn!(
+                    error = %e,
+                    attempt,
+                    attempts,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "waiting for PostgreSQL: migration attempt failed"
+                );
                 last = Some(e);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));

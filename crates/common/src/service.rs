@@ -241,17 +241,47 @@ pub async fn run_binary<B: ServiceBinary>() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            tracing::error!(error = %e, "{} stopped with an error", B::NAME);
-            eprintln!("{}: {e}", B::NAME);
+            let chain = error_chain(e.as_ref());
+            tracing::error!(error = %chain, "{} stopped with an error", B::NAME);
+            eprintln!("{}: {chain}", B::NAME);
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and every cause under it, `outer: inner: root`, so that the message an operator
+/// reads names the cause and not only the step that failed.
+#[must_use]
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // anyhow prints its own chain with `{:#}`; never repeat a cause already shown.
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::{BackendStyle, FastApiStyle, NestStyle};
+
+    #[test]
+    fn a_fatal_error_is_reported_with_its_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "pool timed out");
+        let e = anyhow::Error::new(io).context("failed to migrate the aegis_backend database");
+        let boxed: BoxError = e.into();
+        assert_eq!(
+            error_chain(boxed.as_ref()),
+            "failed to migrate the aegis_backend database: pool timed out"
+        );
+    }
     use crate::http::Json;
     use axum::{
         body::Body,

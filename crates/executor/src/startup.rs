@@ -58,6 +58,10 @@ pub struct Application {
 impl Application {
     /// Connects, migrates (when enabled), starts the background tasks and binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        tracing::info!(
+            database = %aegis_common::db::describe(&config.db),
+            "connecting to PostgreSQL"
+        );
         if !config.app_env.is_production() {
             match create_database_if_missing(&config.db).await {
                 Ok(true) => tracing::info!(database = %config.db.database(), "created database"),

@@ -31,3 +31,42 @@ fn unknown_commands_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A PostgreSQL that accepts connections but never answers: creating the database and
+/// migrating give up within their timeouts, and the error names the cause.
+#[tokio::test]
+async fn start_up_against_a_hung_postgres_fails_within_its_timeouts() {
+    use std::time::Duration;
+
+    use aegis_common::db::{DbConfig, create_database_if_missing, migrate_with_retry};
+
+    let proxy = aegis_test_support::FaultProxy::start("127.0.0.1:5432".parse().unwrap())
+        .await
+        .unwrap();
+    proxy.stall();
+    let url = format!("postgres://postgres@{}/aegis_hung", proxy.addr());
+    let mut cfg = DbConfig::from_url(&url.into()).unwrap();
+    cfg.acquire_timeout = Duration::from_millis(500);
+    let bounded = Duration::from_secs(30);
+
+    let created = tokio::time::timeout(bounded, create_database_if_missing(&cfg)).await;
+    let err = created.expect("creating the database hung").unwrap_err();
+    assert!(matches!(err, sqlx::Error::PoolTimedOut), "{err}");
+
+    let pool = cfg.pool();
+    let migrated = tokio::time::timeout(
+        bounded,
+        migrate_with_retry(&pool, &aegis_backend::startup::MIGRATOR, 2),
+    )
+    .await;
+    let err = migrated.expect("migrating hung").unwrap_err();
+    let boxed: aegis_common::service::BoxError = anyhow::Error::new(err)
+        .context("failed to migrate the aegis_backend database")
+        .into();
+    let chain = aegis_common::service::error_chain(boxed.as_ref());
+    assert!(
+        chain.starts_with("failed to migrate the aegis_backend database: "),
+        "{chain}"
+    );
+    assert!(chain.contains("timed out"), "{chain}");
+}
