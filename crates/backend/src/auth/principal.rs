@@ -94,7 +94,9 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    fn from_user(user: User) -> Self {
+    /// The effective roles of `user`: its stored roles, or `user` when it has none.
+    #[must_use]
+    pub fn roles_of(user: &User) -> Vec<Role> {
         let mut roles: Vec<Role> = user
             .roles
             .iter()
@@ -103,6 +105,11 @@ impl AuthUser {
         if roles.is_empty() {
             roles.push(Role::User);
         }
+        roles
+    }
+
+    fn from_user(user: User) -> Self {
+        let roles = Self::roles_of(&user);
         Self {
             id: user.id,
             email: user.email.clone(),

@@ -85,7 +85,7 @@ pub async fn start_session(
 
 /// Revokes every active refresh token of the user (logout, password change/reset, deactivation).
 pub async fn revoke_all(db: &PgPool, user_id: Uuid) -> Result<(), ApiError> {
-    refresh_tokens::revoke_all_for_user(db, user_id).await?;
+    refresh_tokens::end_all_sessions(db, user_id).await?;
     Ok(())
 }
 

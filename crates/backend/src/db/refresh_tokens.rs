@@ -60,6 +60,22 @@ pub async fn insert(db: impl PgExecutor<'_>, t: &NewRefreshToken<'_>) -> Result<
     .map(|_| ())
 }
 
+/// Ends every session of the user: revokes its refresh tokens and stamps
+/// `users.sessions_revoked_at`, which closes its live sockets (logout, deactivation, a
+/// password change or reset). A new login revokes the older refresh tokens only
+/// ([`revoke_all_for_user`]), so other open dashboards stay connected until their tokens expire.
+#[tracing::instrument(skip(db))]
+pub async fn end_all_sessions(db: impl PgExecutor<'_>, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "WITH stamped AS (UPDATE users SET sessions_revoked_at = now() WHERE id = $1) \
+         UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(db)
+    .await
+    .map(|r| r.rows_affected())
+}
+
 /// Revokes every active row of the user; returns how many.
 #[tracing::instrument(skip(db))]
 pub async fn revoke_all_for_user(

@@ -1,15 +1,33 @@
-//! Real-time push (backend.md §6.3): every event goes to every connected client as one
+//! Real-time push: every event goes to the connected clients allowed to see it, as one
 //! argument `{"event": <name>, "data": {…}}`. [`Hub`] is the publish API the routes and the
-//! remediation loop use; it is cheap to clone.
+//! remediation loop use; it is cheap to clone. It also tells the gateway when a user's
+//! sessions end ([`Hub::end_sessions`]), and holds the gateway's live sessions.
 
 pub mod socket;
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
+use uuid::Uuid;
 
 /// How many events a slow subscriber may lag behind before it misses some.
 const CAPACITY: usize = 1024;
+
+/// Who may receive an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Audience {
+    /// Every authenticated client.
+    #[default]
+    Everyone,
+    /// Clients whose user may read incidents through REST (admins and auditors).
+    IncidentReaders,
+}
 
 /// One pushed event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,12 +36,28 @@ pub struct Envelope {
     pub event: String,
     /// Payload.
     pub data: Value,
+    /// Who receives it (not sent).
+    #[serde(skip)]
+    pub audience: Audience,
+}
+
+/// A connected socket's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// The user.
+    pub user_id: Uuid,
+    /// When the socket connected.
+    pub connected_at: DateTime<Utc>,
+    /// When its access token expires (later after the client re-authenticates).
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The publish side of the real-time gateway.
 #[derive(Debug, Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Envelope>,
+    ended: broadcast::Sender<Uuid>,
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
 }
 
 impl Default for Hub {
@@ -37,7 +71,53 @@ impl Hub {
     #[must_use]
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
-        Self { tx }
+        let (ended, _) = broadcast::channel(CAPACITY);
+        Self {
+            tx,
+            ended,
+            sessions: Arc::default(),
+        }
+    }
+
+    /// Closes the user's live sockets on this replica at once (logout, deactivation, a
+    /// password change). Other replicas close theirs at their next session check.
+    pub fn end_sessions(&self, user_id: Uuid) {
+        let _ = self.ended.send(user_id);
+    }
+
+    /// Users whose sessions ended, from now on.
+    #[must_use]
+    pub fn subscribe_ended(&self) -> broadcast::Receiver<Uuid> {
+        self.ended.subscribe()
+    }
+
+    /// Records (or replaces) the session of socket `sid`.
+    pub fn set_session(&self, sid: &str, session: Session) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.insert(sid.to_owned(), session);
+        }
+    }
+
+    /// The session of socket `sid`, while it is connected.
+    #[must_use]
+    pub fn session(&self, sid: &str) -> Option<Session> {
+        self.sessions.lock().ok()?.get(sid).copied()
+    }
+
+    /// Forgets socket `sid`.
+    pub fn remove_session(&self, sid: &str) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.remove(sid);
+        }
+    }
+
+    /// Every live session, by socket id.
+    #[must_use]
+    pub fn sessions(&self) -> Vec<(String, Session)> {
+        self.sessions
+            .lock()
+            .map(|s| s.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
     }
 
     /// Every event published from now on (the gateway forwards these to its sockets).
@@ -46,11 +126,17 @@ impl Hub {
         self.tx.subscribe()
     }
 
-    /// Publishes `data` as event `event`; never fails (no subscriber = dropped).
+    /// Publishes `data` as event `event` to every client; never fails (no subscriber =
+    /// dropped).
     pub fn emit(&self, event: &str, data: Value) {
+        self.emit_to(Audience::Everyone, event, data);
+    }
+
+    fn emit_to(&self, audience: Audience, event: &str, data: Value) {
         let _ = self.tx.send(Envelope {
             event: event.to_owned(),
             data,
+            audience,
         });
     }
 
@@ -75,10 +161,11 @@ impl Hub {
         self.emit("anomaly", payload);
     }
 
-    /// A `remediation` event (contract 10): `{event: "remediation", data: {incidentId,
-    /// correlationId, step, status, at, details}}`.
+    /// A `remediation` event: `{event: "remediation", data: {incidentId, correlationId, step,
+    /// status, at, details}}`, only to clients that may read incidents.
     pub fn emit_remediation(&self, event: &RemediationEvent) {
-        self.emit(
+        self.emit_to(
+            Audience::IncidentReaders,
             "remediation",
             serde_json::to_value(event).unwrap_or_else(|_| json!({})),
         );
@@ -124,6 +211,7 @@ mod tests {
         });
         let got = rx.recv().await.unwrap();
         assert_eq!(got.event, "remediation");
+        assert_eq!(got.audience, Audience::IncidentReaders);
         assert_eq!(
             serde_json::to_value(&got).unwrap(),
             json!({"event": "remediation", "data": {

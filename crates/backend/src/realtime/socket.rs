@@ -1,18 +1,49 @@
-//! The Socket.IO v4 gateway at `/socket.io/` (backend.md §6.3): only clients presenting a
-//! valid access token (`auth.token` in the handshake, else `?token=`) of an active user may
-//! connect; others get a connect error `{"message": "Unauthorized"}`. Every [`super::Hub`]
-//! event is broadcast to every connected client as one argument `{event, data}`. No
-//! client→server events are handled.
+//! The Socket.IO v4 gateway at `/socket.io/`: only clients presenting a valid access token
+//! (`auth.token` in the handshake, else `?token=`) of an active user may connect; others get a
+//! connect error `{"message": "Unauthorized"}`. Each [`super::Hub`] event goes to the sockets
+//! allowed to see it as one argument `{event, data}`: `remediation` only to users who may read
+//! incidents through REST (admins, auditors), everything else to every socket.
+//!
+//! A socket lives no longer than what authenticated it:
+//! - at its access token's expiry it is disconnected, unless the client sent a fresh token
+//!   of the same user with the `authenticate` event (acknowledged with `{"ok": true,
+//!   "expiresAt": …}`);
+//! - when the user's sessions end (logout, deactivation, a password change or reset) the
+//!   replica that ended them disconnects the user's sockets at once, and every replica checks
+//!   its sockets against the database every [`SESSION_CHECK`] (which also follows role
+//!   changes into and out of the incident readers).
 
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone as _, Utc};
 use socketioxide::{
     SocketIo,
-    extract::{SocketRef, State, TryData},
+    extract::{AckSender, Data, SocketRef, State, TryData},
     handler::ConnectHandler as _,
     layer::SocketIoLayer,
 };
 use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
 
-use crate::state::AppState;
+use super::{Audience, Session};
+use crate::{
+    auth::{
+        Role,
+        jwt::{Claims, TokenType},
+    },
+    state::AppState,
+};
+
+/// How often every replica checks its sockets' users against the database.
+pub const SESSION_CHECK: Duration = Duration::from_secs(5);
+
+/// The room of every socket of one user.
+fn user_room(id: Uuid) -> String {
+    format!("user:{id}")
+}
+
+/// The room of sockets whose user may read incidents.
+const INCIDENT_READERS: &str = "incident-readers";
 
 /// The refusal sent as the connect error's `message`.
 #[derive(Debug)]
@@ -45,6 +76,43 @@ fn handshake_token(auth: Option<&serde_json::Value>, query: Option<&str>) -> Opt
     (!token.is_empty()).then(|| token.to_owned())
 }
 
+/// A token's claims when it is a valid access token of an active user whose sessions were
+/// not ended after it was issued; the user's roles with it.
+async fn verify(state: &AppState, token: &str) -> Option<(Claims, Vec<Role>)> {
+    let claims = state.auth.keys.verify(token, TokenType::Access).ok()?;
+    let user = crate::auth::user_from_access_token(state, token)
+        .await
+        .ok()?;
+    let revoked = sessions_revoked_at(state, claims.sub).await?;
+    // `iat` has whole seconds: a token issued in the second of the revocation is refused too
+    // (its client's reconnect a moment later carries a newer one).
+    if revoked.is_some_and(|r| claims.iat <= r.timestamp()) {
+        return None;
+    }
+    Some((claims, user.roles))
+}
+
+async fn sessions_revoked_at(state: &AppState, user: Uuid) -> Option<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT sessions_revoked_at FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(&state.db)
+        .await
+        .ok()
+        .flatten()
+}
+
+fn expiry(claims: &Claims) -> DateTime<Utc> {
+    Utc.timestamp_opt(claims.exp, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+fn reads_incidents(roles: &[Role]) -> bool {
+    roles
+        .iter()
+        .any(|r| matches!(r, Role::Admin | Role::Auditor))
+}
+
 async fn authenticate(
     socket: SocketRef,
     State(state): State<AppState>,
@@ -52,10 +120,20 @@ async fn authenticate(
 ) -> Result<(), Unauthorized> {
     let token =
         handshake_token(auth.ok().as_ref(), socket.req_parts().uri.query()).ok_or(Unauthorized)?;
-    let user = crate::auth::user_from_access_token(&state, &token)
-        .await
-        .map_err(|_| Unauthorized)?;
-    tracing::debug!(socket = %socket.id, user = %user.id, "socket authenticated");
+    let (claims, roles) = verify(&state, &token).await.ok_or(Unauthorized)?;
+    socket.join(user_room(claims.sub));
+    if reads_incidents(&roles) {
+        socket.join(INCIDENT_READERS);
+    }
+    state.realtime.set_session(
+        &socket.id.to_string(),
+        Session {
+            user_id: claims.sub,
+            connected_at: Utc::now(),
+            expires_at: expiry(&claims),
+        },
+    );
+    tracing::debug!(socket = %socket.id, user = %claims.sub, "socket authenticated");
     Ok(())
 }
 
@@ -64,20 +142,120 @@ async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
     tracing::info!(socket = %socket.id, "socket connected");
     socket.on_disconnect(async |s: SocketRef, State(state): State<AppState>| {
         state.backend_metrics.websocket_connections.dec();
+        state.realtime.remove_session(&s.id.to_string());
         tracing::info!(socket = %s.id, "socket disconnected");
     });
+    socket.on("authenticate", reauthenticate);
+    tokio::spawn(disconnect_at_expiry(socket, state));
 }
 
-/// Builds the layer and starts forwarding hub events to every socket. Needs a Tokio runtime.
+/// The `authenticate` event: a fresh access token of the same user extends the socket's life.
+async fn reauthenticate(
+    socket: SocketRef,
+    State(state): State<AppState>,
+    Data(body): Data<serde_json::Value>,
+    ack: AckSender,
+) {
+    let sid = socket.id.to_string();
+    let token = handshake_token(Some(&body), None);
+    let renewed = match (state.realtime.session(&sid), token) {
+        (Some(session), Some(token)) => verify(&state, &token)
+            .await
+            .filter(|(claims, _)| claims.sub == session.user_id)
+            .map(|(claims, _)| (session, expiry(&claims))),
+        _ => None,
+    };
+    let answer = match renewed {
+        Some((session, expires_at)) => {
+            state.realtime.set_session(
+                &sid,
+                Session {
+                    expires_at: expires_at.max(session.expires_at),
+                    ..session
+                },
+            );
+            serde_json::json!({"ok": true, "expiresAt": aegis_common::time::rfc3339_millis(expires_at)})
+        }
+        None => serde_json::json!({"ok": false, "message": "Unauthorized"}),
+    };
+    let _ = ack.send(&answer);
+}
+
+async fn disconnect_at_expiry(socket: SocketRef, state: AppState) {
+    let sid = socket.id.to_string();
+    loop {
+        let Some(session) = state.realtime.session(&sid) else {
+            return;
+        };
+        let left = (session.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        if left.is_zero() {
+            tracing::info!(socket = %sid, "access token expired: disconnecting the socket");
+            state.realtime.remove_session(&sid);
+            let _ = socket.disconnect();
+            return;
+        }
+        tokio::time::sleep(left).await;
+    }
+}
+
+/// Disconnects the sockets of users who are gone, inactive or whose sessions ended after the
+/// socket connected; moves sockets into or out of the incident readers as roles change.
+async fn check_sessions(io: &SocketIo, state: &AppState) {
+    let mut by_user: std::collections::HashMap<Uuid, Vec<(String, Session)>> =
+        std::collections::HashMap::new();
+    for (sid, session) in state.realtime.sessions() {
+        by_user
+            .entry(session.user_id)
+            .or_default()
+            .push((sid, session));
+    }
+    for (user_id, sockets) in by_user {
+        let user = match crate::db::users::load(&state.db, user_id).await {
+            Ok(u) => u,
+            // The database is unreachable: keep the sockets until it answers.
+            Err(_) => continue,
+        };
+        let revoked = sessions_revoked_at(state, user_id).await.flatten();
+        let roles = user
+            .as_ref()
+            .map(crate::auth::AuthUser::roles_of)
+            .unwrap_or_default();
+        let active = user.as_ref().is_some_and(|u| u.is_active);
+        for (sid, session) in sockets {
+            let Some(socket) = sid.parse().ok().and_then(|s| io.get_socket(s)) else {
+                state.realtime.remove_session(&sid);
+                continue;
+            };
+            if !active || revoked.is_some_and(|r| r > session.connected_at) {
+                tracing::info!(socket = %sid, user = %user_id, "sessions ended: disconnecting the socket");
+                state.realtime.remove_session(&sid);
+                let _ = socket.disconnect();
+            } else if reads_incidents(&roles) {
+                socket.join(INCIDENT_READERS);
+            } else {
+                socket.leave(INCIDENT_READERS);
+            }
+        }
+    }
+}
+
+/// Builds the layer and starts forwarding hub events to the sockets. Needs a Tokio runtime.
 pub fn layer(state: &AppState) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder().with_state(state.clone()).build_layer();
     io.ns("/", on_connect.with(authenticate));
     let mut events = state.realtime.subscribe();
+    let forward = io.clone();
     tokio::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(envelope) => {
-                    if let Err(e) = io.emit(envelope.event.as_str(), &envelope).await {
+                    let to = match envelope.audience {
+                        Audience::Everyone => forward.broadcast(),
+                        Audience::IncidentReaders => forward.to(INCIDENT_READERS),
+                    };
+                    if let Err(e) = to.emit(envelope.event.as_str(), &envelope).await {
                         tracing::warn!(error = %e, event = %envelope.event, "socket broadcast failed");
                     }
                 }
@@ -86,6 +264,36 @@ pub fn layer(state: &AppState) -> SocketIoLayer {
                 }
                 Err(RecvError::Closed) => break,
             }
+        }
+    });
+    let mut ended = state.realtime.subscribe_ended();
+    let local = io.clone();
+    let hub = state.realtime.clone();
+    tokio::spawn(async move {
+        loop {
+            match ended.recv().await {
+                Ok(user_id) => {
+                    for (sid, session) in hub.sessions() {
+                        if session.user_id == user_id {
+                            hub.remove_session(&sid);
+                        }
+                    }
+                    if let Err(e) = local.to(user_room(user_id)).disconnect().await {
+                        tracing::warn!(error = %e, "failed to disconnect an ended session's sockets");
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
+    let checked = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            check_sessions(&io, &checked).await;
         }
     });
     layer

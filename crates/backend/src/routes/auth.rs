@@ -398,6 +398,7 @@ async fn logout(
     _: RateLimit,
 ) -> Result<Response, ApiError> {
     session::revoke_all(&state.db, user.id).await?;
+    state.realtime.end_sessions(user.id);
     audit::record(
         &state.db,
         event(
@@ -604,8 +605,9 @@ async fn reset_password(
     if claimed == 0 {
         return Err(invalid());
     }
-    db::refresh_tokens::revoke_all_for_user(&mut *tx, user.id).await?;
+    db::refresh_tokens::end_all_sessions(&mut *tx, user.id).await?;
     tx.commit().await?;
+    state.realtime.end_sessions(user.id);
     lockout::clear(&state.db, &user.email).await?;
     let mut ev = event("auth_password_reset", Some(user.id), json!({}), &client);
     ev.entity_type = Some("user");

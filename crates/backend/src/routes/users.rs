@@ -308,9 +308,12 @@ async fn update(
     let mut tx = state.db.begin().await?;
     users::update_profile(&mut *tx, id, &profile).await?;
     if deactivated {
-        db::refresh_tokens::revoke_all_for_user(&mut *tx, id).await?;
+        db::refresh_tokens::end_all_sessions(&mut *tx, id).await?;
     }
     tx.commit().await?;
+    if deactivated {
+        state.realtime.end_sessions(id);
+    }
     audit::record(
         &state.db,
         event(
@@ -393,8 +396,9 @@ async fn change_password(
         .await?;
     let mut tx = state.db.begin().await?;
     users::set_password(&mut *tx, id, &hash).await?;
-    db::refresh_tokens::revoke_all_for_user(&mut *tx, id).await?;
+    db::refresh_tokens::end_all_sessions(&mut *tx, id).await?;
     tx.commit().await?;
+    state.realtime.end_sessions(id);
     audit::record(
         &state.db,
         event("user_password_change", &caller, id, json!({}), &client),

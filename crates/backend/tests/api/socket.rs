@@ -71,10 +71,23 @@ struct Client {
 
 impl Client {
     async fn start(app: &TestApp, mode: &str, token: &str, transports: &str) -> Self {
+        Self::start_with(app, mode, token, transports, None).await
+    }
+
+    /// A client that sends `fresh` with the `authenticate` event once connected.
+    async fn start_with(
+        app: &TestApp,
+        mode: &str,
+        token: &str,
+        transports: &str,
+        fresh: Option<&str>,
+    ) -> Self {
         ensure_client().await;
+        let mut args = vec![app.address.as_str(), mode, token, transports];
+        args.extend(fresh);
         let mut child = Command::new("node")
             .arg(client_dir().join("client.mjs"))
-            .args([app.address.as_str(), mode, token, transports])
+            .args(args)
             .current_dir(client_dir())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -257,5 +270,156 @@ async fn a_detected_anomaly_is_pushed_in_the_dashboards_shape() {
         &json!({"id": stored.0.to_string(), "timestamp": "2024-01-25T14:00:01Z",
                 "metric": "cpu_usage", "value": 0.97, "predicted": null, "anomalyScore": 0.85,
                 "isAnomaly": true, "severity": "high", "recommendation": "scale_up"})
+    );
+}
+
+async fn post_alert(app: &TestApp, token: &str, title: &str) {
+    let res = app
+        .send(
+            Method::POST,
+            "/api/v1/alerts",
+            Some(token),
+            Some(json!({"title": title, "severity": "low"})),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+}
+
+/// Waits for the disconnect line, failing on any pushed event before it.
+async fn disconnected(client: &mut Client) {
+    let v = client
+        .wait_for("disconnect", |v| v["type"] == "disconnect")
+        .await;
+    assert_eq!(v["reason"], "io server disconnect", "{v}");
+}
+
+/// A socket lives no longer than its access token, unless the client sends a fresh one.
+#[tokio::test]
+async fn a_socket_is_disconnected_when_its_token_expires_unless_renewed() {
+    let app = spawn_with_admin(&[("JWT_ACCESS_EXPIRATION", "3s")]).await;
+    let first = app.signup("u1@example.com", PW).await;
+    let mut plain = Client::start(&app, "auth", &first.access, "websocket").await;
+    plain.connected().await;
+    disconnected(&mut plain).await;
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let old = app.login_ok("u1@example.com", PW).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let fresh = app.login_ok("u1@example.com", PW).await;
+    let old_exp = crate::auth_support::claims(&old.access)["exp"]
+        .as_i64()
+        .unwrap();
+    let fresh_exp = crate::auth_support::claims(&fresh.access)["exp"]
+        .as_i64()
+        .unwrap();
+    assert!(fresh_exp > old_exp);
+    let mut renewed =
+        Client::start_with(&app, "auth", &old.access, "websocket", Some(&fresh.access)).await;
+    renewed.connected().await;
+    let ack = renewed
+        .wait_for("reauthenticated", |v| v["type"] == "reauthenticated")
+        .await;
+    assert_eq!(ack["answer"]["ok"], true, "{ack}");
+    // Past the first token's expiry, the socket still receives events.
+    let wait = old_exp * 1000 + 500 - chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0))).await;
+    post_alert(&app, &fresh.access, "still here").await;
+    assert_eq!(renewed.event("alert").await["data"]["title"], "still here");
+    disconnected(&mut renewed).await;
+    assert!(
+        chrono::Utc::now().timestamp() >= fresh_exp,
+        "disconnected before the fresh token expired"
+    );
+}
+
+/// Logout and deactivation close the user's sockets at once, and a token issued before the
+/// logout cannot open a new one.
+#[tokio::test]
+async fn logout_and_deactivation_disconnect_the_users_sockets() {
+    let app = spawn_with_admin(&[]).await;
+    let admin = app.admin().await;
+    let u1 = app.signup("u1@example.com", PW).await;
+    let mut client = Client::start(&app, "auth", &u1.access, "websocket").await;
+    client.connected().await;
+    let res = app
+        .send(Method::POST, "/api/v1/auth/logout", Some(&u1.access), None)
+        .await;
+    assert_eq!(res.status(), 200);
+    disconnected(&mut client).await;
+    let mut again = Client::start(&app, "auth", &u1.access, "websocket").await;
+    let v = again
+        .wait_for("connect_error", |v| {
+            v["type"] == "connect_error" || v["type"] == "connect"
+        })
+        .await;
+    assert_eq!(
+        v["type"], "connect_error",
+        "a token from before the logout: {v}"
+    );
+
+    let u2 = app.signup("u2@example.com", PW).await;
+    let mut client = Client::start(&app, "auth", &u2.access, "polling").await;
+    client.connected().await;
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/users/{}", u2.user_id()),
+            Some(&admin.access),
+            Some(json!({"isActive": false})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    disconnected(&mut client).await;
+}
+
+/// A logout through one replica closes the user's sockets on another at its next session
+/// check.
+#[tokio::test]
+async fn a_logout_through_one_replica_disconnects_sockets_on_another() {
+    let (a, b) = crate::policy_support::spawn_pair().await;
+    let u1 = a.signup("u1@example.com", PW).await;
+    let mut client = Client::start(&b, "auth", &u1.access, "websocket").await;
+    client.connected().await;
+    let res = a
+        .send(Method::POST, "/api/v1/auth/logout", Some(&u1.access), None)
+        .await;
+    assert_eq!(res.status(), 200);
+    disconnected(&mut client).await;
+}
+
+/// `remediation` events reach only users who may read incidents through REST.
+#[tokio::test]
+async fn remediation_events_reach_only_incident_readers() {
+    let app = spawn_with_admin(&[("REMEDIATION_MODE", "off")]).await;
+    let admin = app.admin().await;
+    let u1 = app.signup("u1@example.com", PW).await;
+    let mut reader = Client::start(&app, "auth", &admin.access, "websocket").await;
+    reader.connected().await;
+    let mut plain = Client::start(&app, "auth", &u1.access, "websocket").await;
+    plain.connected().await;
+    let res = app
+        .send(
+            Method::POST,
+            "/api/v1/remediation/signals",
+            Some(&admin.access),
+            Some(json!({
+                "source": "admin", "kind": "anomaly", "observedAt": "2026-11-25T10:00:00Z",
+                "target": {"namespace": "shop", "deployment": "web"},
+                "severity": "high", "score": 0.9, "confidence": 0.9,
+                "recommendedAction": "scale_up", "window": {"metrics": []}, "prediction": {}
+            })),
+        )
+        .await;
+    assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
+    assert_eq!(reader.event("remediation").await["event"], "remediation");
+    post_alert(&app, &admin.access, "after").await;
+    let next = plain
+        .wait_for("alert", |v| {
+            v["type"] == "event" && (v["event"] == "alert" || v["event"] == "remediation")
+        })
+        .await;
+    assert_eq!(
+        next["event"], "alert",
+        "a plain user got a remediation event: {next}"
     );
 }

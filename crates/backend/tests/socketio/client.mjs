@@ -2,10 +2,13 @@
 // happening on stdout: {"type":"connect"}, {"type":"connect_error","message":…} (then exits),
 // {"type":"event","event":…,"args":[…]}. Reads nothing; the test kills it when done.
 //
-// Usage: node client.mjs <url> <auth|query|none> [token] [transports, comma-separated]
+// With a fifth argument, a fresh access token, it sends it with the `authenticate` event once
+// connected and prints the acknowledgement as {"type":"reauthenticated","answer":…}.
+//
+// Usage: node client.mjs <url> <auth|query|none> [token] [transports, comma-separated] [fresh token]
 import { io } from "socket.io-client";
 
-const [url, mode, token, transports] = process.argv.slice(2);
+const [url, mode, token, transports, fresh] = process.argv.slice(2);
 const options = {
   transports: (transports || "websocket,polling").split(","),
   reconnection: false,
@@ -16,7 +19,14 @@ if (mode === "query") options.query = { token };
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const socket = io(url, options);
-socket.on("connect", () => out({ type: "connect", id: socket.id }));
+socket.on("connect", () => {
+  out({ type: "connect", id: socket.id });
+  if (fresh) {
+    socket.emit("authenticate", { token: fresh }, (answer) =>
+      out({ type: "reauthenticated", answer }),
+    );
+  }
+});
 socket.on("connect_error", (err) => {
   out({ type: "connect_error", message: err.message, data: err.data ?? null });
   process.exit(0);
