@@ -43,6 +43,9 @@ pub struct ExecutorMetrics {
     pub loki_outbox_backlog: IntGauge,
     /// `executor_loki_lines_shipped_total`.
     pub loki_lines_shipped: IntCounter,
+    /// `executor_audit_chain_head_seq`: the newest `chain_seq` of the audit chain. Watched
+    /// from outside the database, it must never go backwards.
+    pub audit_chain_head: IntGauge,
 }
 
 impl ExecutorMetrics {
@@ -95,6 +98,10 @@ impl ExecutorMetrics {
             )?,
             audit_logs_created: m
                 .counter("executor_audit_logs_created_total", "Audit rows inserted")?,
+            audit_chain_head: m.int_gauge(
+                "executor_audit_chain_head_seq",
+                "The newest chain_seq of the audit hash chain (must never go backwards)",
+            )?,
             audit_log_size: single(
                 "executor_audit_log_size_bytes",
                 "Size of the serialised audit row",

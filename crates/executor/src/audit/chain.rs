@@ -1,10 +1,17 @@
-//! `/audit/verify`: walks the hash chain from the newest anchor (spec/README.md "Executor audit").
+//! `/audit/verify`: checks the retention anchors, then walks the hash chain from the newest.
 //!
 //! The database computes each link when a row becomes final (`audit_guard()`), with the same
 //! SQL function (`audit_row_hash`) the verifier uses here, so the writer and the verifier cannot
 //! disagree about the canonical form. A row changed behind the trigger's back (trigger
 //! disabled, `session_replication_role = replica`) no longer hashes to its stored `hash`; a row
 //! deleted that way leaves a gap in `chain_seq` or a `prev_hash` that names nothing.
+//!
+//! Anchors are checked too: each moves past the one before and counts exactly the rows between
+//! them, the rows they cover are gone, and the newest names the hash the next row links to. A
+//! forged anchor therefore cannot hide a gap. What the database alone cannot show, the newest
+//! rows removed together with their trace, is shown by the head this report returns
+//! (`headSeq`, `headHash`), which also leaves with every Loki line and as
+//! `executor_audit_chain_head_seq`: a head that goes backwards was truncated.
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -54,6 +61,9 @@ pub struct VerifyReport {
     /// The newest `chain_seq` checked (`null` when no row was checked).
     #[schema(required = true)]
     pub head_seq: Option<i64>,
+    /// The hash of that row: compare it with the head seen outside the database.
+    #[schema(required = true)]
+    pub head_hash: Option<String>,
     /// The first broken link, if any.
     #[schema(required = true)]
     pub first_broken: Option<BrokenLink>,
@@ -68,14 +78,42 @@ struct Link {
     recomputed: Option<String>,
 }
 
+/// Checks the anchors, oldest first: each moves past the previous one and counts the rows
+/// between them. The first problem, if any.
+fn check_anchors(anchors: &[(i64, i64, String, i64)]) -> Option<BrokenLink> {
+    let mut prev = 0;
+    for (id, after_seq, _, purged) in anchors {
+        if *after_seq <= prev {
+            return Some(BrokenLink {
+                id: None,
+                chain_seq: *after_seq,
+                reason: format!("anchor {id} does not move past the previous anchor ({prev})"),
+            });
+        }
+        if after_seq - prev != *purged {
+            return Some(BrokenLink {
+                id: None,
+                chain_seq: *after_seq,
+                reason: format!(
+                    "anchor {id} says {purged} rows were purged, but it covers {}",
+                    after_seq - prev
+                ),
+            });
+        }
+        prev = *after_seq;
+    }
+    None
+}
+
 /// Walks the chain.
 pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
-    let anchor: Option<(i64, i64, String, i64)> = sqlx::query_as(
+    let anchors: Vec<(i64, i64, String, i64)> = sqlx::query_as(
         "SELECT id, after_seq, after_hash::text, purged_rows
-           FROM audit_chain_anchors ORDER BY id DESC LIMIT 1",
+           FROM audit_chain_anchors ORDER BY id",
     )
-    .fetch_optional(db)
+    .fetch_all(db)
     .await?;
+    let anchor = anchors.last().cloned();
     let (mut expected_seq, mut expected_prev) = match &anchor {
         Some((_, seq, hash, _)) => (seq + 1, hash.clone()),
         None => (1, GENESIS.to_owned()),
@@ -86,6 +124,47 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
         after_hash: hash.clone(),
         purged_rows: *purged,
     });
+    let mut report = VerifyReport {
+        valid: true,
+        checked: 0,
+        anchor: anchor_json,
+        head_seq: None,
+        head_hash: None,
+        first_broken: None,
+    };
+    let head: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT chain_seq, hash::text FROM action_audit_logs
+          WHERE chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    if let Some((seq, hash)) = head {
+        report.head_seq = Some(seq);
+        report.head_hash = hash;
+    }
+    if let Some(problem) = check_anchors(&anchors) {
+        report.valid = false;
+        report.first_broken = Some(problem);
+        return Ok(report);
+    }
+    if let Some((id, after_seq, _, _)) = &anchor {
+        let left: Option<(Uuid, i64)> = sqlx::query_as(
+            "SELECT id, chain_seq FROM action_audit_logs
+              WHERE chain_seq <= $1 ORDER BY chain_seq LIMIT 1",
+        )
+        .bind(after_seq)
+        .fetch_optional(db)
+        .await?;
+        if let Some((row, seq)) = left {
+            report.valid = false;
+            report.first_broken = Some(BrokenLink {
+                id: Some(row),
+                chain_seq: seq,
+                reason: format!("anchor {id} covers this row, but it was not purged"),
+            });
+            return Ok(report);
+        }
+    }
     let start = expected_seq;
     let links: Vec<Link> = sqlx::query_as(
         "SELECT id, chain_seq, prev_hash::text AS prev_hash, hash::text AS hash,
@@ -97,13 +176,6 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
     .bind(start)
     .fetch_all(db)
     .await?;
-    let mut report = VerifyReport {
-        valid: true,
-        checked: 0,
-        anchor: anchor_json,
-        head_seq: None,
-        first_broken: None,
-    };
     let broken = |id: Option<Uuid>, seq: i64, reason: String| BrokenLink {
         id,
         chain_seq: seq,
@@ -111,7 +183,6 @@ pub async fn verify(db: &PgPool) -> Result<VerifyReport, sqlx::Error> {
     };
     for link in &links {
         report.checked += 1;
-        report.head_seq = Some(link.chain_seq);
         let problem = if link.chain_seq != expected_seq {
             Some(broken(
                 None,

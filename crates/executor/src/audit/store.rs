@@ -99,6 +99,7 @@ impl FinalStatus {
 pub struct AuditStore {
     db: PgPool,
     loki: bool,
+    head: Option<prometheus::IntGauge>,
 }
 
 /// The §7.4 line: keys in the spec's order, `correlation_id` last, `null` when unset.
@@ -156,7 +157,15 @@ const INSERT: &str = "INSERT INTO action_audit_logs
      status, error_message, execution_duration, completed_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet, $9, $10, $11, $12, $13,
           CASE WHEN $11::varchar = 'rejected' THEN now() END)
-  RETURNING id, created_at";
+  RETURNING id, created_at, chain_seq";
+
+/// A line into the outbox; a final row's line ends with its chain link (`chain_seq`,
+/// `chain_hash`), so the chain's head leaves the database with every final line.
+const OUTBOX: &str = "INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
+SELECT r.id, $2, CASE WHEN r.chain_seq IS NULL THEN $3
+       ELSE left($3, -1) || ',\"chain_seq\":' || r.chain_seq || ',\"chain_hash\":\"' || r.hash || '\"}' END,
+       $4
+  FROM action_audit_logs r WHERE r.id = $1";
 
 /// Binds a subject as `$1`–`$10` of [`INSERT`] and [`OPEN`].
 fn bind_subject<'q, O>(
@@ -195,7 +204,26 @@ impl AuditStore {
     /// A store; `loki` = whether lines go to the outbox.
     #[must_use]
     pub fn new(db: PgPool, loki: bool) -> Self {
-        Self { db, loki }
+        Self {
+            db,
+            loki,
+            head: None,
+        }
+    }
+
+    /// Raises `gauge` to each chain link this store writes (`executor_audit_chain_head_seq`).
+    #[must_use]
+    pub fn with_head_gauge(mut self, gauge: prometheus::IntGauge) -> Self {
+        self.head = Some(gauge);
+        self
+    }
+
+    fn saw_link(&self, seq: Option<i64>) {
+        if let (Some(g), Some(seq)) = (&self.head, seq)
+            && seq > g.get()
+        {
+            g.set(seq);
+        }
     }
 
     async fn outbox(
@@ -209,15 +237,13 @@ impl AuditStore {
         if !self.loki {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(row.id)
-        .bind(loki_labels(row, status))
-        .bind(loki_line(row, status, error_message, execution_duration))
-        .bind(now_ns())
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(OUTBOX)
+            .bind(row.id)
+            .bind(loki_labels(row, status))
+            .bind(loki_line(row, status, error_message, execution_duration))
+            .bind(now_ns())
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 
@@ -228,7 +254,7 @@ impl AuditStore {
         status: &str,
         error_message: Option<&str>,
         execution_duration: Option<i32>,
-    ) -> Result<(Uuid, DateTime<Utc>), sqlx::Error> {
+    ) -> Result<(Uuid, DateTime<Utc>, Option<i64>), sqlx::Error> {
         bind_subject(sqlx::query_as(INSERT), subject)
             .bind(status)
             .bind(error_message)
@@ -249,7 +275,7 @@ impl AuditStore {
         let message = aegis_common::db::pg_text(message.to_owned());
         let message = message.as_str();
         let mut tx = self.db.begin().await?;
-        let (id, created_at) = self
+        let (id, created_at, link) = self
             .insert(
                 &mut *tx,
                 &subject,
@@ -273,6 +299,7 @@ impl AuditStore {
         )
         .await?;
         tx.commit().await?;
+        self.saw_link(link);
         Ok(row)
     }
 
@@ -296,7 +323,7 @@ impl AuditStore {
             });
         }
         let mut tx = self.db.begin().await?;
-        let (id, created_at) = self
+        let (id, created_at, _) = self
             .insert(&mut *tx, &subject, "pending", None, None)
             .await?;
         let row = AuditRow {
@@ -345,7 +372,7 @@ impl AuditStore {
         } else {
             (None, None)
         };
-        sqlx::query(FINISH)
+        let link: Option<i64> = sqlx::query_scalar(FINISH)
             .bind(row.id)
             .bind(status.as_str())
             .bind(result)
@@ -356,8 +383,9 @@ impl AuditStore {
             .bind(labels)
             .bind(line)
             .bind(now_ns())
-            .execute(&self.db)
+            .fetch_one(&self.db)
             .await?;
+        self.saw_link(link);
         Ok(())
     }
 }
@@ -369,14 +397,17 @@ const FINISH: &str = "WITH u AS (
        SET status = $2, result = $3, error_message = $4, execution_duration = $5,
            completed_at = now()
      WHERE id = $1
-    RETURNING id),
+    RETURNING id, chain_seq, hash),
   e AS (
     INSERT INTO execution_errors (audit_log_id, error_category, error_message, recoverable)
     SELECT id, $6, $4, $7 FROM u WHERE $6::text IS NOT NULL),
   o AS (
     INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
-    SELECT id, $8, $9, $10 FROM u WHERE $8::jsonb IS NOT NULL)
-SELECT count(*) FROM u";
+    SELECT id, $8,
+           left($9, -1) || ',\"chain_seq\":' || chain_seq || ',\"chain_hash\":\"' || hash || '\"}',
+           $10
+      FROM u WHERE $8::jsonb IS NOT NULL)
+SELECT max(chain_seq) FROM u";
 
 /// Timeouts and network errors may succeed when tried again.
 fn recoverable(category: &str) -> bool {

@@ -159,7 +159,8 @@ impl Ctx<'_> {
                 "rejected",
             ])
             .inc();
-        let store = AuditStore::new(self.state.db.clone(), self.state.config.loki_url.is_some());
+        let store = AuditStore::new(self.state.db.clone(), self.state.config.loki_url.is_some())
+            .with_head_gauge(self.state.executor_metrics.audit_chain_head.clone());
         let message = err.audit_message();
         store
             .insert_rejected(
@@ -407,7 +408,8 @@ async fn perform(
     let state = ctx.state;
     let metrics = &state.executor_metrics;
     let action = ctx.body.action_type;
-    let store = AuditStore::new(state.db.clone(), state.config.loki_url.is_some());
+    let store = AuditStore::new(state.db.clone(), state.config.loki_url.is_some())
+        .with_head_gauge(state.executor_metrics.audit_chain_head.clone());
 
     // (5) pending, (6) in_progress.
     let row = match store.insert_in_progress(ctx.subject.clone()).await {

@@ -255,7 +255,7 @@ async fn retention_purge_writes_an_anchor_and_the_chain_still_verifies() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(purged, 3);
+    assert_eq!(purged, 2, "the newest row stays as the chain's end");
     let mut a = sign(body(
         "restart_pod",
         json!({"namespace":"default","podName":"bare-0"}),
@@ -266,9 +266,104 @@ async fn retention_purge_writes_an_anchor_and_the_chain_still_verifies() {
     assert_eq!(app.execute(&a).await.1["success"], false);
     let v: Value = app.audit_get("/audit/verify").await.json().await.unwrap();
     assert_eq!(v["valid"], true, "{v}");
-    assert_eq!(v["anchor"]["afterSeq"], 3);
-    assert_eq!(v["checked"], 1);
+    assert_eq!(v["anchor"]["afterSeq"], 2);
+    assert_eq!(v["anchor"]["purgedRows"], 2);
+    assert_eq!(v["checked"], 2);
     assert_eq!(v["headSeq"], 4);
+    let head: String =
+        sqlx::query_scalar("SELECT hash::text FROM action_audit_logs WHERE chain_seq = 4")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(v["headHash"], head);
+}
+
+/// Rows leave the chain only from its old end, through an anchor that was true when written;
+/// no session setting opens the way, and a forged anchor cannot hide a gap.
+#[tokio::test]
+async fn the_chain_cannot_be_cut_at_its_end_or_re_anchored() {
+    let app = spawn_app().await;
+    run_scenarios_1_5_7(&app).await;
+    let mut conn = app.db.acquire().await.unwrap();
+    // The purge guard of old: a session setting anyone could set.
+    let mut tx = app.db.begin().await.unwrap();
+    sqlx::query("SET LOCAL aegis.retention = 'on'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("DELETE FROM action_audit_logs WHERE chain_seq = 3")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be deleted"), "{err}");
+    drop(tx);
+
+    let hash_of = |seq: i64| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT hash::text FROM action_audit_logs WHERE chain_seq = $1",
+        )
+        .bind(seq)
+    };
+    let h3 = hash_of(3).fetch_one(&mut *conn).await.unwrap();
+    let h1 = hash_of(1).fetch_one(&mut *conn).await.unwrap();
+    for (after, hash, purged, why) in [
+        (3, h3.as_str(), 3, "covers the newest row"),
+        (1, h3.as_str(), 1, "names the wrong hash"),
+        (1, h1.as_str(), 5, "miscounts its rows"),
+    ] {
+        let err = sqlx::query(
+            "INSERT INTO audit_chain_anchors (after_seq, after_hash, purged_rows) VALUES ($1, $2, $3)",
+        )
+        .bind(after)
+        .bind(hash)
+        .bind(purged)
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("anchor"), "{why}: {err}");
+    }
+
+    // Behind the triggers' back (as a database owner could): a gap, then a forged anchor
+    // over it. The gap is found, and so is the anchor.
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM action_audit_logs WHERE chain_seq = 2")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let v: Value = app.audit_get("/audit/verify").await.json().await.unwrap();
+    assert_eq!(v["valid"], false, "{v}");
+    sqlx::query(
+        "INSERT INTO audit_chain_anchors (after_seq, after_hash, purged_rows) VALUES (3, $1, 3)",
+    )
+    .bind(&h3)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let v: Value = app.audit_get("/audit/verify").await.json().await.unwrap();
+    assert_eq!(
+        v["valid"], false,
+        "a forged anchor over rows still there: {v}"
+    );
+    assert!(
+        v["firstBroken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not purged"),
+        "{v}"
+    );
+    // Anchors cannot be rewritten either (with the triggers on).
+    sqlx::query("SET session_replication_role = origin")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let err = sqlx::query("DELETE FROM audit_chain_anchors")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be changed"), "{err}");
 }
 
 #[tokio::test]

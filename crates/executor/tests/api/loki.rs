@@ -57,8 +57,19 @@ async fn scenario_1_pushes_three_lines_with_labels_and_the_spec_line_format() {
             "error_message",
             "execution_duration",
             "timestamp",
-            "correlation_id"
+            "correlation_id",
+            "chain_seq",
+            "chain_hash"
         ]
+    );
+    // A final line carries its link of the audit chain: the head leaves the database.
+    let verify: Value = app.audit_get("/audit/verify").await.json().await.unwrap();
+    assert_eq!(line["chain_seq"], verify["headSeq"], "{verify}");
+    assert_eq!(line["chain_hash"], verify["headHash"], "{verify}");
+    let first: serde_json::Map<String, Value> = serde_json::from_str(&entries[0].line).unwrap();
+    assert!(
+        !first.contains_key("chain_seq"),
+        "a pending row has no link yet"
     );
     assert_eq!(line["correlation_id"], trace);
     assert_eq!(line["status"], "completed");
@@ -81,10 +92,18 @@ async fn scenario_1_pushes_three_lines_with_labels_and_the_spec_line_format() {
             .iter()
             .any(|e| e.labels["status"] == "failed" && e.labels["level"] == "error")
     );
-    assert!(
-        entries
-            .iter()
-            .any(|e| e.labels["status"] == "rejected" && e.labels["level"] == "warn")
+    let rejected = entries
+        .iter()
+        .find(|e| e.labels["status"] == "rejected" && e.labels["level"] == "warn")
+        .expect("a rejection line");
+    let rejected: Value = serde_json::from_str(&rejected.line).unwrap();
+    assert!(rejected["chain_seq"].is_i64(), "{rejected}");
+    let metrics = app.metrics().await;
+    let verify: Value = app.audit_get("/audit/verify").await.json().await.unwrap();
+    assert_eq!(
+        metric(&metrics, "executor_audit_chain_head_seq"),
+        verify["headSeq"].as_f64().unwrap(),
+        "the head is exported as a metric"
     );
 }
 
