@@ -9,7 +9,7 @@ use aegis_common::{
     error::BackendStyle,
     metrics::Metrics,
     redis_conn::SharedRedis,
-    service::{self, Bound, BoxError, ServiceBinary, run_binary},
+    service::{self, Bound, BoxError, ServiceBinary, Starting, run_binary},
     telemetry::TelemetryConfig,
 };
 use anyhow::Context as _;
@@ -43,6 +43,15 @@ pub struct Application {
 impl Application {
     /// Connects, migrates (when enabled), builds the router and binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // The port answers liveness (and refuses the rest) while the service starts.
+        let live = [
+            format!("{}/health/ping", config.api_prefix),
+            "/health/ping".to_owned(),
+        ];
+        let live: Vec<&str> = live.iter().map(String::as_str).collect();
+        let starting = Starting::bind(&config.host, config.port, &live, config.serve)
+            .await
+            .with_context(|| format!("failed to bind {}:{}", config.host, config.port))?;
         tracing::info!(
             database = %aegis_common::db::describe(&config.db),
             "connecting to PostgreSQL"
@@ -139,14 +148,10 @@ impl Application {
             Some(cors) => router.layer(cors),
             None => router,
         };
-        let bound = Bound::bind(
-            &state.config.host,
-            state.config.port,
-            router,
-            state.config.serve,
-        )
-        .await
-        .with_context(|| format!("failed to bind {}:{}", state.config.host, state.config.port))?;
+        let bound = starting
+            .finish(router)
+            .await
+            .context("failed to hand the port from start-up to the service")?;
         Ok(Self {
             bound,
             state,

@@ -130,6 +130,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ServeLimits,
 ) -> std::io::Result<()> {
+    drop(serve_then_return(listener, router, shutdown, limits).await);
+    Ok(())
+}
+
+/// [`serve`], but the listener is handed back once the drain is over instead of being
+/// closed, so that another router can take the same port (the start-up server does).
+pub async fn serve_then_return(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServeLimits,
+) -> TcpListener {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     // `signal` tells every connection to finish its request and close; `close` is held by
     // every connection task, so its sender sees `closed()` once the last one has ended.
@@ -186,7 +198,6 @@ pub async fn serve(
             drop(close);
         });
     }
-    drop(listener);
     drop(signal_rx);
     let _ = signal_tx.send(());
     drop(close_rx);
@@ -199,7 +210,7 @@ pub async fn serve(
             );
         }
     }
-    Ok(())
+    listener
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -9,7 +9,7 @@ use aegis_common::{
     db::{create_database_if_missing, migrate_with_retry},
     error::NestStyle,
     metrics::Metrics,
-    service::{self, Bound, BoxError, ServiceBinary, run_binary},
+    service::{self, Bound, BoxError, ServiceBinary, Starting, run_binary},
     telemetry::TelemetryConfig,
 };
 use anyhow::Context as _;
@@ -58,6 +58,11 @@ pub struct Application {
 impl Application {
     /// Connects, migrates (when enabled), starts the background tasks and binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // The port answers liveness (and refuses the rest) while the service starts.
+        let live = ["/health/ping"];
+        let starting = Starting::bind(&config.host, config.port, &live, config.serve)
+            .await
+            .with_context(|| format!("failed to bind {}:{}", config.host, config.port))?;
         tracing::info!(
             database = %aegis_common::db::describe(&config.db),
             "connecting to PostgreSQL"
@@ -140,14 +145,10 @@ impl Application {
                     .allow_headers(tower_http::cors::Any),
             );
         }
-        let bound = Bound::bind(
-            &state.config.host,
-            state.config.port,
-            router,
-            state.config.serve,
-        )
-        .await
-        .with_context(|| format!("failed to bind {}:{}", state.config.host, state.config.port))?;
+        let bound = starting
+            .finish(router)
+            .await
+            .context("failed to hand the port from start-up to the service")?;
         Ok(Self {
             bound,
             state,

@@ -70,3 +70,43 @@ async fn start_up_against_a_hung_postgres_fails_within_its_timeouts() {
     );
     assert!(chain.contains("timed out"), "{chain}");
 }
+
+/// While it waits for its database, the service answers liveness (so that Kubernetes does not
+/// restart a service that is only waiting) and refuses everything else with 503.
+#[tokio::test]
+async fn a_starting_service_answers_liveness_while_it_waits_for_postgres() {
+    let proxy = aegis_test_support::FaultProxy::start("127.0.0.1:5432".parse().unwrap())
+        .await
+        .unwrap();
+    proxy.stall();
+    let env = [
+        (
+            "DATABASE_URL",
+            format!("postgres://postgres@{}/aegis_starting", proxy.addr()),
+        ),
+        ("REDIS_URL", aegis_test_support::redis_url()),
+        (
+            "JWT_SECRET",
+            "starting-access-secret-0123456789abcdef".into(),
+        ),
+        (
+            "JWT_REFRESH_SECRET",
+            "starting-refresh-secret-0123456789abcdef".into(),
+        ),
+        ("HEALTH_CHECK_AI_ENGINE", "false".into()),
+    ];
+    let service = aegis_test_support::spawn_service(
+        env!("CARGO_BIN_EXE_aegis-backend"),
+        &env,
+        "/api/v1/health/ping",
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{}{path}", service.base)).send();
+    assert_eq!(get("/health/ping").await.unwrap().status(), 200);
+    assert_eq!(get("/health/ready").await.unwrap().status(), 503);
+    let res = get("/api/v1/alerts").await.unwrap();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "starting");
+}
