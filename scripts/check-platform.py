@@ -204,7 +204,7 @@ def check_configs():
 
 
 # --------------------------------------------------------------------------- k8s
-# Contract keys (spec/README.md, "Contracts between the services" §3) that a service will read
+# Keys of the contracts between the services (docs/contracts.md, "Keys") that a service will read
 # but whose reader may not be merged yet; everything else must appear in the service's sources.
 CONTRACT_KEYS = {
     "backend": {"EXECUTOR_URL", "EXECUTOR_API_KEY", "EXECUTOR_HMAC_SECRET", "AI_ENGINE_API_KEY",

@@ -72,7 +72,7 @@ kubectl -n "$ns" port-forward svc/executor 14000:4000 > /dev/null 2>&1 &
 pf=$!
 trap 'kill "$pf" 2> /dev/null || true' EXIT
 sleep 3
-sign() { # NAMESPACE -> JSON body with a v2 signature (executor.md §5.7)
+sign() { # NAMESPACE -> JSON body with a v2 signature (aegis_common::signing)
     HMAC="$hmac" NS="$1" python3 - << 'PY'
 import hashlib, hmac, json, os, secrets, time
 params = {"namespace": os.environ["NS"], "deploymentName": "web", "replicas": 2}

@@ -1,4 +1,4 @@
-//! `X-API-Key` checks (ai-engine.md §3.2): active only when `API_KEY` is set; checked before
+//! `X-API-Key` checks: active only when `API_KEY` is set; checked before
 //! the body is read, compared in constant time; a missing or wrong key is 403
 //! `{"detail":"Invalid API key"}` (no 401, no distinction).
 

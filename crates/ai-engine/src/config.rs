@@ -1,4 +1,4 @@
-//! ai-engine configuration (ai-engine.md §2 with the port's additions).
+//! ai-engine configuration, read once from the environment.
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
@@ -23,7 +23,7 @@
 //! | `FEED_ENABLED` | `false` | run the Prometheus feed |
 //! | `PROMETHEUS_URL` | `http://localhost:9090` | feed source |
 //! | `FEED_INTERVAL_SECONDS` / `FEED_LOOKBACK_MINUTES` / `FEED_STEP` | `300` / `60` / `15s` | feed schedule and range |
-//! | `FEED_QUERIES_FILE` | the §10.5 mapping | YAML/JSON list of `{category, metric_type, query, scale?}` |
+//! | `FEED_QUERIES_FILE` | the mapping | YAML/JSON list of `{category, metric_type, query, scale?}` |
 //! | `BACKEND_URL` / `BACKEND_API_KEY` | unset | where anomalies go as remediation signals |
 
 use aegis_common::{

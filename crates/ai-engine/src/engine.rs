@@ -29,10 +29,10 @@ pub type FailureModel = (Arc<RandomForest>, String);
 /// Models shared by the handlers.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    /// The §5.2 regimen (scoring and appending happen under this lock; both are fast, and a
+    /// The regimen (scoring and appending happen under this lock; both are fast, and a
     /// retrain is fitted outside it: [`Engine::detect_anomaly`]).
     pub anomaly: Arc<Mutex<AnomalyDetector>>,
-    /// The failure forest once enough labelled rows exist (§6 / decision 2), with its version.
+    /// The failure forest once enough labelled rows exist, with its version.
     pub failure: Arc<RwLock<Option<FailureModel>>>,
 }
 
@@ -54,7 +54,7 @@ impl Engine {
         i64::try_from(anomaly + failure).unwrap_or(i64::MAX)
     }
 
-    /// Scores a request and appends its row (§5.2). A retrain it makes due is fitted on a
+    /// Scores a request and appends its row. A retrain it makes due is fitted on a
     /// blocking thread, with the lock released so that other requests are scored meanwhile
     /// (by the previous forest), and installed before this returns: a client that waits for
     /// its answer always gets the new forest on its next request. `Ok(None)`: no features.
@@ -90,7 +90,7 @@ impl Engine {
     }
 }
 
-/// Loads the newest `max_rows` baseline rows per signature from `training_data` (§7).
+/// Loads the newest `max_rows` baseline rows per signature from `training_data`.
 pub async fn restore_baselines(
     pool: &PgPool,
     engine: &Engine,

@@ -1,18 +1,18 @@
-//! The Prometheus feed (ai-engine.md §10.5 and spec/README.md "ai-engine feed").
+//! The Prometheus feed.
 //!
 //! Every `FEED_INTERVAL_SECONDS` (first run at start) it runs each configured PromQL range query
 //! over the last `FEED_LOOKBACK_MINUTES` with `FEED_STEP`, sending Unix-second `start` and
 //! `end`. Samples keep their series labels and are grouped per (category, namespace,
 //! deployment); each group is scored in-process exactly like an E4 request and recorded in the
 //! prediction history. Each anomaly whose group names a workload is reported to the backend as
-//! a remediation signal (contract 4). The feed never calls the policy engine or the executor.
+//! a remediation signal. The feed never calls the policy engine or the executor.
 //!
 //! **Only new data is reported.** Windows overlap (by default an hour of data every five
 //! minutes), so a spike stays in them long after the loop has acted on it. Once a group's
 //! signal has been accepted, that group's later windows start after the newest sample the
 //! signal carried, until the look-back has moved past it. A repeat signal therefore always
 //! rests on samples taken after the previous one, which is what the backend's verification
-//! (contract 11) counts on: a spike that was healed is not reported again, one that persists
+//! counts on: a spike that was healed is not reported again, one that persists
 //! is. A group with fewer than [`MIN_FRESH_SAMPLES`] new samples per metric type waits for the
 //! next run. The memory is per process: after a restart a group's first window is whole again.
 
@@ -58,7 +58,7 @@ fn one() -> f64 {
     1.0
 }
 
-/// The §10.5 mapping of the reference queries (error rate as percent).
+/// The mapping of the reference queries (error rate as percent).
 #[must_use]
 pub fn default_queries() -> Vec<FeedQuery> {
     let q = |category: &str, metric_type, query: &str, scale| FeedQuery {
@@ -203,7 +203,7 @@ pub async fn query_range(
     for series in body.data.map(|d| d.result).unwrap_or_default() {
         for (ts, raw) in series.values {
             let Ok(v) = raw.parse::<f64>() else { continue };
-            // §10.5: NaN samples are dropped (empty ratios, idle histograms).
+            // NaN samples are dropped (empty ratios, idle histograms).
             if !v.is_finite() {
                 continue;
             }

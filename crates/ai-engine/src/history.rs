@@ -1,4 +1,4 @@
-//! Persistence off the request path: prediction history (§8.2) and anomaly baseline rows (§7)
+//! Persistence off the request path: prediction history and anomaly baseline rows
 //! go through a bounded channel to one writer task that inserts them in batches, one prepared
 //! `UNNEST` statement per table.
 //!
@@ -85,7 +85,7 @@ pub struct PredictionRecord {
     pub recommended_action: String,
     /// Inference time.
     pub execution_time_ms: i32,
-    /// §7 model version.
+    /// model version.
     pub model_version: String,
     /// `{name: value}`.
     pub features: JsonText,

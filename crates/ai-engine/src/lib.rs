@@ -1,5 +1,5 @@
 //! The Aegis AI engine (port 8000): metric and log features, a native isolation forest for
-//! anomalies, a native random forest (with the heuristic of ai-engine.md §6.2 as a fallback)
+//! anomalies, a native random forest (with the heuristic as a fallback)
 //! for failure patterns, prediction history in `aegis_ai`, and an optional Prometheus feed that
 //! reports anomalies to the backend as remediation signals.
 //!

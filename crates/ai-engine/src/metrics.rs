@@ -1,4 +1,4 @@
-//! The ai-engine's metric families (ai-engine.md §9), all registered at start-up.
+//! The ai-engine's metric families, all registered at start-up.
 
 use aegis_common::metrics::{Metrics, MetricsError};
 use prometheus::{HistogramVec, IntCounterVec, IntGauge};

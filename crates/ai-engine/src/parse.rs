@@ -1,4 +1,4 @@
-//! Request parsing for the inference endpoints (ai-engine.md §3.4 and §3.6), with FastAPI's
+//! Request parsing for the inference endpoints, with FastAPI's
 //! 422 error items (`type`, `loc`, `msg`, `input`).
 //!
 //! It is lenient where the original was and strict where the port must be:
@@ -119,7 +119,7 @@ fn parse_value(v: &Value) -> Option<f64> {
     }
 }
 
-/// §3.6 datetimes.
+/// datetimes.
 pub fn parse_timestamp(v: &Value) -> Option<DateTime<Utc>> {
     match v {
         Value::Number(n) => {

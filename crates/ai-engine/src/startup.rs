@@ -62,9 +62,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // The port answers liveness (and refuses the rest) while the service starts.
         let live = ["/ping"];
-        let starting = Starting::bind(&config.host, config.port, &live, config.serve)
-            .await
-            .with_context(|| format!("failed to bind {}:{}", config.host, config.port))?;
+        let starting = Starting::bind(&config.host, config.port, &live, config.serve).await?;
         tracing::info!(
             database = %aegis_common::db::describe(&config.db),
             "connecting to PostgreSQL"
@@ -169,7 +167,7 @@ impl Application {
 }
 
 /// Restores the anomaly baselines and the failure forest in the background; inference answers
-/// 503 until done (§7). Then retrains the forest on a schedule when new labels arrived.
+/// 503 until done. Then retrains the forest on a schedule when new labels arrived.
 fn spawn_model_loading(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(200);

@@ -1,4 +1,4 @@
-//! Backend configuration, read once from the environment (backend.md §14).
+//! Backend configuration, read once from the environment.
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
@@ -14,7 +14,7 @@
 //! | `AI_ENGINE_API_KEY` | unset | `X-API-Key` sent to the ai-engine (omitted when unset) |
 //! | `AI_ENGINE_RETRY_BACKOFF_MS` | `1000` | first wait between ai-engine attempts (n-th retry waits n×) |
 //! | `EXECUTOR_URL` | `http://localhost:4000` | executor base URL |
-//! | `EXECUTOR_API_KEY` | unset | `X-API-Key` for the executor's read endpoint (contract 2) |
+//! | `EXECUTOR_API_KEY` | unset | `X-API-Key` for the executor's read endpoint |
 //! | `EXECUTOR_HMAC_SECRET` | unset | verifies `/executor/action` (pipe scheme) and signs v2 requests to the executor; unset = every action is refused |
 //! | `EXECUTOR_AUDIT_TOKEN` | unset | bearer for the executor's `/audit/*` (its `AUDIT_API_TOKEN`) |
 //! | `EXECUTOR_NAMESPACE_ALLOWLIST` | `default,aegis,monitoring` | namespaces `/executor/action` accepts |

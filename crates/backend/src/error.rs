@@ -1,4 +1,4 @@
-//! The backend's error type, rendered as the body of backend.md §1.1.
+//! The backend's error type, rendered as the body.
 
 use aegis_common::error::{BackendStyle, ErrorReport, Message};
 use axum::{
@@ -110,7 +110,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A `:id` path parameter that must be a UUID; anything else is 400
-/// `"Validation failed (uuid is expected)"` (backend.md §1.1). For routes with one parameter.
+/// `"Validation failed (uuid is expected)"`. For routes with one parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct UuidPath(pub uuid::Uuid);
 

@@ -1,4 +1,4 @@
-//! The backend's metric families (backend.md §10.3), all registered at start-up.
+//! The backend's metric families, all registered at start-up.
 
 use aegis_common::metrics::{Metrics, MetricsError};
 use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge};

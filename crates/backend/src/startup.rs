@@ -21,7 +21,7 @@ use crate::{config::Config, metrics::BackendMetrics, routes, state::AppState};
 /// The backend's migrations, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Request bodies are limited to 100 KiB (backend.md §1).
+/// Request bodies are limited to 100 KiB.
 pub const BODY_LIMIT: usize = 100 * 1024;
 
 /// The served router (the routes, the documented `/metrics`, `/openapi.json` and `/docs`, and
@@ -49,9 +49,7 @@ impl Application {
             "/health/ping".to_owned(),
         ];
         let live: Vec<&str> = live.iter().map(String::as_str).collect();
-        let starting = Starting::bind(&config.host, config.port, &live, config.serve)
-            .await
-            .with_context(|| format!("failed to bind {}:{}", config.host, config.port))?;
+        let starting = Starting::bind(&config.host, config.port, &live, config.serve).await?;
         tracing::info!(
             database = %aegis_common::db::describe(&config.db),
             "connecting to PostgreSQL"

@@ -1,4 +1,4 @@
-//! The types that cross service boundaries (spec/README.md, "Contracts between the services").
+//! The types that cross service boundaries; docs/contracts.md lists which service sends each.
 //!
 //! Field names and enum strings here are wire contracts: renaming one breaks a peer.
 
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// Executor action types (executor.md §4.1).
+/// Executor action types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionType {
@@ -76,7 +76,7 @@ pub struct PolicyDecisionSummary {
     pub explanation: Option<Value>,
 }
 
-/// Contract 1: `POST {EXECUTOR_URL}/executor/execute`.
+/// `POST {EXECUTOR_URL}/executor/execute`.
 ///
 /// `action_params` keeps the key order that was signed; serialise this struct as is. Unknown
 /// top-level keys are refused (400).
@@ -86,7 +86,7 @@ pub struct ExecuteRequest {
     /// The action.
     pub action_type: ActionType,
     /// `namespace`, `deploymentName`|`podName`, `replicas`?, `revision`?, `dryRun`?; the
-    /// per-action schema is checked after the signature (executor.md §4.4).
+    /// per-action schema is checked after the signature.
     pub action_params: Map<String, Value>,
     /// Who asks (`aegis-backend` for the loop).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,7 +135,7 @@ impl ExecuteRequest {
     }
 }
 
-/// Contract 1 answer (executor.md §4.3): 200 with `success` true or false.
+/// The answer to an execute: 200 with `success` true or false.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecuteResponse {
@@ -154,7 +154,7 @@ pub struct ExecuteResponse {
     pub error: Option<String>,
 }
 
-/// Contract 2: `GET /executor/deployments/{namespace}/{name}`.
+/// `GET /executor/deployments/{namespace}/{name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentStatus {
@@ -177,7 +177,7 @@ pub struct DeploymentStatus {
     pub paused: bool,
 }
 
-/// ai-engine metric types (ai-engine.md §3.4).
+/// ai-engine metric types.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
@@ -197,7 +197,7 @@ pub enum MetricType {
     DiskIo,
 }
 
-/// ai-engine remediation actions (ai-engine.md §3.4).
+/// ai-engine remediation actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RemediationAction {
@@ -215,11 +215,11 @@ pub enum RemediationAction {
     NoAction,
     /// Tell a human.
     AlertAdmin,
-    /// Roll back the deployment (loop extension, contract 7).
+    /// Roll back the deployment (loop extension).
     Rollback,
 }
 
-/// Detection severity (ai-engine.md §3.4).
+/// Detection severity.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
@@ -264,7 +264,7 @@ pub struct LogSample {
     pub service: String,
 }
 
-/// ai-engine `AnomalyDetectionResponse` (§3.5), key order as listed.
+/// ai-engine `AnomalyDetectionResponse`, key order as listed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AnomalyResult {
     /// Whether the window is anomalous.
@@ -287,12 +287,12 @@ pub struct AnomalyResult {
     pub timestamp: String,
 }
 
-/// ai-engine `FailureDetectionResponse` (§3.5).
+/// ai-engine `FailureDetectionResponse`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct FailureResult {
     /// Whether a failure pattern was found.
     pub failure_detected: bool,
-    /// The failure type (§6.5), null when none.
+    /// The failure type, null when none.
     #[schema(required = true)]
     pub failure_type: Option<String>,
     /// Severity.
@@ -314,7 +314,7 @@ pub struct FailureResult {
     pub timestamp: String,
 }
 
-/// Signal kinds (contract 4).
+/// Signal kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SignalKind {
@@ -348,7 +348,7 @@ pub struct SignalWindow {
     pub logs: Option<Vec<LogSample>>,
 }
 
-/// Contract 4: ai-engine → backend `POST /api/v1/remediation/signals`.
+/// ai-engine → backend `POST /api/v1/remediation/signals`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RemediationSignal {
@@ -377,7 +377,7 @@ pub struct RemediationSignal {
     pub fingerprint: Option<String>,
 }
 
-/// Contract 4 answer: 202.
+/// The answer to a signal: 202.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignalAccepted {
@@ -389,7 +389,7 @@ pub struct SignalAccepted {
     pub deduplicated: bool,
 }
 
-/// Training data sources (contract 9).
+/// Training data sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrainingSource {
@@ -399,11 +399,11 @@ pub enum TrainingSource {
     Api,
 }
 
-/// Contract 9: `POST /api/v1/training-data` on the ai-engine.
+/// `POST /api/v1/training-data` on the ai-engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingDataRequest {
-    /// A §6.5 failure type or `none`.
+    /// A failure type or `none`.
     pub failure_type: String,
     /// Metric points of the window.
     #[serde(default)]
@@ -422,7 +422,7 @@ pub struct TrainingDataRequest {
     pub incident_id: Option<String>,
 }
 
-/// Contract 9 answer: 201.
+/// The answer to a training row: 201.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct TrainingDataCreated {
     /// Row id.
@@ -431,7 +431,7 @@ pub struct TrainingDataCreated {
     pub label: i32,
 }
 
-/// Policy types (backend.md §5.1).
+/// Policy types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyType {
@@ -445,7 +445,7 @@ pub enum PolicyType {
     ResourceLimit,
 }
 
-/// `context` of a policy evaluation (backend.md §5.6).
+/// `context` of a policy evaluation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EvaluationContext {
@@ -466,7 +466,7 @@ pub struct EvaluationContext {
     pub user_agent: Option<String>,
 }
 
-/// `POST /api/v1/policy/evaluate` body (contract 6 for the loop).
+/// `POST /api/v1/policy/evaluate` body (also what the remediation loop evaluates).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationRequest {
@@ -481,7 +481,7 @@ pub struct EvaluationRequest {
     pub context: EvaluationContext,
 }
 
-/// Policy decision (backend.md §5.4).
+/// Policy decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EvaluationResponse {

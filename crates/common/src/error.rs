@@ -205,7 +205,7 @@ fn cannot(req: &RequestInfo) -> String {
     format!("Cannot {} {}", req.method, req.uri.path())
 }
 
-/// The backend's body (backend.md §1.1):
+/// The backend's body:
 /// `{statusCode, timestamp, path, method, error, message}`.
 #[derive(Debug, Clone, Copy)]
 pub struct BackendStyle;
@@ -231,7 +231,7 @@ impl ErrorStyle for BackendStyle {
     }
 }
 
-/// The executor's Nest-style body (executor.md §3): `{statusCode, message, error}`.
+/// The executor's Nest-style body: `{statusCode, message, error}`.
 #[derive(Debug, Clone, Copy)]
 pub struct NestStyle;
 

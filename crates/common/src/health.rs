@@ -80,7 +80,7 @@ where
     Check { name, result }
 }
 
-/// The terminus-style report of backend.md §10.1: 200 `{"status":"ok", info, error, details}`
+/// The terminus-style report: 200 `{"status":"ok", info, error, details}`
 /// when all are up, else 503 with `"status":"error"`.
 #[must_use]
 pub fn report(checks: &[Check]) -> (StatusCode, Value) {

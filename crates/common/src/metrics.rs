@@ -1,4 +1,4 @@
-//! Prometheus metrics: a per-service registry, the HTTP middleware of backend.md §10.3, and the
+//! Prometheus metrics: a per-service registry, the HTTP middleware, and the
 //! `/metrics` handler.
 //!
 //! Every family is registered when the service starts. The `prometheus` crate leaves a labelled
@@ -23,7 +23,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-/// `http_request_duration_seconds` buckets (backend.md §10.3).
+/// `http_request_duration_seconds` buckets.
 pub const HTTP_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// Errors while registering a metric (a duplicate name is a programming error caught by tests).

@@ -161,7 +161,7 @@ pub enum ErrorMessage {
     List(Vec<String>),
 }
 
-/// The executor's Nest-style error body (executor.md §3). The throttler, 401 and 500 bodies
+/// The executor's Nest-style error body. The throttler, 401 and 500 bodies
 /// have no `error` key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -183,7 +183,7 @@ impl ErrorBodySchema for crate::error::NestStyle {
     }
 }
 
-/// The backend's error body (backend.md §1.1).
+/// The backend's error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackendErrorBody {

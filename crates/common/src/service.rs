@@ -87,7 +87,7 @@ pub enum CorsError {
 }
 
 /// A restrictive CORS layer for exactly `origins` (none = no CORS headers at all). Methods and
-/// request headers are the ones the dashboard uses (backend.md §1).
+/// request headers are the ones the dashboard uses.
 pub fn cors_layer(origins: &[String], credentials: bool) -> Result<Option<CorsLayer>, CorsError> {
     if origins.is_empty() {
         return Ok(None);
@@ -136,7 +136,7 @@ pub struct Starting {
 }
 
 impl Starting {
-    /// Binds `host:port` and serves the start-up answers on it.
+    /// Binds `host:port` and serves the start-up answers on it. The error names the address.
     pub async fn bind(
         host: &str,
         port: u16,
@@ -144,7 +144,9 @@ impl Starting {
         limits: crate::server::ServeLimits,
     ) -> std::io::Result<Self> {
         use axum::{http::StatusCode, routing::get};
-        let listener = crate::server::bind(host, port).await?;
+        let listener = crate::server::bind(host, port).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("failed to bind {host}:{port}: {e}"))
+        })?;
         let port = listener.local_addr()?.port();
         let starting = || async { axum::Json(serde_json::json!({"status": "starting"})) };
         let mut router = Router::new().fallback(|| async {

@@ -1,9 +1,8 @@
 //! HMAC-SHA256 signatures on executor actions.
 //!
 //! * **v1** is byte-compatible with the original: the MAC covers the ECMAScript
-//!   `JSON.stringify` serialisation of `{actionType, actionParams, requestedBy}` (executor.md
-//!   §5.3), including ECMAScript key order and number formatting.
-//! * **v2** prefixes that string with `v2:<timestamp>:<nonce>:` (executor.md §5.7), so a request
+//!   `JSON.stringify` serialisation of `{actionType, actionParams, requestedBy}`, including ECMAScript key order and number formatting.
+//! * **v2** prefixes that string with `v2:<timestamp>:<nonce>:`, so a request
 //!   can be checked for freshness and replay.
 //!
 //! The canonical string is streamed straight into the MAC: signing and verifying allocate

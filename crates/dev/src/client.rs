@@ -211,7 +211,7 @@ impl Client {
             .collect())
     }
 
-    /// Sets the CPU usage kube-sim reports for a deployment's pods (contract 12).
+    /// Sets the CPU usage kube-sim reports for a deployment's pods.
     pub async fn set_cpu(&self, namespace: &str, deployment: &str, cpu: f64) -> anyhow::Result<()> {
         self.set_metrics(&json!({"namespace": namespace, "deployment": deployment, "cpu": cpu}))
             .await

@@ -1,4 +1,4 @@
-//! The scripted incident of `scripts/demo.sh` (spec README decision 6): a CPU spike on
+//! The scripted incident of `scripts/demo.sh`: a CPU spike on
 //! `production/api`, then a crash-looping pod of `production/worker`, each followed through
 //! signal → anomaly → policy decision → executor action → Kubernetes state → audit, printed as
 //! a timeline a newcomer can read.
@@ -63,7 +63,7 @@ pub async fn normal_load(client: &Client) -> anyhow::Result<()> {
         .await
 }
 
-/// The demo's own allow policies (contract 6: "the demo seeds one more allow policy").
+/// The demo's own allow policies (besides the seed policies).
 #[must_use]
 pub fn policies() -> Vec<Value> {
     vec![
@@ -146,7 +146,7 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     let accepted = client
         .signal(&crashloop_signal("production", "worker", &victim))
         .await?;
-    println!("   A failure report in the ai-engine's format (contract 4) goes to the backend.");
+    println!("   A failure report in the ai-engine's format goes to the backend.");
     let incident = follow(client, &accepted).await?;
     print_timeline(&incident);
     print_state("worker", &before, &pods_line(client).await?);

@@ -110,7 +110,7 @@ async fn the_closed_loop_heals_kube_sim_through_the_real_binaries() {
         c.ensure_policy(&p).await.unwrap();
     }
 
-    // 1. A CPU anomaly: scale-up from 2 to 3 (contract 7), verified.
+    // 1. A CPU anomaly: scale-up from 2 to 3, verified.
     c.set_cpu("production", "api", 96.0).await.unwrap();
     let accepted = c
         .signal(&cpu_signal("production", "api", 96.0, 10))

@@ -1,4 +1,4 @@
-//! Executor configuration, read once from the environment (executor.md §2 and spec/README.md).
+//! Executor configuration, read once from the environment.
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
@@ -47,7 +47,7 @@ use aegis_common::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-/// Namespaces that are refused even when listed (executor.md §6.1).
+/// Namespaces that are refused even when listed.
 pub const DENIED_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
 
 const DB_VARS: DbVars = DbVars {
@@ -365,7 +365,7 @@ impl Config {
     }
 }
 
-/// First non-empty of `EXECUTOR_HMAC_SECRET`, `ACTION_SIGNING_KEY`, `JWT_SECRET` (§5.2).
+/// First non-empty of `EXECUTOR_HMAC_SECRET`, `ACTION_SIGNING_KEY`, `JWT_SECRET`.
 fn hmac_key(
     env: &Env,
     app_env: AppEnv,

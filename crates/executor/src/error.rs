@@ -1,4 +1,4 @@
-//! The executor's error type, rendered as the Nest-style body of executor.md §3:
+//! The executor's error type, rendered as the Nest-style body:
 //! `{"statusCode", "message", "error"}` (the throttler and 500 bodies carry no `error` key).
 
 use aegis_common::error::{ErrorReport, Message, NestStyle};

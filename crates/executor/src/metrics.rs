@@ -1,4 +1,4 @@
-//! The executor's metric families (executor.md §9), all registered at start-up so that each
+//! The executor's metric families, all registered at start-up so that each
 //! appears in `/metrics` before its first increment.
 
 use aegis_common::metrics::{Metrics, MetricsError};

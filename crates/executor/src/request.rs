@@ -1,8 +1,8 @@
-//! Parsing and validating `POST /executor/execute` bodies (executor.md §4.1 and §4.4).
+//! Parsing and validating `POST /executor/execute` bodies.
 //!
 //! The body is kept as parsed JSON (with the key order of the request) because the v1 signature
 //! covers `actionParams` exactly as sent. Validation is in two steps, as the processing order of
-//! §4.2 demands: the envelope before the namespace and signature checks, the per-action
+//! demands: the envelope before the namespace and signature checks, the per-action
 //! parameter schema after them, so the signed bytes are never altered.
 
 use aegis_common::{contracts::ActionType, signing::is_valid_nonce};
@@ -65,7 +65,7 @@ impl ExecuteBody {
         }
     }
 
-    /// `pod`, `deployment` or `unknown` (§4.4).
+    /// `pod`, `deployment` or `unknown`.
     #[must_use]
     pub fn resource_type(&self) -> &'static str {
         resource_type(self.action_type)
@@ -88,7 +88,7 @@ impl ExecuteBody {
     }
 }
 
-/// Resource type of an action (§4.4).
+/// Resource type of an action.
 #[must_use]
 pub fn resource_type(action: ActionType) -> &'static str {
     match action {
@@ -98,7 +98,7 @@ pub fn resource_type(action: ActionType) -> &'static str {
     }
 }
 
-/// Step 1 of §4.2: the envelope. Errors are the message array of a 400.
+/// Step 1: the envelope. Errors are the message array of a 400.
 pub fn parse_envelope(body: Value) -> Result<ExecuteBody, Vec<String>> {
     let Value::Object(mut map) = body else {
         return Err(vec![
@@ -284,7 +284,7 @@ fn integer(v: &Value) -> Option<i64> {
     })
 }
 
-/// Step 4 of §4.2: the per-action schema. Errors are the message array of a 400.
+/// Step 4: the per-action schema. Errors are the message array of a 400.
 pub fn validate_params(body: &ExecuteBody, config: &Config) -> Result<ActionParams, Vec<String>> {
     let p = &body.action_params;
     let mut errors = Vec::new();

@@ -1,8 +1,8 @@
-//! Safety controls (executor.md §6): namespaces, the HTTP throttle, per-action rate limits,
+//! Safety controls: namespaces, the HTTP throttle, per-action rate limits,
 //! the per-target cooldown, v2 nonces and the per-resource lock.
 //!
 //! Where the state lives, and why:
-//! * the HTTP throttle is in memory per replica, as in the original (§6.3);
+//! * the HTTP throttle is in memory per replica, as in the original;
 //! * per-action rate limits are fixed windows in `rate_limit_tracking` (one upsert per request),
 //!   so every replica counts against the same window;
 //! * the cooldown reads the newest executed audit row of the target, which every replica sees;
@@ -30,7 +30,7 @@ use crate::{
     error::ApiError,
 };
 
-/// §6.1: allow-list first (the original's message), then the hard deny-list.
+/// allow-list first (the original's message), then the hard deny-list.
 pub fn check_namespace(
     config: &Config,
     namespace: Option<&str>,
@@ -75,7 +75,7 @@ pub struct ThrottleDecision {
     pub reset_secs: u64,
 }
 
-/// Sliding-log throttle per (route, client IP); rejected hits count too (§6.3).
+/// Sliding-log throttle per (route, client IP); rejected hits count too.
 #[derive(Debug)]
 pub struct HttpThrottle {
     ttl: Duration,
@@ -156,13 +156,13 @@ pub struct GateRequest<'a> {
     pub resource_name: &'a str,
 }
 
-/// What the gate found. The caller reports the first refusal in the §4.2 order: replay, then
+/// What the gate found. The caller reports the first refusal in the order: replay, then
 /// its own schema and policy checks, then rate, cooldown, its slot and the lock.
 #[derive(Debug)]
 pub struct Gate {
     /// `false` when the nonce was seen before (a replay).
     pub fresh: bool,
-    /// `Err` with `Retry-After` seconds when over the action's window (§6.4).
+    /// `Err` with `Retry-After` seconds when over the action's window.
     pub rate: Result<(), u64>,
     /// `Err` with `Retry-After` seconds while the target cools down.
     pub cooldown: Result<(), u64>,
@@ -174,7 +174,7 @@ pub struct Gate {
 /// nonce is claimed; the rate window counts the request only if the nonce was fresh and the
 /// request got that far; the target's newest executed audit row gives the cooldown; and
 /// `pg_try_advisory_lock` runs only when all of that passed. Each part has the side effects it
-/// had as its own statement, in the same order, so which error wins is unchanged (§4.2), at one
+/// had as its own statement, in the same order, so which error wins is unchanged, at one
 /// round trip instead of four.
 const GATE: &str = "WITH n AS (
     INSERT INTO signature_nonces (nonce) SELECT $1 WHERE $1::text IS NOT NULL

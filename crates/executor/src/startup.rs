@@ -34,10 +34,10 @@ use crate::{
 /// The executor's migrations, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Request bodies are limited to 100 KiB (executor.md §3).
+/// Request bodies are limited to 100 KiB.
 pub const BODY_LIMIT: usize = 100 * 1024;
 
-/// How long SIGTERM waits for in-flight actions (executor.md §4.7).
+/// How long SIGTERM waits for in-flight actions.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// The whole served router (routes, `/metrics`, `/openapi.json`, `/docs` and the shared
@@ -60,9 +60,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // The port answers liveness (and refuses the rest) while the service starts.
         let live = ["/health/ping"];
-        let starting = Starting::bind(&config.host, config.port, &live, config.serve)
-            .await
-            .with_context(|| format!("failed to bind {}:{}", config.host, config.port))?;
+        let starting = Starting::bind(&config.host, config.port, &live, config.serve).await?;
         tracing::info!(
             database = %aegis_common::db::describe(&config.db),
             "connecting to PostgreSQL"
@@ -225,7 +223,7 @@ impl ServiceBinary for Executor {
         let app = Application::build(config).await?;
         let addr = app.local_addr()?;
         tracing::info!("aegis-executor listening on http://{addr}");
-        // SIGTERM: stop accepting, wait for in-flight actions at most SHUTDOWN_GRACE (§4.7).
+        // SIGTERM: stop accepting, wait for in-flight actions at most SHUTDOWN_GRACE.
         let stopping = Arc::new(Notify::new());
         let signal = {
             let stopping = stopping.clone();
@@ -246,7 +244,7 @@ impl ServiceBinary for Executor {
     }
 }
 
-/// `aegis-executor --healthcheck`: the container HEALTHCHECK (§10.3) without curl. Asks
+/// `aegis-executor --healthcheck`: the container HEALTHCHECK without curl. Asks
 /// `/health/ping` on `127.0.0.1:$PORT` (default 4000) with a 5-second timeout.
 pub async fn healthcheck() -> ExitCode {
     let port = std::env::var("PORT")

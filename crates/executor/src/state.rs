@@ -21,9 +21,9 @@ pub struct AppState {
     pub executor_metrics: ExecutorMetrics,
     /// Kubernetes client (connects lazily).
     pub kube: Arc<KubeClient>,
-    /// Per-replica cap on in-flight actions (§6.5).
+    /// Per-replica cap on in-flight actions.
     pub action_slots: Arc<Semaphore>,
-    /// The per-IP HTTP throttle of `/executor/*` (§6.3).
+    /// The per-IP HTTP throttle of `/executor/*`.
     pub throttle: Arc<HttpThrottle>,
     /// Wakes the Loki shipper when new lines are in the outbox.
     pub outbox_notify: Arc<Notify>,

@@ -68,7 +68,7 @@ fn set_of(n: usize) -> PolicySet {
     PolicySet::new((0..n).map(|i| validate_policy(&policy(i)).unwrap()))
 }
 
-/// Contract 6: the remediation loop's request.
+/// The remediation loop's request (docs/contracts.md, "Loop → policy").
 fn loop_request() -> OwnedRequest {
     serde_json::from_value(json!({
         "type": "self_healing",

@@ -1,4 +1,4 @@
-//! The decision-cache key of backend.md §5.5 with the version of spec/README.md:
+//! The decision-cache key with the version:
 //! `policy:v<N>:<type>:<action>:<resource>:<userId|anonymous>:<role|none>:<h>`, where `h` is the
 //! first 16 hex characters of SHA-256 over the canonical JSON
 //! `{"ipAddress":…,"metadata":…,"userAgent":…}` (keys sorted at every level, no whitespace,

@@ -1,4 +1,4 @@
-//! Compiled conditions (backend.md §5.3 with the corrections of spec/README.md): how they are
+//! Compiled conditions: how they are
 //! built from JSON, checked during evaluation, and explained.
 
 use std::cell::OnceCell;

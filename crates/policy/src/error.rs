@@ -12,7 +12,7 @@ pub enum ValidationErrorKind {
     /// A field the model does not have.
     #[error("unknown field")]
     UnknownField,
-    /// A condition key outside backend.md §5.3.
+    /// A condition key the engine does not know.
     #[error(
         "unknown condition (expected one of: role, roles, userId, ipRange, timeRange, metadata, ipAddress, userAgent)"
     )]

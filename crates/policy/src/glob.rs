@@ -1,4 +1,4 @@
-//! Action and resource patterns (backend.md §5.2): `*` is any run of characters (possibly empty,
+//! Action and resource patterns: `*` is any run of characters (possibly empty,
 //! crossing `/` and `:`), `?` exactly one character, everything else literal; anchored at both
 //! ends, case-sensitive. Never a regex, so `.` `+` `(` `[` are plain characters.
 

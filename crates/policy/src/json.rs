@@ -1,4 +1,4 @@
-//! JSON equality and ordering as the port defines them (backend.md §5.3): numbers compare
+//! JSON equality and ordering as the port defines them: numbers compare
 //! numerically (`3 == 3.0`), no coercion between types, arrays and objects compare deeply.
 
 use std::cmp::Ordering;

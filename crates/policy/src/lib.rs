@@ -1,7 +1,7 @@
-//! The Aegis policy engine as a pure library: the policy model of backend.md §5.1, parsing and
+//! The Aegis policy engine as a pure library: the policy model, parsing and
 //! validation of single policies and of policy files (JSON or YAML) with errors that name the
 //! offending field path, a compiled and immutable [`PolicySet`] indexed by policy type, the exact
-//! deny-overrides evaluation of §5.4, and a [`PolicySet::explain`] call that says, policy by
+//! deny-overrides evaluation, and a [`PolicySet::explain`] call that says, policy by
 //! policy, why a decision came out as it did.
 //!
 //! It must stay pure: no I/O, no clock reads (the caller passes "now"), no async runtime, no

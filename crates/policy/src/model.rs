@@ -1,4 +1,4 @@
-//! The policy model of backend.md §5.1, as the API sends and receives it.
+//! The policy model, as the API sends and receives it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -228,7 +228,7 @@ pub struct PolicyDefinition {
     pub policy_type: PolicyType,
     /// Allow or deny.
     pub effect: Effect,
-    /// Condition object (backend.md §5.3); all keys must hold.
+    /// Condition object; all keys must hold.
     pub conditions: Map<String, Value>,
     /// Action patterns (`*`, literal, or glob with `*` and `?`).
     pub actions: Vec<String>,

@@ -31,7 +31,7 @@ const POLICY_FIELDS: &[&str] = &[
     "updatedAt",
 ];
 
-/// Fields a PATCH body may carry (backend.md §5.8).
+/// Fields a PATCH body may carry.
 const PATCH_FIELDS: &[&str] = &[
     "name",
     "description",

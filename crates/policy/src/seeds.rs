@@ -1,4 +1,4 @@
-//! The six seed policies of backend.md §5.9, in the port's operator form.
+//! The six seed policies, in the port's operator form.
 
 use serde_json::{Value, json};
 

@@ -1,4 +1,4 @@
-//! Compiled policies, the evaluation input and the decision (backend.md §5.4).
+//! Compiled policies, the evaluation input and the decision.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -16,7 +16,7 @@ use crate::model::{Effect, PolicyDefinition, PolicyType, Priority, RemediationMo
 
 /// `reason` when no policy matched.
 pub const NO_MATCH_REASON: &str = "No matching policy found";
-/// `reason` of the response when evaluation failed unexpectedly (backend.md §5.4 error path).
+/// `reason` of the response when evaluation failed unexpectedly.
 pub const EVALUATION_ERROR_REASON: &str = "Policy evaluation error";
 
 /// The facts a decision is taken on, borrowed from the caller (nothing is copied).
@@ -288,7 +288,7 @@ impl PolicySet {
         self.policies.get(range.clone()).unwrap_or_default()
     }
 
-    /// Evaluates exactly as backend.md §5.4: candidates in order; each matching policy is
+    /// Evaluates: candidates in order; each matching policy is
     /// appended to `appliedPolicies` and sets the decision; the first matching deny stops.
     /// No match means deny. `now` is used by `timeRange` conditions; nothing reads a clock.
     pub fn evaluate<'s>(&'s self, request: &Request<'_>, now: DateTime<Utc>) -> Decision<'s> {

@@ -1,4 +1,4 @@
-//! Unit tests of conditions, validation and evaluation (backend.md §5.2–§5.4 and flaw F16–F18).
+//! Unit tests of conditions, validation and evaluation.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Map, Value, json};
@@ -776,7 +776,7 @@ fn seeds_decide_the_documented_api_cases() {
     assert!(!ask("update", "/api/audit/x", "auditor").allowed);
 }
 
-/// Contract 6 of spec/README.md: the remediation loop's request.
+/// The remediation loop's request (docs/contracts.md, "Loop → policy").
 fn loop_request(action: &str, deployment: &str, metadata: Value) -> OwnedRequest {
     let mut md: Map<String, Value> = json!({
         "namespace": "production", "deployment": deployment, "pod": format!("{deployment}-7d9f-abc"),
@@ -847,7 +847,7 @@ fn remediation_loop_requests_evaluate_against_the_seed_self_healing_policies() {
         .allowed
     );
 
-    // The restart seed needs healthStatus, which contract 6 does not list: without it, deny.
+    // The restart seed needs healthStatus, which the loop's request does not carry: without it, deny.
     let no_status = decide(loop_request("restart", "api", json!({"failureCount": 5})));
     assert_eq!(no_status.reason, "No matching policy found");
     let unhealthy = decide(loop_request(

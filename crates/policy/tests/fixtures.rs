@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! The example policy files of backend.md §5.10 load, validate and decide as documented.
+//! The example policy files load, validate and decide as documented.
 
 use aegis_policy::{
     Context, Format, PolicySet, PolicyType, Request, parse_policies, parse_policies_yaml,

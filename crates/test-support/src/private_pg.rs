@@ -1,6 +1,6 @@
 //! A private PostgreSQL cluster in a temporary folder (`initdb` + `pg_ctl`, about two seconds),
 //! for tests that must stop or restart PostgreSQL itself. The machine's own server is never
-//! touched (spec README, "Testing on shared machines").
+//! touched (the machine's own server may be shared).
 
 use std::{
     path::{Path, PathBuf},

@@ -1,6 +1,6 @@
-//! Anomaly detection (ai-engine.md §5): the per-signature training regimen of §5.2, the z-score
-//! cold start, severity (§5.3), recommended action (§5.4), confidence (§5.5) and
-//! `affected_features` (§5.6).
+//! Anomaly detection: the per-signature training regimen, the z-score
+//! cold start, severity, recommended action, confidence and
+//! `affected_features`.
 //!
 //! [`AnomalyDetector`] holds the in-memory state (one FIFO baseline and at most one forest per
 //! feature signature). Storage is the service's job: it writes each appended row to
@@ -28,7 +28,7 @@ pub const EPS: f64 = 1e-12;
 /// The forest never trains on fewer rows.
 pub const MIN_TRAINING_ROWS: usize = 10;
 
-/// Severity levels (§3.4), ordered.
+/// Severity levels, ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -43,7 +43,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// §5.3 (and §6.3 with the confidence): ≥ 0.9 critical, ≥ 0.7 high, ≥ 0.5 medium, else low.
+    /// ≥ 0.9 critical, ≥ 0.7 high, ≥ 0.5 medium, else low.
     pub fn from_score(score: f64) -> Self {
         if score >= 0.9 {
             Self::Critical
@@ -73,7 +73,7 @@ impl fmt::Display for Severity {
     }
 }
 
-/// Remediation actions (§3.4).
+/// Remediation actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemediationAction {
@@ -114,7 +114,7 @@ impl fmt::Display for RemediationAction {
     }
 }
 
-/// §5.4 [PORT], first matching row wins. `features` is the metric feature set; only the
+/// , first matching row wins. `features` is the metric feature set; only the
 /// `<type>_mean` features of cpu, memory, error_rate and request_rate are read.
 pub fn recommended_action(
     is_anomaly: bool,
@@ -162,7 +162,7 @@ impl AnomalyMethod {
     }
 }
 
-/// §5.5 [PORT]: `min(1, 2·|score − 0.5|)`, 0 for `insufficient_data`.
+/// `min(1, 2·|score − 0.5|)`, 0 for `insufficient_data`.
 pub fn confidence(method: AnomalyMethod, anomaly_score: f64) -> f64 {
     match method {
         AnomalyMethod::InsufficientData => 0.0,
@@ -172,7 +172,7 @@ pub fn confidence(method: AnomalyMethod, anomaly_score: f64) -> f64 {
     }
 }
 
-/// §5.6 `affected_features`: the top 5 names by |value|, descending; ties keep name order.
+/// `affected_features`: the top 5 names by |value|, descending; ties keep name order.
 pub fn affected_features<S: AsRef<str>>(values: &[f64], names: &[S]) -> Vec<String> {
     let mut ranked: Vec<(f64, &str)> = values
         .iter()
@@ -198,7 +198,7 @@ pub struct ZScore {
     pub is_anomaly: bool,
 }
 
-/// §5.2 cold start: the last point of each series against the earlier ones. `None` when no type
+/// cold start: the last point of each series against the earlier ones. `None` when no type
 /// has [`MIN_SERIES_POINTS`] points (`insufficient_data`). Series are time-ordered and finite
 /// (see [`super::features::metric_series`]).
 pub fn zscore(series: &BTreeMap<MetricType, Vec<f64>>) -> Option<ZScore> {
@@ -239,7 +239,7 @@ pub fn signature(series: &BTreeMap<MetricType, Vec<f64>>) -> String {
         .join(",")
 }
 
-/// Settings of the regimen (§2, §5.2).
+/// Settings of the regimen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyConfig {
     /// `1 − ANOMALY_THRESHOLD` (default 0.15), in (0, 0.5].
@@ -329,7 +329,7 @@ impl TrainingJob {
     }
 }
 
-/// Everything the service needs to answer an anomaly request (§3.5, §5.6).
+/// Everything the service needs to answer an anomaly request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyOutcome {
     /// `is_anomaly`
@@ -354,7 +354,7 @@ pub struct AnomalyOutcome {
     pub affected_features: Vec<String>,
     /// `affected_metrics`: the types that produced features, sorted.
     pub affected_metrics: Vec<String>,
-    /// `model_version` (§7): `iforest-<signature>-<n>`, `zscore-1`, or `insufficient-data`.
+    /// `model_version`: `iforest-<signature>-<n>`, `zscore-1`, or `insufficient-data`.
     pub model_version: String,
     /// The signature the request belongs to.
     pub signature: String,
@@ -372,7 +372,7 @@ pub struct Detected {
     pub training: Option<TrainingJob>,
 }
 
-/// The §5.2 regimen over all signatures. Not internally synchronised: the service wraps it in a
+/// The regimen over all signatures. Not internally synchronised: the service wraps it in a
 /// mutex (training a 1,000-row baseline takes a few milliseconds).
 #[derive(Debug, Clone, Default)]
 pub struct AnomalyDetector {
@@ -442,10 +442,10 @@ impl AnomalyDetector {
         Ok(())
     }
 
-    /// §5.7 steps 4: scores the request (forest, else z-score, else insufficient data), then
+    /// steps 4: scores the request (forest, else z-score, else insufficient data), then
     /// appends its feature row to the signature's baseline and (re)trains when due. The
     /// returned row is the one the service persists to `training_data` (`None` when the
-    /// feature set is empty: §5.7 step 3 applies and nothing is appended).
+    /// feature set is empty: step 3 applies and nothing is appended).
     pub fn detect(
         &mut self,
         series: &BTreeMap<MetricType, Vec<f64>>,
@@ -516,7 +516,7 @@ impl AnomalyDetector {
                 recommended_action(is_anomaly, score, features),
             )
         };
-        // Score first, then append (§5.2).
+        // Score first, then append.
         state.baseline.push_back(row);
         if state.baseline.len() > self.config.baseline_max_rows.max(1) {
             state.baseline.pop_front();

@@ -1,5 +1,5 @@
-//! Failure-pattern detection (ai-engine.md §6): the class table of README decision 2, the
-//! normative heuristic of §6.2, the trained-path rules of §6.3 and helpers to train the
+//! Failure-pattern detection: the class table, the
+//! normative heuristic, the trained-path rules and helpers to train the
 //! multi-class forest on the fixed 55-feature vector.
 
 use std::collections::BTreeMap;
@@ -13,10 +13,10 @@ use super::anomaly::{RemediationAction, Severity};
 use super::features::{FeatureSet, RF_FEATURE_COUNT, RF_FEATURE_NAMES, rf_feature_vector};
 use super::random_forest::{RandomForest, RandomForestParams, argmax};
 
-/// `RF_MIN_ROWS_PER_CLASS` default (README decision 2).
+/// `RF_MIN_ROWS_PER_CLASS` default.
 pub const RF_MIN_ROWS_PER_CLASS: usize = 20;
 
-/// The `failure_classes` table: `none` = 0, then the §6.5 types in the order §6.5 names them.
+/// The `failure_classes` table: `none` = 0, then the types in the order names them.
 /// The id is `training_data.label` and the random forest's class index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,9 +95,9 @@ impl fmt::Display for FailureClass {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureMethod {
-    /// §6.2.
+    /// .
     Heuristic,
-    /// §6.3 with the trained forest.
+    /// with the trained forest.
     RandomForest,
 }
 
@@ -124,7 +124,7 @@ pub struct FailureDetails {
     pub feature_importance: Option<BTreeMap<String, f64>>,
 }
 
-/// Everything the service needs for a failure response (§3.5, §6).
+/// Everything the service needs for a failure response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureOutcome {
     /// `failure_detected`
@@ -162,7 +162,7 @@ impl FailureOutcome {
         }
     }
 
-    /// §6.2 row 0 (also §6.4 step 4): no features at all.
+    /// row 0 (also step 4): no features at all.
     pub fn no_features() -> Self {
         Self::quiet(
             FailureDetails {
@@ -180,7 +180,7 @@ pub fn percent(error_rate: f64) -> String {
     format!("{:.2}", error_rate * 100.0)
 }
 
-/// §6.2 (normative) on the combined feature set. Only the **log** features `error_rate`,
+/// (normative) on the combined feature set. Only the **log** features `error_rate`,
 /// `error_count` and `keyword_connection` are read. `error_services` is
 /// [`super::features::error_services`] over the same logs.
 pub fn heuristic_failure(features: &FeatureSet, error_services: Vec<String>) -> FailureOutcome {
@@ -229,7 +229,7 @@ pub fn heuristic_failure(features: &FeatureSet, error_services: Vec<String>) -> 
     }
 }
 
-/// §6.3 `failure_type` rule for a binary failure model (kept for reference; the multi-class
+/// `failure_type` rule for a binary failure model (kept for reference; the multi-class
 /// forest names the type itself).
 pub fn rule_failure_type(features: &FeatureSet) -> FailureClass {
     let get = |name: &str| features.get(name).unwrap_or(0.0);
@@ -246,7 +246,7 @@ pub fn rule_failure_type(features: &FeatureSet) -> FailureClass {
     }
 }
 
-/// §6.3 actions for a failure type, with `alert_admin` appended for high/critical severity.
+/// actions for a failure type, with `alert_admin` appended for high/critical severity.
 pub fn failure_actions(class: FailureClass, severity: Severity) -> Vec<RemediationAction> {
     use RemediationAction::{AlertAdmin, RestartPod, ScaleUp, ThrottleApi};
     let mut actions = match class {
@@ -261,7 +261,7 @@ pub fn failure_actions(class: FailureClass, severity: Severity) -> Vec<Remediati
     actions
 }
 
-/// §6.3 `root_cause` from the log features.
+/// `root_cause` from the log features.
 pub fn root_cause(features: &FeatureSet) -> String {
     if features.is_empty() {
         return "Unable to determine root cause".into();
@@ -284,10 +284,10 @@ pub fn root_cause(features: &FeatureSet) -> String {
     }
 }
 
-/// §6.3 with the multi-class forest of decision 2: the predicted class is the arg-max of the
+/// with the multi-class forest: the predicted class is the arg-max of the
 /// forest's probabilities over [`rf_feature_vector`]; `confidence` is that probability.
 /// Differences from the binary reference, by design: `failure_type` is the predicted class
-/// itself, and `affected_services` is derived from the error logs as in §6.2 [PORT] (F16)
+/// itself, and `affected_services` is derived from the error logs
 /// instead of the hard-coded pair.
 pub fn trained_failure(
     forest: &RandomForest,
@@ -350,7 +350,7 @@ pub fn enough_training_rows(labels: &[FailureClass], min_rows_per_class: usize) 
 }
 
 /// Trains the failure forest on labelled feature sets (the `training_data` rows). Use
-/// [`RandomForestParams::service_defaults`] for §6.1's settings; the class count is forced to
+/// [`RandomForestParams::service_defaults`] for's settings; the class count is forced to
 /// [`FailureClass::COUNT`].
 pub fn train_failure_forest(
     rows: &[(FeatureSet, FailureClass)],

@@ -1,7 +1,7 @@
-//! Feature engineering (ai-engine.md §4): per-metric-type statistics, log counts, their
+//! Feature engineering: per-metric-type statistics, log counts, their
 //! combination, and the fixed 55-feature vector the random forest is trained on.
 //!
-//! Nothing here scales or normalises (§4.3): the rule thresholds of §5.4 and §6 use raw units.
+//! Nothing here scales or normalises: the rule thresholds use raw units.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,12 +9,12 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Value that replaces `+∞` in a computed feature (§4.1.7).
+/// Value that replaces `+∞` in a computed feature.
 pub const POS_INF_REPLACEMENT: f64 = 1e10;
-/// Value that replaces `−∞` in a computed feature (§4.1.7).
+/// Value that replaces `−∞` in a computed feature.
 pub const NEG_INF_REPLACEMENT: f64 = -1e10;
 
-/// The six metric types of the API (§3.4), declared in name (code point) order.
+/// The six metric types of the API, declared in name (code point) order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricType {
@@ -22,7 +22,7 @@ pub enum MetricType {
     CpuUsage,
     /// `disk_io`.
     DiskIo,
-    /// `error_rate`, percent (§5.4 units).
+    /// `error_rate`, percent.
     ErrorRate,
     /// `memory_usage`, percent.
     MemoryUsage,
@@ -72,7 +72,7 @@ impl fmt::Display for MetricType {
 pub struct MetricPoint {
     /// The metric type.
     pub metric_type: MetricType,
-    /// The value; non-finite values are treated as missing (§4.1.8 [PORT]).
+    /// The value; non-finite values are treated as missing.
     pub value: f64,
     /// The instant, already normalised to UTC.
     pub timestamp: DateTime<Utc>,
@@ -91,7 +91,7 @@ pub struct LogEntry {
     pub service: String,
 }
 
-/// Statistic suffixes of a metric feature, in name order (§4.1.5).
+/// Statistic suffixes of a metric feature, in name order.
 pub const METRIC_STATS: [&str; 7] = [
     "max",
     "mean",
@@ -102,7 +102,7 @@ pub const METRIC_STATS: [&str; 7] = [
     "trend",
 ];
 
-/// The 13 log feature names, in name order (§4.2.3).
+/// The 13 log feature names, in name order.
 pub const LOG_FEATURE_NAMES: [&str; 13] = [
     "error_count",
     "error_rate",
@@ -132,7 +132,7 @@ const KEYWORDS: [&str; 6] = [
 /// Number of features in the random forest's fixed vector.
 pub const RF_FEATURE_COUNT: usize = 55;
 
-/// The random forest's fixed feature vector (README decision 2): the 6 × 7 metric features and
+/// The random forest's fixed feature vector: the 6 × 7 metric features and
 /// the 13 log features, all 55 sorted together by code point. Absent features are 0.
 pub const RF_FEATURE_NAMES: [&str; RF_FEATURE_COUNT] = [
     "cpu_usage_max",
@@ -192,7 +192,7 @@ pub const RF_FEATURE_NAMES: [&str; RF_FEATURE_COUNT] = [
     "warn_count",
 ];
 
-/// An ordered list of named feature values: one row of the §4 feature matrix.
+/// An ordered list of named feature values: one row of the feature matrix.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSet {
     names: Vec<String>,
@@ -205,7 +205,7 @@ impl FeatureSet {
         Self::default()
     }
 
-    /// Appends a feature; the value is sanitised (§4.1.7).
+    /// Appends a feature; the value is sanitised.
     pub fn push(&mut self, name: impl Into<String>, value: f64) {
         self.names.push(name.into());
         self.values.push(sanitize(value));
@@ -247,7 +247,7 @@ impl FeatureSet {
             .zip(self.values.iter().copied())
     }
 
-    /// §4.3: `self` (metric features) followed by `other` (log features), no re-sort.
+    /// `self` (metric features) followed by `other` (log features), no re-sort.
     pub fn concat(mut self, other: Self) -> Self {
         self.names.extend(other.names);
         self.values.extend(other.values);
@@ -255,7 +255,7 @@ impl FeatureSet {
     }
 }
 
-/// §4.1.7: NaN → 0, +∞ → 1e10, −∞ → −1e10; finite values unchanged.
+/// NaN → 0, +∞ → 1e10, −∞ → −1e10; finite values unchanged.
 pub fn sanitize(value: f64) -> f64 {
     if value.is_nan() {
         0.0
@@ -268,7 +268,7 @@ pub fn sanitize(value: f64) -> f64 {
     }
 }
 
-/// §4.1 steps 1–3 and 8: the finite values of each metric type in timestamp order (stable sort,
+/// steps 1–3 and 8: the finite values of each metric type in timestamp order (stable sort,
 /// so ties keep input order). Types with no finite value are absent.
 pub fn metric_series(points: &[MetricPoint]) -> BTreeMap<MetricType, Vec<f64>> {
     let mut sorted: Vec<&MetricPoint> = points.iter().filter(|p| p.value.is_finite()).collect();
@@ -321,12 +321,12 @@ fn ols_slope(v: &[f64]) -> f64 {
     if sxx == 0.0 { 0.0 } else { sxy / sxx }
 }
 
-/// §4.1: metric features `<type>_<stat>`, types and stats in name order.
+/// metric features `<type>_<stat>`, types and stats in name order.
 pub fn metric_features(points: &[MetricPoint]) -> FeatureSet {
     metric_features_from_series(&metric_series(points))
 }
 
-/// §4.1 from series already built by [`metric_series`] (lets the service reuse the series for
+/// from series already built by [`metric_series`] (lets the service reuse the series for
 /// the z-score fallback without sorting twice).
 pub fn metric_features_from_series(series: &BTreeMap<MetricType, Vec<f64>>) -> FeatureSet {
     let mut out = FeatureSet::new();
@@ -352,7 +352,7 @@ pub fn windowed_logs<'a>(
     logs.iter().filter(move |l| l.timestamp >= start)
 }
 
-/// §4.2: the 13 log features over the windowed logs; empty when no log survives the window.
+/// the 13 log features over the windowed logs; empty when no log survives the window.
 pub fn log_features(logs: &[LogEntry], now: DateTime<Utc>, window: Duration) -> FeatureSet {
     let mut total = 0usize;
     let (mut errors, mut infos, mut warns) = (0usize, 0usize, 0usize);
@@ -394,7 +394,7 @@ pub fn log_features(logs: &[LogEntry], now: DateTime<Utc>, window: Duration) -> 
     out
 }
 
-/// §6.2 [PORT] `affected_services`: distinct services of the error-level windowed logs, by error
+/// `affected_services`: distinct services of the error-level windowed logs, by error
 /// count descending, then name ascending.
 pub fn error_services(logs: &[LogEntry], now: DateTime<Utc>, window: Duration) -> Vec<String> {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();

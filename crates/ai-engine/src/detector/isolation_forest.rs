@@ -1,4 +1,4 @@
-//! A native isolation forest with scikit-learn's semantics (ai-engine.md §5.2).
+//! A native isolation forest with scikit-learn's semantics.
 //!
 //! - Each tree sees `max_samples = min(256, n)` rows drawn without replacement and grows to
 //!   `ceil(log2(max(max_samples, 2)))` levels at most.
@@ -9,7 +9,7 @@
 //!   `decision_function = score_samples − offset`, as in scikit-learn; `offset = −0.5` for
 //!   [`Contamination::Auto`], else the numpy-linear percentile of the training scores at
 //!   `100 · contamination`.
-//! - The port's score (§5.2) is `anomaly_score = clamp(0.5 − decision_function, 0, 1)`, so
+//! - The port's score is `anomaly_score = clamp(0.5 − decision_function, 0, 1)`, so
 //!   `is_anomaly ⇔ anomaly_score > 0.5 ⇔ decision_function < 0`.
 //!
 //! All trees live in one node table. A leaf points at itself, so every walk takes the forest's
@@ -512,7 +512,7 @@ impl IsolationForest {
         self.offset
     }
 
-    /// The port's τ (§5.2): `−offset`, the raw-score threshold above which a row is anomalous.
+    /// The port's τ: `−offset`, the raw-score threshold above which a row is anomalous.
     pub fn threshold(&self) -> f64 {
         -self.offset
     }
@@ -662,7 +662,7 @@ impl IsolationForest {
         Ok(self.score_samples(x)? - self.offset)
     }
 
-    /// The port's `anomaly_score` (§5.2): `clamp(0.5 + s − τ, 0, 1)`, above 0.5 ⇔ anomalous.
+    /// The port's `anomaly_score`: `clamp(0.5 + s − τ, 0, 1)`, above 0.5 ⇔ anomalous.
     pub fn anomaly_score_row(&self, row: ArrayView1<'_, f64>) -> Result<f64, DetectorError> {
         Ok(port_score(self.decision_row(row)?))
     }

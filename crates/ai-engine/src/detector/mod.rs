@@ -1,9 +1,9 @@
-//! Pure numeric detection code: features, isolation forest, random forest and the rule tables
-//! of ai-engine.md §4–§6. No HTTP types, no I/O, no storage: the service maps its DTOs into
+//! Pure numeric detection code: features, isolation forest, random forest and the rule tables.
+//! No HTTP types, no I/O, no storage: the service maps its DTOs into
 //! [`features::MetricPoint`] / [`features::LogEntry`], keeps the baselines it persists, and calls
 //! the functions here.
 //!
-//! Both forests follow scikit-learn's semantics (README decision 2), store their trees as flat
+//! Both forests follow scikit-learn's semantics, store their trees as flat
 //! arrays, are seeded (ChaCha8, one stream per tree, so results do not depend on the thread
 //! count), implement linfa's `Fit`/`Predict`, and serialise with serde.
 

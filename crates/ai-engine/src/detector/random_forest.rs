@@ -1,4 +1,4 @@
-//! A native random forest classifier with scikit-learn's semantics (README decision 2).
+//! A native random forest classifier with scikit-learn's semantics.
 //!
 //! - CART trees with the Gini criterion, grown on a bootstrap of `n` rows drawn with
 //!   replacement (kept as per-row weights, as scikit-learn does).
@@ -65,7 +65,7 @@ pub enum ClassWeight {
 }
 
 /// Hyper-parameters of [`RandomForest`]. Defaults are scikit-learn's
-/// `RandomForestClassifier(n_estimators=100, random_state=42)`; the service's §6.1 settings are
+/// `RandomForestClassifier(n_estimators=100, random_state=42)`; the service's settings are
 /// [`RandomForestParams::service_defaults`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RandomForestParams {
@@ -115,7 +115,7 @@ impl RandomForestParams {
         Self::default()
     }
 
-    /// ai-engine.md §6.1: 100 trees, `max_depth=10`, `class_weight="balanced"`, seed 42.
+    /// 100 trees, `max_depth=10`, `class_weight="balanced"`, seed 42.
     pub fn service_defaults() -> Self {
         Self::default()
             .max_depth(Some(10))

@@ -1,5 +1,4 @@
-//! E4 `POST /api/v1/detect-anomaly` and E5 `POST /api/v1/detect-failure` (ai-engine.md §5.7,
-//! §6.4): parse, score, answer, then record history and metrics off the request path.
+//! `POST /api/v1/detect-anomaly` and `POST /api/v1/detect-failure`: parse, score, answer, then record history and metrics off the request path.
 
 use std::time::Instant;
 
@@ -42,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// E4 body. The parser is lenient beyond this schema: numeric strings and `NaN`/`Infinity`
-/// for `value`, Unix seconds for `timestamp`, unknown keys ignored (ai-engine.md §3.6).
+/// for `value`, Unix seconds for `timestamp`, unknown keys ignored.
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[expect(
     dead_code,
@@ -156,7 +155,7 @@ fn json_reply(text: String) -> Response {
         .into_response()
 }
 
-/// Never emit a non-finite number (§3.6).
+/// Never emit a non-finite number.
 fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
 }

@@ -1,4 +1,4 @@
-//! E1 `/`, E2 `/ping`, E3 `/health`, E10 `/health/ready` (ai-engine.md §3.1).
+//! E1 `/`, E2 `/ping`, E3 `/health`, E10 `/health/ready`.
 
 use std::time::Duration;
 
@@ -87,7 +87,7 @@ pub struct HealthStatus {
     database_connected: bool,
 }
 
-/// Liveness: always 200, but `database_connected` tells the truth (§3.5).
+/// Liveness: always 200, but `database_connected` tells the truth.
 #[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
     responses((status = 200, description = "Liveness with model and database state", body = HealthStatus)))]
 async fn health_check(State(state): State<AppState>) -> Json<HealthStatus> {

@@ -1,4 +1,4 @@
-//! E6–E8 (ai-engine.md §8.3), computed in SQL; 503 `Database unavailable` when storage is down.
+//! E6–E8, computed in SQL; 503 `Database unavailable` when storage is down.
 
 use std::collections::HashMap;
 

@@ -48,12 +48,12 @@ pub const PUBLIC_ROUTES: &[PublicRoute] = &[
     PublicRoute {
         method: "GET",
         path: "/openapi.json",
-        why: "the API description, public by design (ai-engine.md E9)",
+        why: "the API description, public by design",
     },
     PublicRoute {
         method: "GET",
         path: "/docs",
-        why: "the interactive API reference, public by design (ai-engine.md E9)",
+        why: "the interactive API reference, public by design",
     },
 ];
 

@@ -1,4 +1,4 @@
-//! Labelled windows for the failure forest (spec/README.md contract 9) and retraining.
+//! Labelled windows for the failure forest and retraining.
 //!
 //! * `POST /api/v1/training-data` (API key): `{failure_type, metrics, logs, features?, source,
 //!   incident_id?}` → 201 `{id, label}`. Features come from the window (log features are taken

@@ -68,7 +68,7 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// Models load in the background at start-up (§7).
+    /// Models load in the background at start-up.
     pub async fn wait_ready(&self) {
         for _ in 0..100 {
             if self.get("/health/ready").await.status() == 200 {

@@ -1,5 +1,5 @@
-//! Acceptance scenarios S1–S5, S8–S12 and S15 of ai-engine.md §13 over HTTP, against
-//! PostgreSQL. One deliberate difference, from spec/README.md (which takes precedence):
+//! Acceptance scenarios S1–S5, S8–S12 and S15 over HTTP, against
+//! PostgreSQL. One deliberate difference, (which takes precedence):
 //! failure responses carry `details.method` (`heuristic` or `random_forest`).
 
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Training data (contract 9) and the switch from the heuristic to the random forest.
+//! Training data and the switch from the heuristic to the random forest.
 
 use serde_json::{Value, json};
 

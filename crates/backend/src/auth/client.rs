@@ -1,5 +1,5 @@
 //! Who is calling from where: the client IP (socket peer, or the right-most untrusted
-//! `X-Forwarded-For` hop when the peer is a trusted proxy, backend.md §1.2) and the User-Agent.
+//! `X-Forwarded-For` hop when the peer is a trusted proxy) and the User-Agent.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

@@ -1,4 +1,4 @@
-//! HS256 JWTs (backend.md §2.1): access tokens signed with `JWT_SECRET`, refresh tokens with
+//! HS256 JWTs: access tokens signed with `JWT_SECRET`, refresh tokens with
 //! `JWT_REFRESH_SECRET`. The algorithm is pinned: a token whose header names anything but HS256
 //! (including `none`) is refused before its signature is looked at.
 

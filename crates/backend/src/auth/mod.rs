@@ -1,4 +1,4 @@
-//! Authentication and authorisation (backend.md §1.2–§3): JWTs, password hashing, refresh
+//! Authentication and authorisation: JWTs, password hashing, refresh
 //! rotation, rate limits, lockout, the deny-by-default middleware and the extractors other
 //! routes use:
 //!

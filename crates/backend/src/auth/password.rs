@@ -1,5 +1,5 @@
-//! Password hashing (backend.md §2.2): argon2id with configurable cost, legacy bcrypt
-//! verification with transparent upgrade, and a dummy hash for unknown e-mails (F21).
+//! Password hashing: argon2id with configurable cost, legacy bcrypt
+//! verification with transparent upgrade, and a dummy hash for unknown e-mails.
 //!
 //! Hashing is CPU- and memory-heavy (19 MiB per argon2id call by default). Every call runs on
 //! the blocking pool behind a semaphore sized to the number of cores, and uses one of as many

@@ -45,7 +45,7 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/alerts/webhook/alertmanager",
 ];
 
-/// The four roles (backend.md §3.1).
+/// The four roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Full access.
@@ -87,7 +87,7 @@ pub struct AuthUser {
     pub id: Uuid,
     /// Lowercase e-mail.
     pub email: String,
-    /// Effective roles (a user without any role counts as `user`, §3.1).
+    /// Effective roles (a user without any role counts as `user`).
     pub roles: Vec<Role>,
     /// The user object as loaded (what `GET /users/me` returns).
     pub user: User,

@@ -1,4 +1,4 @@
-//! Fixed-window rate limits in Redis (backend.md §1.2), shared by every replica.
+//! Fixed-window rate limits in Redis, shared by every replica.
 //!
 //! Key: `rate-limit:<subject>:<METHOD>:<route template incl. prefix>`; subject = the verified
 //! principal (user id or API-key id) when the route authenticated one, else the client IP. INCR

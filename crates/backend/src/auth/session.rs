@@ -1,4 +1,4 @@
-//! Issuing and rotating token pairs against `refresh_tokens` (backend.md §2.3).
+//! Issuing and rotating token pairs against `refresh_tokens`.
 
 use chrono::Utc;
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Field validation for request bodies: one message per violated rule (backend.md §1.1).
+//! Field validation for request bodies: one message per violated rule.
 
 /// Collects validation messages.
 #[derive(Debug, Default)]

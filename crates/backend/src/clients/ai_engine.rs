@@ -1,4 +1,4 @@
-//! The ai-engine client (backend.md §7): `X-API-Key` when `AI_ENGINE_API_KEY` is set, a 30 s
+//! The ai-engine client: `X-API-Key` when `AI_ENGINE_API_KEY` is set, a 30 s
 //! timeout per attempt, and bounded retries with linear backoff (1 s, then 2 s) on connect
 //! errors, timeouts and 5xx only. A 4xx is never retried; it comes back as
 //! [`AiEngineError::Rejected`] with the upstream status and body.

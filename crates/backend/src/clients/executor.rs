@@ -1,4 +1,4 @@
-//! The executor client (spec README, contracts 1 and 2): signed `POST /executor/execute`
+//! The executor client: signed `POST /executor/execute`
 //! (v2 signature with `EXECUTOR_HMAC_SECRET`, `traceparent` + `X-Correlation-Id`, 35 s
 //! timeout, up to 3 retries on 429/409/503 after `Retry-After`, each with a fresh nonce),
 //! `GET /executor/deployments/{ns}/{name}` with `X-API-Key: EXECUTOR_API_KEY`, and the audit
@@ -135,7 +135,7 @@ impl ExecutorClient {
         }
     }
 
-    /// Contract 2: the deployment's status, `None` when it does not exist.
+    /// `GET /executor/deployments/{namespace}/{name}`: the deployment's status, `None` when it does not exist.
     pub async fn deployment(
         &self,
         namespace: &str,

@@ -1,4 +1,4 @@
-//! `alerts` (backend.md §6.1): severity is the union vocabulary, status `open|acknowledged|resolved`.
+//! `alerts`: severity is the union vocabulary, status `open|acknowledged|resolved`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;

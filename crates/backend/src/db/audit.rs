@@ -1,4 +1,4 @@
-//! `audit_events` (backend.md §12): append-only; a failed write is logged, never surfaced.
+//! `audit_events`: append-only; a failed write is logged, never surfaced.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-/// Contract 10 statuses.
+/// Incident statuses.
 pub const STATUSES: &[&str] = &[
     "open",
     "awaiting_approval",
@@ -41,9 +41,9 @@ fn opt_millis<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
 pub struct Incident {
     /// Id.
     pub id: Uuid,
-    /// Deduplication fingerprint (contract 8).
+    /// Deduplication fingerprint.
     pub fingerprint: String,
-    /// Contract 10 status.
+    /// Status.
     pub status: String,
     /// Who sent the first signal.
     pub source: String,
@@ -76,7 +76,7 @@ pub struct Incident {
     #[serde(with = "aegis_common::time::serde_millis")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: DateTime<Utc>,
-    /// The executor action chosen (contract 7).
+    /// The executor action chosen.
     pub action_type: Option<String>,
     /// Its `actionParams`.
     pub action_params: Option<Value>,

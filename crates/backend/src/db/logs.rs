@@ -1,4 +1,4 @@
-//! `logs` (backend.md §9): rows ingested through `POST /logs` and the backend's own
+//! `logs`: rows ingested through `POST /logs` and the backend's own
 //! warn-and-above events; read by `GET /logs`.
 
 use chrono::{DateTime, Utc};

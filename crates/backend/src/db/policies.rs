@@ -1,4 +1,4 @@
-//! `policies` and `policy_revision` (backend.md §5.1, §13.2).
+//! `policies` and `policy_revision`.
 
 use aegis_policy::{Effect, PolicyDefinition, PolicyType, Priority, RemediationMode};
 use chrono::{DateTime, Utc};

@@ -1,4 +1,4 @@
-//! `policy_audit_logs` (backend.md §5.7): append-only, one row per evaluation, written in
+//! `policy_audit_logs`: append-only, one row per evaluation, written in
 //! batches by [`crate::policy::audit`].
 
 use chrono::{DateTime, Utc};
@@ -36,7 +36,7 @@ pub struct NewPolicyAudit {
     pub created_at: DateTime<Utc>,
 }
 
-/// A stored row as `GET /policy/audit/logs` returns it (`timestamp` = `createdAt`, F37).
+/// A stored row as `GET /policy/audit/logs` returns it (`timestamp` = `createdAt`).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyAuditRow {

@@ -1,4 +1,4 @@
-//! `prediction_results` (backend.md §7): one row per AI proxy call, successful or not.
+//! `prediction_results`: one row per AI proxy call, successful or not.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! `refresh_tokens` (backend.md §2.3): one row per issued refresh token, SHA-256 of the whole
+//! `refresh_tokens`: one row per issued refresh token, SHA-256 of the whole
 //! JWT, rotation chains grouped by `family_id`.
 
 use chrono::{DateTime, Utc};

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
-/// A role as the API shows it (backend.md §3.3).
+/// A role as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleRow {

@@ -1,4 +1,4 @@
-//! Settings live in `users.preferences` (backend.md §4): one JSON object with the sections
+//! Settings live in `users.preferences`: one JSON object with the sections
 //! `notifications`, `ui` and `alerts`.
 
 use serde_json::{Map, Value};

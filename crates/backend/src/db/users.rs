@@ -1,4 +1,4 @@
-//! `users` (backend.md §13.2). E-mails are stored lowercase; secrets never leave this module's
+//! `users`. E-mails are stored lowercase; secrets never leave this module's
 //! row type through serialisation (see [`User`]).
 
 use chrono::{DateTime, Utc};
@@ -51,7 +51,7 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
-/// The user object of the API (backend.md §3.3): no password, refresh or reset data.
+/// The user object of the API: no password, refresh or reset data.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {

@@ -1,4 +1,4 @@
-//! The policy engine as a backend service (backend.md §5): the compiled [`PolicySet`] behind an
+//! The policy engine as a backend service: the compiled [`PolicySet`] behind an
 //! [`ArcSwap`], the decision cache, the evaluation audit and the seed policies.
 //!
 //! * **Versions.** `policies` changes bump `policy_revision.revision` (a trigger, same
@@ -13,7 +13,7 @@
 //!   task, which also reloads the set when the database revision moved (Redis down).
 //! * **Cache.** Decisions are cached in process, per (version, compiled set): the cache belongs
 //!   to the [`Loaded`] set, so a new version starts an empty one. Keys are the spec's
-//!   `policy:v<N>:…` keys (§5.5), the version being the set's; entries live
+//!   `policy:v<N>:…` keys, the version being the set's; entries live
 //!   `POLICY_CACHE_TTL_SECONDS` and at most `POLICY_CACHE_MAX_ENTRIES` are kept. A decision is
 //!   evaluated in microseconds, less than the Redis round trip the original's Redis cache cost,
 //!   so Redis only carries the version. Fail-open: when the version cannot be read, nothing is
@@ -224,7 +224,7 @@ fn compile(rows: &[PolicyRow]) -> PolicySet {
     }))
 }
 
-/// Inserts the six seed policies of §5.9 that are missing (by name); how many were inserted.
+/// Inserts the six seed policies that are missing (by name); how many were inserted.
 pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
     let mut inserted = 0;
     for d in aegis_policy::seed_policy_definitions() {
@@ -310,7 +310,7 @@ impl PolicyService {
         self.inner.loaded.load().set.clone()
     }
 
-    /// Evaluates `request` (§5.4) against the current set, through the decision cache unless
+    /// Evaluates `request` against the current set, through the decision cache unless
     /// `explain` is set, and queues its audit row. Never fails: Redis is fail-open and the
     /// compiled set is always available. Waits for one version read (shared with concurrent
     /// evaluations), and when the audit queue is full.
@@ -397,7 +397,7 @@ impl PolicyService {
         }
     }
 
-    /// [`PolicyService::evaluate`] for the shared contract type (contract 6), without
+    /// [`PolicyService::evaluate`] for the shared contract type, without
     /// explanation.
     pub async fn evaluate_contract(
         &self,

@@ -156,7 +156,7 @@ impl Hub {
         );
     }
 
-    /// An `anomaly` event (dashboard anomaly shape, §6.3).
+    /// An `anomaly` event (dashboard anomaly shape).
     pub fn emit_anomaly(&self, payload: Value) {
         self.emit("anomaly", payload);
     }
@@ -172,7 +172,7 @@ impl Hub {
     }
 }
 
-/// The `data` of a `remediation` event (spec README, contract 10).
+/// The `data` of a `remediation` event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemediationEvent {

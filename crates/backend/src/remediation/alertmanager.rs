@@ -1,7 +1,7 @@
 //! Alertmanager's webhook format (version 4) turned into loop signals.
 //!
 //! Only firing alerts act. Each becomes a [`Signal`] of kind `alert` with Alertmanager's own
-//! fingerprint (contract 8), the target from the `namespace`, `deployment` and `pod` labels,
+//! fingerprint, the target from the `namespace`, `deployment` and `pod` labels,
 //! the severity from the `severity` label, and the action from the `aegis_action` annotation.
 //! Without that annotation there is nothing to analyse (an alert carries no metric window), so
 //! the incident only raises an alert. When the labels name no deployment, the original's fixed
@@ -71,7 +71,7 @@ pub enum AlertSignal {
     },
 }
 
-/// The original's fixed deployment names by `category` (ai-engine.md §7.3), used only when
+/// The original's fixed deployment names by `category`, used only when
 /// the labels name no deployment.
 fn fallback_deployment(category: Option<&str>) -> &'static str {
     match category {

@@ -1,4 +1,4 @@
-//! Remediation settings (spec README contract 10, plus the scaling bounds of contract 7).
+//! Remediation settings: mode, guardrails, verification delay and the scaling bounds.
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|

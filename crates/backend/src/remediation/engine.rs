@@ -1,7 +1,7 @@
-//! The decision path (spec README decision 1): for each new incident, off the request path,
-//! recommended action (from the signal or the ai-engine) → route (contract 7) → policy
-//! evaluation (`self_healing`, contract 6) → mode and guardrails → v2-signed executor call →
-//! outcome → verification after a delay (contract 11). Every step is a timeline event and a
+//! The decision path: for each new incident, off the request path,
+//! recommended action (from the signal or the ai-engine) → route → policy
+//! evaluation (`self_healing`) → mode and guardrails → v2-signed executor call →
+//! outcome → verification after a delay. Every step is a timeline event and a
 //! `remediation` Socket.IO event; the correlation id of the incident is the trace id of every
 //! call it makes.
 //!
@@ -41,7 +41,7 @@ use crate::{
     state::AppState,
 };
 
-/// The `userId` of the loop's policy evaluations (contract 6).
+/// The `userId` of the loop's policy evaluations.
 pub const LOOP_USER: &str = "aegis-remediation";
 
 /// Incidents older than this that were never decided (the backend was down) are escalated at
@@ -191,7 +191,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         },
     };
 
-    // 2. The route (contract 7) and the target from the labels.
+    // 2. The route and the target from the labels.
     let (policy_action, action_type) = match plan::route(action, incident.pod.is_some()) {
         Route::Nothing => {
             close(
@@ -484,7 +484,7 @@ async fn analyse(
     Ok(Some(action))
 }
 
-/// The deployment as the executor reads it (contract 2), for a scale that will be planned;
+/// The deployment as the executor reads it, for a scale that will be planned;
 /// `None` for other actions and when nothing will be planned.
 async fn read_replicas(
     state: &AppState,
@@ -509,7 +509,7 @@ async fn read_replicas(
     )
 }
 
-/// Computes a scale's target (contract 7) from the replicas [`read_replicas`] found.
+/// Computes a scale's target from the replicas [`read_replicas`] found.
 /// `None` when the incident was closed here.
 async fn replicas_plan(
     state: &AppState,
@@ -659,7 +659,7 @@ async fn execute(
     }
 }
 
-/// Schedules contract 11's check at `due`. A shutdown cancels the wait; [`resume`] schedules
+/// Schedules the verification at `due`. A shutdown cancels the wait; [`resume`] schedules
 /// it again from `verify_at`.
 pub fn spawn_verification(state: &AppState, id: Uuid, due: chrono::DateTime<Utc>) {
     let st = state.clone();
@@ -676,7 +676,7 @@ pub fn spawn_verification(state: &AppState, id: Uuid, due: chrono::DateTime<Utc>
     });
 }
 
-/// Contract 11: recovered when the deployment is fully ready and no signal with the same
+/// Verification: recovered when the deployment is fully ready and no signal with the same
 /// fingerprint arrived since the action; otherwise escalated (an alert, no second action).
 async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
     let Some(incident) = incidents::get(&state.db, id).await? else {

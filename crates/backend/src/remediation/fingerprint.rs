@@ -1,4 +1,4 @@
-//! Contract 8: the deduplication fingerprint of a signal.
+//! The deduplication fingerprint of a signal (docs/contracts.md, "Deduplication").
 
 use sha2::{Digest, Sha256};
 

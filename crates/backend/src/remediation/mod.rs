@@ -1,4 +1,4 @@
-//! The remediation loop (spec README decision 1): signals from the ai-engine, Alertmanager or
+//! The remediation loop: signals from the ai-engine, Alertmanager or
 //! an admin become deduplicated incidents ([`intake`]); each new incident goes through the
 //! decision path ([`engine`]: analysis, policy, mode and guardrails, the signed executor call,
 //! verification), whose pure rules live in [`plan`].

@@ -1,6 +1,6 @@
 //! The pure part of the decision path: which policy action and executor action a
-//! recommendation becomes (contract 7), how far to scale, what counts as a large blast radius,
-//! and the policy context computed from the signal's window (contract 6).
+//! recommendation becomes, how far to scale, what counts as a large blast radius,
+//! and the policy context computed from the signal's window.
 
 use aegis_common::contracts::{ActionType, MetricType, RemediationAction, SignalWindow};
 use chrono::{DateTime, Utc};
@@ -13,18 +13,18 @@ use crate::db::incidents::Incident;
 pub enum Route {
     /// An executor action, allowed or not by the `self_healing` policy `action`.
     Act {
-        /// Contract 6 `action`.
+        /// The policy request's `action`.
         policy_action: &'static str,
-        /// Contract 1 `actionType`.
+        /// The executor request's `actionType`.
         action_type: ActionType,
     },
-    /// No executor call: an alert for a human (contract 7's alert-only actions).
+    /// No executor call: an alert for a human (the alert-only actions).
     AlertOnly,
     /// Nothing to do.
     Nothing,
 }
 
-/// Contract 7. `restart_pod` without a pod becomes an alert (restarting a whole deployment is
+/// Recommended action → executor action (docs/contracts.md). `restart_pod` without a pod becomes an alert (restarting a whole deployment is
 /// not what was recommended).
 #[must_use]
 pub fn route(action: RemediationAction, has_pod: bool) -> Route {
@@ -53,7 +53,7 @@ pub fn route(action: RemediationAction, has_pod: bool) -> Route {
     }
 }
 
-/// Contract 7: max(current + 1, ⌈current × factor⌉), capped at `max`. Never below `current`
+/// max(current + 1, ⌈current × factor⌉), capped at `max`. Never below `current`
 /// (a deployment already above the cap is left alone).
 #[must_use]
 pub fn scale_up_target(current: i32, factor: f64, max: i32) -> i32 {
@@ -105,7 +105,7 @@ pub fn blast_radius(
 }
 
 /// The executor's `actionParams` for `action_type` on the incident's target, in the order
-/// they are signed (contract 1).
+/// they are signed.
 #[must_use]
 pub fn action_params(
     action_type: ActionType,
@@ -132,7 +132,7 @@ pub fn action_params(
     params
 }
 
-/// Contract 6 `metadata`: the target, the signal's severity, confidence and score, and what
+/// The policy request's `metadata`: the target, the signal's severity, confidence and score, and what
 /// the window shows (latest value of each metric, error-level log lines, and its length in
 /// seconds as `duration`). Keys with nothing behind them are left out.
 #[must_use]

@@ -1,4 +1,4 @@
-//! The loop's own view of a signal, whatever sent it: the ai-engine (contract 4), Alertmanager
+//! The loop's own view of a signal, whatever sent it: the ai-engine, Alertmanager
 //! or an admin.
 
 use aegis_common::contracts::{RemediationAction, RemediationSignal, SignalTarget, SignalWindow};

@@ -1,4 +1,4 @@
-//! The AI proxy (backend.md §7): `POST /ai/predict` forwards to the ai-engine through
+//! The AI proxy: `POST /ai/predict` forwards to the ai-engine through
 //! [`crate::clients::ai_engine`], stores the outcome in `prediction_results` and pushes an
 //! `anomaly` event when the engine found one; `GET /ai/metrics` and `GET /ai/predictions`
 //! read the stored outcomes.
@@ -248,7 +248,7 @@ async fn store(state: &AppState, row: &NewPrediction<'_>) {
     }
 }
 
-/// The dashboard's anomaly shape (§6.3), when the engine reported an anomaly or failure.
+/// The dashboard's anomaly shape, when the engine reported an anomaly or failure.
 fn anomaly_event(id: Uuid, r: &Value) -> Option<Value> {
     let flagged = r.get("is_anomaly").and_then(Value::as_bool) == Some(true)
         || r.get("failure_detected").and_then(Value::as_bool) == Some(true);

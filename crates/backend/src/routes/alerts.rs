@@ -1,5 +1,4 @@
-//! `/alerts` (backend.md §6.1) and the dashboard metrics API `/metrics/{current,historical}`
-//! (§6.2). Every alert write is pushed as an `alert` event and invalidates `metrics:current`.
+//! `/alerts` and the dashboard metrics API `/metrics/{current,historical}`. Every alert write is pushed as an `alert` event and invalidates `metrics:current`.
 
 use std::collections::HashMap;
 

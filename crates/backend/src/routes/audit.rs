@@ -1,4 +1,4 @@
-//! `GET /audit/events` (backend.md §12; admin, auditor): the audit trail, newest first.
+//! `GET /audit/events` (admin, auditor): the audit trail, newest first.
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! `/auth/*` (backend.md §2.4): signup, login, refresh, logout, forgot and reset password.
+//! `/auth/*`: signup, login, refresh, logout, forgot and reset password.
 
 use aegis_common::{
     error::{BackendStyle, ErrorStyle as _},
@@ -42,7 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_password))
 }
 
-/// Minimum and maximum password length in characters (§2.2).
+/// Minimum and maximum password length in characters.
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=100;
 
 /// Adds the password-length messages for a field.
@@ -62,7 +62,7 @@ pub fn check_email(v: &mut Violations, email: Option<&str>) -> String {
     email
 }
 
-/// The checks signup and admin-create share (§2.4, §3.4): a valid e-mail, a password of 8–100
+/// The checks signup and admin-create share: a valid e-mail, a password of 8–100
 /// characters and names of at most 50. Returns the normalised e-mail.
 pub fn check_new_user(
     v: &mut Violations,
@@ -370,7 +370,7 @@ async fn refresh(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    // Header wins; else the dashboard's body form (F37).
+    // Header wins; else the dashboard's body form.
     let token = match bearer(&headers) {
         Some(t) => Some(t.to_owned()),
         None if body.iter().all(u8::is_ascii_whitespace) => None,

@@ -1,4 +1,4 @@
-//! `/executor/*` (backend.md §8, executor.md Appendix A, spec README "Corrections"):
+//! `/executor/*`:
 //! `POST /executor/action` keeps the original's request shape and pipe-separated HMAC (with
 //! the NaN hole closed and a replay guard), then forwards the action to the real executor with
 //! a v2 signature through [`crate::clients::executor`]. `GET /executor/health` is public;

@@ -1,4 +1,4 @@
-//! Health (backend.md §10 and spec/README.md "Backend health"):
+//! Health:
 //! * `/health` checks the DB, Redis and the ai-engine and answers 503 when any is down;
 //! * `/health/ready` checks only the DB and migrations (Redis is fail-open);
 //! * `/health/ping` is liveness and depends on nothing;
@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(prometheus))
 }
 
-/// The same probes at the root (backend.md §1), with their own operation ids.
+/// The same probes at the root, with their own operation ids.
 pub fn root_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(root_health))

@@ -1,4 +1,4 @@
-//! `GET /logs` (admin, auditor) and `POST /logs` (API key or admin) — backend.md §9.
+//! `GET /logs` (admin, auditor) and `POST /logs` (API key or admin).
 
 use std::collections::HashMap;
 

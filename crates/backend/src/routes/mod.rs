@@ -38,7 +38,7 @@ pub fn api(state: AppState) -> OpenApiRouter {
         .merge(logs::router())
         .merge(policy::router())
         .merge(remediation::router());
-    // Deny-by-default (backend.md §1): every route merged above is authenticated unless
+    // Deny-by-default: every route merged above is authenticated unless
     // listed in `auth::PUBLIC_ROUTES`; the document says so for each operation.
     let protected = docs::secure_behind_layer(protected).route_layer(
         middleware::from_fn_with_state(state.clone(), crate::auth::require_auth),
@@ -50,7 +50,7 @@ pub fn api(state: AppState) -> OpenApiRouter {
     );
     OpenApiRouter::with_openapi(docs::document())
         .nest(&prefix, protected.merge(evaluate))
-        // backend.md §1: health and metrics are also served at the root.
+        // health and metrics are also served at the root.
         .merge(health::root_router())
         .with_state(state)
 }

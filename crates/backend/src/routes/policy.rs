@@ -1,4 +1,4 @@
-//! The policy engine's routes (backend.md §5.6–§5.8): CRUD (admin writes, admin/auditor reads),
+//! The policy engine's routes: CRUD (admin writes, admin/auditor reads),
 //! evaluation (`GET`/`POST /policy/evaluate`, `?explain=true`), `POST /policy/dry-run` against a
 //! draft set, the evaluation audit log and the per-user evaluation counts.
 //!
@@ -78,7 +78,7 @@ pub enum PolicyRemediationMode {
     Auto,
 }
 
-/// A policy definition (backend.md §5.1) as `POST /policy` and dry-run take it; the policy
+/// A policy definition as `POST /policy` and dry-run take it; the policy
 /// engine validates it (unknown keys, patterns, conditions, priority range).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -98,7 +98,7 @@ pub struct PolicyInput {
     pub policy_type: aegis_common::contracts::PolicyType,
     /// Allow or deny.
     pub effect: PolicyEffect,
-    /// Condition object (backend.md §5.3): every key must hold.
+    /// Condition object: every key must hold.
     pub conditions: Map<String, Value>,
     /// Action patterns (`*`, a literal, or a glob with `*` and `?`).
     pub actions: Vec<String>,

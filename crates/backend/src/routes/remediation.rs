@@ -1,4 +1,4 @@
-//! `/remediation` (spec README contracts 4, 5, 8, 9, 10): signal intake from the ai-engine,
+//! `/remediation`: signal intake from the ai-engine,
 //! Alertmanager and admins, the incident API (list, get with timeline, approve, reject,
 //! label), and the Alertmanager webhook.
 
@@ -114,7 +114,7 @@ fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
 }
 
 #[utoipa::path(post, path = "/remediation/signals", tag = "remediation", operation_id = "remediation_signal",
-    description = "Contract 4: a detection from the ai-engine (service key) or an admin opens an incident, or joins the open one with the same fingerprint, and starts the decision path.",
+    description = "A detection from the ai-engine (service key) or an admin opens an incident, or joins the open one with the same fingerprint, and starts the decision path.",
     request_body = RemediationSignal,
     responses(
         (status = 202, description = "Accepted: the incident opened or joined", body = SignalAccepted, headers(("x-correlation-id" = String, description = "The request's own correlation (trace) id"))),
@@ -156,7 +156,7 @@ async fn intake(
     trace: Option<TraceParent>,
 ) -> Result<Accepted, ApiError> {
     let source = source_label(&signal.source);
-    // Contract 5: the correlation id is the request's trace id (the shared middleware takes it
+    // The correlation id is the request's trace id (the shared middleware takes it
     // from `traceparent` or mints one); mint here too in case the middleware is absent.
     let trace = trace.unwrap_or_else(TraceParent::new_root);
     let correlation_id = trace.trace_id();
@@ -476,7 +476,7 @@ async fn reject(
     Ok(axum::Json(incident_body(&state, id).await?).into_response())
 }
 
-/// `POST .../:id/label` body (contract 9).
+/// `POST .../:id/label` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct LabelBody {
@@ -487,7 +487,7 @@ struct LabelBody {
 /// `POST .../:id/label` (admin): the operator's verdict, forwarded to the ai-engine as
 /// training data with the incident's window. Answers the engine's `201 {id, label}`.
 #[utoipa::path(post, path = "/remediation/incidents/{id}/label", tag = "remediation", operation_id = "label_incident",
-    description = "Contract 9: the operator's verdict, sent to the ai-engine as training data with the incident's metric window (admin). Answers the engine's `201 {id, label}`.",
+    description = "The operator's verdict, sent to the ai-engine as training data with the incident's metric window (admin). Answers the engine's `201 {id, label}`.",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The incident's id (a UUID)")),
     request_body = LabelBody,

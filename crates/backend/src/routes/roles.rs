@@ -1,4 +1,4 @@
-//! `GET /policy/roles/list` (backend.md §5.8, any JWT user): the seeded roles.
+//! `GET /policy/roles/list` (any JWT user): the seeded roles.
 
 use axum::{
     extract::State,

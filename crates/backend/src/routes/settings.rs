@@ -1,6 +1,6 @@
-//! `GET/PATCH /settings` (backend.md §4): the caller's own settings, stored in
+//! `GET/PATCH /settings`: the caller's own settings, stored in
 //! `users.preferences`. Every key is validated, so a PATCH really saves nested fields (the
-//! original rejected any non-empty section, F23).
+//! original rejected any non-empty section).
 
 use aegis_common::openapi::BackendErrorBody;
 use axum::{

@@ -1,4 +1,4 @@
-//! `/users*` (backend.md §3.4) with the access matrix of §3.2.
+//! `/users*` with the access matrix.
 
 use std::collections::HashMap;
 
@@ -427,7 +427,7 @@ async fn remove(
     let row = users::find(&state.db, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    // Written before the row goes (§3.4).
+    // Written before the row goes.
     audit::record(
         &state.db,
         event(

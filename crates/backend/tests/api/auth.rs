@@ -1,4 +1,4 @@
-//! `/auth/*`: acceptance scenarios S1–S6, S8 and S20 of backend.md §16 plus token hardening.
+//! `/auth/*`: acceptance scenarios S1–S6, S8 and S20 plus token hardening.
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -134,7 +134,7 @@ impl TestApp {
     }
 }
 
-/// Asserts the §1.1 error body.
+/// Asserts the error body.
 pub async fn assert_error(res: Response, status: u16, message: &str) -> Value {
     assert_eq!(res.status(), status);
     let body: Value = res.json().await.unwrap();

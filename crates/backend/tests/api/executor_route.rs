@@ -1,5 +1,5 @@
 //! `/executor/*`: the original's `/executor/action` (acceptance scenario S16, adapted to the
-//! forwarding of the spec README's corrections) against a real executor in front of kube-sim,
+//! forwarding to the executor) against a real executor in front of kube-sim,
 //! the audit proxy, and the retry contract against a stub (a real executor cannot be made to
 //! answer 503 on demand).
 
@@ -294,6 +294,17 @@ async fn the_evaluate_answer_passes_to_the_executor_as_it_is() {
     assert_eq!(stored.as_deref(), Some(decision_id.as_str()));
 }
 
+/// A signed rollback of `default/web`, timestamped now.
+fn signed_rollback() -> Value {
+    signed(
+        "rollback_deployment",
+        "default",
+        "deployment",
+        "web",
+        &now_ms(),
+    )
+}
+
 #[tokio::test]
 async fn a_replayed_action_is_refused_while_redis_is_down() {
     let ex = spawn_executor().await;
@@ -303,13 +314,7 @@ async fn a_replayed_action_is_refused_while_redis_is_down() {
     let redis_url = format!("redis://{}", redis.addr());
     let app = backend_for(&ex.url, &[("REDIS_URL", &redis_url)]).await;
     redis.cut();
-    let body = signed(
-        "rollback_deployment",
-        "default",
-        "deployment",
-        "web",
-        &now_ms(),
-    );
+    let body = signed_rollback();
     let codes = [
         action(&app, &body).await.status().as_u16(),
         action(&app, &body).await.status().as_u16(),
@@ -334,13 +339,7 @@ async fn an_action_is_refused_while_its_replay_guard_cannot_be_checked() {
     assert_ne!(url, db.url, "the test database must be on 127.0.0.1:5432");
     let app = backend_for(&ex.url, &[("DATABASE_URL", &url)]).await;
     pg.cut();
-    let body = signed(
-        "rollback_deployment",
-        "default",
-        "deployment",
-        "web",
-        &now_ms(),
-    );
+    let body = signed_rollback();
     assert_error(
         action(&app, &body).await,
         503,

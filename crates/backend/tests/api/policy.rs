@@ -1,4 +1,4 @@
-//! Policy engine API (backend.md §5, §16 S9–S14, contract 6).
+//! Policy engine API (acceptance scenarios S9–S14).
 
 use std::time::Duration;
 
@@ -564,7 +564,7 @@ async fn self_healing_requests_evaluate_against_the_seeds() {
     .await;
     assert_eq!(r["reason"], "Allowed by policy: Scale Up on High Load");
 
-    // Contract 6: what the remediation loop sends.
+    // What the remediation loop sends.
     let loop_request = |action: &str, deployment: &str, cpu: f64| {
         json!({"type":"self_healing","action":action,"resource":format!("service:{deployment}"),
                "context":{"userId":"aegis-remediation","role":"service","metadata":{

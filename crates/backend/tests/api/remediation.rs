@@ -1,5 +1,5 @@
-//! `/remediation` first slice: signal intake with fingerprint deduplication (contracts 4, 5, 8)
-//! and the incident read API with its timeline (contract 10).
+//! `/remediation` first slice: signal intake with fingerprint deduplication
+//! and the incident read API with its timeline.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -346,7 +346,7 @@ async fn remediation_list_filters_and_not_found() {
 }
 
 /// A real socket.io-client (the `tests/socketio` driver that `socket.rs` uses) sees the
-/// contract 10 `remediation` event for an accepted signal.
+/// `remediation` event for an accepted signal.
 #[tokio::test]
 async fn remediation_signal_is_pushed_over_socket_io() {
     use tokio::io::{AsyncBufReadExt, BufReader};

@@ -1,4 +1,4 @@
-//! The decision path (spec README decision 1, contracts 6, 7, 10, 11) against a real executor
+//! The decision path against a real executor
 //! in front of kube-sim, in process: modes, policy denial, guardrails (cooldown, cap, blast
 //! radius), approval, verification and escalation, analysis by the ai-engine or its absence,
 //! the Alertmanager webhook and labels. The separate-process version of the main cases is
@@ -320,7 +320,7 @@ async fn loop_auto_scale_up_is_executed_verified_and_correlated() {
         .wait_for(id, &["resolved", "escalated", "failed", "suppressed"])
         .await;
     assert_eq!(incident["status"], "resolved", "{incident:#}");
-    // Contract 7: 2 → max(3, ceil(2 × 1.5)) = 3.
+    // Scale up: 2 → max(3, ceil(2 × 1.5)) = 3.
     assert_eq!(l.replicas("shop", "web"), 3);
     assert_eq!(
         steps(&incident),
@@ -826,7 +826,7 @@ async fn loop_alertmanager_webhook_and_labels() {
     )
     .await;
 
-    // A label is forwarded to the ai-engine as training data (contract 9).
+    // A label is forwarded to the ai-engine as training data.
     // (The seed policy "Scale Up on High Load" allows this one: 95% CPU for 600 s on api.)
     let accepted = l.signal(&signal("shop", "api", None, "scale_up")).await;
     let id = accepted["incidentId"].as_str().unwrap().to_owned();

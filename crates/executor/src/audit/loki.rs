@@ -1,4 +1,4 @@
-//! The Loki shipper: drains `loki_outbox` to `POST {LOKI_URL}/loki/api/v1/push` (§7.4).
+//! The Loki shipper: drains `loki_outbox` to `POST {LOKI_URL}/loki/api/v1/push`.
 //!
 //! One batch is selected `FOR UPDATE SKIP LOCKED` (so several replicas never ship the same
 //! line), pushed, and marked shipped in the same transaction only when Loki answered 2xx. A

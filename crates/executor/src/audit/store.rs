@@ -1,4 +1,4 @@
-//! Writing audit rows (executor.md §7.1) and their Loki lines.
+//! Writing audit rows and their Loki lines.
 //!
 //! Every state change is one transaction: the row change (the database assigns the hash-chain
 //! link when the row becomes final) plus, when `LOKI_URL` is set, the Loki line in
@@ -102,7 +102,7 @@ pub struct AuditStore {
     head: Option<prometheus::IntGauge>,
 }
 
-/// The §7.4 line: keys in the spec's order, `correlation_id` last, `null` when unset.
+/// The line: keys in the spec's order, `correlation_id` last, `null` when unset.
 #[must_use]
 pub fn loki_line(
     row: &AuditRow,
@@ -129,7 +129,7 @@ pub fn loki_line(
     Value::Object(m).to_string()
 }
 
-/// The §7.4 stream labels.
+/// The stream labels.
 #[must_use]
 pub fn loki_labels(row: &AuditRow, status: &str) -> Value {
     let level = match status {

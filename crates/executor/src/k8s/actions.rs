@@ -1,4 +1,4 @@
-//! The three real actions (executor.md §4.4) and the deployment read of contract 2.
+//! The three real actions and the deployment read.
 //!
 //! Each returns the result object on success or a failure message that goes to the caller as
 //! `success:false` and into the audit row. Mutating calls carry `dryRun=All` when asked.
@@ -290,7 +290,7 @@ pub async fn rollback_deployment(
     ))
 }
 
-/// Contract 2: the deployment's replica counts and revision (`None` when absent).
+/// `GET /executor/deployments/…`: the deployment's replica counts and revision (`None` when absent).
 pub async fn deployment_status(
     kube: &KubeClient,
     namespace: &str,

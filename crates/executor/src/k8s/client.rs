@@ -1,6 +1,6 @@
 //! The Kubernetes client: built lazily (the API server may be unreachable at start-up), every
 //! call bounded by `K8S_REQUEST_TIMEOUT_MS`, counted and timed, and its errors mapped to the
-//! messages of executor.md §4.5.
+//! messages.
 
 use std::{future::Future, time::Duration};
 

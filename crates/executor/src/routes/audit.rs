@@ -1,4 +1,4 @@
-//! The audit API (executor.md §7.5, §7.7 and spec/README.md "Audit API auth"):
+//! The audit API:
 //! `/audit/logs`, `/audit/statistics`, `/audit/verify`, behind `Authorization: Bearer
 //! <AUDIT_API_TOKEN>` (constant-time). Signatures are never returned.
 
@@ -235,7 +235,7 @@ async fn logs(
         qb.push(" AND namespace = ")
             .push_bind(aegis_common::db::pg_text(ns.clone()));
     }
-    // Everything one incident did (the backend's correlation id, spec README contract 5).
+    // Everything one incident did (the backend's correlation id).
     if let Some(c) = q.get("correlationId") {
         qb.push(" AND correlation_id = ")
             .push_bind(aegis_common::db::pg_text(c.clone()));

@@ -1,6 +1,6 @@
-//! `GET /executor/deployments/{namespace}/{name}` (spec/README.md contract 2): the closed loop
+//! `GET /executor/deployments/{namespace}/{name}`: the closed loop
 //! reads the current replica count here before scaling relatively. `X-API-Key` must be one of
-//! `SERVICE_API_KEYS`; the namespace rules are those of §6.1. Not audited, not throttled.
+//! `SERVICE_API_KEYS`; the namespace rules are those. Not audited, not throttled.
 
 use aegis_common::{contracts::DeploymentStatus, openapi::NestErrorBody, signing::secret_in};
 use axum::{
@@ -24,7 +24,7 @@ use crate::{
     path = "/executor/deployments/{namespace}/{name}",
     tag = "deployments",
     operation_id = "get_deployment",
-    description = "The current replica counts and revision of a deployment in an allowed namespace (contract 2). Not audited, not throttled.",
+    description = "The current replica counts and revision of a deployment in an allowed namespace. Not audited, not throttled.",
     params(
         ("namespace" = String, Path, description = "An allowed namespace (DNS-1123 label)"),
         ("name" = String, Path, description = "The deployment (DNS-1123 subdomain)"),

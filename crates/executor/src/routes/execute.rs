@@ -1,4 +1,4 @@
-//! `POST /executor/execute` with the processing order of executor.md §4.2, which decides which
+//! `POST /executor/execute` with the processing order, which decides which
 //! error wins: (0) HTTP throttle (a layer), (1) body, (2) namespace, (3) signature, (4) v2
 //! freshness and replay, parameter schema, policy decision, rate limit, cooldown, concurrency,
 //! (5) `pending`, (6) `in_progress`, (7) the action, (8) `completed` | `failed`.
@@ -36,7 +36,7 @@ use crate::{
 };
 
 /// The correlation id: the trace id of an incoming `traceparent`, else of a trace-id shaped
-/// `X-Correlation-Id`, else a new trace id (spec/README.md contract 5). The shared telemetry
+/// `X-Correlation-Id`, else a new trace id. The shared telemetry
 /// layer has usually decided already (and echoes it); its decision wins so both agree.
 #[must_use]
 pub fn correlation_id(headers: &HeaderMap, decided: Option<&TraceParent>) -> String {
@@ -82,7 +82,7 @@ pub fn client_ip(
     path = "/executor/execute",
     tag = "execute",
     operation_id = "execute_action",
-    description = "Runs one action after the checks of executor.md §4.2, in this order: HTTP throttle, body, namespace, HMAC signature (v1, or v2 with `timestamp` and `nonce`), freshness and replay, parameter schema, policy decision, rate limit, cooldown, concurrency. A failed action is still a 200 with `success: false`.",
+    description = "Runs one action after these checks, in this order: HTTP throttle, body, namespace, HMAC signature (v1, or v2 with `timestamp` and `nonce`), freshness and replay, parameter schema, policy decision, rate limit, cooldown, concurrency. A failed action is still a 200 with `success: false`.",
     request_body = ExecuteRequest,
     responses(
         (status = 200, description = "The action ran; `success` tells whether it succeeded", body = ExecuteResponse,
@@ -364,7 +364,7 @@ async fn run(
             })
             .await;
     }
-    // The replica's slots come before the lock (§6.5); a lock taken for a request that finds
+    // The replica's slots come before the lock; a lock taken for a request that finds
     // no slot is let go at once.
     let Ok(_slot) = state.action_slots.clone().try_acquire_owned() else {
         if let Some(lock) = gate.lock {
@@ -582,7 +582,7 @@ fn count_success(ctx: &Ctx<'_>, result: &Value, namespace: &str) {
     }
 }
 
-/// §4.3: after a cluster change, the terminal audit write is retried (3 attempts with backoff);
+/// after a cluster change, the terminal audit write is retried (3 attempts with backoff);
 /// if it still fails the caller gets a 500, never a false failure.
 async fn finish_with_retry(
     store: &AuditStore,

@@ -1,4 +1,4 @@
-//! Health (executor.md §8): `/health` (static), `/health/ping` (liveness), `/health/config`
+//! Health: `/health` (static), `/health/ping` (liveness), `/health/config`
 //! (effective settings, never a secret) and `/health/ready` (database and Kubernetes API).
 
 use std::time::Duration;

@@ -29,7 +29,7 @@ pub const PUBLIC_ROUTES: &[PublicRoute] = &[
     PublicRoute {
         method: "POST",
         path: "/executor/execute",
-        why: "authenticated by the HMAC-SHA256 signature inside the body (executor.md §5), which no HTTP scheme can express",
+        why: "authenticated by the HMAC-SHA256 signature inside the body, which no HTTP scheme can express",
     },
     PublicRoute {
         method: "POST",
@@ -49,7 +49,7 @@ pub const PUBLIC_ROUTES: &[PublicRoute] = &[
     PublicRoute {
         method: "GET",
         path: "/health/config",
-        why: "effective non-secret settings for operators (executor.md §8)",
+        why: "effective non-secret settings for operators",
     },
     PublicRoute {
         method: "GET",
@@ -128,7 +128,7 @@ pub fn check_public_routes(doc: &serde_json::Value) -> Vec<String> {
     openapi::check_public_routes(doc, PUBLIC_ROUTES)
 }
 
-/// §6.3: per client IP per route, sliding log; rejected hits count too.
+/// per client IP per route, sliding log; rejected hits count too.
 async fn throttle(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()

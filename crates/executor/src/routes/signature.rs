@@ -1,4 +1,4 @@
-//! `POST /executor/generate-signature` (executor.md §5.6): only routed when
+//! `POST /executor/generate-signature`: only routed when
 //! `ENABLE_SIGNATURE_HELPER=true`, which production refuses at start-up.
 
 use aegis_common::openapi::NestErrorBody;

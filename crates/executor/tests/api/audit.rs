@@ -1,4 +1,4 @@
-//! The audit trail (executor.md §7 and spec/README.md "Executor audit"): queries, auth,
+//! The audit trail: queries, auth,
 //! immutability, the hash chain and tamper detection.
 
 use serde_json::{Value, json};

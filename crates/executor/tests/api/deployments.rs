@@ -1,4 +1,4 @@
-//! `GET /executor/deployments/{namespace}/{name}` (spec/README.md contract 2).
+//! `GET /executor/deployments/{namespace}/{name}`.
 
 use serde_json::Value;
 

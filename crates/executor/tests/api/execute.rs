@@ -1,5 +1,5 @@
 //! `POST /executor/execute`: every action's success and failure rows, the acceptance scenarios
-//! of executor.md §12 (1–12), dry runs and Kubernetes faults.
+//! (1–12), dry runs and Kubernetes faults.
 
 use kube_sim::{FaultRule, Resource};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Health, readiness and metrics (executor.md §8, §9).
+//! Health, readiness and metrics.
 
 use std::net::SocketAddr;
 

@@ -1,6 +1,6 @@
 //! `TestApp`: an executor on port 0 with its own database, in front of a seeded kube-sim.
 //!
-//! The cluster follows the common setup of executor.md §12: pod `default/test-pod` controlled
+//! The cluster follows the common setup: pod `default/test-pod` controlled
 //! by a ReplicaSet, bare pod `default/lonely`, deployment `production/api-deployment`
 //! (selector `app=api`, 3 replicas) at revision 3 with ReplicaSets for revisions 1, 2 and 3.
 
@@ -41,7 +41,7 @@ impl Drop for TempFile {
     }
 }
 
-/// The §12 cluster.
+/// The cluster.
 pub async fn start_sim() -> RunningSim {
     let sim = KubeSim::start(SimConfig::default()).await.unwrap();
     let c = sim.cluster();
@@ -137,7 +137,7 @@ fn deployment(name: &str, namespace: &str, replicas: i64, image: &str) -> Value 
     })
 }
 
-/// Settings every test starts from (§12 common setup); `overrides` win.
+/// Settings every test starts from; `overrides` win.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let sim = start_sim().await;
     spawn_app_on(sim, overrides).await
@@ -266,7 +266,7 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Vector A of §5.4.
+/// Vector A.
 pub fn body_a() -> Value {
     body(
         "restart_pod",

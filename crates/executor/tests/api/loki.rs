@@ -1,4 +1,4 @@
-//! Loki shipping through the outbox (executor.md §7.4, spec/README.md "Loki shipping").
+//! Loki shipping through the outbox.
 
 use std::{collections::HashSet, time::Duration};
 

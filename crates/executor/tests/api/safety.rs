@@ -1,4 +1,4 @@
-//! Safety controls (executor.md §6): the HTTP throttle, per-action rate limits, the cooldown
+//! Safety controls: the HTTP throttle, per-action rate limits, the cooldown
 //! and concurrency.
 
 use std::time::Duration;
@@ -250,7 +250,7 @@ async fn the_lock_connection_goes_back_to_the_pool_unlocked_after_each_action() 
 
 use sqlx::Connection as _;
 
-/// §6.4 and §4.2 with step 4 in one statement: only a request that gets as far as the rate
+/// and with step 4 in one statement: only a request that gets as far as the rate
 /// limit is counted; a replay, a bad parameter or a denying policy decision is refused first
 /// (a replay before the others), is not counted and leaves no lock behind.
 #[tokio::test]

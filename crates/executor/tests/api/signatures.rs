@@ -1,4 +1,4 @@
-//! Signatures (executor.md §5): v1 vectors, every signed field, v2 replay and freshness,
+//! Signatures: v1 vectors, every signed field, v2 replay and freshness,
 //! `policyDecision` unsigned, the helper route.
 
 use serde_json::{Value, json};
@@ -135,7 +135,7 @@ async fn scenario_15_v2_replay_and_stale_timestamps() {
     assert_eq!(status, 400);
     assert_eq!(res["message"], "Request timestamp expired");
 
-    // The §5.7 worked example: a valid MAC (else 403) whose timestamp is long past.
+    // The worked example: a valid MAC (else 403) whose timestamp is long past.
     let mut vector = body_a();
     vector["timestamp"] = json!("1700000000000");
     vector["nonce"] = json!("n0nce-0001-abcdef");

@@ -1,4 +1,4 @@
-//! The binary's start-up rules (executor.md §2, §5.2).
+//! The binary's start-up rules.
 
 use std::process::Command;
 
