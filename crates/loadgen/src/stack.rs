@@ -47,9 +47,7 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// normal values; `jitter` in [0, 1) moves every value a little. `bench/lua/anomaly.lua` builds
 /// the same shape.
 pub fn anomaly_body(jitter: impl Fn() -> f64) -> Value {
-    // Three types, not more: the ai-engine records `iforest-<signature>-<n>` in a
-    // VARCHAR(50) column, and a longer signature makes every history write fail (see
-    // bench/README.md).
+    // Three types: the bodies every harness run has used, so that figures stay comparable.
     let types = [
         ("cpu_usage", 45.0, 10.0),
         ("memory_usage", 60.0, 8.0),
