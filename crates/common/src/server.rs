@@ -213,27 +213,71 @@ pub async fn serve_then_return(
     listener
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Set once SIGTERM or Ctrl-C arrived; the listener is installed by [`listen_for_shutdown`].
+static STOP: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> = std::sync::OnceLock::new();
+/// Whether the service's own router serves (start-up is over).
+static SERVING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stop_latch() -> &'static tokio::sync::watch::Sender<bool> {
+    STOP.get_or_init(|| {
+        let (tx, _) = tokio::sync::watch::channel(false);
+        // SIGTERM's listener is registered here, synchronously, so that a signal that arrives
+        // while the service still starts is remembered instead of killing the process.
+        #[cfg(unix)]
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let latch = tx.clone();
+        tokio::spawn(async move {
+            let ctrl_c = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            #[cfg(unix)]
+            let term = async move {
+                match term {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let term = std::future::pending::<()>();
+            tokio::select! {
+                () = ctrl_c => {},
+                () = term => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+            latch.send_replace(true);
+        });
+        tx
+    })
+}
+
+/// Starts listening for SIGTERM and Ctrl-C (idempotent; needs a Tokio runtime). A service
+/// binary calls it first thing, so a signal during start-up is not lost.
+pub fn listen_for_shutdown() {
+    let _ = stop_latch();
+}
+
+/// Resolves on SIGTERM or Ctrl-C, including one that arrived before this was called.
+pub async fn shutdown_signal() {
+    let mut stopped = stop_latch().subscribe();
+    let _ = stopped.wait_for(|s| *s).await;
     tracing::info!("shutdown signal received, draining");
+}
+
+/// Marks start-up as over: from now on a shutdown signal drains the service instead of
+/// abandoning its start-up.
+pub fn mark_serving() {
+    SERVING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Resolves on SIGTERM or Ctrl-C received while the service still starts (connecting,
+/// migrating); never once it serves, when [`shutdown_signal`] drains it instead.
+pub async fn stopped_during_start_up() {
+    let mut stopped = stop_latch().subscribe();
+    let _ = stopped.wait_for(|s| *s).await;
+    if SERVING.load(std::sync::atomic::Ordering::SeqCst) {
+        std::future::pending::<()>().await;
+    }
 }
 
 #[cfg(test)]

@@ -244,6 +244,7 @@ impl Bound {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        crate::server::mark_serving();
         crate::server::serve(self.listener, self.router, shutdown, self.limits).await
     }
 
@@ -312,10 +313,19 @@ pub async fn run_binary<B: ServiceBinary>() -> ExitCode {
     for note in env.deprecation_notes() {
         tracing::warn!("{note}");
     }
+    crate::server::listen_for_shutdown();
     let result = if command == "migrate" {
         B::migrate(config).await
     } else {
-        B::serve(config).await
+        // A shutdown signal during start-up (a hung database, a rollout that moved on) ends
+        // the process cleanly; once the service serves, the signal drains it instead.
+        tokio::select! {
+            result = B::serve(config) => result,
+            () = crate::server::stopped_during_start_up() => {
+                tracing::info!("{} stopped during start-up", B::NAME);
+                Ok(())
+            }
+        }
     };
     match result {
         Ok(()) => {

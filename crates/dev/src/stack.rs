@@ -308,8 +308,14 @@ impl Stack {
             .build()?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // A starting service already answers liveness (`{"status":"starting"}`); it is
+            // healthy once its own router answers.
             if let Ok(res) = client.get(url).send().await
                 && res.status().is_success()
+                && res
+                    .text()
+                    .await
+                    .is_ok_and(|body| !body.contains("\"starting\""))
             {
                 return Ok(());
             }

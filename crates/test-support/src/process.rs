@@ -41,8 +41,13 @@ pub async fn spawn_service(
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..300 {
+        // A starting service already answers liveness (`{"status":"starting"}`); it is
+        // healthy once its own router answers.
         if let Ok(r) = client.get(format!("{base}{health_path}")).send().await
             && r.status() == 200
+            && r.text()
+                .await
+                .is_ok_and(|body| !body.contains("\"starting\""))
         {
             return ServiceProcess { child, base };
         }

@@ -72,41 +72,74 @@ async fn start_up_against_a_hung_postgres_fails_within_its_timeouts() {
 }
 
 /// While it waits for its database, the service answers liveness (so that Kubernetes does not
-/// restart a service that is only waiting) and refuses everything else with 503.
+/// restart a service that is only waiting) and refuses everything else with 503; SIGTERM then
+/// ends it cleanly.
 #[tokio::test]
-async fn a_starting_service_answers_liveness_while_it_waits_for_postgres() {
+async fn a_starting_service_answers_liveness_and_stops_cleanly_while_it_waits_for_postgres() {
+    use std::time::Duration;
+
     let proxy = aegis_test_support::FaultProxy::start("127.0.0.1:5432".parse().unwrap())
         .await
         .unwrap();
     proxy.stall();
-    let env = [
-        (
+    let port = aegis_common::server::unused_port().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aegis-backend"))
+        .env_clear()
+        .env("APP_ENV", "test")
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("LOG_LEVEL", "warn")
+        .env(
             "DATABASE_URL",
             format!("postgres://postgres@{}/aegis_starting", proxy.addr()),
-        ),
-        ("REDIS_URL", aegis_test_support::redis_url()),
-        (
-            "JWT_SECRET",
-            "starting-access-secret-0123456789abcdef".into(),
-        ),
-        (
+        )
+        .env("REDIS_URL", aegis_test_support::redis_url())
+        .env("JWT_SECRET", "starting-access-secret-0123456789abcdef")
+        .env(
             "JWT_REFRESH_SECRET",
-            "starting-refresh-secret-0123456789abcdef".into(),
-        ),
-        ("HEALTH_CHECK_AI_ENGINE", "false".into()),
-    ];
-    let service = aegis_test_support::spawn_service(
-        env!("CARGO_BIN_EXE_aegis-backend"),
-        &env,
-        "/api/v1/health/ping",
-    )
-    .await;
+            "starting-refresh-secret-0123456789abcdef",
+        )
+        .env("HEALTH_CHECK_AI_ENGINE", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let get = |path: &str| client.get(format!("{}{path}", service.base)).send();
+    let get = |path: &str| client.get(format!("{base}{path}")).send();
+    let mut live = false;
+    for _ in 0..200 {
+        if get("/api/v1/health/ping")
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            live = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(live, "liveness was not served while the database hangs");
     assert_eq!(get("/health/ping").await.unwrap().status(), 200);
     assert_eq!(get("/health/ready").await.unwrap().status(), 503);
     let res = get("/api/v1/alerts").await.unwrap();
     assert_eq!(res.status(), 503);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "starting");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("SIGTERM during start-up ends the process")
+        .unwrap();
+    assert!(
+        status.success(),
+        "a clean exit, not death by signal: {status}"
+    );
 }
