@@ -80,7 +80,7 @@ pub struct Config {
     /// `CORS_ALLOWED_ORIGINS`: exact origins allowed (empty = no CORS headers).
     pub cors_origins: Vec<String>,
     /// The Prometheus feed, when `FEED_ENABLED=true`.
-    pub feed: Option<crate::feed::FeedConfig>,
+    pub feed: Option<FeedConfig>,
     /// Tracing filter.
     pub log_level: String,
     /// OTLP endpoint.
@@ -134,18 +134,17 @@ impl Config {
     }
 }
 
-fn feed_config(env: &Env, app_env: AppEnv) -> Result<Option<crate::feed::FeedConfig>, ConfigError> {
+fn feed_config(env: &Env, app_env: AppEnv) -> Result<Option<FeedConfig>, ConfigError> {
     if !env.bool("FEED_ENABLED", &[], false)? {
         return Ok(None);
     }
     let queries = match env.opt_string("FEED_QUERIES_FILE", &[]) {
-        None => crate::feed::default_queries(),
+        None => default_queries(),
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 ConfigError::invalid("FEED_QUERIES_FILE", format!("cannot read {path}: {e}"))
             })?;
-            crate::feed::parse_queries(&text)
-                .map_err(|e| ConfigError::invalid("FEED_QUERIES_FILE", e))?
+            parse_queries(&text).map_err(|e| ConfigError::invalid("FEED_QUERIES_FILE", e))?
         }
     };
     let step = env.string("FEED_STEP", &[], "15s");
@@ -155,7 +154,7 @@ fn feed_config(env: &Env, app_env: AppEnv) -> Result<Option<crate::feed::FeedCon
             format!("expected a duration like 15s, got {step:?}"),
         ));
     }
-    Ok(Some(crate::feed::FeedConfig {
+    Ok(Some(FeedConfig {
         prometheus_url: env.string("PROMETHEUS_URL", &[], "http://localhost:9090"),
         interval: std::time::Duration::from_secs(
             env.parse("FEED_INTERVAL_SECONDS", &[], 300u64)?.max(1),
@@ -185,6 +184,98 @@ fn lookback(env: &Env) -> Result<std::time::Duration, ConfigError> {
         reason = "checked to lie in [1, 604800] above"
     )]
     Ok(std::time::Duration::from_secs(seconds as u64))
+}
+
+// The Prometheus feed's settings (`FEED_*`, `PROMETHEUS_URL`, `BACKEND_*`).
+
+/// One configured query.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    /// Grouping category (`api`, `infrastructure`, `workload` ...).
+    pub category: String,
+    /// The metric type the samples become.
+    pub metric_type: crate::detector::MetricType,
+    /// PromQL.
+    pub query: String,
+    /// Multiplier (e.g. 100 for a ratio that must become percent).
+    #[serde(default = "one")]
+    pub scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The mapping of the reference queries (error rate as percent).
+#[must_use]
+pub fn default_queries() -> Vec<FeedQuery> {
+    let q = |category: &str, metric_type, query: &str, scale| FeedQuery {
+        category: category.into(),
+        metric_type,
+        query: query.into(),
+        scale,
+    };
+    vec![
+        q(
+            "api",
+            crate::detector::MetricType::RequestRate,
+            "sum by (namespace, deployment) (rate(http_requests_total[5m]))",
+            1.0,
+        ),
+        q(
+            "api",
+            crate::detector::MetricType::ErrorRate,
+            "sum by (namespace, deployment) (rate(http_requests_total{status=~\"5..\"}[5m])) / sum by (namespace, deployment) (rate(http_requests_total[5m]))",
+            100.0,
+        ),
+        q(
+            "api",
+            crate::detector::MetricType::ResponseTime,
+            "histogram_quantile(0.95, sum by (le, namespace, deployment) (rate(http_request_duration_seconds_bucket[5m])))",
+            1.0,
+        ),
+        q(
+            "infrastructure",
+            crate::detector::MetricType::CpuUsage,
+            "100 - (avg by (instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])) * 100)",
+            1.0,
+        ),
+        q(
+            "infrastructure",
+            crate::detector::MetricType::MemoryUsage,
+            "((node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes) / node_memory_MemTotal_bytes) * 100",
+            1.0,
+        ),
+    ]
+}
+
+/// Feed settings.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// `PROMETHEUS_URL`.
+    pub prometheus_url: String,
+    /// `FEED_INTERVAL_SECONDS`.
+    pub interval: std::time::Duration,
+    /// `FEED_LOOKBACK_MINUTES`.
+    pub lookback: std::time::Duration,
+    /// `FEED_STEP` as PromQL accepts it (`15s`).
+    pub step: String,
+    /// `FEED_QUERIES_FILE` contents, or [`default_queries`].
+    pub queries: Vec<FeedQuery>,
+    /// `BACKEND_URL` (signals are sent only when set).
+    pub backend_url: Option<String>,
+    /// `BACKEND_API_KEY`.
+    pub backend_api_key: Option<SecretString>,
+}
+
+/// Parses a queries file (YAML or JSON: a list of `{category, metric_type, query, scale?}`).
+pub fn parse_queries(text: &str) -> Result<Vec<FeedQuery>, String> {
+    let queries: Vec<FeedQuery> = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    if queries.is_empty() {
+        return Err("no queries".into());
+    }
+    Ok(queries)
 }
 
 #[cfg(test)]

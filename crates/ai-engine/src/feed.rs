@@ -39,95 +39,7 @@ use crate::{
     state::AppState,
 };
 
-/// One configured query.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeedQuery {
-    /// Grouping category (`api`, `infrastructure`, `workload` ...).
-    pub category: String,
-    /// The metric type the samples become.
-    pub metric_type: MetricType,
-    /// PromQL.
-    pub query: String,
-    /// Multiplier (e.g. 100 for a ratio that must become percent).
-    #[serde(default = "one")]
-    pub scale: f64,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-/// The mapping of the reference queries (error rate as percent).
-#[must_use]
-pub fn default_queries() -> Vec<FeedQuery> {
-    let q = |category: &str, metric_type, query: &str, scale| FeedQuery {
-        category: category.into(),
-        metric_type,
-        query: query.into(),
-        scale,
-    };
-    vec![
-        q(
-            "api",
-            MetricType::RequestRate,
-            "sum by (namespace, deployment) (rate(http_requests_total[5m]))",
-            1.0,
-        ),
-        q(
-            "api",
-            MetricType::ErrorRate,
-            "sum by (namespace, deployment) (rate(http_requests_total{status=~\"5..\"}[5m])) / sum by (namespace, deployment) (rate(http_requests_total[5m]))",
-            100.0,
-        ),
-        q(
-            "api",
-            MetricType::ResponseTime,
-            "histogram_quantile(0.95, sum by (le, namespace, deployment) (rate(http_request_duration_seconds_bucket[5m])))",
-            1.0,
-        ),
-        q(
-            "infrastructure",
-            MetricType::CpuUsage,
-            "100 - (avg by (instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])) * 100)",
-            1.0,
-        ),
-        q(
-            "infrastructure",
-            MetricType::MemoryUsage,
-            "((node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes) / node_memory_MemTotal_bytes) * 100",
-            1.0,
-        ),
-    ]
-}
-
-/// Feed settings.
-#[derive(Debug, Clone)]
-pub struct FeedConfig {
-    /// `PROMETHEUS_URL`.
-    pub prometheus_url: String,
-    /// `FEED_INTERVAL_SECONDS`.
-    pub interval: Duration,
-    /// `FEED_LOOKBACK_MINUTES`.
-    pub lookback: Duration,
-    /// `FEED_STEP` as PromQL accepts it (`15s`).
-    pub step: String,
-    /// `FEED_QUERIES_FILE` contents, or [`default_queries`].
-    pub queries: Vec<FeedQuery>,
-    /// `BACKEND_URL` (signals are sent only when set).
-    pub backend_url: Option<String>,
-    /// `BACKEND_API_KEY`.
-    pub backend_api_key: Option<SecretString>,
-}
-
-/// Parses a queries file (YAML or JSON: a list of `{category, metric_type, query, scale?}`).
-pub fn parse_queries(text: &str) -> Result<Vec<FeedQuery>, String> {
-    let queries: Vec<FeedQuery> = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-    if queries.is_empty() {
-        return Err("no queries".into());
-    }
-    Ok(queries)
-}
+pub use crate::config::{FeedConfig, FeedQuery, default_queries, parse_queries};
 
 /// A sample with its labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -323,7 +235,7 @@ impl Feed {
                 continue;
             };
             report.groups += 1;
-            let body = crate::routes::detect::anomaly_body(&outcome);
+            let body = crate::answer::anomaly_body(&outcome);
             record(state, &group, &outcome, &body, category, &features).await;
             if !outcome.is_anomaly {
                 continue;

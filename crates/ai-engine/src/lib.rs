@@ -6,6 +6,7 @@
 //! It only analyses and reports: it never calls the executor or Kubernetes. `detector` holds
 //! the pure numeric code and knows nothing about HTTP.
 
+pub mod answer;
 pub mod auth;
 pub mod config;
 pub mod detector;

@@ -3,6 +3,8 @@
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
+pub use crate::db::MIGRATOR;
+use crate::{config::Config, metrics::BackendMetrics, routes, state::AppState};
 use aegis_common::{
     config::{ConfigError, Env},
     db::{create_database_if_missing, migrate_with_retry},
@@ -14,12 +16,6 @@ use aegis_common::{
 };
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
-use sqlx::migrate::Migrator;
-
-use crate::{config::Config, metrics::BackendMetrics, routes, state::AppState};
-
-/// The backend's migrations, embedded at compile time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Request bodies are limited to 100 KiB.
 pub const BODY_LIMIT: usize = 100 * 1024;

@@ -10,6 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::config::Config;
 
+/// Request bodies are limited to 100 KiB.
+pub const BODY_LIMIT: usize = 100 * 1024;
+
 const ACTION_TYPE_MESSAGE: &str = "actionType must be one of the following values: restart_pod, scale_deployment, rollback_deployment, delete_pod, update_config";
 const TOP_LEVEL_KEYS: [&str; 7] = [
     "actionType",

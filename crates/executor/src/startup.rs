@@ -34,8 +34,7 @@ use crate::{
 /// The executor's migrations, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Request bodies are limited to 100 KiB.
-pub const BODY_LIMIT: usize = 100 * 1024;
+pub use crate::request::BODY_LIMIT;
 
 /// How long SIGTERM waits for in-flight actions.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(25);

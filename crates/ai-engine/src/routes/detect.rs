@@ -17,13 +17,13 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
+    answer::{anomaly_body, finite},
     detector::{
-        AnomalyOutcome,
         failure::FailureOutcome,
         features::{error_services, log_features, metric_features, metric_series},
         heuristic_failure, trained_failure,
@@ -153,38 +153,6 @@ fn json_reply(text: String) -> Response {
         text,
     )
         .into_response()
-}
-
-/// Never emit a non-finite number.
-fn finite(x: f64) -> f64 {
-    if x.is_finite() { x } else { 0.0 }
-}
-
-pub(crate) fn anomaly_body(o: &AnomalyOutcome) -> Value {
-    let mut details = Map::new();
-    details.insert("anomaly_score".into(), json!(finite(o.anomaly_score)));
-    details.insert("affected_features".into(), json!(o.affected_features));
-    details.insert("model_confidence".into(), json!(finite(o.confidence)));
-    if let Some(t) = o.threshold_used {
-        details.insert("threshold_used".into(), json!(t));
-    }
-    details.insert("method".into(), json!(o.method.as_str()));
-    if let Some(n) = o.baseline_size {
-        details.insert("baseline_size".into(), json!(n));
-    }
-    if let Some(z) = o.max_abs_z {
-        details.insert("max_abs_z".into(), json!(finite(z)));
-    }
-    json!({
-        "is_anomaly": o.is_anomaly,
-        "anomaly_score": finite(o.anomaly_score),
-        "severity": o.severity,
-        "recommended_action": o.recommended_action,
-        "confidence": finite(o.confidence),
-        "affected_metrics": o.affected_metrics,
-        "details": details,
-        "timestamp": now_rfc3339(),
-    })
 }
 
 #[utoipa::path(post, path = "/detect-anomaly", tag = "detection", operation_id = "detect_anomaly",

@@ -12,6 +12,9 @@ pub mod roles;
 pub mod settings;
 pub mod users;
 
+/// The backend's migrations, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 /// Whether `err` is a unique-constraint violation (mapped to 409 where it happens).
 #[must_use]
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {

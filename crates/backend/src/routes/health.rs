@@ -23,7 +23,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{startup::MIGRATOR, state::AppState};
+use crate::{db::MIGRATOR, state::AppState};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 

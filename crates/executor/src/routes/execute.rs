@@ -106,7 +106,7 @@ pub async fn execute(State(state): State<AppState>, req: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = client_ip(&headers, peer, state.config.trust_proxy);
-    let body = match axum::body::to_bytes(body, crate::startup::BODY_LIMIT).await {
+    let body = match axum::body::to_bytes(body, crate::request::BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
             return NestStyle::body_error(&aegis_common::error::BodyError::TooLarge)
