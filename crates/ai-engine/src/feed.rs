@@ -22,7 +22,7 @@ use std::{
 };
 
 use aegis_common::{
-    contracts::{self, MetricSample, RemediationSignal, SignalKind, SignalTarget, SignalWindow},
+    contracts::{MetricSample, RemediationSignal, SignalKind, SignalTarget, SignalWindow},
     telemetry::TraceParent,
 };
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -329,12 +329,6 @@ async fn record(
 }
 
 /// Re-types a detector enum as its wire twin in `common` (same serde names).
-fn to_contract<T: serde::de::DeserializeOwned>(v: &impl serde::Serialize) -> Option<T> {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| serde_json::from_value(v).ok())
-}
-
 fn signal(
     namespace: &str,
     deployment: &str,
@@ -357,17 +351,15 @@ fn signal(
             deployment: deployment.into(),
             pod,
         },
-        severity: to_contract(&outcome.severity).unwrap_or(contracts::Severity::Medium),
+        severity: outcome.severity,
         score: outcome.anomaly_score,
         confidence: outcome.confidence,
-        recommended_action: to_contract(&outcome.recommended_action)
-            .unwrap_or(contracts::RemediationAction::AlertAdmin),
+        recommended_action: outcome.recommended_action,
         window: SignalWindow {
             metrics: group
                 .iter()
                 .map(|s| MetricSample {
-                    metric_type: to_contract(&s.metric_type)
-                        .unwrap_or(contracts::MetricType::CpuUsage),
+                    metric_type: s.metric_type,
                     value: s.value,
                     timestamp: aegis_common::time::rfc3339_millis(s.at),
                     labels: s.labels.clone(),

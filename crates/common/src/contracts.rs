@@ -177,24 +177,62 @@ pub struct DeploymentStatus {
     pub paused: bool,
 }
 
-/// ai-engine metric types.
+/// The six metric types, declared in name (code point) order: the derived `Ord` follows it,
+/// and the ai-engine's feature vectors are ordered by it.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum MetricType {
-    /// CPU usage.
+    /// `cpu_usage`, percent.
     CpuUsage,
-    /// Memory usage.
-    MemoryUsage,
-    /// Request rate.
-    RequestRate,
-    /// Error rate.
-    ErrorRate,
-    /// Response time.
-    ResponseTime,
-    /// Disk I/O.
+    /// `disk_io`.
     DiskIo,
+    /// `error_rate`, percent.
+    ErrorRate,
+    /// `memory_usage`, percent.
+    MemoryUsage,
+    /// `request_rate`, per second.
+    RequestRate,
+    /// `response_time`.
+    ResponseTime,
+}
+
+impl MetricType {
+    /// All types in name order.
+    pub const ALL: [Self; 6] = [
+        Self::CpuUsage,
+        Self::DiskIo,
+        Self::ErrorRate,
+        Self::MemoryUsage,
+        Self::RequestRate,
+        Self::ResponseTime,
+    ];
+
+    /// The wire name, e.g. `cpu_usage`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CpuUsage => "cpu_usage",
+            Self::DiskIo => "disk_io",
+            Self::ErrorRate => "error_rate",
+            Self::MemoryUsage => "memory_usage",
+            Self::RequestRate => "request_rate",
+            Self::ResponseTime => "response_time",
+        }
+    }
+
+    /// Parses the exact, case-sensitive wire name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for MetricType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// ai-engine remediation actions.
@@ -219,6 +257,29 @@ pub enum RemediationAction {
     Rollback,
 }
 
+impl RemediationAction {
+    /// The wire name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ScaleUp => "scale_up",
+            Self::ScaleDown => "scale_down",
+            Self::RestartPod => "restart_pod",
+            Self::ThrottleApi => "throttle_api",
+            Self::ClearCache => "clear_cache",
+            Self::NoAction => "no_action",
+            Self::AlertAdmin => "alert_admin",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+impl std::fmt::Display for RemediationAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Detection severity.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
@@ -233,6 +294,25 @@ pub enum Severity {
     High,
     /// Critical.
     Critical,
+}
+
+impl Severity {
+    /// The wire name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One metric point (ai-engine `MetricData`).

@@ -246,8 +246,7 @@ pub fn propagate(
 }
 
 /// Middleware: takes the caller's `traceparent` (or starts a trace), makes it available to
-/// handlers as an `Extension<TraceParent>`, logs one line per request in the format of
-/// , and echoes the trace id as `X-Correlation-Id`.
+/// handlers as an `Extension<TraceParent>`, logs one line per request, and echoes the trace id as `X-Correlation-Id`.
 pub async fn trace_requests(
     mut req: axum::extract::Request,
     next: axum::middleware::Next,

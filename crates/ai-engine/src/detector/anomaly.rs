@@ -8,7 +8,6 @@
 //! through [`AnomalyDetector::restore_baseline`], which retrains deterministically (seed 42).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -28,23 +27,16 @@ pub const EPS: f64 = 1e-12;
 /// The forest never trains on fewer rows.
 pub const MIN_TRAINING_ROWS: usize = 10;
 
-/// Severity levels, ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// `low`
-    Low,
-    /// `medium`
-    Medium,
-    /// `high`
-    High,
-    /// `critical`
-    Critical,
+pub use aegis_common::contracts::{RemediationAction, Severity};
+
+/// How a score in [0, 1] grades.
+pub trait SeverityFromScore {
+    /// ≥ 0.9 critical, ≥ 0.7 high, ≥ 0.5 medium, else low.
+    fn from_score(score: f64) -> Self;
 }
 
-impl Severity {
-    /// ≥ 0.9 critical, ≥ 0.7 high, ≥ 0.5 medium, else low.
-    pub fn from_score(score: f64) -> Self {
+impl SeverityFromScore for Severity {
+    fn from_score(score: f64) -> Self {
         if score >= 0.9 {
             Self::Critical
         } else if score >= 0.7 {
@@ -55,66 +47,9 @@ impl Severity {
             Self::Low
         }
     }
-
-    /// Wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Critical => "critical",
-        }
-    }
 }
 
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Remediation actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RemediationAction {
-    /// `scale_up`
-    ScaleUp,
-    /// `scale_down` (never produced by a rule)
-    ScaleDown,
-    /// `restart_pod`
-    RestartPod,
-    /// `throttle_api`
-    ThrottleApi,
-    /// `clear_cache` (never produced by a rule)
-    ClearCache,
-    /// `no_action`
-    NoAction,
-    /// `alert_admin`
-    AlertAdmin,
-}
-
-impl RemediationAction {
-    /// Wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ScaleUp => "scale_up",
-            Self::ScaleDown => "scale_down",
-            Self::RestartPod => "restart_pod",
-            Self::ThrottleApi => "throttle_api",
-            Self::ClearCache => "clear_cache",
-            Self::NoAction => "no_action",
-            Self::AlertAdmin => "alert_admin",
-        }
-    }
-}
-
-impl fmt::Display for RemediationAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// , first matching row wins. `features` is the metric feature set; only the
+/// The recommended action, first matching row wins. `features` is the metric feature set; only the
 /// `<type>_mean` features of cpu, memory, error_rate and request_rate are read.
 pub fn recommended_action(
     is_anomaly: bool,

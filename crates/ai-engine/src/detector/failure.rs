@@ -9,7 +9,7 @@ use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
 use super::DetectorError;
-use super::anomaly::{RemediationAction, Severity};
+use super::anomaly::{RemediationAction, Severity, SeverityFromScore as _};
 use super::features::{FeatureSet, RF_FEATURE_COUNT, RF_FEATURE_NAMES, rf_feature_vector};
 use super::random_forest::{RandomForest, RandomForestParams, argmax};
 

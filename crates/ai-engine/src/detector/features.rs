@@ -4,7 +4,6 @@
 //! Nothing here scales or normalises: the rule thresholds use raw units.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,58 +13,7 @@ pub const POS_INF_REPLACEMENT: f64 = 1e10;
 /// Value that replaces `−∞` in a computed feature.
 pub const NEG_INF_REPLACEMENT: f64 = -1e10;
 
-/// The six metric types of the API, declared in name (code point) order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricType {
-    /// `cpu_usage`, percent.
-    CpuUsage,
-    /// `disk_io`.
-    DiskIo,
-    /// `error_rate`, percent.
-    ErrorRate,
-    /// `memory_usage`, percent.
-    MemoryUsage,
-    /// `request_rate`, per second.
-    RequestRate,
-    /// `response_time`.
-    ResponseTime,
-}
-
-impl MetricType {
-    /// All types in name order; the derived `Ord` follows the same order.
-    pub const ALL: [Self; 6] = [
-        Self::CpuUsage,
-        Self::DiskIo,
-        Self::ErrorRate,
-        Self::MemoryUsage,
-        Self::RequestRate,
-        Self::ResponseTime,
-    ];
-
-    /// The wire name, e.g. `cpu_usage`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::CpuUsage => "cpu_usage",
-            Self::DiskIo => "disk_io",
-            Self::ErrorRate => "error_rate",
-            Self::MemoryUsage => "memory_usage",
-            Self::RequestRate => "request_rate",
-            Self::ResponseTime => "response_time",
-        }
-    }
-
-    /// Parses the exact, case-sensitive wire name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-}
-
-impl fmt::Display for MetricType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use aegis_common::contracts::MetricType;
 
 /// One metric sample as the detector sees it (labels are not used for features).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

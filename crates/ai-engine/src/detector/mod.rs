@@ -15,7 +15,7 @@ pub mod random_forest;
 
 pub use anomaly::{
     AnomalyConfig, AnomalyDetector, AnomalyMethod, AnomalyOutcome, Detected, RemediationAction,
-    Severity, TrainedForest, TrainingJob,
+    Severity, SeverityFromScore, TrainedForest, TrainingJob,
 };
 pub use failure::{
     FailureClass, FailureDetails, FailureMethod, FailureOutcome, heuristic_failure, trained_failure,
