@@ -404,6 +404,17 @@ pub enum SignalKind {
     Failure,
 }
 
+impl SignalKind {
+    /// The wire name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Anomaly => "anomaly",
+            Self::Failure => "failure",
+        }
+    }
+}
+
 /// The workload a signal is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -26,7 +26,6 @@ use super::{
     config::RemediationConfig,
     plan::{self, Route},
     signal::window_of,
-    wire_name,
 };
 use crate::{
     clients::executor::ExecutorError,
@@ -215,7 +214,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
             } else {
                 format!(
                     "{} is not automated; an operator should act",
-                    wire_name(&action)
+                    action.as_str()
                 )
             };
             return escalate(state, &incident, "decision", &reason, json!({})).await;
@@ -461,10 +460,10 @@ async fn analyse(
         "severity": prediction.get("severity"),
         "confidence": prediction.get("confidence"),
         "failureType": prediction.get("failure_type"),
-        "recommendedAction": wire_name(&action),
+        "recommendedAction": action.as_str(),
     });
     let patch = IncidentPatch {
-        recommended_action: Some(wire_name(&action)),
+        recommended_action: Some(action.as_str().to_owned()),
         ..IncidentPatch::default()
     };
     if advance(

@@ -2,7 +2,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{Signal, wire_name};
+use aegis_common::contracts::RemediationAction;
+
+use super::Signal;
 
 /// The signal's own fingerprint when it carries a non-empty one (e.g. Alertmanager's), else the
 /// first 16 hex characters of sha256(`kind|namespace|deployment|pod|recommendedAction`), with an
@@ -19,11 +21,9 @@ pub fn fingerprint(signal: &Signal) -> String {
         &signal.target.namespace,
         &signal.target.deployment,
         signal.target.pod.as_deref().unwrap_or(""),
-        &signal
+        signal
             .recommended_action
-            .as_ref()
-            .map(wire_name)
-            .unwrap_or_default(),
+            .map_or("", RemediationAction::as_str),
     )
 }
 

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::{Signal, fingerprint, wire_name};
+use super::{Signal, fingerprint};
 use crate::db::incidents::{self, Incident, IncidentEvent, NewIncident};
 
 /// The timeline step of a received signal.
@@ -36,7 +36,7 @@ pub async fn accept_signal(
     // Whatever arrived must fit PostgreSQL (no U+0000 in text or jsonb).
     let signal = &signal.pg_safe();
     let fp = fingerprint(signal);
-    let action = signal.recommended_action.as_ref().map(wire_name);
+    let action = signal.recommended_action.map(|a| a.as_str().to_owned());
     let details = signal_details(signal, &fp, correlation_id, action.as_deref());
     let new = NewIncident {
         fingerprint: &fp,

@@ -17,15 +17,6 @@ pub use fingerprint::fingerprint;
 pub use intake::{IntakeOutcome, accept_signal};
 pub use signal::Signal;
 
-/// The snake_case wire name of a serde unit enum (e.g. `SignalKind::Anomaly` → `anomaly`).
-pub(crate) fn wire_name<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
-}
-
 /// Whether `s` is a DNS-1123 label (namespaces).
 #[must_use]
 pub fn is_dns_label(s: &str) -> bool {

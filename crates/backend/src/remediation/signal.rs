@@ -4,8 +4,6 @@
 use aegis_common::contracts::{RemediationAction, RemediationSignal, SignalTarget, SignalWindow};
 use serde_json::Value;
 
-use super::wire_name;
-
 /// A signal as intake and the decision path see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signal {
@@ -53,10 +51,10 @@ impl From<&RemediationSignal> for Signal {
     fn from(s: &RemediationSignal) -> Self {
         Self {
             source: s.source.clone(),
-            kind: wire_name(&s.kind),
+            kind: s.kind.as_str().to_owned(),
             observed_at: Some(s.observed_at.clone()),
             target: s.target.clone(),
-            severity: wire_name(&s.severity),
+            severity: s.severity.as_str().to_owned(),
             score: s.score,
             confidence: s.confidence,
             recommended_action: Some(s.recommended_action),

@@ -285,10 +285,10 @@ async fn create(
     });
     let signal = Signal {
         source: format!("admin:{}", admin.email),
-        kind: remediation_wire(&kind),
+        kind: kind.as_str().to_owned(),
         observed_at: Some(aegis_common::time::rfc3339_millis(chrono::Utc::now())),
         target: body.target,
-        severity: remediation_wire(&severity),
+        severity: severity.as_str().to_owned(),
         score: 0.0,
         confidence: 1.0,
         recommended_action: body.recommended_action,
@@ -302,13 +302,6 @@ async fn create(
         StatusCode::CREATED
     };
     Ok(accepted_response(status, &accepted))
-}
-
-fn remediation_wire<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 fn check_target(v: &mut Violations, target: &SignalTarget) {
