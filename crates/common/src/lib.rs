@@ -16,6 +16,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod names;
 pub mod openapi;
 pub mod redis_conn;
 pub mod server;

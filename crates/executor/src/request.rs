@@ -234,23 +234,7 @@ fn validate_policy(v: &Value) -> Result<bool, Vec<String>> {
     }
 }
 
-/// Whether `s` is a DNS-1123 label.
-#[must_use]
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.last().is_some_and(u8::is_ascii_alphanumeric)
-}
-
-/// Whether `s` is a DNS-1123 subdomain.
-#[must_use]
-pub fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && !s.is_empty() && s.split('.').all(is_dns_label)
-}
+pub use aegis_common::names::{is_dns_label, is_dns_subdomain};
 
 /// The validated parameters of an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,14 +393,5 @@ mod tests {
         .unwrap_err();
         assert!(err.contains(&"policyDecision.allowed must be a boolean value".to_owned()));
         assert!(err.contains(&"policyDecision.property x should not exist".to_owned()));
-    }
-
-    #[test]
-    fn dns_names() {
-        assert!(is_dns_label("default"));
-        assert!(!is_dns_label("Default"));
-        assert!(!is_dns_label("-a"));
-        assert!(is_dns_subdomain("web-7d9f.x"));
-        assert!(!is_dns_subdomain("a..b"));
     }
 }

@@ -595,7 +595,7 @@ async fn lock_namespace(
     db: &PgPool,
     namespace: &str,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    if crate::remediation::is_dns_label(namespace) {
+    if aegis_common::names::is_dns_label(namespace) {
         return db
             .begin_with(format!(
                 "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:{namespace}', 0))"
