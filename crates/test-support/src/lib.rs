@@ -8,6 +8,7 @@
 pub mod db;
 pub mod fault_proxy;
 pub mod loki;
+pub mod openapi;
 pub mod private_pg;
 pub mod process;
 pub mod routes;

@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 
 use aegis_ai_engine::{routes::PUBLIC_ROUTES, startup::app_router};
+use aegis_test_support::openapi::{METHODS, operations};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 const KEY: &str = "api-key-for-tests";
 const ADMIN_KEY: &str = "admin-key-for-tests";
 
@@ -21,19 +21,6 @@ async fn document(app: &TestApp) -> Value {
     let res = app.get("/openapi.json").await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
-}
-
-fn operations(doc: &Value) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            let upper = method.to_uppercase();
-            if METHODS.contains(&upper.as_str()) {
-                out.insert((upper, path.clone()));
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

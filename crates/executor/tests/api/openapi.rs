@@ -4,11 +4,10 @@
 use std::collections::BTreeSet;
 
 use aegis_executor::{routes::PUBLIC_ROUTES, startup::app_router};
+use aegis_test_support::openapi::{METHODS, concrete, operations};
 use serde_json::Value;
 
 use crate::helpers::{TestApp, spawn_app_with};
-
-const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 async fn app_with_every_route() -> TestApp {
     spawn_app_with(&[("ENABLE_SIGNATURE_HELPER", "true")]).await
@@ -24,28 +23,6 @@ async fn document(app: &TestApp) -> Value {
             .starts_with("application/json")
     );
     res.json().await.unwrap()
-}
-
-/// `(METHOD, path)` of every documented operation.
-fn operations(doc: &Value) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            let upper = method.to_uppercase();
-            if METHODS.contains(&upper.as_str()) {
-                out.insert((upper, path.clone()));
-            }
-        }
-    }
-    out
-}
-
-/// A concrete URL path for a template (`{namespace}` → `default`).
-fn concrete(path: &str) -> String {
-    path.split('/')
-        .map(|seg| if seg.starts_with('{') { "default" } else { seg })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 #[tokio::test]
@@ -117,7 +94,7 @@ async fn the_router_serves_exactly_the_documented_routes() {
     // Methods: each documented operation is routed (no 405, no "Cannot ..." 404) and every
     // other method on a documented path is 405.
     for path in &documented {
-        let url = format!("{}{}", app.address, concrete(path));
+        let url = format!("{}{}", app.address, concrete(path, "default"));
         for method in METHODS {
             let res = app
                 .client
