@@ -2,6 +2,7 @@
 //! document (see [`docs`]).
 
 pub mod ai;
+pub mod alertmanager;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
@@ -37,7 +38,8 @@ pub fn api(state: AppState) -> OpenApiRouter {
         .merge(executor::router())
         .merge(logs::router())
         .merge(policy::router())
-        .merge(remediation::router());
+        .merge(remediation::router())
+        .merge(alertmanager::router());
     // Deny-by-default: every route merged above is authenticated unless
     // listed in `auth::PUBLIC_ROUTES`; the document says so for each operation.
     let protected = docs::secure_behind_layer(protected).route_layer(

@@ -1,6 +1,6 @@
-//! `/remediation`: signal intake from the ai-engine,
-//! Alertmanager and admins, the incident API (list, get with timeline, approve, reject,
-//! label), and the Alertmanager webhook.
+//! `/remediation`: signal intake from the ai-engine and admins, and the incident API (list,
+//! get with timeline, approve, reject, label). Alertmanager's webhook is in
+//! [`super::alertmanager`] and shares the intake.
 
 use std::collections::HashMap;
 
@@ -10,16 +10,14 @@ use aegis_common::{
         SignalTarget, SignalWindow, TrainingDataCreated, TrainingDataRequest, TrainingSource,
     },
     openapi::BackendErrorBody,
-    signing::secrets_equal,
     telemetry::{CORRELATION_HEADER, TraceParent},
 };
 use axum::{
     Extension,
     extract::{Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -35,17 +33,11 @@ use crate::{
     },
     error::{ApiError, Json, UuidPath},
     realtime::RemediationEvent,
-    remediation::{
-        self, Signal,
-        alertmanager::{self, AlertSignal},
-        engine, is_dns_label, is_dns_subdomain,
-        signal::window_of,
-    },
+    remediation::{self, Signal, engine, is_dns_label, is_dns_subdomain, signal::window_of},
     state::AppState,
 };
 
-/// The remediation routes (authenticated by the caller's `require_auth` layer, except the
-/// Alertmanager webhook, which checks its own bearer and is in `PUBLIC_ROUTES`).
+/// The remediation routes (authenticated by the caller's `require_auth` layer).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(signal))
@@ -54,7 +46,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve))
         .routes(routes!(reject))
         .routes(routes!(label))
-        .routes(routes!(alertmanager_webhook))
 }
 
 /// An incident with its timeline (`GET /remediation/incidents/{id}` and the approve and reject
@@ -66,37 +57,6 @@ pub struct IncidentDetail {
     pub incident: Incident,
     /// What happened to it, in order.
     pub timeline: Vec<IncidentEvent>,
-}
-
-/// What the webhook did with one alert.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookAlertResult {
-    /// `firing` (became a signal), `resolved` (noted on its open incident) or `skipped`
-    /// (malformed).
-    pub status: String,
-    /// The alert's fingerprint, when it had one.
-    pub fingerprint: Option<String>,
-    /// `firing`: the incident opened or joined; `resolved`: the open incident, or null.
-    pub incident_id: Option<String>,
-    /// `firing` only: the incident's correlation id.
-    #[schema(nullable = false)]
-    pub correlation_id: Option<String>,
-    /// `firing` only: whether it joined an open incident.
-    #[schema(nullable = false)]
-    pub deduplicated: Option<bool>,
-    /// `skipped` only: why.
-    #[schema(nullable = false)]
-    pub reason: Option<String>,
-}
-
-/// `POST /alerts/webhook/alertmanager` answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookResult {
-    /// How many alerts the payload held.
-    pub received: usize,
-    /// One entry per alert, in order.
-    pub alerts: Vec<WebhookAlertResult>,
 }
 
 fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
@@ -136,8 +96,8 @@ async fn signal(
 }
 
 /// What intake answered, plus the request's own correlation id for the header.
-struct Accepted {
-    body: SignalAccepted,
+pub(super) struct Accepted {
+    pub(super) body: SignalAccepted,
     request_correlation_id: String,
 }
 
@@ -150,7 +110,7 @@ fn accepted_response(status: StatusCode, accepted: &Accepted) -> Response {
 }
 
 /// Opens or joins an incident for `signal` and, for a new one, starts the decision path.
-async fn intake(
+pub(super) async fn intake(
     state: &AppState,
     signal: Signal,
     trace: Option<TraceParent>,
@@ -561,82 +521,6 @@ fn detail_text(body: &Value) -> String {
             .join("; "),
         _ => body.to_string(),
     }
-}
-
-/// `POST /alerts/webhook/alertmanager`: bearer `ALERTMANAGER_WEBHOOK_TOKEN`. Firing alerts
-/// become signals; resolved ones are noted on their open incident. Answers 200 with what was
-/// done per alert (a malformed alert is skipped, never failing the batch, so Alertmanager does
-/// not retry it forever).
-#[utoipa::path(post, path = "/alerts/webhook/alertmanager", tag = "remediation", operation_id = "alertmanager_webhook",
-    description = "Alertmanager's webhook (payload version 4): firing alerts become signals, resolved ones are noted on their open incident; a malformed alert is skipped, never failing the batch. Not configured (no ALERTMANAGER_WEBHOOK_TOKEN) = always 401.",
-    security(("alertmanagerToken" = [])),
-    request_body(content = Object, description = "Alertmanager's webhook payload"),
-    responses(
-        (status = 200, description = "What was done with each alert", body = WebhookResult),
-        (status = 400, description = "Not an Alertmanager webhook payload", body = BackendErrorBody),
-        (status = 401, description = "Missing or wrong token, or the webhook is not configured", body = BackendErrorBody),
-        ServerError,
-    ))]
-async fn alertmanager_webhook(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    trace: Option<Extension<TraceParent>>,
-    aegis_common::http::Json(body, _): Json<Value>,
-) -> Result<Response, ApiError> {
-    let expected = state
-        .remediation
-        .config
-        .alertmanager_token
-        .as_ref()
-        .ok_or_else(|| ApiError::Unauthorized("Alertmanager webhook is not configured".into()))?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !secrets_equal(presented.as_bytes(), expected.expose_secret().as_bytes()) {
-        return Err(ApiError::Unauthorized("Invalid webhook token".into()));
-    }
-    let hook = alertmanager::parse(&body).map_err(|m| ApiError::BadRequest(m.into()))?;
-    let items = alertmanager::signals(&hook);
-    // One correlation id per incident: the request's trace when the batch holds one firing
-    // alert, a fresh trace for each otherwise.
-    let firing = items
-        .iter()
-        .filter(|i| matches!(i, AlertSignal::Firing(_)))
-        .count();
-    let trace = trace.map(|Extension(t)| t).filter(|_| firing == 1);
-    let mut results = Vec::with_capacity(items.len());
-    for item in items {
-        results.push(match item {
-            AlertSignal::Firing(signal) => {
-                let fingerprint = signal.fingerprint.clone();
-                let accepted = intake(&state, *signal, trace).await?;
-                json!({"status": "firing", "fingerprint": fingerprint, "incidentId": accepted.body.incident_id, "correlationId": accepted.body.correlation_id, "deduplicated": accepted.body.deduplicated})
-            }
-            AlertSignal::Resolved { fingerprint } => {
-                let joined = incidents::join_open(
-                    &state.db,
-                    &fingerprint,
-                    "alert_resolved",
-                    &json!({"fingerprint": fingerprint}),
-                )
-                .await?;
-                if let Some((incident, event)) = &joined {
-                    engine::emit(&state, incident, event);
-                }
-                json!({"status": "resolved", "fingerprint": fingerprint, "incidentId": joined.map(|(i, _)| i.id)})
-            }
-            AlertSignal::Skipped {
-                fingerprint,
-                reason,
-            } => {
-                tracing::warn!(fingerprint = ?fingerprint, %reason, "Alertmanager alert skipped");
-                json!({"status": "skipped", "fingerprint": fingerprint, "reason": reason})
-            }
-        });
-    }
-    Ok(axum::Json(json!({"received": results.len(), "alerts": results})).into_response())
 }
 
 #[utoipa::path(get, path = "/remediation/incidents", tag = "remediation", operation_id = "list_incidents",
