@@ -196,8 +196,17 @@ fn unauthorized(msg: &str) -> ApiError {
     ApiError::Unauthorized(msg.into())
 }
 
-/// Verifies an access token and loads its user (also for the Socket.IO handshake).
+/// Verifies an access token and loads its user.
 pub async fn user_from_access_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+    Ok(claims_and_user(state, token).await?.1)
+}
+
+/// Verifies an access token and loads its user; the claims with it (the Socket.IO gateway
+/// needs the token's issue and expiry times).
+pub async fn claims_and_user(
+    state: &AppState,
+    token: &str,
+) -> Result<(crate::auth::jwt::Claims, AuthUser), ApiError> {
     let claims = state
         .auth
         .keys
@@ -210,7 +219,7 @@ pub async fn user_from_access_token(state: &AppState, token: &str) -> Result<Aut
         .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| unauthorized("User not found or inactive"))?;
-    Ok(AuthUser::from_user(user))
+    Ok((claims, AuthUser::from_user(user)))
 }
 
 /// The bearer token of `Authorization`, if any.

@@ -27,10 +27,7 @@ use uuid::Uuid;
 
 use super::{Audience, Session};
 use crate::{
-    auth::{
-        Role,
-        jwt::{Claims, TokenType},
-    },
+    auth::{Role, jwt::Claims},
     state::AppState,
 };
 
@@ -79,8 +76,7 @@ fn handshake_token(auth: Option<&serde_json::Value>, query: Option<&str>) -> Opt
 /// A token's claims when it is a valid access token of an active user whose sessions were
 /// not ended after it was issued; the user's roles with it.
 async fn verify(state: &AppState, token: &str) -> Option<(Claims, Vec<Role>)> {
-    let claims = state.auth.keys.verify(token, TokenType::Access).ok()?;
-    let user = crate::auth::user_from_access_token(state, token)
+    let (claims, user) = crate::auth::principal::claims_and_user(state, token)
         .await
         .ok()?;
     let revoked = sessions_revoked_at(state, claims.sub).await?;
@@ -203,40 +199,45 @@ async fn disconnect_at_expiry(socket: SocketRef, state: AppState) {
 /// Disconnects the sockets of users who are gone, inactive or whose sessions ended after the
 /// socket connected; moves sockets into or out of the incident readers as roles change.
 async fn check_sessions(io: &SocketIo, state: &AppState) {
-    let mut by_user: std::collections::HashMap<Uuid, Vec<(String, Session)>> =
-        std::collections::HashMap::new();
-    for (sid, session) in state.realtime.sessions() {
-        by_user
-            .entry(session.user_id)
-            .or_default()
-            .push((sid, session));
+    let sessions = state.realtime.sessions();
+    if sessions.is_empty() {
+        return;
     }
-    for (user_id, sockets) in by_user {
-        let user = match crate::db::users::load(&state.db, user_id).await {
-            Ok(u) => u,
-            // The database is unreachable: keep the sockets until it answers.
-            Err(_) => continue,
+    let mut ids: Vec<Uuid> = sessions.iter().map(|(_, s)| s.user_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // One statement for every connected user; when the database does not answer, the sockets
+    // stay until it does.
+    let Ok(states) = crate::db::users::session_states(&state.db, &ids).await else {
+        return;
+    };
+    let states: std::collections::HashMap<Uuid, crate::db::users::SessionState> =
+        states.into_iter().map(|s| (s.id, s)).collect();
+    for (sid, session) in sessions {
+        let Some(socket) = sid.parse().ok().and_then(|s| io.get_socket(s)) else {
+            state.realtime.remove_session(&sid);
+            continue;
         };
-        let revoked = sessions_revoked_at(state, user_id).await.flatten();
-        let roles = user
-            .as_ref()
-            .map(crate::auth::AuthUser::roles_of)
-            .unwrap_or_default();
-        let active = user.as_ref().is_some_and(|u| u.is_active);
-        for (sid, session) in sockets {
-            let Some(socket) = sid.parse().ok().and_then(|s| io.get_socket(s)) else {
-                state.realtime.remove_session(&sid);
-                continue;
-            };
-            if !active || revoked.is_some_and(|r| r > session.connected_at) {
-                tracing::info!(socket = %sid, user = %user_id, "sessions ended: disconnecting the socket");
-                state.realtime.remove_session(&sid);
-                let _ = socket.disconnect();
-            } else if reads_incidents(&roles) {
-                socket.join(INCIDENT_READERS);
-            } else {
-                socket.leave(INCIDENT_READERS);
-            }
+        let user = states.get(&session.user_id);
+        let ended = user.is_none_or(|u| {
+            !u.is_active
+                || u.sessions_revoked_at
+                    .is_some_and(|r| r > session.connected_at)
+        });
+        if ended {
+            tracing::info!(socket = %sid, user = %session.user_id, "sessions ended: disconnecting the socket");
+            state.realtime.remove_session(&sid);
+            let _ = socket.disconnect();
+            continue;
+        }
+        let roles: Vec<Role> = user
+            .into_iter()
+            .flat_map(|u| u.roles.iter().filter_map(|r| Role::parse(r)))
+            .collect();
+        if reads_incidents(&roles) {
+            socket.join(INCIDENT_READERS);
+        } else {
+            socket.leave(INCIDENT_READERS);
         }
     }
 }
