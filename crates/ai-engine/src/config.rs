@@ -32,6 +32,8 @@ use aegis_common::{
 };
 use secrecy::SecretString;
 
+use crate::detector::MetricType;
+
 const DB_VARS: DbVars = DbVars {
     host: &["AI_DB_HOST"],
     port: &["AI_DB_PORT"],
@@ -195,7 +197,7 @@ pub struct FeedQuery {
     /// Grouping category (`api`, `infrastructure`, `workload` ...).
     pub category: String,
     /// The metric type the samples become.
-    pub metric_type: crate::detector::MetricType,
+    pub metric_type: MetricType,
     /// PromQL.
     pub query: String,
     /// Multiplier (e.g. 100 for a ratio that must become percent).
@@ -219,31 +221,31 @@ pub fn default_queries() -> Vec<FeedQuery> {
     vec![
         q(
             "api",
-            crate::detector::MetricType::RequestRate,
+            MetricType::RequestRate,
             "sum by (namespace, deployment) (rate(http_requests_total[5m]))",
             1.0,
         ),
         q(
             "api",
-            crate::detector::MetricType::ErrorRate,
+            MetricType::ErrorRate,
             "sum by (namespace, deployment) (rate(http_requests_total{status=~\"5..\"}[5m])) / sum by (namespace, deployment) (rate(http_requests_total[5m]))",
             100.0,
         ),
         q(
             "api",
-            crate::detector::MetricType::ResponseTime,
+            MetricType::ResponseTime,
             "histogram_quantile(0.95, sum by (le, namespace, deployment) (rate(http_request_duration_seconds_bucket[5m])))",
             1.0,
         ),
         q(
             "infrastructure",
-            crate::detector::MetricType::CpuUsage,
+            MetricType::CpuUsage,
             "100 - (avg by (instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])) * 100)",
             1.0,
         ),
         q(
             "infrastructure",
-            crate::detector::MetricType::MemoryUsage,
+            MetricType::MemoryUsage,
             "((node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes) / node_memory_MemTotal_bytes) * 100",
             1.0,
         ),
