@@ -20,6 +20,7 @@ use crate::faults::FaultRule;
 use crate::metrics::MetricUpdate;
 use crate::ops::{self, DeleteOptions, Propagation};
 use crate::patch::PatchType;
+use crate::protobuf;
 use crate::resource::Resource;
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, WatchRequest};
@@ -434,19 +435,26 @@ impl VerbRequest<'_> {
 }
 
 impl VerbRequest<'_> {
+    /// The body of a create, update or delete: JSON, or protobuf as client-go's typed clients
+    /// send it. `kind` is what the route expects, used when a protobuf body names none.
+    fn object_body(&self, kind: &str) -> Result<Value, StatusError> {
+        if self.media_type() == protobuf::MEDIA_TYPE {
+            return protobuf::decode(self.body, kind);
+        }
+        self.json_body()
+    }
+
+    /// The body of a patch, which is JSON whatever patch it is.
     fn json_body(&self) -> Result<Value, StatusError> {
-        let essence = self
-            .content_type
-            .and_then(|c| c.split(';').next())
-            .map(str::trim)
-            .unwrap_or("application/json");
+        let essence = self.media_type();
         if essence != "application/json" && !essence.ends_with("+json") && !essence.is_empty() {
-            // Protobuf or CBOR: a well-behaved client falls back to JSON on 415.
+            // CBOR or anything else: client-go falls back to JSON on 415.
             return Err(StatusError::new(
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json (got {essence})"
+                    "the body of the request was in an unknown format - accepted media types include: application/json, {} (got {essence})",
+                    protobuf::MEDIA_TYPE
                 ),
             ));
         }
@@ -456,6 +464,14 @@ impl VerbRequest<'_> {
         serde_json::from_slice(self.body).map_err(|e| {
             StatusError::bad_request(format!("the object provided is unrecognized: {e}"))
         })
+    }
+
+    /// The media type of the body without its parameters; JSON when none is named.
+    fn media_type(&self) -> &str {
+        self.content_type
+            .and_then(|c| c.split(';').next())
+            .map(str::trim)
+            .unwrap_or("application/json")
     }
 
     fn patch_type(&self) -> Result<PatchType, StatusError> {
@@ -469,7 +485,7 @@ impl VerbRequest<'_> {
         let mut dry_run = self.params.dry_run;
         let mut policy = self.params.propagation.clone();
         if !self.body.is_empty() {
-            let body = self.json_body()?;
+            let body = self.object_body("DeleteOptions")?;
             if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
                 policy = Some(p.to_owned());
             }
@@ -529,7 +545,7 @@ fn collection(
             Ok(request.read_answer(resource, &list))
         }
         Method::POST => {
-            let body = request.json_body()?;
+            let body = request.object_body(resource.kind())?;
             let created = cluster.with_store(|s| {
                 ops::create(s, resource, namespace, body, request.params.dry_run)
             })?;
@@ -555,7 +571,7 @@ fn item(
             return Ok(request.read_answer(resource, &found));
         }
         (None, Method::PUT) => {
-            let body = request.json_body()?;
+            let body = request.object_body(resource.kind())?;
             cluster.with_store(|s| ops::update(s, resource, namespace, name, body, dry_run))
         }
         (None, Method::PATCH) => {
@@ -573,7 +589,7 @@ fn item(
             cluster.with_store(|s| ops::get_scale(s, resource, namespace, name))
         }
         (Some("scale"), Method::PUT) if scalable => {
-            let body = request.json_body()?;
+            let body = request.object_body("Scale")?;
             cluster.with_store(|s| ops::update_scale(s, resource, namespace, name, &body, dry_run))
         }
         (Some("scale"), Method::PATCH) if scalable => {
@@ -584,7 +600,7 @@ fn item(
             })
         }
         (Some("status"), Method::PUT) => {
-            let body = request.json_body()?;
+            let body = request.object_body(resource.kind())?;
             cluster.with_store(|s| ops::update_status(s, resource, namespace, name, &body, dry_run))
         }
         (Some("status"), Method::PATCH) => {

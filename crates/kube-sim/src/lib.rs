@@ -1,9 +1,9 @@
 //! kube-sim is a small Kubernetes API server for Aegis tests and the local demo. It speaks the
-//! real Kubernetes JSON API over HTTP or HTTPS for the resources Aegis touches (namespaces,
-//! pods, deployments with the `scale` subresource, and replicasets), runs a tiny synchronous
-//! controller that keeps replicasets, revisions and pods the way a real cluster does, and adds
-//! what tests need: fault injection, settable per-pod CPU/memory metrics, a request log and a
-//! generated kubeconfig. kubectl and kube-rs talk to it exactly as to a real cluster.
+//! real Kubernetes API over HTTP or HTTPS for the resources Aegis touches (namespaces, pods,
+//! deployments with the `scale` subresource, and replicasets), reading JSON and protobuf
+//! bodies and answering JSON. It runs a tiny synchronous controller that keeps replicasets,
+//! revisions and pods the way a real cluster does, and adds what tests need: fault injection,
+//! settable per-pod CPU/memory metrics, a request log and a generated kubeconfig. kubectl and kube-rs talk to it exactly as to a real cluster.
 //!
 //! kubectl only sends credentials over TLS, so start with [`SimConfig::with_tls`] (binary:
 //! `--tls`) when kubectl is the client; kube-rs sends the token over plain HTTP too.
@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod object;
 pub mod ops;
 pub mod patch;
+pub mod protobuf;
 pub mod resource;
 pub mod seed;
 pub mod selector;

@@ -326,3 +326,87 @@ spec:
     let pods = h.json(&["get", "pods", "-l", "app=demo"]).await;
     assert!(pods["items"].as_array().unwrap().is_empty());
 }
+
+/// `kubectl create namespace` and `kubectl create deployment` go through client-go's typed
+/// clients, which send protobuf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_creates_namespaces_and_deployments_which_it_sends_as_protobuf() {
+    let h = Harness::start(true).await;
+    h.sim.cluster().clear_requests();
+
+    let out = h.ok(&["create", "namespace", "staging"]).await;
+    assert!(out.contains("namespace/staging created"), "{out}");
+    let web = [
+        "create",
+        "deployment",
+        "web",
+        "-n",
+        "staging",
+        "--image=nginx:1.27",
+        "--replicas=3",
+        "--port=8080",
+    ];
+    let out = h.ok(&web).await;
+    assert!(out.contains("deployment.apps/web created"), "{out}");
+    let idle = [
+        "create",
+        "deployment",
+        "idle",
+        "-n",
+        "staging",
+        "--image=nginx:1.27",
+        "--replicas=0",
+    ];
+    let out = h.ok(&idle).await;
+    assert!(out.contains("deployment.apps/idle created"), "{out}");
+
+    let creates: Vec<_> = h
+        .sim
+        .cluster()
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert_eq!(creates.len(), 3, "{creates:#?}");
+    for create in &creates {
+        assert_eq!(
+            create.content_type.as_deref(),
+            Some("application/vnd.kubernetes.protobuf"),
+            "{create:#?}"
+        );
+    }
+
+    let namespace = h.json(&["get", "namespace", "staging"]).await;
+    assert_eq!(namespace["metadata"]["name"], "staging");
+    assert!(namespace["metadata"]["creationTimestamp"].is_string());
+
+    let deployment = h.json(&["get", "deployment", "web", "-n", "staging"]).await;
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"]["app"], "web");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["name"], "nginx");
+    assert_eq!(container["image"], "nginx:1.27");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+    assert!(
+        !deployment["metadata"]["uid"].as_str().unwrap().is_empty(),
+        "{deployment}"
+    );
+    let pods = h
+        .json(&["get", "pods", "-n", "staging", "-l", "app=web"])
+        .await;
+    assert_eq!(pods["items"].as_array().unwrap().len(), 3);
+
+    // replicas: 0 is a value, not an unset field.
+    let deployment = h
+        .json(&["get", "deployment", "idle", "-n", "staging"])
+        .await;
+    assert_eq!(deployment["spec"]["replicas"], 0, "{deployment}");
+    let pods = h
+        .json(&["get", "pods", "-n", "staging", "-l", "app=idle"])
+        .await;
+    assert!(pods["items"].as_array().unwrap().is_empty());
+
+    let (success, _, stderr) = h.run(&["create", "namespace", "staging"]).await;
+    assert!(!success);
+    assert!(stderr.contains("already exists"), "{stderr}");
+}
