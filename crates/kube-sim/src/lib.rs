@@ -3,7 +3,8 @@
 //! deployments with the `scale` subresource, and replicasets), reading JSON and protobuf
 //! bodies and answering JSON. It runs a tiny synchronous controller that keeps replicasets,
 //! revisions and pods the way a real cluster does, and adds what tests need: fault injection,
-//! settable per-pod CPU/memory metrics, a request log and a generated kubeconfig. kubectl and kube-rs talk to it exactly as to a real cluster.
+//! settable per-pod CPU/memory metrics, a request log and a generated kubeconfig. kubectl and
+//! kube-rs talk to it exactly as to a real cluster.
 //!
 //! kubectl only sends credentials over TLS, so start with [`SimConfig::with_tls`] (binary:
 //! `--tls`) when kubectl is the client; kube-rs sends the token over plain HTTP too.
