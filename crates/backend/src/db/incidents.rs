@@ -2,31 +2,24 @@
 
 use std::sync::LazyLock;
 
+use aegis_remediation::{Move, Status, Step};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-/// Incident statuses.
-pub const STATUSES: &[&str] = &[
-    "open",
-    "awaiting_approval",
-    "executing",
-    "verifying",
-    "resolved",
-    "rejected",
-    "failed",
-    "escalated",
-    "suppressed",
-];
+/// The partial unique index `incidents_open_fingerprint_key` as a predicate over the open
+/// statuses, repeated in `ON CONFLICT` so PostgreSQL can infer the index.
+static OPEN_PREDICATE: LazyLock<String> = LazyLock::new(|| {
+    let open: Vec<String> = Status::open().map(|s| format!("'{s}'")).collect();
+    format!("status IN ({})", open.join(", "))
+});
 
-/// Statuses in which an incident still absorbs signals with its fingerprint. Must match the
-/// partial unique index `incidents_open_fingerprint_key` and [`OPEN_PREDICATE`].
-pub const OPEN_STATUSES: &[&str] = &["open", "awaiting_approval", "executing", "verifying"];
-
-/// The partial index predicate, repeated in `ON CONFLICT` so PostgreSQL can infer the index.
-const OPEN_PREDICATE: &str = "status IN ('open', 'awaiting_approval', 'executing', 'verifying')";
+/// The text forms of `statuses`, as `text[]` parameters take them.
+fn texts(statuses: impl Iterator<Item = Status>) -> Vec<&'static str> {
+    statuses.map(Status::as_str).collect()
+}
 
 fn opt_millis<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
     match at {
@@ -44,7 +37,9 @@ pub struct Incident {
     /// Deduplication fingerprint.
     pub fingerprint: String,
     /// Status.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: Status,
     /// Who sent the first signal.
     pub source: String,
     /// `anomaly` or `failure`.
@@ -109,9 +104,6 @@ const COLUMNS: &str = "id, fingerprint, status, source, kind, namespace, deploym
     updated_at, resolved_at, action_type, action_params, mode, decision_id, policy_name, \
     executor_audit_id, acted_at, verify_at, decided_by";
 
-/// Statuses that end an incident (`resolved_at` is set when one is reached).
-pub const CLOSED_STATUSES: &[&str] = &["resolved", "rejected", "failed", "escalated", "suppressed"];
-
 /// One timeline entry.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -123,9 +115,13 @@ pub struct IncidentEvent {
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
     /// Loop step (`signal`, ...).
-    pub step: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub step: Step,
     /// Incident status after the step.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub status: Status,
     /// Step details.
     pub details: Value,
 }
@@ -167,8 +163,10 @@ struct Stepped {
     incident: Incident,
     event_id: i64,
     event_at: DateTime<Utc>,
-    event_step: String,
-    event_status: String,
+    #[sqlx(try_from = "String")]
+    event_step: Step,
+    #[sqlx(try_from = "String")]
+    event_status: Status,
     event_details: Value,
 }
 
@@ -208,8 +206,10 @@ static INSERT_IF_ABSENT: LazyLock<String> = LazyLock::new(|| {
         &format!(
             "INSERT INTO incidents (fingerprint, status, source, kind, namespace, deployment, \
              pod, severity, score, confidence, recommended_action, correlation_id, signal) \
-             VALUES ($1, 'open', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (fingerprint) WHERE {OPEN_PREDICATE} DO NOTHING"
+             VALUES ($1, '{open}', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (fingerprint) WHERE {predicate} DO NOTHING",
+            open = Status::Open,
+            predicate = *OPEN_PREDICATE
         ),
         13,
     )
@@ -221,8 +221,9 @@ static JOIN_OPEN: LazyLock<String> = LazyLock::new(|| {
     with_event(
         &format!(
             "UPDATE incidents SET updated_at = now() \
-             WHERE id = (SELECT id FROM incidents WHERE fingerprint = $1 AND {OPEN_PREDICATE} \
-                         FOR UPDATE)"
+             WHERE id = (SELECT id FROM incidents WHERE fingerprint = $1 AND {predicate} \
+                         FOR UPDATE)",
+            predicate = *OPEN_PREDICATE
         ),
         2,
     )
@@ -276,13 +277,13 @@ const GUARD_CHECK: &str = "SELECT (SELECT acted_at FROM incidents \
 static APPEND_EVENT: LazyLock<String> =
     LazyLock::new(|| with_event("UPDATE incidents SET updated_at = now() WHERE id = $1", 2));
 
-/// Inserts an `open` incident with its first timeline event, unless an open-ish incident with
+/// Inserts an `open` incident with its first timeline event, unless an open incident with
 /// the same fingerprint exists (then `None`, and nothing is written).
 #[tracing::instrument(skip(db, new, details))]
 pub async fn insert_if_absent(
     db: &PgPool,
     new: &NewIncident<'_>,
-    step: &str,
+    step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
     let row = sqlx::query_as::<_, Stepped>(&INSERT_IF_ABSENT)
@@ -298,25 +299,25 @@ pub async fn insert_if_absent(
         .bind(new.recommended_action)
         .bind(new.correlation_id)
         .bind(new.signal)
-        .bind(step)
+        .bind(step.as_str())
         .bind(details)
         .fetch_optional(db)
         .await?;
     Ok(row.map(Stepped::split))
 }
 
-/// Appends a timeline event to the open-ish incident with `fingerprint`, if there is one, and
+/// Appends a timeline event to the open incident with `fingerprint`, if there is one, and
 /// touches its `updated_at`. The status is left alone (a joining signal makes no decision).
 #[tracing::instrument(skip(db, details))]
 pub async fn join_open(
     db: &PgPool,
     fingerprint: &str,
-    step: &str,
+    step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
     let row = sqlx::query_as::<_, Stepped>(&JOIN_OPEN)
         .bind(fingerprint)
-        .bind(step)
+        .bind(step.as_str())
         .bind(details)
         .fetch_optional(db)
         .await?;
@@ -327,7 +328,7 @@ pub async fn join_open(
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
     /// Only these statuses.
-    pub statuses: Option<Vec<String>>,
+    pub statuses: Option<Vec<Status>>,
     /// Only this namespace.
     pub namespace: Option<String>,
     /// At most this many.
@@ -342,7 +343,12 @@ pub async fn list(db: &PgPool, filter: &IncidentFilter) -> Result<Vec<Incident>,
          WHERE ($1::text[] IS NULL OR status = ANY($1)) AND ($2::text IS NULL OR namespace = $2) \
          ORDER BY created_at DESC, id DESC LIMIT $3"
     ))
-    .bind(filter.statuses.as_deref())
+    .bind(
+        filter
+            .statuses
+            .as_ref()
+            .map(|statuses| texts(statuses.iter().copied())),
+    )
     .bind(filter.namespace.as_deref())
     .bind(filter.limit)
     .fetch_all(db)
@@ -393,16 +399,14 @@ pub struct IncidentPatch {
     pub decided_by: Option<String>,
 }
 
-/// A status change of one step: from one of `from` to `to`, with `patch` applied and a
-/// timeline event (`step`, `details`) appended.
+/// A status change of one step: the move (from one of its starting statuses to its
+/// target), with `patch` applied and a timeline event (`step`, `details`) appended.
 #[derive(Debug, Clone, Copy)]
 pub struct Transition<'a> {
-    /// The statuses the incident may be in.
-    pub from: &'a [&'a str],
-    /// The status it moves to.
-    pub to: &'a str,
+    /// The move, which the domain's transition table allows from its starting statuses.
+    pub to: Move,
     /// The timeline step.
-    pub step: &'a str,
+    pub step: Step,
     /// The step's details.
     pub details: &'a Value,
     /// Columns the step sets.
@@ -410,8 +414,8 @@ pub struct Transition<'a> {
 }
 
 /// Applies `t` to incident `id` in one statement. `None` when the incident is not (or no
-/// longer) in one of `t.from`: a concurrent step won, and nothing is written.
-#[tracing::instrument(skip(db, t), fields(to = t.to, step = t.step))]
+/// longer) in a status the move starts from: a concurrent step won, and nothing is written.
+#[tracing::instrument(skip(db, t), fields(to = %t.to.to(), step = %t.step))]
 pub async fn transition(
     db: &PgPool,
     id: Uuid,
@@ -443,9 +447,9 @@ fn bind_transition<'q>(
     let patch = t.patch;
     query
         .bind(id)
-        .bind(t.from)
-        .bind(t.to)
-        .bind(CLOSED_STATUSES)
+        .bind(texts(t.to.from()))
+        .bind(t.to.to().as_str())
+        .bind(texts(Status::closed()))
         .bind(patch.recommended_action.as_deref())
         .bind(patch.action_type.as_deref())
         .bind(patch.action_params.as_ref())
@@ -456,7 +460,7 @@ fn bind_transition<'q>(
         .bind(patch.verify_at)
         .bind(patch.decided_by.as_deref())
         .bind(act)
-        .bind(t.step)
+        .bind(t.step.as_str())
         .bind(t.details)
 }
 
@@ -465,12 +469,12 @@ fn bind_transition<'q>(
 pub async fn append_event(
     db: &PgPool,
     id: Uuid,
-    step: &str,
+    step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
     let row = sqlx::query_as::<_, Stepped>(&APPEND_EVENT)
         .bind(id)
-        .bind(step)
+        .bind(step.as_str())
         .bind(details)
         .fetch_optional(db)
         .await?;
@@ -520,7 +524,7 @@ pub enum Guard {
 /// last slot; the checks run after the lock is held, in a statement of their own (the move
 /// itself, which they gate), so its snapshot sees every slot taken before. When nothing moved,
 /// a second look under the same lock tells a guardrail from an incident that moved on.
-#[tracing::instrument(skip(db, incident, t), fields(incident_id = %incident.id, to = t.to))]
+#[tracing::instrument(skip(db, incident, t), fields(incident_id = %incident.id, to = %t.to.to()))]
 pub async fn guarded_transition(
     db: &PgPool,
     incident: &Incident,
@@ -619,10 +623,11 @@ pub async fn signals_since(
     since: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM incident_events WHERE incident_id = $1 AND step = 'signal' AND at > $2",
+        "SELECT count(*) FROM incident_events WHERE incident_id = $1 AND step = $3 AND at > $2",
     )
     .bind(id)
     .bind(since)
+    .bind(Step::Signal.as_str())
     .fetch_one(db)
     .await
 }
@@ -633,11 +638,15 @@ pub async fn signals_since(
 pub async fn unfinished(db: &PgPool) -> Result<Vec<Incident>, sqlx::Error> {
     sqlx::query_as::<_, Incident>(&format!(
         "SELECT {COLUMNS} FROM incidents i \
-         WHERE status IN ('executing', 'verifying') \
-            OR (status = 'open' AND NOT EXISTS ( \
-                SELECT 1 FROM incident_events e WHERE e.incident_id = i.id AND e.step <> 'signal')) \
+         WHERE status IN ($1, $2) \
+            OR (status = $3 AND NOT EXISTS ( \
+                SELECT 1 FROM incident_events e WHERE e.incident_id = i.id AND e.step <> $4)) \
          ORDER BY created_at"
     ))
+    .bind(Status::Executing.as_str())
+    .bind(Status::Verifying.as_str())
+    .bind(Status::Open.as_str())
+    .bind(Step::Signal.as_str())
     .fetch_all(db)
     .await
 }

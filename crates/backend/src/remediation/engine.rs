@@ -17,6 +17,7 @@ use aegis_common::{
     telemetry::TraceParent,
 };
 use aegis_policy::{OwnedContext, OwnedRequest, PolicyType, RemediationMode};
+use aegis_remediation::{Move, Status, Step};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -31,9 +32,7 @@ use crate::{
     clients::executor::ExecutorError,
     db::{
         alerts::{self, NewAlert},
-        incidents::{
-            self, Guard, Guarded, Incident, IncidentEvent, IncidentPatch, OPEN_STATUSES, Transition,
-        },
+        incidents::{self, Guard, Guarded, Incident, IncidentEvent, IncidentPatch, Transition},
     },
     policy::EvaluationMeta,
     realtime::RemediationEvent,
@@ -115,29 +114,29 @@ pub async fn resume(state: &AppState) -> Result<usize, sqlx::Error> {
     let pending = incidents::unfinished(&state.db).await?;
     let count = pending.len();
     for incident in pending {
-        match incident.status.as_str() {
-            "open" if Utc::now() - incident.created_at < STALE_AFTER => {
+        match incident.status {
+            Status::Open if Utc::now() - incident.created_at < STALE_AFTER => {
                 spawn_decision(state, incident);
             }
-            "open" => {
+            Status::Open => {
                 escalate(
                     state,
                     &incident,
-                    "decision",
+                    Step::Decision,
                     "the backend stopped before deciding, and the signal is now too old to act on",
                     json!({}),
                 )
                 .await?;
             }
-            "executing" => {
+            Status::Executing => {
                 let reason = format!(
                     "the backend stopped during the executor call; its outcome is unknown (look \
                      for correlation id {} in the executor audit)",
                     incident.correlation_id.as_deref().unwrap_or("-")
                 );
-                escalate(state, &incident, "outcome", &reason, json!({})).await?;
+                escalate(state, &incident, Step::Outcome, &reason, json!({})).await?;
             }
-            "verifying" => {
+            Status::Verifying => {
                 let due = incident.verify_at.unwrap_or_else(Utc::now);
                 spawn_verification(state, incident.id, due);
             }
@@ -154,7 +153,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         note(
             state,
             incident.id,
-            "decision",
+            Step::Decision,
             json!({
                 "mode": "off",
                 "reason": "REMEDIATION_MODE is off: the incident is recorded and no action is considered",
@@ -178,7 +177,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
             return escalate(
                 state,
                 &incident,
-                "analysis",
+                Step::Analysis,
                 "the signal recommends no action and has no metric window to analyse",
                 json!({}),
             )
@@ -196,8 +195,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
             close(
                 state,
                 &incident,
-                "suppressed",
-                "decision",
+                Step::Decision,
                 json!({"reason": "the recommended action is no_action"}),
                 IncidentPatch::default(),
             )
@@ -217,7 +215,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
                     action.as_str()
                 )
             };
-            return escalate(state, &incident, "decision", &reason, json!({})).await;
+            return escalate(state, &incident, Step::Decision, &reason, json!({})).await;
         }
         Route::Act {
             policy_action,
@@ -264,7 +262,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         ..IncidentPatch::default()
     };
     if !decision.allowed {
-        close(state, &incident, "suppressed", "policy", details, patch).await?;
+        close(state, &incident, Step::Policy, details, patch).await?;
         count_outcome(state, "denied");
         return Ok(());
     }
@@ -277,11 +275,10 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         advance(
             state,
             &incident,
-            &["open"],
-            "open",
-            "policy",
+            Move::RecordPolicy,
+            Step::Policy,
             details,
-            patch,
+            patch
         ),
         read_replicas(state, &incident, action, mode, &trace),
     );
@@ -304,8 +301,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         close(
             state,
             &incident,
-            "suppressed",
-            "decision",
+            Step::Decision,
             json!({"mode": "off", "reason": reason}),
             mode_patch(mode),
         )
@@ -362,7 +358,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
                 executor_audit_id: answer.ok().map(|r| r.audit_id),
                 ..patch
             };
-            close(state, &incident, "suppressed", "dry_run", details, patch).await?;
+            close(state, &incident, Step::DryRun, details, patch).await?;
             count_outcome(state, "dry_run");
         }
         RemediationMode::Approval | RemediationMode::Auto
@@ -373,9 +369,8 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
                 "REMEDIATION_MODE or the policy asks for approval".to_owned()
             }));
             let waiting = Transition {
-                from: &["open"],
-                to: "awaiting_approval",
-                step: "approval_required",
+                to: Move::AskApproval,
+                step: Step::ApprovalRequired,
                 details: &details,
                 patch: &patch,
             };
@@ -388,9 +383,8 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
         }
         RemediationMode::Approval | RemediationMode::Auto | RemediationMode::Off => {
             let executing = Transition {
-                from: &["open"],
-                to: "executing",
-                step: "execute",
+                to: Move::Act,
+                step: Step::Execute,
                 details: &planned,
                 patch: &patch,
             };
@@ -430,7 +424,7 @@ async fn analyse(
         Ok(p) => p,
         Err(e) => {
             let reason = format!("analysis unavailable: {e}");
-            escalate(state, incident, "analysis", &reason, json!({})).await?;
+            escalate(state, incident, Step::Analysis, &reason, json!({})).await?;
             count_outcome(state, "analysis_unavailable");
             return Ok(None);
         }
@@ -469,9 +463,8 @@ async fn analyse(
     if advance(
         state,
         incident,
-        &["open"],
-        "open",
-        "analysis",
+        Move::Analyse,
+        Step::Analysis,
         details,
         patch,
     )
@@ -527,12 +520,12 @@ async fn replicas_plan(
                 "deployment {} not found in namespace {}",
                 incident.deployment, incident.namespace
             );
-            fail(state, incident, "plan", &reason, json!({})).await?;
+            fail(state, incident, Step::Plan, &reason, json!({})).await?;
             return Ok(None);
         }
         Err(e) => {
             let reason = format!("could not read the deployment through the executor: {e}");
-            escalate(state, incident, "plan", &reason, json!({})).await?;
+            escalate(state, incident, Step::Plan, &reason, json!({})).await?;
             return Ok(None);
         }
     };
@@ -553,7 +546,7 @@ async fn replicas_plan(
         escalate(
             state,
             incident,
-            "plan",
+            Step::Plan,
             &reason,
             json!({"currentReplicas": current}),
         )
@@ -577,7 +570,7 @@ async fn execute(
         return fail(
             state,
             &incident,
-            "execute",
+            Step::Execute,
             "the planned action is missing or malformed",
             json!({}),
         )
@@ -615,9 +608,8 @@ async fn execute(
             if advance(
                 state,
                 &incident,
-                &["executing"],
-                "verifying",
-                "outcome",
+                Move::ActionSucceeded,
+                Step::Outcome,
                 details,
                 patch,
             )
@@ -638,7 +630,7 @@ async fn execute(
             fail(
                 state,
                 &incident,
-                "outcome",
+                Step::Outcome,
                 &format!("the executor reported a failure: {error}"),
                 patch_details,
             )
@@ -649,7 +641,7 @@ async fn execute(
             fail(
                 state,
                 &incident,
-                "outcome",
+                Step::Outcome,
                 &format!("the executor call failed: {e}"),
                 json!({"success": false}),
             )
@@ -681,7 +673,7 @@ async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
     let Some(incident) = incidents::get(&state.db, id).await? else {
         return Ok(());
     };
-    if incident.status != "verifying" {
+    if incident.status != Status::Verifying {
         return Ok(());
     }
     let trace = trace_of(&incident);
@@ -709,9 +701,8 @@ async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
         advance(
             state,
             &incident,
-            &["verifying"],
-            "resolved",
-            "verify",
+            Move::Resolve,
+            Step::Verify,
             details,
             IncidentPatch::default(),
         )
@@ -731,7 +722,7 @@ async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
         Ok(None) => "not recovered: the deployment no longer exists".to_owned(),
         Err(e) => format!("could not verify the outcome: {e}"),
     };
-    escalate(state, &incident, "verify", &reason, details).await?;
+    escalate(state, &incident, Step::Verify, &reason, details).await?;
     count_verification(state, "escalated");
     Ok(())
 }
@@ -759,7 +750,7 @@ async fn guarded_advance(
             return Ok(Some(incident));
         }
         Guarded::MovedOn => {
-            tracing::info!(incident_id = %incident.id, step = t.step, to = t.to, "incident moved on; step skipped");
+            tracing::info!(incident_id = %incident.id, step = %t.step, to = %t.to.to(), "incident moved on; step skipped");
             return Ok(None);
         }
         Guarded::Cooldown { seconds_left } => (
@@ -789,8 +780,7 @@ async fn blocked_by(
     close(
         state,
         incident,
-        "suppressed",
-        "guardrail",
+        Step::Guardrail,
         json!({"guardrail": outcome, "reason": reason}),
         IncidentPatch::default(),
     )
@@ -803,11 +793,11 @@ async fn blocked_by(
 pub(crate) async fn escalate(
     state: &AppState,
     incident: &Incident,
-    step: &str,
+    step: Step,
     reason: &str,
     details: Value,
 ) -> Result<(), sqlx::Error> {
-    close_with_alert(state, incident, "escalated", step, reason, details).await?;
+    close_with_alert(state, incident, Move::Escalate, step, reason, details).await?;
     count_outcome(state, "escalated");
     Ok(())
 }
@@ -816,11 +806,11 @@ pub(crate) async fn escalate(
 async fn fail(
     state: &AppState,
     incident: &Incident,
-    step: &str,
+    step: Step,
     reason: &str,
     details: Value,
 ) -> Result<(), sqlx::Error> {
-    close_with_alert(state, incident, "failed", step, reason, details).await?;
+    close_with_alert(state, incident, Move::Fail, step, reason, details).await?;
     count_outcome(state, "failed");
     Ok(())
 }
@@ -828,22 +818,25 @@ async fn fail(
 /// Best effort after an internal error (the database may be what failed).
 async fn fail_quietly(state: &AppState, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
     if let Some(incident) = incidents::get(&state.db, id).await? {
-        fail(state, &incident, "error", reason, json!({})).await?;
+        fail(state, &incident, Step::Error, reason, json!({})).await?;
     }
     Ok(())
 }
 
+/// Raises an alert and makes `closing` (failing or escalating) with `step`.
 async fn close_with_alert(
     state: &AppState,
     incident: &Incident,
-    status: &str,
-    step: &str,
+    closing: Move,
+    step: Step,
     reason: &str,
     details: Value,
 ) -> Result<(), sqlx::Error> {
     let title = format!(
-        "Remediation {status}: {}/{}",
-        incident.namespace, incident.deployment
+        "Remediation {}: {}/{}",
+        closing.to(),
+        incident.namespace,
+        incident.deployment
     );
     let alert = alerts::insert(
         &state.db,
@@ -858,7 +851,7 @@ async fn close_with_alert(
                 "namespace": incident.namespace,
                 "deployment": incident.deployment,
                 "pod": incident.pod,
-                "step": step,
+                "step": step.as_str(),
             }),
         },
     )
@@ -870,27 +863,27 @@ async fn close_with_alert(
     };
     details.insert("reason".into(), json!(reason));
     details.insert("alertId".into(), json!(alert.id));
-    close(
+    advance(
         state,
         incident,
-        status,
+        closing,
         step,
         Value::Object(details),
         IncidentPatch::default(),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
-/// Moves an active incident to a closed `status`.
+/// Closes an open incident as `suppressed`: it is deliberately not acted on.
 async fn close(
     state: &AppState,
     incident: &Incident,
-    status: &str,
-    step: &str,
+    step: Step,
     details: Value,
     patch: IncidentPatch,
 ) -> Result<(), sqlx::Error> {
-    advance(state, incident, OPEN_STATUSES, status, step, details, patch).await?;
+    advance(state, incident, Move::Suppress, step, details, patch).await?;
     Ok(())
 }
 
@@ -899,14 +892,12 @@ async fn close(
 async fn advance(
     state: &AppState,
     incident: &Incident,
-    from: &[&str],
-    to: &str,
-    step: &str,
+    to: Move,
+    step: Step,
     details: Value,
     patch: IncidentPatch,
 ) -> Result<Option<Incident>, sqlx::Error> {
     let t = Transition {
-        from,
         to,
         step,
         details: &details,
@@ -918,14 +909,14 @@ async fn advance(
             Ok(Some(incident))
         }
         None => {
-            tracing::info!(incident_id = %incident.id, step, to, "incident moved on; step skipped");
+            tracing::info!(incident_id = %incident.id, step = %step, to = %to.to(), "incident moved on; step skipped");
             Ok(None)
         }
     }
 }
 
 /// A timeline event without a status change.
-async fn note(state: &AppState, id: Uuid, step: &str, details: Value) -> Result<(), sqlx::Error> {
+async fn note(state: &AppState, id: Uuid, step: Step, details: Value) -> Result<(), sqlx::Error> {
     if let Some((incident, event)) = incidents::append_event(&state.db, id, step, &details).await? {
         emit(state, &incident, &event);
     }
@@ -937,8 +928,8 @@ pub(crate) fn emit(state: &AppState, incident: &Incident, event: &IncidentEvent)
     state.realtime.emit_remediation(&RemediationEvent {
         incident_id: incident.id,
         correlation_id: incident.correlation_id.clone().unwrap_or_default(),
-        step: event.step.clone(),
-        status: event.status.clone(),
+        step: event.step.to_string(),
+        status: event.status.to_string(),
         at: event.at,
         details: event.details.clone(),
     });

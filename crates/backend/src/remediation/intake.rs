@@ -1,13 +1,11 @@
-//! Signal intake: open a new incident or join the open-ish one with the same fingerprint.
+//! Signal intake: open a new incident or join the open one with the same fingerprint.
 
+use aegis_remediation::Step;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::{Signal, fingerprint};
 use crate::db::incidents::{self, Incident, IncidentEvent, NewIncident};
-
-/// The timeline step of a received signal.
-pub const SIGNAL_STEP: &str = "signal";
 
 /// What intake did with a signal.
 #[derive(Debug, Clone)]
@@ -20,7 +18,7 @@ pub struct IntakeOutcome {
     pub deduplicated: bool,
 }
 
-/// How many times to retry when the open-ish incident disappears between the failed insert and
+/// How many times to retry when the open incident disappears between the failed insert and
 /// the join (it was closed in between); after that the error is surfaced.
 const MAX_ATTEMPTS: usize = 3;
 
@@ -56,7 +54,7 @@ pub async fn accept_signal(
     loop {
         attempt += 1;
         if let Some((incident, event)) =
-            incidents::insert_if_absent(db, &new, SIGNAL_STEP, &details).await?
+            incidents::insert_if_absent(db, &new, Step::Signal, &details).await?
         {
             return Ok(IntakeOutcome {
                 incident,
@@ -65,7 +63,7 @@ pub async fn accept_signal(
             });
         }
         if let Some((incident, event)) =
-            incidents::join_open(db, &fp, SIGNAL_STEP, &details).await?
+            incidents::join_open(db, &fp, Step::Signal, &details).await?
         {
             return Ok(IntakeOutcome {
                 incident,

@@ -4,6 +4,7 @@
 //! their open incident. The parsing is in [`crate::remediation::alertmanager`].
 
 use aegis_common::{openapi::BackendErrorBody, signing::secrets_equal, telemetry::TraceParent};
+use aegis_remediation::Step;
 use axum::{
     Extension,
     extract::State,
@@ -135,7 +136,7 @@ async fn alertmanager_webhook(
                 let joined = incidents::join_open(
                     &state.db,
                     &fingerprint,
-                    "alert_resolved",
+                    Step::AlertResolved,
                     &json!({"fingerprint": fingerprint}),
                 )
                 .await?;

@@ -12,6 +12,7 @@ use aegis_common::{
     openapi::BackendErrorBody,
     telemetry::{CORRELATION_HEADER, TraceParent},
 };
+use aegis_remediation::{Status, Step, operator};
 use axum::{
     Extension,
     extract::{Query, State},
@@ -28,8 +29,7 @@ use crate::{
     auth::{Admin, AdminOrAuditor, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
     clients::ai_engine::AiEngineError,
     db::incidents::{
-        self, Guard, Guarded, Incident, IncidentEvent, IncidentFilter, IncidentPatch, STATUSES,
-        Transition,
+        self, Guard, Guarded, Incident, IncidentEvent, IncidentFilter, IncidentPatch, Transition,
     },
     error::{ApiError, Json, UuidPath},
     realtime::RemediationEvent,
@@ -142,8 +142,8 @@ pub(super) async fn intake(
     state.realtime.emit_remediation(&RemediationEvent {
         incident_id: incident.id,
         correlation_id: incident_correlation.clone(),
-        step: outcome.event.step.clone(),
-        status: incident.status.clone(),
+        step: outcome.event.step.to_string(),
+        status: incident.status.to_string(),
         at: outcome.event.at,
         details: json!({
             "deduplicated": outcome.deduplicated,
@@ -322,21 +322,16 @@ async fn approve(
 ) -> Result<Response, ApiError> {
     let admin = admin.into_inner();
     let incident = load(&state, id).await?;
-    if incident.status != "awaiting_approval" {
-        return Err(ApiError::Conflict(format!(
-            "Incident {id} is not awaiting approval (status: {})",
-            incident.status
-        )));
-    }
+    let approval = operator::approve(incident.status)
+        .map_err(|refused| ApiError::Conflict(format!("Incident {id} {refused}")))?;
     let details = json!({"approvedBy": admin.email, "actionType": incident.action_type, "actionParams": incident.action_params});
     let patch = IncidentPatch {
         decided_by: Some(admin.email.clone()),
         ..IncidentPatch::default()
     };
     let approved = Transition {
-        from: &["awaiting_approval"],
-        to: "executing",
-        step: "approved",
+        to: approval,
+        step: Step::Approved,
         details: &details,
         patch: &patch,
     };
@@ -401,21 +396,19 @@ async fn reject(
             .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}").into()))?
             .reason
     };
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
-        return Err(ApiError::BadRequest(
-            "reason must be at most 1000 characters".into(),
-        ));
-    }
+    let reason = operator::rejection_reason(reason)
+        .map_err(|e| ApiError::BadRequest(e.to_string().into()))?;
     let incident = load(&state, id).await?;
+    let rejection = operator::reject(incident.status)
+        .map_err(|refused| ApiError::Conflict(format!("Incident {id} {refused}")))?;
     let details = json!({"rejectedBy": admin.email, "reason": reason});
     let patch = IncidentPatch {
         decided_by: Some(admin.email.clone()),
         ..IncidentPatch::default()
     };
     let rejected = Transition {
-        from: &["open", "awaiting_approval"],
-        to: "rejected",
-        step: "rejected",
+        to: rejection,
+        step: Step::Rejected,
         details: &details,
         patch: &patch,
     };
@@ -459,12 +452,9 @@ async fn label(
     aegis_common::http::Json(body, _): Json<LabelBody>,
 ) -> Result<Response, ApiError> {
     let admin = admin.into_inner();
-    let failure_type = body.failure_type.trim().to_owned();
-    if failure_type.is_empty() || failure_type.len() > 64 {
-        return Err(ApiError::BadRequest(
-            "failureType must be a failure type name or \"none\"".into(),
-        ));
-    }
+    let label = operator::Label::parse(&body.failure_type)
+        .map_err(|e| ApiError::BadRequest(e.to_string().into()))?;
+    let failure_type = label.as_str().to_owned();
     let incident = load(&state, id).await?;
     let Some(window) = window_of(&incident.signal) else {
         return Err(ApiError::BadRequest(
@@ -503,7 +493,7 @@ async fn label(
     let details =
         json!({"labelledBy": admin.email, "failureType": failure_type, "trainingData": created});
     if let Some((incident, event)) =
-        incidents::append_event(&state.db, id, "label", &details).await?
+        incidents::append_event(&state.db, id, Step::Label, &details).await?
     {
         engine::emit(&state, &incident, &event);
     }
@@ -544,18 +534,20 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
     let statuses = q.get("status").and_then(|raw| {
-        let items: Vec<String> = raw
+        let items: Result<Vec<Status>, _> = raw
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+            .map(str::parse)
             .collect();
-        if items.iter().any(|s| !STATUSES.contains(&s.as_str())) {
+        let Ok(items) = items else {
+            let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
             errors.push(format!(
                 "status must be one of the following values: {}",
-                STATUSES.join(", ")
+                names.join(", ")
             ));
-        }
+            return None;
+        };
         (!items.is_empty()).then_some(items)
     });
     let namespace = q.get("namespace").filter(|s| !s.is_empty()).cloned();

@@ -1,6 +1,7 @@
 //! `/remediation` first slice: signal intake with fingerprint deduplication
 //! and the incident read API with its timeline.
 
+use aegis_remediation::{Move, Status, Step};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -430,9 +431,8 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
         ..IncidentPatch::default()
     };
     let to_executing = Transition {
-        from: &["open"],
-        to: "executing",
-        step: "execute",
+        to: Move::Act,
+        step: Step::Execute,
         details: &details,
         patch: &patch,
     };
@@ -445,8 +445,8 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
     // Forced, but the incident is not awaiting approval: nothing is written, no slot taken.
     let first = open_incident("web-1").await;
     let approved = Transition {
-        from: &["awaiting_approval"],
-        step: "approved",
+        to: Move::Approve,
+        step: Step::Approved,
         ..to_executing
     };
     let verdict = incidents::guarded_transition(db, &first, Guard::Force, &approved)
@@ -454,22 +454,19 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
         .unwrap();
     assert!(matches!(verdict, Guarded::MovedOn), "{verdict:?}");
     let unchanged = incidents::get(db, first.id).await.unwrap().unwrap();
-    assert_eq!(
-        (unchanged.status.as_str(), unchanged.acted_at),
-        ("open", None)
-    );
+    assert_eq!((unchanged.status, unchanged.acted_at), (Status::Open, None));
     let steps = |events: Vec<incidents::IncidentEvent>| {
         events.into_iter().map(|e| e.step).collect::<Vec<_>>()
     };
     assert!(
-        !steps(timeline(db, first.id).await.unwrap()).contains(&"approved".to_owned()),
+        !steps(timeline(db, first.id).await.unwrap()).contains(&Step::Approved),
         "a skipped step appends no event"
     );
 
     // Only checking moves it without taking a slot.
     let waiting = Transition {
-        to: "awaiting_approval",
-        step: "approval_required",
+        to: Move::AskApproval,
+        step: Step::ApprovalRequired,
         ..to_executing
     };
     let Guarded::Moved(moved) =
@@ -480,12 +477,12 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
         panic!("the check allows it");
     };
     let (incident, event) = *moved;
-    assert_eq!(incident.status, "awaiting_approval");
+    assert_eq!(incident.status, Status::AwaitingApproval);
     assert_eq!(incident.acted_at, None);
     assert_eq!(incident.mode.as_deref(), Some("auto"));
     assert_eq!(
-        (event.step.as_str(), event.status.as_str()),
-        ("approval_required", "awaiting_approval")
+        (event.step, event.status),
+        (Step::ApprovalRequired, Status::AwaitingApproval)
     );
     assert_eq!(event.details, details);
 
@@ -499,9 +496,9 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
         panic!("the first action of the hour is allowed");
     };
     let (incident, event) = *moved;
-    assert_eq!(incident.status, "executing");
+    assert_eq!(incident.status, Status::Executing);
     let acted = incident.acted_at.expect("the slot is taken");
-    assert_eq!(event.status, "executing");
+    assert_eq!(event.status, Status::Executing);
     assert_eq!(event.at, acted, "one statement: the same now()");
     let stored = timeline(db, second.id).await.unwrap();
     assert_eq!(stored.last().map(|e| e.id), Some(event.id));
@@ -528,17 +525,14 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
         "{verdict:?}"
     );
     let unchanged = incidents::get(db, third.id).await.unwrap().unwrap();
-    assert_eq!(
-        (unchanged.status.as_str(), unchanged.acted_at),
-        ("open", None)
-    );
+    assert_eq!((unchanged.status, unchanged.acted_at), (Status::Open, None));
     // An admin's approval is not capped.
     let verdict = incidents::guarded_transition(db, &third, Guard::Force, &to_executing)
         .await
         .unwrap();
     assert!(matches!(verdict, Guarded::Moved(_)), "{verdict:?}");
     let forced = incidents::get(db, third.id).await.unwrap().unwrap();
-    assert_eq!(forced.status, "executing");
+    assert_eq!(forced.status, Status::Executing);
     assert!(forced.acted_at.is_some());
 }
 
@@ -569,9 +563,8 @@ async fn remediation_guardrails_wait_for_the_namespace_lock() {
         let details = json!({"by": "test"});
         let patch = IncidentPatch::default();
         let t = Transition {
-            from: &["open"],
-            to: "executing",
-            step: "execute",
+            to: Move::Act,
+            step: Step::Execute,
             details: &details,
             patch: &patch,
         };
@@ -587,7 +580,7 @@ async fn remediation_guardrails_wait_for_the_namespace_lock() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!mover.is_finished(), "the guarded move waits for the lock");
     let still_open = incidents::get(&app.state.db, id).await.unwrap().unwrap();
-    assert_eq!(still_open.status, "open");
+    assert_eq!(still_open.status, Status::Open);
 
     holder.rollback().await.unwrap();
     let moved = tokio::time::timeout(std::time::Duration::from_secs(10), mover)
@@ -597,5 +590,43 @@ async fn remediation_guardrails_wait_for_the_namespace_lock() {
         .unwrap();
     assert!(moved);
     let now = incidents::get(&app.state.db, id).await.unwrap().unwrap();
-    assert_eq!(now.status, "executing");
+    assert_eq!(now.status, Status::Executing);
+}
+
+/// The words between single quotes in a constraint or index definition.
+fn quoted(definition: &str) -> std::collections::BTreeSet<String> {
+    definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Adding a status is a change to the domain crate plus one migration: this is what finds a
+/// forgotten migration. The `incidents.status` check must allow exactly the domain's
+/// statuses, and the partial unique index must cover exactly its open ones.
+#[tokio::test]
+async fn the_database_knows_exactly_the_statuses_of_the_domain() {
+    let app = spawn().await;
+    let check: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = 'incidents'::regclass AND contype = 'c' \
+           AND pg_get_constraintdef(oid) LIKE '%status%'",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    let all: std::collections::BTreeSet<String> =
+        Status::ALL.iter().map(|s| s.to_string()).collect();
+    assert_eq!(quoted(&check), all, "{check}");
+
+    let index: String = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'incidents_open_fingerprint_key'",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    let open: std::collections::BTreeSet<String> = Status::open().map(|s| s.to_string()).collect();
+    assert_eq!(quoted(&index), open, "{index}");
 }

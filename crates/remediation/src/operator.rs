@@ -1,0 +1,143 @@
+//! What an operator may do to an incident: approve its planned action, reject it, or label
+//! it as training data. Each check here is the whole rule; the routes only extract the
+//! request, call these and answer.
+
+use crate::status::Status;
+use crate::transition::Move;
+
+/// An operator action that the incident's status does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Only an incident awaiting approval can be approved.
+    #[error("is not awaiting approval (status: {0})")]
+    NotAwaitingApproval(Status),
+    /// Only an incident that has not acted can be rejected.
+    #[error("cannot be rejected (status: {0})")]
+    NotRejectable(Status),
+}
+
+/// The move that approving an incident in `status` makes: its planned action runs. The
+/// guardrails are not applied again, because the approval is the human decision they
+/// defer to.
+///
+/// # Errors
+/// [`Refused::NotAwaitingApproval`] unless the incident awaits approval.
+pub fn approve(status: Status) -> Result<Move, Refused> {
+    if Move::Approve.starts_from(status) {
+        Ok(Move::Approve)
+    } else {
+        Err(Refused::NotAwaitingApproval(status))
+    }
+}
+
+/// The move that rejecting an incident in `status` makes: it closes without acting.
+///
+/// # Errors
+/// [`Refused::NotRejectable`] once the incident has acted or closed.
+pub fn reject(status: Status) -> Result<Move, Refused> {
+    if Move::Reject.starts_from(status) {
+        Ok(Move::Reject)
+    } else {
+        Err(Refused::NotRejectable(status))
+    }
+}
+
+/// The longest rejection reason, in characters.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// A reason longer than [`MAX_REASON_CHARS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("reason must be at most 1000 characters")]
+pub struct ReasonTooLong;
+
+/// Checks a rejection's optional reason.
+///
+/// # Errors
+/// [`ReasonTooLong`] over [`MAX_REASON_CHARS`] characters.
+pub fn rejection_reason(reason: Option<String>) -> Result<Option<String>, ReasonTooLong> {
+    match reason {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(ReasonTooLong),
+        other => Ok(other),
+    }
+}
+
+/// An operator's verdict on an incident: a failure type name of the ai-engine, or `none`.
+/// Labelling is allowed in every status, since it records data and changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label(String);
+
+/// A label that is empty or longer than 64 bytes after trimming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("failureType must be a failure type name or \"none\"")]
+pub struct InvalidLabel;
+
+impl Label {
+    /// The label of `raw`, trimmed; 1 to 64 bytes.
+    ///
+    /// # Errors
+    /// [`InvalidLabel`] when it is empty or too long.
+    pub fn parse(raw: &str) -> Result<Label, InvalidLabel> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.len() > 64 {
+            return Err(InvalidLabel);
+        }
+        Ok(Label(trimmed.to_owned()))
+    }
+
+    /// The failure type name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_incident_awaiting_approval_can_be_approved() {
+        for status in Status::ALL {
+            let expected = if status == Status::AwaitingApproval {
+                Ok(Move::Approve)
+            } else {
+                Err(Refused::NotAwaitingApproval(status))
+            };
+            assert_eq!(approve(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn only_an_incident_that_has_not_acted_can_be_rejected() {
+        for status in Status::ALL {
+            let allowed = matches!(status, Status::Open | Status::AwaitingApproval);
+            assert_eq!(reject(status).is_ok(), allowed, "{status}");
+        }
+        let refused = reject(Status::Executing).err().map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("cannot be rejected (status: executing)")
+        );
+    }
+
+    #[test]
+    fn a_reason_may_have_up_to_a_thousand_characters() {
+        assert_eq!(rejection_reason(None), Ok(None));
+        let longest = "é".repeat(MAX_REASON_CHARS);
+        assert_eq!(rejection_reason(Some(longest.clone())), Ok(Some(longest)));
+        let over = "a".repeat(MAX_REASON_CHARS + 1);
+        assert_eq!(rejection_reason(Some(over)), Err(ReasonTooLong));
+    }
+
+    #[test]
+    fn a_label_is_trimmed_and_between_one_and_sixty_four_bytes() {
+        assert_eq!(
+            Label::parse("  oom_kill \n").map(|l| l.0),
+            Ok("oom_kill".into())
+        );
+        assert_eq!(Label::parse("none").map(|l| l.0), Ok("none".into()));
+        assert_eq!(Label::parse("   "), Err(InvalidLabel));
+        assert!(Label::parse(&"x".repeat(64)).is_ok());
+        assert_eq!(Label::parse(&"x".repeat(65)), Err(InvalidLabel));
+    }
+}
