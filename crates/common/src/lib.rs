@@ -1,7 +1,8 @@
-//! Shared ground for the Aegis services: the wire contracts that cross service boundaries, the
-//! three JSON error-body shapes, HMAC action signing, typed configuration from the environment,
-//! tracing and Prometheus metrics, health helpers and the HTTP server plumbing, and (feature
-//! `mimalloc`) the services' global allocator with its housekeeping.
+//! Shared ground for the Aegis services: the wire contracts, HMAC action signing and name
+//! checks (re-exported from the pure `aegis-contracts`), the three JSON error-body shapes,
+//! typed configuration from the environment, tracing and Prometheus metrics, health helpers
+//! and the HTTP server plumbing, and (feature `mimalloc`) the services' global allocator with
+//! its housekeeping.
 //!
 //! This crate holds no service logic: nothing here talks to Kubernetes, evaluates policies or
 //! scores metrics. It must stay cheap to depend on, and every item in it is used by at least two
@@ -10,17 +11,17 @@
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
 pub mod config;
-pub mod contracts;
 pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
 pub mod metrics;
-pub mod names;
 pub mod openapi;
 pub mod redis_conn;
 pub mod server;
 pub mod service;
-pub mod signing;
 pub mod telemetry;
 pub mod time;
+
+pub use aegis_contracts as contracts;
+pub use aegis_contracts::{names, signing};
