@@ -1,6 +1,8 @@
 //! The remediation domain of Aegis: where an incident stands ([`Status`]), what its timeline
-//! records ([`Step`]), every way its status may change ([`Move`], the transition table), and
-//! what an operator may do to it ([`operator`]).
+//! records ([`Step`]), every way its status may change ([`Move`], the transition table), what
+//! an operator may do to it ([`operator`]), and the rules of the decision path: what a
+//! recommendation becomes and how far to scale ([`plan`]), which guardrail blocks an action
+//! ([`guardrail`]), and whether an action worked ([`verify`]).
 //!
 //! It is a pure library, like `aegis-policy`: no I/O, no clock, no database. The backend
 //! keeps the I/O (intake, the incident store, the clients and the routes) and asks this
@@ -24,9 +26,12 @@
 //! assert!(!Status::Resolved.can_move_to(Status::Executing));
 //! ```
 
+pub mod guardrail;
 pub mod operator;
+pub mod plan;
 mod status;
 mod transition;
+pub mod verify;
 
 pub use status::{Status, Step, UnknownName};
 pub use transition::Move;

@@ -2,7 +2,11 @@
 
 use std::sync::LazyLock;
 
-use aegis_remediation::{Move, Status, Step};
+use aegis_remediation::{
+    Move, Status, Step,
+    guardrail::{self, Blocked, Limits},
+    plan::Subject,
+};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -97,6 +101,21 @@ pub struct Incident {
     #[serde(serialize_with = "opt_millis")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<DateTime<Utc>>,
+}
+
+impl Incident {
+    /// What planning needs of the incident.
+    #[must_use]
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            namespace: &self.namespace,
+            deployment: &self.deployment,
+            pod: self.pod.as_deref(),
+            severity: &self.severity,
+            confidence: self.confidence,
+            score: self.score,
+        }
+    }
 }
 
 const COLUMNS: &str = "id, fingerprint, status, source, kind, namespace, deployment, pod, \
@@ -571,16 +590,17 @@ pub async fn guarded_transition(
         .bind(max_per_hour.max(0))
         .fetch_one(&mut *tx)
         .await?;
-    if let Some(last) = last {
-        let left = cooldown_seconds - (Utc::now() - last).num_seconds();
-        if left > 0 {
-            tx.rollback().await?;
-            return Ok(Guarded::Cooldown { seconds_left: left });
-        }
-    }
-    if recent >= max_per_hour {
+    let limits = Limits {
+        cooldown_seconds,
+        max_per_hour,
+    };
+    let since_last = last.map(|last| (Utc::now() - last).num_seconds());
+    if let Some(blocked) = guardrail::blocked(limits, since_last, recent) {
         tx.rollback().await?;
-        return Ok(Guarded::Capped { actions: recent });
+        return Ok(match blocked {
+            Blocked::Cooldown { seconds_left } => Guarded::Cooldown { seconds_left },
+            Blocked::Capped { actions } => Guarded::Capped { actions },
+        });
     }
     let row = apply(&mut *tx, incident.id, t, take).await?;
     if row.is_some() {

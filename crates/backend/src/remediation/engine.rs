@@ -17,17 +17,17 @@ use aegis_common::{
     telemetry::TraceParent,
 };
 use aegis_policy::{OwnedContext, OwnedRequest, PolicyType, RemediationMode};
-use aegis_remediation::{Move, Status, Step};
+use aegis_remediation::{
+    Move, Status, Step,
+    plan::{self, Route},
+    verify::{Observed, Verdict, verdict},
+};
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use super::{
-    config::RemediationConfig,
-    plan::{self, Route},
-    signal::window_of,
-};
+use super::{config::RemediationConfig, signal::window_of};
 use crate::{
     clients::executor::ExecutorError,
     db::{
@@ -224,7 +224,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
     };
 
     // 3. The policy decision.
-    let metadata = plan::policy_metadata(&incident, window.as_ref());
+    let metadata = plan::policy_metadata(&incident.subject(), window.as_ref());
     let resource = format!("service:{}", incident.deployment);
     let request = OwnedRequest {
         policy_type: PolicyType::SelfHealing,
@@ -312,7 +312,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
     let Some((current, target)) = replicas_plan(state, &incident, action, replicas).await? else {
         return Ok(());
     };
-    let params = plan::action_params(action_type, &incident, target, false);
+    let params = plan::action_params(action_type, &incident.subject(), target, false);
     let blast = plan::blast_radius(
         action_type,
         &incident.namespace,
@@ -337,7 +337,7 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
 
     match mode {
         RemediationMode::DryRun => {
-            let dry = plan::action_params(action_type, &incident, target, true);
+            let dry = plan::action_params(action_type, &incident.subject(), target, true);
             let answer = state
                 .executor
                 .execute(action_type, dry, Some(summary), &trace)
@@ -683,9 +683,10 @@ async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
         .executor
         .deployment(&incident.namespace, &incident.deployment, &trace)
         .await;
-    let (healthy, details) = match &read {
-        Ok(Some(d)) => (
-            d.ready_replicas == d.replicas && repeats == 0,
+    let error = read.as_ref().err().map(ToString::to_string);
+    let (observed, details) = match (&read, &error) {
+        (Ok(Some(d)), _) => (
+            Observed::Deployment(d),
             json!({
                 "replicas": d.replicas,
                 "readyReplicas": d.ready_replicas,
@@ -694,33 +695,30 @@ async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
                 "repeatSignals": repeats,
             }),
         ),
-        Ok(None) => (false, json!({"error": "the deployment no longer exists"})),
-        Err(e) => (false, json!({"error": e.to_string()})),
+        (Ok(None), _) => (
+            Observed::Gone,
+            json!({"error": "the deployment no longer exists"}),
+        ),
+        (Err(_), e) => {
+            let e = e.as_deref().unwrap_or_default();
+            (Observed::Unreadable(e), json!({"error": e}))
+        }
     };
-    if healthy {
-        advance(
-            state,
-            &incident,
-            Move::Resolve,
-            Step::Verify,
-            details,
-            IncidentPatch::default(),
-        )
-        .await?;
-        count_verification(state, "resolved");
-        return Ok(());
-    }
-    let reason = match &read {
-        Ok(Some(d)) if repeats > 0 => format!(
-            "not recovered: {repeats} more signal(s) with the same fingerprint after the action ({}/{} replicas ready)",
-            d.ready_replicas, d.replicas
-        ),
-        Ok(Some(d)) => format!(
-            "not recovered: {}/{} replicas ready after the verification delay",
-            d.ready_replicas, d.replicas
-        ),
-        Ok(None) => "not recovered: the deployment no longer exists".to_owned(),
-        Err(e) => format!("could not verify the outcome: {e}"),
+    let reason = match verdict(observed, repeats) {
+        Verdict::NotRecovered(reason) => reason,
+        Verdict::Recovered => {
+            advance(
+                state,
+                &incident,
+                Move::Resolve,
+                Step::Verify,
+                details,
+                IncidentPatch::default(),
+            )
+            .await?;
+            count_verification(state, "resolved");
+            return Ok(());
+        }
     };
     escalate(state, &incident, Step::Verify, &reason, details).await?;
     count_verification(state, "escalated");

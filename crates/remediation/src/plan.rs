@@ -2,11 +2,26 @@
 //! recommendation becomes, how far to scale, what counts as a large blast radius,
 //! and the policy context computed from the signal's window.
 
-use aegis_common::contracts::{ActionType, MetricType, RemediationAction, SignalWindow};
+use aegis_contracts::{ActionType, MetricType, RemediationAction, SignalWindow};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::db::incidents::Incident;
+/// What planning needs to know about an incident: its target and how sure the signal was.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// Target namespace.
+    pub namespace: &'a str,
+    /// Target deployment.
+    pub deployment: &'a str,
+    /// Target pod, when the signal named one.
+    pub pod: Option<&'a str>,
+    /// The signal's severity.
+    pub severity: &'a str,
+    /// The signal's confidence.
+    pub confidence: f64,
+    /// The signal's anomaly score.
+    pub score: f64,
+}
 
 /// What a recommendation becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +39,8 @@ pub enum Route {
     Nothing,
 }
 
-/// Recommended action → executor action (docs/contracts.md). `restart_pod` without a pod becomes an alert (restarting a whole deployment is
-/// not what was recommended).
+/// Recommended action → executor action (docs/contracts.md). `restart_pod` without a pod
+/// becomes an alert, since restarting a whole deployment is not what was recommended.
 #[must_use]
 pub fn route(action: RemediationAction, has_pod: bool) -> Route {
     match action {
@@ -109,18 +124,18 @@ pub fn blast_radius(
 #[must_use]
 pub fn action_params(
     action_type: ActionType,
-    incident: &Incident,
+    subject: &Subject<'_>,
     replicas: Option<i32>,
     dry_run: bool,
 ) -> Map<String, Value> {
     let mut params = Map::new();
-    params.insert("namespace".into(), json!(incident.namespace));
+    params.insert("namespace".into(), json!(subject.namespace));
     match action_type {
         ActionType::RestartPod | ActionType::DeletePod => {
-            params.insert("podName".into(), json!(incident.pod));
+            params.insert("podName".into(), json!(subject.pod));
         }
         _ => {
-            params.insert("deploymentName".into(), json!(incident.deployment));
+            params.insert("deploymentName".into(), json!(subject.deployment));
         }
     }
     if let Some(r) = replicas {
@@ -132,20 +147,20 @@ pub fn action_params(
     params
 }
 
-/// The policy request's `metadata`: the target, the signal's severity, confidence and score, and what
-/// the window shows (latest value of each metric, error-level log lines, and its length in
-/// seconds as `duration`). Keys with nothing behind them are left out.
+/// The policy request's `metadata`: the target, the signal's severity, confidence and score,
+/// and what the window shows (latest value of each metric, error-level log lines, and its
+/// length in seconds as `duration`). Keys with nothing behind them are left out.
 #[must_use]
-pub fn policy_metadata(incident: &Incident, window: Option<&SignalWindow>) -> Map<String, Value> {
+pub fn policy_metadata(subject: &Subject<'_>, window: Option<&SignalWindow>) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("namespace".into(), json!(incident.namespace));
-    m.insert("deployment".into(), json!(incident.deployment));
-    if let Some(pod) = &incident.pod {
+    m.insert("namespace".into(), json!(subject.namespace));
+    m.insert("deployment".into(), json!(subject.deployment));
+    if let Some(pod) = subject.pod {
         m.insert("pod".into(), json!(pod));
     }
-    m.insert("severity".into(), json!(incident.severity));
-    m.insert("confidence".into(), json!(incident.confidence));
-    m.insert("anomalyScore".into(), json!(incident.score));
+    m.insert("severity".into(), json!(subject.severity));
+    m.insert("confidence".into(), json!(subject.confidence));
+    m.insert("anomalyScore".into(), json!(subject.score));
     let Some(window) = window else {
         return m;
     };
@@ -211,7 +226,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scale_up_follows_contract_7() {
+    fn scale_up_grows_by_the_factor_at_least_one_and_stops_at_the_cap() {
         assert_eq!(scale_up_target(1, 1.5, 10), 2);
         assert_eq!(scale_up_target(2, 1.5, 10), 3);
         assert_eq!(scale_up_target(3, 1.5, 10), 5);
@@ -248,7 +263,7 @@ mod tests {
     }
 
     #[test]
-    fn routes_of_contract_7() {
+    fn each_recommendation_routes_to_its_executor_action_or_an_alert() {
         assert!(matches!(
             route(RemediationAction::RestartPod, true),
             Route::Act {
