@@ -235,7 +235,8 @@ impl Feed {
                 continue;
             };
             report.groups += 1;
-            let body = crate::answer::anomaly_body(&outcome);
+            let body =
+                serde_json::to_value(crate::answer::anomaly_result(&outcome)).unwrap_or_default();
             record(state, &group, &outcome, &body, category, &features).await;
             if !outcome.is_anomaly {
                 continue;

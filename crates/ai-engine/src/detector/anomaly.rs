@@ -288,7 +288,7 @@ pub struct AnomalyOutcome {
     /// `details.affected_features`.
     pub affected_features: Vec<String>,
     /// `affected_metrics`: the types that produced features, sorted.
-    pub affected_metrics: Vec<String>,
+    pub affected_metrics: Vec<MetricType>,
     /// `model_version`: `iforest-<signature>-<n>`, `zscore-1`, or `insufficient-data`.
     pub model_version: String,
     /// The signature the request belongs to.
@@ -484,7 +484,7 @@ impl AnomalyDetector {
             baseline_size,
             max_abs_z,
             affected_features: affected_features(features.values(), features.names()),
-            affected_metrics: series.keys().map(|t| t.as_str().to_owned()).collect(),
+            affected_metrics: series.keys().copied().collect(),
             model_version: version,
             signature: sig,
             retrained: due,
@@ -629,7 +629,7 @@ mod tests {
                 "cpu_usage_std"
             ]
         );
-        assert_eq!(out.affected_metrics, ["cpu_usage"]);
+        assert_eq!(out.affected_metrics, [MetricType::CpuUsage]);
 
         let flat = cpu(&[50.0; 5]);
         let out = det
@@ -647,7 +647,7 @@ mod tests {
             .unwrap();
         assert_eq!(out.method, AnomalyMethod::InsufficientData);
         assert_eq!((out.anomaly_score, out.confidence), (0.0, 0.0));
-        assert_eq!(out.affected_metrics, ["cpu_usage"]);
+        assert_eq!(out.affected_metrics, [MetricType::CpuUsage]);
     }
 
     #[test]

@@ -8,7 +8,6 @@ use aegis_common::{
     error::Message,
     http::has_json_content_type,
     openapi::FastApiErrorBody,
-    time::now_rfc3339,
 };
 use axum::{
     Json,
@@ -22,7 +21,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    answer::{anomaly_body, finite},
+    answer::{anomaly_result, failure_result, finite, no_features},
     detector::{
         failure::FailureOutcome,
         features::{error_services, log_features, metric_features, metric_series},
@@ -193,12 +192,7 @@ async fn detect_anomaly(
             m.predictions
                 .with_label_values(&["anomaly", "success"])
                 .inc();
-            return Json(json!({
-                "is_anomaly": false, "anomaly_score": 0.0, "severity": "low",
-                "recommended_action": "no_action", "confidence": 0.0, "affected_metrics": [],
-                "details": {"error": "No features extracted"}, "timestamp": now_rfc3339(),
-            }))
-            .into_response();
+            return Json(no_features()).into_response();
         }
         Err(e) => {
             tracing::error!(error = %e, "anomaly detection failed");
@@ -210,7 +204,9 @@ async fn detect_anomaly(
     if outcome.retrained {
         m.active_models.set(state.engine.active_models());
     }
-    let answer = anomaly_body(&outcome).to_string();
+    let Ok(answer) = serde_json::to_string(&anomaly_result(&outcome)) else {
+        return internal();
+    };
     m.predictions
         .with_label_values(&["anomaly", "success"])
         .inc();
@@ -255,31 +251,6 @@ async fn detect_anomaly(
         })))
         .await;
     response
-}
-
-fn failure_body(o: &FailureOutcome) -> Value {
-    let mut details = serde_json::to_value(&o.details).unwrap_or_else(|_| json!({}));
-    if let Some(obj) = details.as_object_mut() {
-        // README "Corrections": `details.method` says which method answered (not on row 0,
-        // where nothing answered).
-        if o.details.error.is_none() {
-            obj.insert(
-                "method".into(),
-                serde_json::to_value(o.method).unwrap_or_default(),
-            );
-        }
-    }
-    json!({
-        "failure_detected": o.failure_detected,
-        "failure_type": o.failure_type.map(|c| c.as_str()),
-        "severity": o.severity,
-        "recommended_actions": o.recommended_actions,
-        "confidence": finite(o.confidence),
-        "root_cause": o.root_cause,
-        "affected_services": o.affected_services,
-        "details": details,
-        "timestamp": now_rfc3339(),
-    })
 }
 
 #[utoipa::path(post, path = "/detect-failure", tag = "detection", operation_id = "detect_failure",
@@ -333,7 +304,7 @@ async fn detect_failure(
         heuristic_failure(&features, services)
     };
     let elapsed = started.elapsed();
-    let answer = failure_body(&outcome);
+    let answer = failure_result(&outcome);
     m.predictions
         .with_label_values(&["failure", "success"])
         .inc();
@@ -359,7 +330,9 @@ async fn detect_failure(
         obj.insert("correlation_id".into(), json!(id));
     }
     // The answer is serialised once, for the reply and for its history row.
-    let answer = answer.to_string();
+    let Ok(answer) = serde_json::to_string(&answer) else {
+        return internal();
+    };
     let response = json_reply(answer.clone());
     state
         .history

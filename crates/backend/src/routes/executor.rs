@@ -20,7 +20,7 @@ use axum::{
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sha2::Sha256;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -73,8 +73,11 @@ pub struct ActionOutcome {
     description = "Static status of the executor proxy (does not call the executor).",
     responses((status = 200, description = "Up", body = ProxyHealth)))]
 async fn health() -> Response {
-    axum::Json(json!({"status": "ok", "timestamp": aegis_common::time::now_rfc3339()}))
-        .into_response()
+    axum::Json(ProxyHealth {
+        status: "ok".to_owned(),
+        timestamp: aegis_common::time::now_rfc3339(),
+    })
+    .into_response()
 }
 
 /// `POST /executor/action` body (the original's shape).
@@ -252,7 +255,11 @@ async fn action(
             if !res.success {
                 tracing::warn!(audit_id = %res.audit_id, error = ?res.error, "executor action failed");
             }
-            Ok(axum::Json(json!({"id": res.audit_id, "status": status})).into_response())
+            let outcome = ActionOutcome {
+                id: res.audit_id,
+                status: status.to_owned(),
+            };
+            Ok(axum::Json(outcome).into_response())
         }
         Err(e @ ExecutorError::NotConfigured(_)) => Err(ApiError::Internal(e.into())),
         Err(e) => {
