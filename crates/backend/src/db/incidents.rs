@@ -505,18 +505,10 @@ pub async fn append_event(
 pub enum Guarded {
     /// The incident moved (and, when the guard takes the slot, `acted_at` is set).
     Moved(Box<(Incident, IncidentEvent)>),
-    /// The incident was no longer in one of the `from` statuses: nothing was written.
+    /// The incident was no longer in a status the move starts from: nothing was written.
     MovedOn,
-    /// The target was acted on less than the cooldown ago.
-    Cooldown {
-        /// Seconds until the cooldown ends.
-        seconds_left: i64,
-    },
-    /// The namespace had its cap of actions in the last hour.
-    Capped {
-        /// Actions in the last hour, counted up to the cap (so the cap itself).
-        actions: i64,
-    },
+    /// A guardrail held: nothing was written.
+    Blocked(Blocked),
 }
 
 /// How [`guarded_transition`] treats the guardrails.
@@ -597,10 +589,7 @@ pub async fn guarded_transition(
     let since_last = last.map(|last| (Utc::now() - last).num_seconds());
     if let Some(blocked) = guardrail::blocked(limits, since_last, recent) {
         tx.rollback().await?;
-        return Ok(match blocked {
-            Blocked::Cooldown { seconds_left } => Guarded::Cooldown { seconds_left },
-            Blocked::Capped { actions } => Guarded::Capped { actions },
-        });
+        return Ok(Guarded::Blocked(blocked));
     }
     let row = apply(&mut *tx, incident.id, t, take).await?;
     if row.is_some() {

@@ -19,6 +19,7 @@ use aegis_common::{
 use aegis_policy::{OwnedContext, OwnedRequest, PolicyType, RemediationMode};
 use aegis_remediation::{
     Move, Status, Step,
+    guardrail::Blocked,
     plan::{self, Route},
     verify::{Observed, Verdict, verdict},
 };
@@ -751,14 +752,14 @@ async fn guarded_advance(
             tracing::info!(incident_id = %incident.id, step = %t.step, to = %t.to.to(), "incident moved on; step skipped");
             return Ok(None);
         }
-        Guarded::Cooldown { seconds_left } => (
+        Guarded::Blocked(Blocked::Cooldown { seconds_left }) => (
             "cooldown",
             format!(
                 "cooldown: {}/{} was acted on less than {cooldown} s ago ({seconds_left} s left)",
                 incident.namespace, incident.deployment
             ),
         ),
-        Guarded::Capped { actions } => (
+        Guarded::Blocked(Blocked::Capped { actions }) => (
             "capped",
             format!(
                 "cap: {actions} actions in namespace {} in the last hour (REMEDIATION_MAX_ACTIONS_PER_NAMESPACE_PER_HOUR = {})",

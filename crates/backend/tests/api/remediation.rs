@@ -1,7 +1,7 @@
 //! `/remediation` first slice: signal intake with fingerprint deduplication
 //! and the incident read API with its timeline.
 
-use aegis_remediation::{Move, Status, Step};
+use aegis_remediation::{Move, Status, Step, guardrail::Blocked};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -509,7 +509,7 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
         .await
         .unwrap();
     assert!(
-        matches!(verdict, Guarded::Cooldown { seconds_left } if (299..=300).contains(&seconds_left)),
+        matches!(verdict, Guarded::Blocked(Blocked::Cooldown { seconds_left }) if (299..=300).contains(&seconds_left)),
         "{verdict:?}"
     );
     let no_cooldown = Guard::Enforce {
@@ -521,7 +521,7 @@ async fn remediation_guarded_transition_takes_a_slot_only_when_the_incident_move
         .await
         .unwrap();
     assert!(
-        matches!(verdict, Guarded::Capped { actions: 1 }),
+        matches!(verdict, Guarded::Blocked(Blocked::Capped { actions: 1 })),
         "{verdict:?}"
     );
     let unchanged = incidents::get(db, third.id).await.unwrap().unwrap();
