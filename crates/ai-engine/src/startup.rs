@@ -1,8 +1,6 @@
 //! Building and running the ai-engine: `Application::build(config)` binds the port.
 
 use std::{
-    future::Future,
-    net::SocketAddr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -15,7 +13,7 @@ use aegis_common::{
     db::{create_database_if_missing, migrate_with_retry},
     error::FastApiStyle,
     metrics::Metrics,
-    service::{self, Bound, BoxError, ServiceBinary, Starting},
+    service::{self, BoxError, ServiceBinary, Shell, Starting},
     telemetry::TelemetryConfig,
 };
 use anyhow::Context as _;
@@ -49,17 +47,21 @@ pub fn app_router(state: AppState) -> axum::Router {
 }
 
 /// A bound, ready-to-run ai-engine.
+pub type Application = service::Application<AiEngineShell>;
+
+/// What the ai-engine finishes once it has stopped serving.
 #[derive(Debug)]
-pub struct Application {
-    bound: Bound,
-    state: AppState,
+pub struct AiEngineShell {
     history: HistoryHandle,
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Application {
+impl Shell for AiEngineShell {
+    type State = AppState;
+    type Config = Config;
+
     /// Connects, migrates (when enabled), builds the router and binds the port.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    async fn build(config: Config) -> anyhow::Result<Application> {
         // The port answers liveness (and refuses the rest) while the service starts.
         let live = ["/ping"];
         let starting = Starting::bind(&config.host, config.port, &live, config.serve).await?;
@@ -117,52 +119,21 @@ impl Application {
             .finish(router)
             .await
             .context("failed to hand the port from start-up to the service")?;
-        Ok(Self {
-            bound,
-            state,
+        let shell = AiEngineShell {
             history: history_handle,
             tasks,
-        })
+        };
+        Ok(Application::new(bound, state, shell))
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.bound.local_addr()
-    }
-
-    /// The bound port.
-    #[must_use]
-    pub fn port(&self) -> u16 {
-        self.bound.port()
-    }
-
-    /// The shared state.
-    #[must_use]
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until `shutdown` resolves, then drains requests and flushes the history writer.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let Self {
-            bound,
-            state,
-            history,
-            tasks,
-        } = self;
-        drop(state);
-        let served = bound.run_until(shutdown).await;
-        // No handler runs any more: stop the background jobs, then drain the history queue.
-        for t in tasks {
+    /// No handler runs any more: stops the background jobs, then drains the history queue.
+    async fn wind_down(self) {
+        for t in self.tasks {
             t.abort();
         }
-        if !history.close(Duration::from_secs(30)).await {
+        if !self.history.close(Duration::from_secs(30)).await {
             tracing::error!("history writer did not flush within 30 s");
         }
-        served
     }
 }
 

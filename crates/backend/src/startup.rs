@@ -1,7 +1,7 @@
 //! Building and running the backend: `Application::build(config)` binds the port (0 works in
 //! tests) and reports the real address; [`main_entry`] is the whole binary.
 
-use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
 pub use crate::db::MIGRATOR;
 use crate::{config::Config, metrics::BackendMetrics, routes, state::AppState};
@@ -11,7 +11,7 @@ use aegis_common::{
     error::BackendStyle,
     metrics::Metrics,
     redis_conn::SharedRedis,
-    service::{self, Bound, BoxError, ServiceBinary, Starting, run_binary},
+    service::{self, BoxError, ServiceBinary, Shell, Starting, run_binary},
     telemetry::TelemetryConfig,
 };
 use anyhow::Context as _;
@@ -28,17 +28,22 @@ pub fn app_router(state: AppState) -> axum::Router {
 }
 
 /// A bound, ready-to-run backend.
+pub type Application = service::Application<BackendShell>;
+
+/// What the backend finishes once it has stopped serving.
 #[derive(Debug)]
-pub struct Application {
-    bound: Bound,
-    state: AppState,
+pub struct BackendShell {
+    /// Decisions and executor calls in flight are let finish.
+    remediation: crate::remediation::Remediator,
     /// Flushed after the server stops, so no evaluation's audit row is lost.
     policy_audit: crate::policy::audit::AuditWriter,
 }
 
-impl Application {
-    /// Connects, migrates (when enabled), builds the router and binds the port.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+impl Shell for BackendShell {
+    type State = AppState;
+    type Config = Config;
+
+    async fn build(config: Config) -> anyhow::Result<Application> {
         // The port answers liveness (and refuses the rest) while the service starts.
         let live = [
             format!("{}/health/ping", config.api_prefix),
@@ -146,54 +151,18 @@ impl Application {
             .finish(router)
             .await
             .context("failed to hand the port from start-up to the service")?;
-        Ok(Self {
-            bound,
-            state,
+        let shell = BackendShell {
+            remediation: state.remediation.clone(),
             policy_audit,
-        })
+        };
+        Ok(Application::new(bound, state, shell))
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.bound.local_addr()
-    }
-
-    /// The bound port.
-    #[must_use]
-    pub fn port(&self) -> u16 {
-        self.bound.port()
-    }
-
-    /// The shared state (tests inspect it).
-    #[must_use]
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until `shutdown` resolves, then drains.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let Self {
-            bound,
-            state,
-            policy_audit,
-        } = self;
-        let remediation = state.remediation.clone();
-        drop(state);
-        let served = bound.run_until(shutdown).await;
-        // Requests are drained: let decisions and executor calls in flight finish (their
-        // evaluations are queued for audit), then write every queued evaluation.
-        remediation.shutdown(Duration::from_secs(30)).await;
-        policy_audit.shutdown(Duration::from_secs(30)).await;
-        served
-    }
-
-    /// Serves until SIGTERM or Ctrl-C.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(aegis_common::server::shutdown_signal())
-            .await
+    /// Requests are drained: decisions and executor calls in flight finish (their
+    /// evaluations are queued for audit), then every queued evaluation is written.
+    async fn wind_down(self) {
+        self.remediation.shutdown(Duration::from_secs(30)).await;
+        self.policy_audit.shutdown(Duration::from_secs(30)).await;
     }
 }
 

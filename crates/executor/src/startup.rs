@@ -2,14 +2,14 @@
 //! migrates when enabled, starts the Loki shipper and the maintenance task, and binds the port
 //! (0 works in tests); [`main_entry`] is the whole binary.
 
-use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{process::ExitCode, sync::Arc};
 
 use aegis_common::{
     config::{ConfigError, Env},
     db::{create_database_if_missing, migrate_with_retry},
     error::NestStyle,
     metrics::Metrics,
-    service::{self, Bound, BoxError, ServiceBinary, Starting, run_binary},
+    service::{self, BoxError, ServiceBinary, Shell, Starting, run_binary},
     telemetry::TelemetryConfig,
 };
 use anyhow::Context as _;
@@ -47,16 +47,20 @@ pub fn app_router(state: AppState) -> axum::Router {
 }
 
 /// A bound, ready-to-run executor.
+pub type Application = service::Application<ExecutorShell>;
+
+/// What the executor stops once it has stopped serving.
 #[derive(Debug)]
-pub struct Application {
-    bound: Bound,
-    state: AppState,
+pub struct ExecutorShell {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl Application {
+impl Shell for ExecutorShell {
+    type State = AppState;
+    type Config = Config;
+
     /// Connects, migrates (when enabled), starts the background tasks and binds the port.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    async fn build(config: Config) -> anyhow::Result<Application> {
         // The port answers liveness (and refuses the rest) while the service starts.
         let live = ["/health/ping"];
         let starting = Starting::bind(&config.host, config.port, &live, config.serve).await?;
@@ -146,47 +150,15 @@ impl Application {
             .finish(router)
             .await
             .context("failed to hand the port from start-up to the service")?;
-        Ok(Self {
-            bound,
-            state,
-            tasks,
-        })
+        Ok(Application::new(bound, state, ExecutorShell { tasks }))
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.bound.local_addr()
-    }
-
-    /// The bound port.
-    #[must_use]
-    pub fn port(&self) -> u16 {
-        self.bound.port()
-    }
-
-    /// The shared state (tests inspect it).
-    #[must_use]
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    /// Serves until `shutdown` resolves, then drains in-flight requests and stops the
-    /// background tasks (unshipped Loki lines stay in the outbox for the next start).
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = self.bound.run_until(shutdown).await;
+    /// Stops the background tasks; unshipped Loki lines stay in the outbox for the next
+    /// start.
+    async fn wind_down(self) {
         for t in self.tasks {
             t.abort();
         }
-        result
-    }
-
-    /// Serves until SIGTERM or Ctrl-C.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(aegis_common::server::shutdown_signal())
-            .await
     }
 }
 
