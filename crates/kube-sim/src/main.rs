@@ -33,6 +33,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    // Listening starts first, so a SIGTERM during start-up is remembered, not fatal.
+    aegis_common::server::listen_for_shutdown();
     let options = match config::parse_command(std::env::args().skip(1), |k| std::env::var(k).ok())?
     {
         Command::Help => {
@@ -61,29 +63,8 @@ async fn run() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("failed to print the kubeconfig: {e}"))?;
         }
     }
-    shutdown_signal().await;
+    aegis_common::server::shutdown_signal().await;
     eprintln!("kube-sim shutting down");
     sim.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }
