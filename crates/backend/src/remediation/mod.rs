@@ -1,14 +1,18 @@
-//! The remediation loop: signals from the ai-engine, Alertmanager or
-//! an admin become deduplicated incidents ([`intake`]); each new incident goes through the
-//! decision path ([`engine`]: analysis, policy, mode and guardrails, the signed executor call,
-//! verification), whose pure rules live in the `aegis-remediation` crate.
+//! The remediation loop: signals from the ai-engine, Alertmanager or an admin become
+//! deduplicated incidents ([`intake`]); each new incident goes through the decision path
+//! ([`engine`]: policy, mode and plan), which reads what it needs (`analysis`: the
+//! ai-engine's verdict and the replicas), acts and verifies (`outcome`), and writes every step
+//! the same way (`steps`). The rules it applies live in the pure `aegis-remediation` crate.
 
 pub mod alertmanager;
+mod analysis;
 pub mod config;
 pub mod engine;
 pub mod fingerprint;
 pub mod intake;
+mod outcome;
 pub mod signal;
+mod steps;
 
 pub use config::RemediationConfig;
 pub use engine::Remediator;
