@@ -1,0 +1,256 @@
+use super::*;
+use crate::detector::features::{MetricPoint, metric_features_from_series, metric_series};
+use chrono::{Duration, TimeZone, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn cpu(values: &[f64]) -> BTreeMap<MetricType, Vec<f64>> {
+    let t0 = Utc.with_ymd_and_hms(2024, 1, 25, 10, 0, 0).unwrap();
+    let points: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| MetricPoint {
+            metric_type: MetricType::CpuUsage,
+            value: *v,
+            timestamp: t0 + Duration::seconds(i as i64),
+        })
+        .collect();
+    metric_series(&points)
+}
+
+fn fs(pairs: &[(&str, f64)]) -> FeatureSet {
+    let mut f = FeatureSet::new();
+    for (n, v) in pairs {
+        f.push(*n, *v);
+    }
+    f
+}
+
+#[test]
+fn s14_severity_table() {
+    let cases = [
+        (0.95, Severity::Critical),
+        (0.9, Severity::Critical),
+        (0.75, Severity::High),
+        (0.7, Severity::High),
+        (0.55, Severity::Medium),
+        (0.5, Severity::Medium),
+        (0.3, Severity::Low),
+    ];
+    for (score, want) in cases {
+        assert_eq!(Severity::from_score(score), want, "{score}");
+    }
+}
+
+#[test]
+fn s14_action_table() {
+    use RemediationAction::*;
+    let f = fs(&[
+        ("cpu_usage_mean", 90.0),
+        ("memory_usage_mean", 50.0),
+        ("request_rate_mean", 10.0),
+        ("error_rate_mean", 0.0),
+    ]);
+    assert_eq!(recommended_action(true, 0.8, &f), ScaleUp);
+    let f = fs(&[
+        ("cpu_usage_mean", 50.0),
+        ("memory_usage_mean", 50.0),
+        ("request_rate_mean", 100.0),
+        ("error_rate_mean", 50.0),
+    ]);
+    assert_eq!(recommended_action(true, 0.8, &f), RestartPod);
+    let f = fs(&[("request_rate_mean", 1500.0)]);
+    assert_eq!(recommended_action(true, 0.8, &f), ThrottleApi);
+    let f = fs(&[("request_rate_mean", 5.0)]);
+    assert_eq!(recommended_action(true, 0.85, &f), AlertAdmin);
+    assert_eq!(recommended_action(true, 0.6, &f), NoAction);
+    assert_eq!(recommended_action(true, 0.4, &f), NoAction);
+    assert_eq!(recommended_action(false, 0.95, &f), NoAction);
+    assert_eq!(
+        recommended_action(true, 0.6, &FeatureSet::new()),
+        AlertAdmin
+    );
+}
+
+#[test]
+fn s14_affected_features() {
+    let names = ["cpu", "memory", "disk", "network", "errors"];
+    let top = affected_features(&[1.0, 50.0, 0.5, 100.0, 2.0], &names);
+    assert!(top.contains(&"network".to_owned()) && top.contains(&"memory".to_owned()));
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let top = affected_features(&[1.0, -50.0, 0.5, 100.0, 2.0, 3.0], &names);
+    assert_eq!(top, ["d", "b", "f", "e", "a"]);
+}
+
+#[test]
+fn s12_zscore_cold_start() {
+    let series = cpu(&[85.0, 86.0, 84.0, 85.0, 99.0]);
+    let features = metric_features_from_series(&series);
+    let mut det = AnomalyDetector::new(AnomalyConfig::default());
+    let out = det.detect(&series, &features).unwrap().unwrap();
+    assert!(out.is_anomaly);
+    assert_eq!(out.anomaly_score, 1.0);
+    assert_eq!(out.severity, Severity::Critical);
+    assert_eq!(out.recommended_action, RemediationAction::ScaleUp);
+    assert_eq!(out.confidence, 1.0);
+    assert_eq!(out.method, AnomalyMethod::Zscore);
+    assert!((out.max_abs_z.unwrap() - 19.79899).abs() < 1e-4);
+    assert_eq!(out.threshold_used, Some(3.0));
+    assert_eq!(
+        out.affected_features,
+        [
+            "cpu_usage_max",
+            "cpu_usage_mean",
+            "cpu_usage_median",
+            "cpu_usage_min",
+            "cpu_usage_std"
+        ]
+    );
+    assert_eq!(out.affected_metrics, [MetricType::CpuUsage]);
+
+    let flat = cpu(&[50.0; 5]);
+    let out = det
+        .detect(&flat, &metric_features_from_series(&flat))
+        .unwrap()
+        .unwrap();
+    assert!(!out.is_anomaly);
+    assert_eq!((out.anomaly_score, out.confidence), (0.0, 1.0));
+    assert_eq!(out.recommended_action, RemediationAction::NoAction);
+
+    let single = cpu(&[95.0]);
+    let out = det
+        .detect(&single, &metric_features_from_series(&single))
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.method, AnomalyMethod::InsufficientData);
+    assert_eq!((out.anomaly_score, out.confidence), (0.0, 0.0));
+    assert_eq!(out.affected_metrics, [MetricType::CpuUsage]);
+}
+
+#[test]
+fn constant_history_with_a_jump_is_full_scale() {
+    let z = zscore(&cpu(&[5.0, 5.0, 5.0, 7.0])).unwrap();
+    assert_eq!(z.max_abs_z, Z_FULL_SCALE);
+    assert!(zscore(&cpu(&[5.0, 5.0])).is_none());
+}
+
+#[test]
+fn the_forest_takes_over_after_min_samples_and_retrains_on_cadence() {
+    let config = AnomalyConfig {
+        min_samples_for_training: 10,
+        baseline_max_rows: 30,
+        ..AnomalyConfig::default()
+    };
+    let mut det = AnomalyDetector::new(config);
+    let mut retrained = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for i in 0..25 {
+        let mut noisy = || 50.0 + rng.random_range(-5.0..5.0);
+        let series = cpu(&[noisy(), noisy(), noisy(), noisy()]);
+        let out = det
+            .detect(&series, &metric_features_from_series(&series))
+            .unwrap()
+            .unwrap();
+        // The request that triggers training is still scored by the fallback.
+        let expected = if i < 10 {
+            AnomalyMethod::Zscore
+        } else {
+            AnomalyMethod::IsolationForest
+        };
+        assert_eq!(out.method, expected, "request {i}");
+        if out.retrained {
+            retrained.push(i);
+        }
+    }
+    assert_eq!(retrained, [9, 19]);
+    assert_eq!(det.forest("cpu_usage").map(|(_, n)| n), Some(20));
+    let series = cpu(&[50.0, 52.0, 49.0, 95.0]);
+    let out = det
+        .detect(&series, &metric_features_from_series(&series))
+        .unwrap()
+        .unwrap();
+    assert!(out.is_anomaly && out.anomaly_score > 0.5, "{out:?}");
+    assert_eq!(out.model_version, "iforest-cpu_usage-20");
+}
+
+#[test]
+fn a_deferred_retrain_scores_with_the_old_forest_until_installed_and_never_goes_back() {
+    let config = AnomalyConfig {
+        min_samples_for_training: 10,
+        ..AnomalyConfig::default()
+    };
+    let mut deferred = AnomalyDetector::new(config.clone());
+    let mut inline = AnomalyDetector::new(config);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut series = Vec::new();
+    for _ in 0..21 {
+        let mut noisy = || 50.0 + rng.random_range(-5.0..5.0);
+        series.push(cpu(&[noisy(), noisy(), noisy(), noisy()]));
+    }
+    let detect = |det: &mut AnomalyDetector, s: &BTreeMap<MetricType, Vec<f64>>| {
+        det.detect_deferred(s, &metric_features_from_series(s))
+            .unwrap()
+            .unwrap()
+    };
+    // The first forest, fitted and installed at once.
+    let mut jobs = Vec::new();
+    for s in &series[..10] {
+        jobs.extend(detect(&mut deferred, s).training);
+        inline.detect(s, &metric_features_from_series(s)).unwrap();
+    }
+    assert_eq!(jobs.len(), 1);
+    assert!(deferred.install(jobs.remove(0).fit().unwrap()));
+    // The next retrain falls due; while it is out, requests use the 10-row forest.
+    for s in &series[10..20] {
+        jobs.extend(detect(&mut deferred, s).training);
+        inline.detect(s, &metric_features_from_series(s)).unwrap();
+    }
+    assert_eq!(jobs.len(), 1);
+    let second = jobs.remove(0);
+    let probe = &series[20];
+    assert_eq!(
+        detect(&mut deferred, probe).outcome.model_version,
+        "iforest-cpu_usage-10"
+    );
+    // A later retrain that finishes first wins, and the earlier one, finishing after it,
+    // is dropped (the later one here: the same baseline under the next number).
+    let late = TrainingJob {
+        number: second.number + 1,
+        signature: second.signature.clone(),
+        params: second.params.clone(),
+        rows: second.rows,
+        flat: second.flat.clone(),
+    };
+    assert!(deferred.install(late.fit().unwrap()));
+    assert!(
+        !deferred.install(second.fit().unwrap()),
+        "an older retrain is not installed"
+    );
+    // The installed forest is the one the inline detector trained on the same 20 rows.
+    let (forest, n) = deferred.forest("cpu_usage").unwrap();
+    let (reference, m) = inline.forest("cpu_usage").unwrap();
+    assert_eq!((n, m), (20, 20));
+    let row = metric_features_from_series(probe).values().to_vec();
+    assert_eq!(
+        forest.anomaly_score_slice(&row).unwrap(),
+        reference.anomaly_score_slice(&row).unwrap()
+    );
+}
+
+#[test]
+fn restoring_a_baseline_retrains_identically() {
+    let config = AnomalyConfig {
+        min_samples_for_training: 10,
+        ..AnomalyConfig::default()
+    };
+    let rows: Vec<Vec<f64>> = (0..15)
+        .map(|i| (0..7).map(|j| (i * 7 + j) as f64 % 11.0).collect())
+        .collect();
+    let mut a = AnomalyDetector::new(config.clone());
+    let mut b = AnomalyDetector::new(config);
+    a.restore_baseline("cpu_usage", rows.clone()).unwrap();
+    b.restore_baseline("cpu_usage", rows).unwrap();
+    assert_eq!(a.baseline_len("cpu_usage"), 15);
+    assert_eq!(a.forest("cpu_usage"), b.forest("cpu_usage"));
+    assert!(a.forest("cpu_usage").is_some());
+}
