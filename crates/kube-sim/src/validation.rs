@@ -1,6 +1,7 @@
 //! Defaulting and validation, a small subset of what the API server does for the fields
 //! kube-sim and its clients care about.
 
+use aegis_common::names::{is_dns_label, is_dns_subdomain};
 use serde_json::{Map, Value, json};
 
 use crate::error::{FieldCause, StatusError};
@@ -93,19 +94,6 @@ pub fn apply_defaults(resource: Resource, obj: &mut Value) {
             }
         }
     }
-}
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
 }
 
 fn validate_containers(value: Option<&Value>, field: &str, causes: &mut Vec<FieldCause>) {
