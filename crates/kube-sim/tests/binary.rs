@@ -4,25 +4,36 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-#[test]
-fn the_binary_writes_a_kubeconfig_and_serves_the_demo_seed() {
+/// Starts the binary on a free port with `args` and waits (up to 10 s) for the kubeconfig it
+/// writes into a fresh directory.
+fn start(
+    args: &[&str],
+    stderr: std::process::Stdio,
+) -> (std::path::PathBuf, std::path::PathBuf, std::process::Child) {
     let dir = std::env::temp_dir().join(format!("kube-sim-bin-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/demo.yaml");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kube-sim"))
-        .args(["--port", "0", "--token", "bin-test-token", "--seed", seed])
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kube-sim"))
+        .args(["--port", "0"])
+        .args(args)
         .arg("--kubeconfig-out")
         .arg(&kubeconfig)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-
     let started = Instant::now();
     while !kubeconfig.exists() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    (dir, kubeconfig, child)
+}
+
+#[test]
+fn the_binary_writes_a_kubeconfig_and_serves_the_demo_seed() {
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/demo.yaml");
+    let args = ["--token", "bin-test-token", "--seed", seed];
+    let (dir, kubeconfig, mut child) = start(&args, std::process::Stdio::null());
     let text = std::fs::read_to_string(&kubeconfig).unwrap();
     let doc: serde_json::Value = serde_norway::from_str(&text).unwrap();
     assert_eq!(doc["users"][0]["user"]["token"], "bin-test-token");
@@ -78,20 +89,7 @@ fn the_binary_rejects_unknown_flags_with_a_clear_message() {
 
 #[test]
 fn the_binary_stops_cleanly_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("kube-sim-term-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kube-sim"))
-        .args(["--port", "0", "--kubeconfig-out"])
-        .arg(&kubeconfig)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !kubeconfig.exists() && started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (dir, kubeconfig, mut child) = start(&[], std::process::Stdio::piped());
     assert!(kubeconfig.exists(), "kube-sim did not start");
 
     let sent = std::process::Command::new("kill")

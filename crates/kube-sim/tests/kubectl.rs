@@ -336,29 +336,19 @@ async fn kubectl_creates_namespaces_and_deployments_which_it_sends_as_protobuf()
 
     let out = h.ok(&["create", "namespace", "staging"]).await;
     assert!(out.contains("namespace/staging created"), "{out}");
-    let web = [
-        "create",
-        "deployment",
-        "web",
-        "-n",
-        "staging",
-        "--image=nginx:1.27",
-        "--replicas=3",
-        "--port=8080",
-    ];
-    let out = h.ok(&web).await;
-    assert!(out.contains("deployment.apps/web created"), "{out}");
-    let idle = [
-        "create",
-        "deployment",
-        "idle",
-        "-n",
-        "staging",
-        "--image=nginx:1.27",
-        "--replicas=0",
-    ];
-    let out = h.ok(&idle).await;
-    assert!(out.contains("deployment.apps/idle created"), "{out}");
+    for (name, flags) in [
+        ("web", &["--replicas=3", "--port=8080"][..]),
+        ("idle", &["--replicas=0"][..]),
+    ] {
+        let mut args = vec!["create", "deployment", name, "-n", "staging"];
+        args.push("--image=nginx:1.27");
+        args.extend_from_slice(flags);
+        let out = h.ok(&args).await;
+        assert!(
+            out.contains(&format!("deployment.apps/{name} created")),
+            "{out}"
+        );
+    }
 
     let creates: Vec<_> = h
         .sim

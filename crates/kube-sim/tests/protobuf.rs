@@ -40,10 +40,7 @@ async fn start() -> (RunningSim, Client) {
     let sim = KubeSim::start(SimConfig::default().with_seed(seed))
         .await
         .unwrap();
-    let path = std::env::temp_dir().join(format!("kube-sim-{}.kubeconfig", uuid::Uuid::new_v4()));
-    sim.write_kubeconfig(&path).unwrap();
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&sim.kubeconfig_yaml()).unwrap();
     let config = Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .unwrap();
@@ -437,17 +434,21 @@ async fn malformed_protobuf_bodies_are_refused_with_a_4xx_and_change_nothing() {
             400,
         ),
     ];
-    let mut gzip = Unknown::decode(&valid[4..]).unwrap();
-    gzip.content_encoding = text("gzip");
-    let mut body = b"k8s\0".to_vec();
-    gzip.encode(&mut body).unwrap();
-    cases.push(("a content encoding", body, 400));
-    let mut cut_object = Unknown::decode(&valid[4..]).unwrap();
-    let raw = cut_object.raw.clone().unwrap();
-    cut_object.raw = Some(raw[..raw.len() - 3].to_vec());
-    let mut body = b"k8s\0".to_vec();
-    cut_object.encode(&mut body).unwrap();
-    cases.push(("a cut-off object", body, 400));
+    // The valid envelope with one change.
+    let altered = |change: &dyn Fn(&mut Unknown)| {
+        let mut unknown = Unknown::decode(&valid[4..]).unwrap();
+        change(&mut unknown);
+        let mut body = b"k8s\0".to_vec();
+        unknown.encode(&mut body).unwrap();
+        body
+    };
+    let gzip = altered(&|u| u.content_encoding = text("gzip"));
+    cases.push(("a content encoding", gzip, 400));
+    let cut_object = altered(&|u| {
+        let raw = u.raw.take().unwrap();
+        u.raw = Some(raw[..raw.len() - 3].to_vec());
+    });
+    cases.push(("a cut-off object", cut_object, 400));
 
     for (case, body, expected) in cases {
         let code = status_code(send(&client, Method::POST, pods_path, body).await);
