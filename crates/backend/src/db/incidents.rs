@@ -1,6 +1,9 @@
-//! `incidents` and `incident_events` (migration 0004): remediation incidents and their timeline.
-
-use std::sync::LazyLock;
+//! `incidents` and `incident_events`: remediation incidents and their timeline.
+//!
+//! Every statement is checked against the schema when the crate compiles (`sqlx::query!`,
+//! against the descriptions in `.sqlx/`, which `scripts/sqlx-prepare.sh` regenerates after a
+//! statement or a migration changes). The open statuses are named in SQL only through the
+//! function `incident_is_open`, which the open-fingerprint index uses too.
 
 use aegis_remediation::{
     Move, Status, Step,
@@ -13,16 +16,9 @@ use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-/// The partial unique index `incidents_open_fingerprint_key` as a predicate over the open
-/// statuses, repeated in `ON CONFLICT` so PostgreSQL can infer the index.
-static OPEN_PREDICATE: LazyLock<String> = LazyLock::new(|| {
-    let open: Vec<String> = Status::open().map(|s| format!("'{s}'")).collect();
-    format!("status IN ({})", open.join(", "))
-});
-
 /// The text forms of `statuses`, as `text[]` parameters take them.
-fn texts(statuses: impl Iterator<Item = Status>) -> Vec<&'static str> {
-    statuses.map(Status::as_str).collect()
+fn texts(statuses: impl Iterator<Item = Status>) -> Vec<String> {
+    statuses.map(|s| s.as_str().to_owned()).collect()
 }
 
 fn opt_millis<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
@@ -33,7 +29,7 @@ fn opt_millis<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, 
 }
 
 /// An incident as the API returns it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Incident {
     /// Id.
@@ -41,7 +37,6 @@ pub struct Incident {
     /// Deduplication fingerprint.
     pub fingerprint: String,
     /// Status.
-    #[sqlx(try_from = "String")]
     #[schema(value_type = String)]
     pub status: Status,
     /// Who sent the first signal.
@@ -118,13 +113,8 @@ impl Incident {
     }
 }
 
-const COLUMNS: &str = "id, fingerprint, status, source, kind, namespace, deployment, pod, \
-    severity, score, confidence, recommended_action, correlation_id, signal, created_at, \
-    updated_at, resolved_at, action_type, action_params, mode, decision_id, policy_name, \
-    executor_audit_id, acted_at, verify_at, decided_by";
-
 /// One timeline entry.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IncidentEvent {
     /// Order within the timeline.
@@ -134,11 +124,9 @@ pub struct IncidentEvent {
     #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
     /// Loop step (`signal`, ...).
-    #[sqlx(try_from = "String")]
     #[schema(value_type = String)]
     pub step: Step,
     /// Incident status after the step.
-    #[sqlx(try_from = "String")]
     #[schema(value_type = String)]
     pub status: Status,
     /// Step details.
@@ -174,127 +162,73 @@ pub struct NewIncident<'a> {
     pub signal: &'a Value,
 }
 
-/// An incident as a step left it, with the step's timeline event: the one row of a statement
-/// that changes the incident and appends its event together (see [`with_event`]).
-#[derive(sqlx::FromRow)]
-struct Stepped {
-    #[sqlx(flatten)]
-    incident: Incident,
-    event_id: i64,
-    event_at: DateTime<Utc>,
-    #[sqlx(try_from = "String")]
-    event_step: Step,
-    #[sqlx(try_from = "String")]
-    event_status: Status,
-    event_details: Value,
+/// Fallible text columns (statuses, steps) into their domain types.
+fn decode<T>(text: String) -> Result<T, sqlx::Error>
+where
+    T: TryFrom<String>,
+    T::Error: std::error::Error + Send + Sync + 'static,
+{
+    T::try_from(text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-impl Stepped {
-    fn split(self) -> (Incident, IncidentEvent) {
+/// An [`Incident`] from a record whose fields are named as the columns of `incidents`.
+/// Every statement of this module that answers incidents selects those names, so one mapping
+/// serves the records that `query!` generates for each of them. Evaluates to a `Result`.
+macro_rules! incident {
+    ($r:ident) => {{
+        Ok::<_, sqlx::Error>(Incident {
+            id: $r.id,
+            fingerprint: $r.fingerprint,
+            status: decode($r.status)?,
+            source: $r.source,
+            kind: $r.kind,
+            namespace: $r.namespace,
+            deployment: $r.deployment,
+            pod: $r.pod,
+            severity: $r.severity,
+            score: $r.score,
+            confidence: $r.confidence,
+            recommended_action: $r.recommended_action,
+            correlation_id: $r.correlation_id,
+            signal: $r.signal,
+            created_at: $r.created_at,
+            updated_at: $r.updated_at,
+            action_type: $r.action_type,
+            action_params: $r.action_params,
+            mode: $r.mode,
+            decision_id: $r.decision_id,
+            policy_name: $r.policy_name,
+            executor_audit_id: $r.executor_audit_id,
+            acted_at: $r.acted_at,
+            verify_at: $r.verify_at,
+            decided_by: $r.decided_by,
+            resolved_at: $r.resolved_at,
+        })
+    }};
+}
+
+/// The incident and its new timeline event from the record of a statement that changes the
+/// incident and appends the event together: the incident's columns and the event's as
+/// `event_id`, `event_at`, `event_step`, `event_status` and `event_details`.
+///
+/// Each such statement is one `WITH i AS (<change> RETURNING *), e AS (<insert of the event
+/// with the status after the change>) SELECT ... FROM i CROSS JOIN e`: when the change touches
+/// no row, nothing is written and no row answers. A single statement is atomic, so a step
+/// costs one round trip and one commit instead of a transaction's four. PostgreSQL cannot say
+/// whether a column of a `WITH` query may be null, so those statements state it for each
+/// column (`"id!"` never, `"pod?"` may be).
+macro_rules! stepped {
+    ($r:ident) => {{
         let event = IncidentEvent {
-            id: self.event_id,
-            at: self.event_at,
-            step: self.event_step,
-            status: self.event_status,
-            details: self.event_details,
+            id: $r.event_id,
+            at: $r.event_at,
+            step: decode($r.event_step)?,
+            status: decode($r.event_status)?,
+            details: $r.event_details,
         };
-        (self.incident, event)
-    }
+        incident!($r).map(|incident| (incident, event))
+    }};
 }
-
-/// One statement that runs `change` (an `INSERT` into or `UPDATE` of `incidents`, without its
-/// `RETURNING`) and appends the step's timeline event with the incident's status after the
-/// change; parameters `$step` and `$step + 1` are the event's step and details. When `change`
-/// touches no row, the statement writes nothing and answers no row. A single statement is
-/// atomic, so a step costs one round trip and one commit instead of a transaction's four.
-fn with_event(change: &str, step: usize) -> String {
-    let details = step + 1;
-    format!(
-        "WITH i AS ({change} RETURNING {COLUMNS}), \
-              e AS (INSERT INTO incident_events (incident_id, step, status, details) \
-                    SELECT id, ${step}, status, ${details} FROM i \
-                    RETURNING id, at, step, status, details) \
-         SELECT i.*, e.id AS event_id, e.at AS event_at, e.step AS event_step, \
-                e.status AS event_status, e.details AS event_details \
-         FROM i CROSS JOIN e"
-    )
-}
-
-static INSERT_IF_ABSENT: LazyLock<String> = LazyLock::new(|| {
-    with_event(
-        &format!(
-            "INSERT INTO incidents (fingerprint, status, source, kind, namespace, deployment, \
-             pod, severity, score, confidence, recommended_action, correlation_id, signal) \
-             VALUES ($1, '{open}', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (fingerprint) WHERE {predicate} DO NOTHING",
-            open = Status::Open,
-            predicate = *OPEN_PREDICATE
-        ),
-        13,
-    )
-});
-
-// The row lock of the UPDATE makes a concurrent status change (the decision path) serialise
-// with the join, so the event's status is the incident's status when it was appended.
-static JOIN_OPEN: LazyLock<String> = LazyLock::new(|| {
-    with_event(
-        &format!(
-            "UPDATE incidents SET updated_at = now() \
-             WHERE id = (SELECT id FROM incidents WHERE fingerprint = $1 AND {predicate} \
-                         FOR UPDATE)",
-            predicate = *OPEN_PREDICATE
-        ),
-        2,
-    )
-});
-
-/// A status change; `$15` and `$16` are the event's step and details.
-const TRANSITION_UPDATE: &str = "UPDATE incidents SET status = $3, updated_at = now(), \
-       resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END, \
-       recommended_action = COALESCE($5, recommended_action), \
-       action_type = COALESCE($6, action_type), \
-       action_params = COALESCE($7, action_params), \
-       mode = COALESCE($8, mode), \
-       decision_id = COALESCE($9, decision_id), \
-       policy_name = COALESCE($10, policy_name), \
-       executor_audit_id = COALESCE($11, executor_audit_id), \
-       verify_at = COALESCE($12, verify_at), \
-       decided_by = COALESCE($13, decided_by), \
-       acted_at = CASE WHEN $14 THEN now() ELSE acted_at END \
-     WHERE id = $1 AND status = ANY($2)";
-
-static TRANSITION: LazyLock<String> = LazyLock::new(|| with_event(TRANSITION_UPDATE, 15));
-
-/// [`TRANSITION_UPDATE`] only while the guardrails pass: no action on the deployment
-/// (`$17`, `$18`) within the cooldown (`$19` seconds), and fewer than `$20` actions in the
-/// namespace in the last hour. Both probes are bounded as in [`GUARD_CHECK`].
-static GUARDED_TRANSITION: LazyLock<String> = LazyLock::new(|| {
-    with_event(
-        &format!(
-            "{TRANSITION_UPDATE} \
-             AND NOT EXISTS (SELECT 1 FROM incidents o \
-                  WHERE o.namespace = $17 AND o.deployment = $18 AND o.acted_at IS NOT NULL \
-                    AND o.id <> $1 AND o.acted_at > now() - make_interval(secs => $19)) \
-             AND (SELECT count(*) FROM (SELECT 1 FROM incidents o \
-                  WHERE o.namespace = $17 AND o.acted_at > now() - interval '1 hour' \
-                    AND o.id <> $1 LIMIT $20) AS recent) < $20"
-        ),
-        15,
-    )
-});
-
-/// The guardrails' inputs: the latest action on the deployment (one probe of
-/// `incidents_deployment_acted_at_idx`) and the count of the namespace's last hour, which
-/// stops at the cap (reaching it is all the check needs to know).
-const GUARD_CHECK: &str = "SELECT (SELECT acted_at FROM incidents \
-          WHERE namespace = $1 AND deployment = $2 AND acted_at IS NOT NULL AND id <> $3 \
-          ORDER BY acted_at DESC LIMIT 1), \
-        (SELECT count(*) FROM (SELECT 1 FROM incidents \
-          WHERE namespace = $1 AND acted_at > now() - interval '1 hour' \
-            AND id <> $3 LIMIT $4) AS recent)";
-
-static APPEND_EVENT: LazyLock<String> =
-    LazyLock::new(|| with_event("UPDATE incidents SET updated_at = now() WHERE id = $1", 2));
 
 /// Inserts an `open` incident with its first timeline event, unless an open incident with
 /// the same fingerprint exists (then `None`, and nothing is written).
@@ -305,28 +239,58 @@ pub async fn insert_if_absent(
     step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let row = sqlx::query_as::<_, Stepped>(&INSERT_IF_ABSENT)
-        .bind(new.fingerprint)
-        .bind(new.source)
-        .bind(new.kind)
-        .bind(new.namespace)
-        .bind(new.deployment)
-        .bind(new.pod)
-        .bind(new.severity)
-        .bind(new.score)
-        .bind(new.confidence)
-        .bind(new.recommended_action)
-        .bind(new.correlation_id)
-        .bind(new.signal)
-        .bind(step.as_str())
-        .bind(details)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(Stepped::split))
+    let row = sqlx::query!(
+        r#"WITH i AS (
+            INSERT INTO incidents (fingerprint, status, source, kind, namespace, deployment,
+                                   pod, severity, score, confidence, recommended_action,
+                                   correlation_id, signal)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            ON CONFLICT (fingerprint) WHERE incident_is_open(status) DO NOTHING
+            RETURNING *),
+          e AS (
+            INSERT INTO incident_events (incident_id, step, status, details)
+            SELECT id, $14, status, $15 FROM i
+            RETURNING id, at, step, status, details)
+        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
+               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
+               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
+               i.score AS "score!", i.confidence AS "confidence!",
+               i.recommended_action AS "recommended_action?",
+               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
+               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
+               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
+               i.action_params AS "action_params?", i.mode AS "mode?",
+               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
+               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
+               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
+               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
+               e.status AS "event_status!", e.details AS "event_details!"
+          FROM i CROSS JOIN e"#,
+        new.fingerprint,
+        Status::Open.as_str(),
+        new.source,
+        new.kind,
+        new.namespace,
+        new.deployment,
+        new.pod,
+        new.severity,
+        new.score,
+        new.confidence,
+        new.recommended_action,
+        new.correlation_id,
+        new.signal,
+        step.as_str(),
+        details,
+    )
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| stepped!(r)).transpose()
 }
 
 /// Appends a timeline event to the open incident with `fingerprint`, if there is one, and
 /// touches its `updated_at`. The status is left alone (a joining signal makes no decision).
+/// The row lock of the `UPDATE` serialises the join with a concurrent status change (the
+/// decision path), so the event's status is the incident's status when it was appended.
 #[tracing::instrument(skip(db, details))]
 pub async fn join_open(
     db: &PgPool,
@@ -334,13 +298,38 @@ pub async fn join_open(
     step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let row = sqlx::query_as::<_, Stepped>(&JOIN_OPEN)
-        .bind(fingerprint)
-        .bind(step.as_str())
-        .bind(details)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(Stepped::split))
+    let row = sqlx::query!(
+        r#"WITH i AS (
+            UPDATE incidents SET updated_at = now()
+             WHERE id = (SELECT id FROM incidents
+                          WHERE fingerprint = $1 AND incident_is_open(status) FOR UPDATE)
+            RETURNING *),
+          e AS (
+            INSERT INTO incident_events (incident_id, step, status, details)
+            SELECT id, $2, status, $3 FROM i
+            RETURNING id, at, step, status, details)
+        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
+               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
+               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
+               i.score AS "score!", i.confidence AS "confidence!",
+               i.recommended_action AS "recommended_action?",
+               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
+               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
+               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
+               i.action_params AS "action_params?", i.mode AS "mode?",
+               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
+               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
+               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
+               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
+               e.status AS "event_status!", e.details AS "event_details!"
+          FROM i CROSS JOIN e"#,
+        fingerprint,
+        step.as_str(),
+        details,
+    )
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| stepped!(r)).transpose()
 }
 
 /// List filters.
@@ -357,42 +346,56 @@ pub struct IncidentFilter {
 /// Incidents, newest first.
 #[tracing::instrument(skip(db))]
 pub async fn list(db: &PgPool, filter: &IncidentFilter) -> Result<Vec<Incident>, sqlx::Error> {
-    sqlx::query_as::<_, Incident>(&format!(
-        "SELECT {COLUMNS} FROM incidents \
+    let statuses = filter
+        .statuses
+        .as_ref()
+        .map(|statuses| texts(statuses.iter().copied()));
+    sqlx::query!(
+        "SELECT * FROM incidents \
          WHERE ($1::text[] IS NULL OR status = ANY($1)) AND ($2::text IS NULL OR namespace = $2) \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
-    ))
-    .bind(
-        filter
-            .statuses
-            .as_ref()
-            .map(|statuses| texts(statuses.iter().copied())),
+         ORDER BY created_at DESC, id DESC LIMIT $3",
+        statuses.as_deref(),
+        filter.namespace.as_deref(),
+        filter.limit,
     )
-    .bind(filter.namespace.as_deref())
-    .bind(filter.limit)
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(|r| incident!(r))
+    .collect()
 }
 
 /// One incident.
 #[tracing::instrument(skip(db))]
 pub async fn get(db: &PgPool, id: Uuid) -> Result<Option<Incident>, sqlx::Error> {
-    sqlx::query_as::<_, Incident>(&format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"))
-        .bind(id)
+    sqlx::query!("SELECT * FROM incidents WHERE id = $1", id)
         .fetch_optional(db)
-        .await
+        .await?
+        .map(|r| incident!(r))
+        .transpose()
 }
 
 /// An incident's timeline, in order.
 #[tracing::instrument(skip(db))]
 pub async fn timeline(db: &PgPool, id: Uuid) -> Result<Vec<IncidentEvent>, sqlx::Error> {
-    sqlx::query_as::<_, IncidentEvent>(
+    sqlx::query!(
         "SELECT id, at, step, status, details FROM incident_events \
          WHERE incident_id = $1 ORDER BY id",
+        id
     )
-    .bind(id)
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(IncidentEvent {
+            id: r.id,
+            at: r.at,
+            step: decode(r.step)?,
+            status: decode(r.status)?,
+            details: r.details,
+        })
+    })
+    .collect()
 }
 
 /// Fields a step may set on the incident; `None` leaves a column as it is.
@@ -440,47 +443,96 @@ pub async fn transition(
     id: Uuid,
     t: &Transition<'_>,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    apply(db, id, t, false).await
+    apply(db, id, t, false, None).await
 }
 
-/// [`transition`] on any executor; with `act`, `acted_at` is stamped in the same statement.
+/// The guardrails as a condition of the move: no action on the incident's deployment within
+/// `cooldown_seconds`, and fewer than `max_per_hour` actions in its namespace in the last hour.
+struct Gate<'a> {
+    namespace: &'a str,
+    deployment: &'a str,
+    cooldown_seconds: i64,
+    max_per_hour: i64,
+}
+
+/// [`transition`] on any executor; with `act`, `acted_at` is stamped in the same statement,
+/// and with a `gate`, the move happens only while the guardrails pass (both probes bounded as
+/// in [`guard_check`]; without one, they are not evaluated).
 async fn apply(
     db: impl PgExecutor<'_>,
     id: Uuid,
     t: &Transition<'_>,
     act: bool,
+    gate: Option<Gate<'_>>,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let row = bind_transition(sqlx::query_as::<_, Stepped>(&TRANSITION), id, t, act)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(Stepped::split))
-}
-
-/// Binds `$1`–`$16` of [`TRANSITION_UPDATE`] and its event.
-fn bind_transition<'q>(
-    query: sqlx::query::QueryAs<'q, sqlx::Postgres, Stepped, sqlx::postgres::PgArguments>,
-    id: Uuid,
-    t: &'q Transition<'q>,
-    act: bool,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, Stepped, sqlx::postgres::PgArguments> {
     let patch = t.patch;
-    query
-        .bind(id)
-        .bind(texts(t.to.from()))
-        .bind(t.to.to().as_str())
-        .bind(texts(Status::closed()))
-        .bind(patch.recommended_action.as_deref())
-        .bind(patch.action_type.as_deref())
-        .bind(patch.action_params.as_ref())
-        .bind(patch.mode.as_deref())
-        .bind(patch.decision_id)
-        .bind(patch.policy_name.as_deref())
-        .bind(patch.executor_audit_id.as_deref())
-        .bind(patch.verify_at)
-        .bind(patch.decided_by.as_deref())
-        .bind(act)
-        .bind(t.step.as_str())
-        .bind(t.details)
+    let row = sqlx::query!(
+        r#"WITH i AS (
+            UPDATE incidents SET status = $3, updated_at = now(),
+                   resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END,
+                   recommended_action = COALESCE($5, recommended_action),
+                   action_type = COALESCE($6, action_type),
+                   action_params = COALESCE($7, action_params),
+                   mode = COALESCE($8, mode),
+                   decision_id = COALESCE($9, decision_id),
+                   policy_name = COALESCE($10, policy_name),
+                   executor_audit_id = COALESCE($11, executor_audit_id),
+                   verify_at = COALESCE($12, verify_at),
+                   decided_by = COALESCE($13, decided_by),
+                   acted_at = CASE WHEN $14 THEN now() ELSE acted_at END
+             WHERE id = $1 AND status = ANY($2)
+               AND ($17::text IS NULL OR (
+                    NOT EXISTS (SELECT 1 FROM incidents o
+                     WHERE o.namespace = $17 AND o.deployment = $18
+                       AND o.acted_at IS NOT NULL AND o.id <> $1
+                       AND o.acted_at > now() - make_interval(secs => $19::int8))
+                    AND (SELECT count(*) FROM (SELECT 1 FROM incidents o
+                          WHERE o.namespace = $17 AND o.acted_at > now() - interval '1 hour'
+                            AND o.id <> $1 LIMIT $20) AS recent) < $20))
+            RETURNING *),
+          e AS (
+            INSERT INTO incident_events (incident_id, step, status, details)
+            SELECT id, $15, status, $16 FROM i
+            RETURNING id, at, step, status, details)
+        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
+               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
+               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
+               i.score AS "score!", i.confidence AS "confidence!",
+               i.recommended_action AS "recommended_action?",
+               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
+               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
+               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
+               i.action_params AS "action_params?", i.mode AS "mode?",
+               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
+               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
+               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
+               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
+               e.status AS "event_status!", e.details AS "event_details!"
+          FROM i CROSS JOIN e"#,
+        id,
+        &texts(t.to.from()),
+        t.to.to().as_str(),
+        &texts(Status::closed()),
+        patch.recommended_action.as_deref(),
+        patch.action_type.as_deref(),
+        patch.action_params.as_ref(),
+        patch.mode.as_deref(),
+        patch.decision_id,
+        patch.policy_name.as_deref(),
+        patch.executor_audit_id.as_deref(),
+        patch.verify_at,
+        patch.decided_by.as_deref(),
+        act,
+        t.step.as_str(),
+        t.details,
+        gate.as_ref().map(|g| g.namespace),
+        gate.as_ref().map(|g| g.deployment),
+        gate.as_ref().map(|g| g.cooldown_seconds.max(0)),
+        gate.as_ref().map(|g| g.max_per_hour.max(0)),
+    )
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| stepped!(r)).transpose()
 }
 
 /// Appends a timeline event without changing the status (analysis, policy decision, ...).
@@ -491,13 +543,34 @@ pub async fn append_event(
     step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let row = sqlx::query_as::<_, Stepped>(&APPEND_EVENT)
-        .bind(id)
-        .bind(step.as_str())
-        .bind(details)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(Stepped::split))
+    let row = sqlx::query!(
+        r#"WITH i AS (UPDATE incidents SET updated_at = now() WHERE id = $1 RETURNING *),
+          e AS (
+            INSERT INTO incident_events (incident_id, step, status, details)
+            SELECT id, $2, status, $3 FROM i
+            RETURNING id, at, step, status, details)
+        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
+               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
+               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
+               i.score AS "score!", i.confidence AS "confidence!",
+               i.recommended_action AS "recommended_action?",
+               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
+               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
+               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
+               i.action_params AS "action_params?", i.mode AS "mode?",
+               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
+               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
+               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
+               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
+               e.status AS "event_status!", e.details AS "event_details!"
+          FROM i CROSS JOIN e"#,
+        id,
+        step.as_str(),
+        details,
+    )
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| stepped!(r)).transpose()
 }
 
 /// What [`guarded_transition`] did.
@@ -552,36 +625,24 @@ pub async fn guarded_transition(
         take,
     } = guard
     else {
-        return Ok(moved(apply(db, incident.id, t, true).await?));
+        return Ok(moved(apply(db, incident.id, t, true, None).await?));
+    };
+    let gate = || Gate {
+        namespace: &incident.namespace,
+        deployment: &incident.deployment,
+        cooldown_seconds,
+        max_per_hour,
     };
     let mut tx = lock_namespace(db, &incident.namespace).await?;
     // The usual case, guardrails passing, is one statement: the move with the checks in its
     // WHERE clause.
-    let row = bind_transition(
-        sqlx::query_as::<_, Stepped>(&GUARDED_TRANSITION),
-        incident.id,
-        t,
-        take,
-    )
-    .bind(&incident.namespace)
-    .bind(&incident.deployment)
-    .bind(cooldown_seconds.max(0))
-    .bind(max_per_hour.max(0))
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(row) = row {
+    if let Some(row) = apply(&mut *tx, incident.id, t, take, Some(gate())).await? {
         tx.commit().await?;
-        return Ok(moved(Some(row.split())));
+        return Ok(moved(Some(row)));
     }
     // Nothing moved: a guardrail held, or the incident moved on. Still under the lock, the
     // check says which (and a cooldown that ran out in between lets the move go ahead).
-    let (last, recent): (Option<DateTime<Utc>>, i64) = sqlx::query_as(GUARD_CHECK)
-        .bind(&incident.namespace)
-        .bind(&incident.deployment)
-        .bind(incident.id)
-        .bind(max_per_hour.max(0))
-        .fetch_one(&mut *tx)
-        .await?;
+    let (last, recent) = guard_check(&mut *tx, incident.id, &gate()).await?;
     let limits = Limits {
         cooldown_seconds,
         max_per_hour,
@@ -591,7 +652,7 @@ pub async fn guarded_transition(
         tx.rollback().await?;
         return Ok(Guarded::Blocked(blocked));
     }
-    let row = apply(&mut *tx, incident.id, t, take).await?;
+    let row = apply(&mut *tx, incident.id, t, take, None).await?;
     if row.is_some() {
         tx.commit().await?;
     } else {
@@ -600,27 +661,46 @@ pub async fn guarded_transition(
     Ok(moved(row))
 }
 
-/// A transaction holding the namespace's guardrail lock. A namespace that is a DNS-1123
-/// label (every incident's is: the intake checks it) can only hold `[a-z0-9-]`, so it goes
-/// into the `BEGIN` itself as a literal and the lock costs no round trip of its own; anything
-/// else is bound as a parameter. Both take the same key.
+/// The guardrails' inputs for incident `id`: the latest action on the deployment (one probe of
+/// `incidents_deployment_acted_at_idx`) and the count of the namespace's last hour, which
+/// stops at the cap (reaching it is all the check needs to know).
+async fn guard_check(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    gate: &Gate<'_>,
+) -> Result<(Option<DateTime<Utc>>, i64), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT (SELECT acted_at FROM incidents
+                    WHERE namespace = $1 AND deployment = $2 AND acted_at IS NOT NULL
+                      AND id <> $3
+                    ORDER BY acted_at DESC LIMIT 1) AS "last_acted_at?",
+                  (SELECT count(*) FROM (SELECT 1 FROM incidents
+                    WHERE namespace = $1 AND acted_at > now() - interval '1 hour'
+                      AND id <> $3 LIMIT $4) AS recent) AS "recent!""#,
+        gate.namespace,
+        gate.deployment,
+        id,
+        gate.max_per_hour.max(0),
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((row.last_acted_at, row.recent))
+}
+
+/// A transaction holding the namespace's guardrail lock, taken in the `BEGIN` itself so that
+/// it costs no round trip of its own. The key is `hashtextextended('aegis-remediation:' ||
+/// namespace, 0)` in every replica and version. The namespace travels hex-encoded, so nothing
+/// but hex digits is formatted into the statement, whatever the namespace holds.
 async fn lock_namespace(
     db: &PgPool,
     namespace: &str,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    if aegis_common::names::is_dns_label(namespace) {
-        return db
-            .begin_with(format!(
-                "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:{namespace}', 0))"
-            ))
-            .await;
-    }
-    let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:' || $1, 0))")
-        .bind(namespace)
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
+    db.begin_with(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('aegis-remediation:' || \
+         convert_from(decode('{}', 'hex'), 'UTF8'), 0))",
+        hex::encode(namespace)
+    ))
+    .await
 }
 
 /// Signals that joined the incident after its action (verification: a repeat means the
@@ -631,12 +711,13 @@ pub async fn signals_since(
     id: Uuid,
     since: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM incident_events WHERE incident_id = $1 AND step = $3 AND at > $2",
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM incident_events
+            WHERE incident_id = $1 AND step = $3 AND at > $2"#,
+        id,
+        since,
+        Step::Signal.as_str(),
     )
-    .bind(id)
-    .bind(since)
-    .bind(Step::Signal.as_str())
     .fetch_one(db)
     .await
 }
@@ -645,17 +726,20 @@ pub async fn signals_since(
 /// verifying)`. `open` ones count only when no step after the signal was recorded.
 #[tracing::instrument(skip(db))]
 pub async fn unfinished(db: &PgPool) -> Result<Vec<Incident>, sqlx::Error> {
-    sqlx::query_as::<_, Incident>(&format!(
-        "SELECT {COLUMNS} FROM incidents i \
+    sqlx::query!(
+        "SELECT i.* FROM incidents i \
          WHERE status IN ($1, $2) \
             OR (status = $3 AND NOT EXISTS ( \
                 SELECT 1 FROM incident_events e WHERE e.incident_id = i.id AND e.step <> $4)) \
-         ORDER BY created_at"
-    ))
-    .bind(Status::Executing.as_str())
-    .bind(Status::Verifying.as_str())
-    .bind(Status::Open.as_str())
-    .bind(Step::Signal.as_str())
+         ORDER BY created_at",
+        Status::Executing.as_str(),
+        Status::Verifying.as_str(),
+        Status::Open.as_str(),
+        Step::Signal.as_str(),
+    )
     .fetch_all(db)
-    .await
+    .await?
+    .into_iter()
+    .map(|r| incident!(r))
+    .collect()
 }

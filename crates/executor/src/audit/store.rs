@@ -4,6 +4,10 @@
 //! link when the row becomes final) plus, when `LOKI_URL` is set, the Loki line in
 //! `loki_outbox`. So a line exists exactly when its state change committed, and the shipper
 //! delivers it later whatever Loki's state is.
+//!
+//! Every statement is checked against the schema when the crate compiles (`sqlx::query!`,
+//! against the descriptions in `.sqlx/`, which `scripts/sqlx-prepare.sh` regenerates after a
+//! statement or a migration changes).
 
 use aegis_common::contracts::ActionType;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -150,56 +154,6 @@ fn now_ns() -> i64 {
     Utc::now().timestamp_millis().saturating_mul(1_000_000)
 }
 
-/// `$1`–`$10` are the subject ([`bind_subject`]), `$11` the status.
-const INSERT: &str = "INSERT INTO action_audit_logs
-    (action_type, namespace, resource_type, resource_name, action_params, requested_by,
-     policy_decision, ip_address, signature, correlation_id,
-     status, error_message, execution_duration, completed_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8::inet, $9, $10, $11, $12, $13,
-          CASE WHEN $11::varchar = 'rejected' THEN now() END)
-  RETURNING id, created_at, chain_seq";
-
-/// A line into the outbox; a final row's line ends with its chain link (`chain_seq`,
-/// `chain_hash`), so the chain's head leaves the database with every final line.
-const OUTBOX: &str = "INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
-SELECT r.id, $2, CASE WHEN r.chain_seq IS NULL THEN $3
-       ELSE left($3, -1) || ',\"chain_seq\":' || r.chain_seq || ',\"chain_hash\":\"' || r.hash || '\"}' END,
-       $4
-  FROM action_audit_logs r WHERE r.id = $1";
-
-/// Binds a subject as `$1`–`$10` of [`INSERT`] and [`OPEN`].
-fn bind_subject<'q, O>(
-    query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
-    subject: &'q AuditSubject,
-) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
-    query
-        .bind(subject.action_type.as_str())
-        .bind(&subject.namespace)
-        .bind(subject.resource_type)
-        .bind(&subject.resource_name)
-        .bind(&subject.action_params)
-        .bind(&subject.requested_by)
-        .bind(&subject.policy_decision)
-        .bind(&subject.ip_address)
-        .bind(&subject.signature)
-        .bind(&subject.correlation_id)
-}
-
-/// Steps 5 and 6 without Loki lines: the `pending` insert and the move to `in_progress` in one
-/// call of `audit_open` (migration 0003), which runs them as two statements.
-const OPEN: &str = "SELECT audit_id, audit_created_at
-  FROM audit_open($1, $2, $3, $4, $5, $6, $7, $8::inet, $9, $10)";
-
-/// The move to `in_progress` with the Loki lines of both steps, `pending` first (outbox ids
-/// follow the row order, and the shipper sends in id order).
-const TO_IN_PROGRESS_WITH_LINES: &str = "WITH u AS (
-    UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1 RETURNING id)
-INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
-SELECT u.id, l.labels, l.line, l.ts
-  FROM u, (VALUES (1, $2::jsonb, $3::text, $4::int8), (2, $5::jsonb, $6::text, $7::int8))
-       AS l (ord, labels, line, ts)
- ORDER BY l.ord";
-
 impl AuditStore {
     /// A store; `loki` = whether lines go to the outbox.
     #[must_use]
@@ -237,13 +191,22 @@ impl AuditStore {
         if !self.loki {
             return Ok(());
         }
-        sqlx::query(OUTBOX)
-            .bind(row.id)
-            .bind(loki_labels(row, status))
-            .bind(loki_line(row, status, error_message, execution_duration))
-            .bind(now_ns())
-            .execute(&mut **tx)
-            .await?;
+        // A final row's line ends with its chain link (`chain_seq`, `chain_hash`), so the
+        // chain's head leaves the database with every final line.
+        sqlx::query!(
+            r#"INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
+               SELECT r.id, $2, CASE WHEN r.chain_seq IS NULL THEN $3
+                      ELSE left($3, -1) || ',"chain_seq":' || r.chain_seq
+                           || ',"chain_hash":"' || r.hash || '"}' END,
+                      $4
+                 FROM action_audit_logs r WHERE r.id = $1"#,
+            row.id,
+            loki_labels(row, status),
+            loki_line(row, status, error_message, execution_duration),
+            now_ns(),
+        )
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -255,12 +218,31 @@ impl AuditStore {
         error_message: Option<&str>,
         execution_duration: Option<i32>,
     ) -> Result<(Uuid, DateTime<Utc>, Option<i64>), sqlx::Error> {
-        bind_subject(sqlx::query_as(INSERT), subject)
-            .bind(status)
-            .bind(error_message)
-            .bind(execution_duration)
-            .fetch_one(db)
-            .await
+        let row = sqlx::query!(
+            "INSERT INTO action_audit_logs
+                (action_type, namespace, resource_type, resource_name, action_params,
+                 requested_by, policy_decision, ip_address, signature, correlation_id,
+                 status, error_message, execution_duration, completed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::inet, $9, $10, $11, $12, $13,
+                     CASE WHEN $11::varchar = 'rejected' THEN now() END)
+             RETURNING id, created_at, chain_seq",
+            subject.action_type.as_str(),
+            subject.namespace,
+            subject.resource_type,
+            subject.resource_name,
+            subject.action_params,
+            subject.requested_by,
+            subject.policy_decision,
+            subject.ip_address,
+            subject.signature,
+            subject.correlation_id,
+            status,
+            error_message,
+            execution_duration,
+        )
+        .fetch_one(db)
+        .await?;
+        Ok((row.id, row.created_at, row.chain_seq))
     }
 
     /// Inserts a row that is final at once (`rejected`), with its `execution_errors` row.
@@ -313,12 +295,27 @@ impl AuditStore {
     pub async fn insert_in_progress(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
         let subject = subject.pg_safe();
         if !self.loki {
-            let (id, created_at) = bind_subject(sqlx::query_as(OPEN), &subject)
-                .fetch_one(&self.db)
-                .await?;
+            // `audit_open` inserts the `pending` row and moves it to `in_progress` as two
+            // statements of one call.
+            let row = sqlx::query!(
+                r#"SELECT audit_id AS "audit_id!", audit_created_at AS "audit_created_at!"
+                     FROM audit_open($1, $2, $3, $4, $5, $6, $7, $8::text::inet, $9, $10)"#,
+                subject.action_type.as_str(),
+                subject.namespace,
+                subject.resource_type,
+                subject.resource_name,
+                subject.action_params,
+                subject.requested_by,
+                subject.policy_decision,
+                subject.ip_address,
+                subject.signature,
+                subject.correlation_id,
+            )
+            .fetch_one(&self.db)
+            .await?;
             return Ok(AuditRow {
-                id,
-                created_at,
+                id: row.audit_id,
+                created_at: row.audit_created_at,
                 subject,
             });
         }
@@ -332,16 +329,26 @@ impl AuditStore {
             subject,
         };
         let pending_at = now_ns();
-        sqlx::query(TO_IN_PROGRESS_WITH_LINES)
-            .bind(row.id)
-            .bind(loki_labels(&row, "pending"))
-            .bind(loki_line(&row, "pending", None, None))
-            .bind(pending_at)
-            .bind(loki_labels(&row, "in_progress"))
-            .bind(loki_line(&row, "in_progress", None, None))
-            .bind(now_ns().max(pending_at + 1))
-            .execute(&mut *tx)
-            .await?;
+        // The move to `in_progress` with the lines of both steps, `pending` first (outbox ids
+        // follow the row order, and the shipper sends in id order).
+        sqlx::query!(
+            "WITH u AS (
+                UPDATE action_audit_logs SET status = 'in_progress' WHERE id = $1 RETURNING id)
+             INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
+             SELECT u.id, l.labels, l.line, l.ts
+               FROM u, (VALUES (1, $2::jsonb, $3::text, $4::int8),
+                               (2, $5::jsonb, $6::text, $7::int8)) AS l (ord, labels, line, ts)
+              ORDER BY l.ord",
+            row.id,
+            loki_labels(&row, "pending"),
+            loki_line(&row, "pending", None, None),
+            pending_at,
+            loki_labels(&row, "in_progress"),
+            loki_line(&row, "in_progress", None, None),
+            now_ns().max(pending_at + 1),
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -372,42 +379,44 @@ impl AuditStore {
         } else {
             (None, None)
         };
-        let link: Option<i64> = sqlx::query_scalar(FINISH)
-            .bind(row.id)
-            .bind(status.as_str())
-            .bind(result)
-            .bind(message)
-            .bind(execution_duration)
-            .bind(category)
-            .bind(category.is_some_and(recoverable))
-            .bind(labels)
-            .bind(line)
-            .bind(now_ns())
-            .fetch_one(&self.db)
-            .await?;
+        // One statement: `$6` (the error category) and `$8` (the Loki labels) are NULL when
+        // there is no error row or no Loki line to write.
+        let link = sqlx::query_scalar!(
+            r#"WITH u AS (
+                UPDATE action_audit_logs
+                   SET status = $2, result = $3, error_message = $4, execution_duration = $5,
+                       completed_at = now()
+                 WHERE id = $1
+                RETURNING id, chain_seq, hash),
+              e AS (
+                INSERT INTO execution_errors
+                    (audit_log_id, error_category, error_message, recoverable)
+                SELECT id, $6, $4, $7 FROM u WHERE $6::varchar IS NOT NULL),
+              o AS (
+                INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
+                SELECT id, $8,
+                       left($9, -1) || ',"chain_seq":' || chain_seq
+                       || ',"chain_hash":"' || hash || '"}',
+                       $10
+                  FROM u WHERE $8::jsonb IS NOT NULL)
+            SELECT max(chain_seq) FROM u"#,
+            row.id,
+            status.as_str(),
+            result,
+            message,
+            execution_duration,
+            category,
+            category.is_some_and(recoverable),
+            labels,
+            line,
+            now_ns(),
+        )
+        .fetch_one(&self.db)
+        .await?;
         self.saw_link(link);
         Ok(())
     }
 }
-
-/// Step 8 as one statement: `$6` (the error category) and `$8` (the Loki labels) are NULL
-/// when there is no error row or no Loki line to write.
-const FINISH: &str = "WITH u AS (
-    UPDATE action_audit_logs
-       SET status = $2, result = $3, error_message = $4, execution_duration = $5,
-           completed_at = now()
-     WHERE id = $1
-    RETURNING id, chain_seq, hash),
-  e AS (
-    INSERT INTO execution_errors (audit_log_id, error_category, error_message, recoverable)
-    SELECT id, $6, $4, $7 FROM u WHERE $6::text IS NOT NULL),
-  o AS (
-    INSERT INTO loki_outbox (audit_id, labels, line, timestamp_ns)
-    SELECT id, $8,
-           left($9, -1) || ',\"chain_seq\":' || chain_seq || ',\"chain_hash\":\"' || hash || '\"}',
-           $10
-      FROM u WHERE $8::jsonb IS NOT NULL)
-SELECT max(chain_seq) FROM u";
 
 /// Timeouts and network errors may succeed when tried again.
 fn recoverable(category: &str) -> bool {
@@ -420,14 +429,14 @@ async fn record_error(
     category: &str,
     message: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO execution_errors (audit_log_id, error_category, error_message, recoverable)
          VALUES ($1, $2, $3, $4)",
+        audit_id,
+        category,
+        message,
+        recoverable(category),
     )
-    .bind(audit_id)
-    .bind(category)
-    .bind(message)
-    .bind(recoverable(category))
     .execute(&mut **tx)
     .await?;
     Ok(())
