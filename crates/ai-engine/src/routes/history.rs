@@ -1,4 +1,4 @@
-//! E6–E8, computed in SQL; 503 `Database unavailable` when storage is down.
+//! The prediction history, model metrics and counters, computed in SQL; 503 `Database unavailable` when storage is down.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -25,8 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// One stored prediction.
-#[derive(Debug, Deserialize, ToSchema)]
-#[expect(dead_code, reason = "documents the body the handler builds")]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PredictionRow {
     /// Row id.
     id: i32,
@@ -46,9 +45,8 @@ pub struct PredictionRow {
     prediction: Value,
 }
 
-/// E6.
-#[derive(Debug, Deserialize, ToSchema)]
-#[expect(dead_code, reason = "documents the body the handler builds")]
+/// `GET /metrics/predictions`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Predictions {
     /// Rows returned.
     total: usize,
@@ -57,8 +55,7 @@ pub struct Predictions {
 }
 
 /// One model version's metrics.
-#[derive(Debug, Deserialize, ToSchema)]
-#[expect(dead_code, reason = "documents the body the handler builds")]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelMetrics {
     /// `anomaly` or `failure`.
     model_type: String,
@@ -73,7 +70,7 @@ pub struct ModelMetrics {
     /// Recall.
     #[schema(required = true)]
     recall: Option<f64>,
-    /// F1.
+    /// F1 score.
     #[schema(required = true)]
     f1_score: Option<f64>,
     /// Newest metric time (RFC 3339).
@@ -81,17 +78,15 @@ pub struct ModelMetrics {
     trained_at: String,
 }
 
-/// E7.
-#[derive(Debug, Deserialize, ToSchema)]
-#[expect(dead_code, reason = "documents the body the handler builds")]
+/// `GET /metrics/model-performance`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelPerformance {
     /// At most 10 versions, newest first.
     metrics: Vec<ModelMetrics>,
 }
 
-/// E8.
-#[derive(Debug, Deserialize, ToSchema)]
-#[expect(dead_code, reason = "documents the body the handler builds")]
+/// `GET /metrics/stats`.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Stats {
     /// Every stored prediction.
     total_predictions: i64,
@@ -182,20 +177,26 @@ async fn predictions(
     .await;
     match rows {
         Ok(rows) => {
-            let predictions: Vec<Value> = rows
+            let predictions: Vec<PredictionRow> = rows
                 .into_iter()
-                .map(|(id, ts, model_type, severity, action, prediction)| {
-                    json!({
-                        "id": id,
-                        "timestamp": aegis_common::time::rfc3339_millis(ts),
-                        "model_type": model_type,
-                        "severity_score": severity,
-                        "recommended_action": action,
-                        "prediction": prediction,
-                    })
-                })
+                .map(
+                    |(id, ts, model_type, severity_score, recommended_action, prediction)| {
+                        PredictionRow {
+                            id,
+                            timestamp: aegis_common::time::rfc3339_millis(ts),
+                            model_type,
+                            severity_score,
+                            recommended_action,
+                            prediction,
+                        }
+                    },
+                )
                 .collect();
-            Json(json!({"total": predictions.len(), "predictions": predictions})).into_response()
+            Json(Predictions {
+                total: predictions.len(),
+                predictions,
+            })
+            .into_response()
         }
         Err(e) => unavailable(&e),
     }
@@ -237,14 +238,23 @@ async fn model_performance(
     .await;
     match rows {
         Ok(rows) => {
-            let metrics: Vec<Value> = rows
+            let metrics: Vec<ModelMetrics> = rows
                 .into_iter()
-                .map(|(t, v, acc, p, r, f1, at)| {
-                    json!({"model_type": t, "model_version": v, "accuracy": acc, "precision": p,
-                           "recall": r, "f1_score": f1, "trained_at": aegis_common::time::rfc3339_millis(at)})
-                })
+                .map(
+                    |(model_type, model_version, accuracy, precision, recall, f1_score, at)| {
+                        ModelMetrics {
+                            model_type,
+                            model_version,
+                            accuracy,
+                            precision,
+                            recall,
+                            f1_score,
+                            trained_at: aegis_common::time::rfc3339_millis(at),
+                        }
+                    },
+                )
                 .collect();
-            Json(json!({"metrics": metrics})).into_response()
+            Json(ModelPerformance { metrics }).into_response()
         }
         Err(e) => unavailable(&e),
     }
@@ -267,13 +277,13 @@ async fn stats(State(state): State<AppState>) -> Response {
     .fetch_one(&state.db)
     .await;
     match row {
-        Ok((total, last_24h, anomalies, failures)) => Json(json!({
-            "total_predictions": total,
-            "predictions_last_24h": last_24h,
-            "total_anomalies_detected": anomalies,
-            "total_failures_detected": failures,
-            "timestamp": now_rfc3339(),
-        }))
+        Ok((total, last_24h, anomalies, failures)) => Json(Stats {
+            total_predictions: total,
+            predictions_last_24h: last_24h,
+            total_anomalies_detected: anomalies,
+            total_failures_detected: failures,
+            timestamp: now_rfc3339(),
+        })
         .into_response(),
         Err(e) => unavailable(&e),
     }

@@ -43,8 +43,7 @@ pub fn train_router() -> OpenApiRouter<AppState> {
 }
 
 /// `POST /models/failure/train`: the training report plus the active method.
-#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
-#[expect(dead_code, reason = "documents the body the handler builds")]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct TrainedModel {
     /// Whether a forest was trained (false: not enough rows per class yet).
     trained: bool,
@@ -58,8 +57,8 @@ pub struct TrainedModel {
     /// Cross-validated accuracy when trained.
     #[schema(required = true)]
     cv_accuracy: Option<f64>,
-    /// `random_forest` or `heuristic`: what answers E5 now.
-    method: String,
+    /// `random_forest` or `heuristic`: what answers `detect-failure` now.
+    method: &'static str,
     /// The configured minimum rows per class.
     min_rows_per_class: usize,
 }
@@ -208,7 +207,10 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Response {
     match inserted {
         Ok((id,)) => (
             StatusCode::CREATED,
-            Json(json!({"id": id.to_string(), "label": label})),
+            Json(TrainingDataCreated {
+                id: id.to_string(),
+                label,
+            }),
         )
             .into_response(),
         Err(e) => {
@@ -244,15 +246,16 @@ async fn train(State(state): State<AppState>) -> Response {
             } else {
                 "heuristic"
             };
-            let mut body = serde_json::to_value(&report).unwrap_or_else(|_| json!({}));
-            if let Some(obj) = body.as_object_mut() {
-                obj.insert("method".into(), json!(method));
-                obj.insert(
-                    "min_rows_per_class".into(),
-                    json!(state.config.rf_min_rows_per_class),
-                );
-            }
-            Json(body).into_response()
+            Json(TrainedModel {
+                trained: report.trained,
+                rows: report.rows,
+                class_counts: report.class_counts,
+                model_version: report.model_version,
+                cv_accuracy: report.cv_accuracy,
+                method,
+                min_rows_per_class: state.config.rf_min_rows_per_class,
+            })
+            .into_response()
         }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "failure forest training failed");

@@ -10,7 +10,7 @@ use axum::{
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -150,10 +150,13 @@ async fn list(
         offset: (page - 1) * limit,
     };
     let (total, rows) = logs::page(&state.db, &filter).await?;
-    Ok(
-        axum::Json(json!({"total": total, "page": page, "limit": limit, "logs": rows}))
-            .into_response(),
-    )
+    let page = LogPage {
+        total,
+        page,
+        limit,
+        logs: rows,
+    };
+    Ok(axum::Json(page).into_response())
 }
 
 /// One log entry.
@@ -252,5 +255,9 @@ async fn ingest(
     }
     v.finish()?;
     let n = logs::insert_many(&state.db, &rows).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": n}))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(LogsAccepted { accepted: n }),
+    )
+        .into_response())
 }
