@@ -3,7 +3,7 @@
 //! Every `FEED_INTERVAL_SECONDS` (first run at start) it runs each configured PromQL range query
 //! over the last `FEED_LOOKBACK_MINUTES` with `FEED_STEP`, sending Unix-second `start` and
 //! `end`. Samples keep their series labels and are grouped per (category, namespace,
-//! deployment); each group is scored in-process exactly like an E4 request and recorded in the
+//! deployment); each group is scored in-process exactly like a `POST /detect-anomaly` request and recorded in the
 //! prediction history. Each anomaly whose group names a workload is reported to the backend as
 //! a remediation signal. The feed never calls the policy engine or the executor.
 //!

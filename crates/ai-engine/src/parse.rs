@@ -29,12 +29,12 @@ pub struct Metric {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A parsed E4/E5 body.
+/// A parsed `detect-anomaly` or `detect-failure` body.
 #[derive(Debug, Clone)]
 pub struct DetectRequest {
     /// Metric points.
     pub metrics: Vec<Metric>,
-    /// Log lines (E5 only).
+    /// Log lines (`detect-failure` only).
     pub logs: Vec<LogEntry>,
     /// The body as received (after the non-finite tokens were made parseable), for history.
     pub raw: Value,
@@ -43,12 +43,12 @@ pub struct DetectRequest {
     pub verbatim: bool,
 }
 
-/// Which endpoint is parsing: E5 requires `logs`.
+/// Which endpoint is parsing: `detect-failure` requires `logs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// E4.
+    /// `POST /detect-anomaly`.
     Anomaly,
-    /// E5.
+    /// `POST /detect-failure`.
     Failure,
 }
 
@@ -386,7 +386,7 @@ fn json_invalid(e: &serde_json::Error) -> Vec<DetailItem> {
     )]
 }
 
-/// Parses an E4 or E5 body; errors are the 422 `detail` list.
+/// Parses a `detect-anomaly` or `detect-failure` body; errors are the 422 `detail` list.
 pub fn parse_detect(
     body: &[u8],
     kind: Kind,

@@ -241,7 +241,7 @@ impl Client {
         json_of(res, "set pod metrics").await.map(drop)
     }
 
-    /// The ai-engine's newest anomaly predictions (E6), newest first.
+    /// The ai-engine's newest anomaly predictions (`GET /metrics/predictions`), newest first.
     pub async fn anomaly_predictions(&self, limit: u32) -> anyhow::Result<Vec<Value>> {
         let res = self
             .http

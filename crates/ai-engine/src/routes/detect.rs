@@ -39,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(detect_failure))
 }
 
-/// E4 body. The parser is lenient beyond this schema: numeric strings and `NaN`/`Infinity`
+/// The `detect-anomaly` body. The parser is lenient beyond this schema: numeric strings and `NaN`/`Infinity`
 /// for `value`, Unix seconds for `timestamp`, unknown keys ignored.
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[expect(
@@ -51,7 +51,7 @@ pub struct DetectAnomalyBody {
     metrics: Vec<MetricSample>,
 }
 
-/// E5 body (same leniency as E4).
+/// The `detect-failure` body (parsed as leniently).
 #[derive(Debug, serde::Deserialize, ToSchema)]
 #[expect(
     dead_code,

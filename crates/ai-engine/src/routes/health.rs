@@ -1,4 +1,4 @@
-//! E1 `/`, E2 `/ping`, E3 `/health`, E10 `/health/ready`.
+//! `/` (name and version), `/ping`, `/health` and `/health/ready`.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! E1, E2, E3, E10, E11 and the FastAPI error shape.
+//! `/`, `/ping`, `/health`, `/health/ready`, `/metrics` and the FastAPI error shape.
 
 use serde_json::Value;
 

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! ai-engine integration tests: the real router on port 0 against a fresh PostgreSQL database.
-//! The acceptance scenarios that speak HTTP live in `scenarios`.
+//! The end-to-end scenarios that speak HTTP live in `scenarios`.
 
 mod feed;
 mod health;

@@ -1,6 +1,6 @@
-//! Acceptance scenarios S1–S5, S8–S12 and S15 over HTTP, against
-//! PostgreSQL. One deliberate difference, (which takes precedence):
-//! failure responses carry `details.method` (`heuristic` or `random_forest`).
+//! End-to-end scenarios over HTTP against PostgreSQL: detection, history, training and
+//! validation as a client sees them. Failure answers carry `details.method` (`heuristic` or
+//! `random_forest`), so a client knows which model answered.
 
 use serde_json::{Value, json};
 

@@ -1,5 +1,5 @@
-//! `/alerts` and the dashboard metrics API: acceptance scenario S15 (without the socket part,
-//! which `socket.rs` covers) plus filters, pagination, validation and access.
+//! `/alerts` and the dashboard metrics API: alerts are raised, listed and resolved (the push
+//! to sockets is in `socket.rs`), plus filters, pagination, validation and access.
 
 use reqwest::Method;
 use serde_json::{Value, json};

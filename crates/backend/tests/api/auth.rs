@@ -1,4 +1,4 @@
-//! `/auth/*`: acceptance scenarios S1–S6, S8 and S20 plus token hardening.
+//! `/auth/*`: signup, login, refresh, logout, password reset and change, plus token hardening.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -107,7 +107,7 @@ async fn s1_signup_returns_tokens_with_the_spec_claims_and_validates_input() {
         .unwrap();
     assert_eq!(
         me["roles"][0]["name"], "user",
-        "signup grants the user role (F10)"
+        "signup grants the user role"
     );
     let events: Vec<String> = app
         .audit_events()
@@ -222,7 +222,7 @@ async fn s4_refresh_rotates_and_reuse_revokes_the_whole_family() {
     let res = app
         .post("/api/v1/auth/refresh", json!({"refreshToken": t2.refresh}))
         .await;
-    assert_eq!(res.status(), 200, "body form (F37)");
+    assert_eq!(res.status(), 200, "body form");
     let t3 = Tokens::from_body(&res.json().await.unwrap());
     assert_eq!(
         app.get_as("/api/v1/users/me", &t3.access).await.status(),
@@ -282,7 +282,7 @@ async fn s4_refresh_rotates_and_reuse_revokes_the_whole_family() {
 
 #[tokio::test]
 async fn refresh_tokens_equal_in_their_first_72_bytes_are_still_distinct() {
-    // F4: bcrypt looked at 72 bytes only, which for these JWTs is the header plus the user id.
+    // bcrypt looks at 72 bytes only, which for these JWTs is the header plus the user id.
     let app = spawn_app().await;
     let first = app.signup("u1@example.com", PW).await;
     let second = app.login_ok("u1@example.com", PW).await;

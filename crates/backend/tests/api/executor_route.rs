@@ -1,7 +1,6 @@
-//! `/executor/*`: the original's `/executor/action` (acceptance scenario S16, adapted to the
-//! forwarding to the executor) against a real executor in front of kube-sim,
-//! the audit proxy, and the retry contract against a stub (a real executor cannot be made to
-//! answer 503 on demand).
+//! `/executor/*`: `/executor/action` forwarded to a real executor in front of kube-sim, the
+//! audit proxy, and the retry rule against a stub (a real executor cannot be made to answer
+//! 503 on demand).
 
 use std::sync::{Arc, Mutex};
 

@@ -1,4 +1,4 @@
-//! `GET /logs` and `POST /logs` (acceptance scenario S19's logs part) and the
+//! `GET /logs` and `POST /logs` (store, filter and page) and the
 //! tracing layer that stores the backend's own warn-and-above events.
 
 use reqwest::Method;

@@ -1,4 +1,4 @@
-//! Policy engine API (acceptance scenarios S9–S14).
+//! Policy engine API: create, list, update, delete, evaluate (cached and audited), explain.
 
 use std::time::Duration;
 
@@ -403,7 +403,7 @@ async fn deny_overrides_and_a_change_invalidates_the_cache_at_once() {
         json!(["Allow User Read", "Deny Specific User"])
     );
 
-    // S12: a repeated evaluation is a cache hit, audited too.
+    // A repeated evaluation is a cache hit, audited too.
     let pool = app.pool().await;
     wait_for_audit_rows(&pool, 2, WAIT).await;
     for _ in 0..2 {

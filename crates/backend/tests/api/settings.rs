@@ -1,4 +1,4 @@
-//! `GET/PATCH /settings`: acceptance scenario S18 plus nested validation and persistence.
+//! `GET/PATCH /settings`: reading and changing settings, plus nested validation and persistence.
 
 use reqwest::Method;
 use serde_json::{Value, json};

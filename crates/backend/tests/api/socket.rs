@@ -1,5 +1,5 @@
 //! The Socket.IO gateway with a real `socket.io-client` v4 (node, `tests/socketio/`):
-//! acceptance scenario S15's push part, the refusal of unauthenticated sockets, and the
+//! alerts pushed to connected clients, the refusal of unauthenticated sockets, and the
 //! connection gauge.
 
 use std::{path::PathBuf, process::Stdio, time::Duration};

@@ -1,5 +1,5 @@
-//! `POST /executor/execute`: every action's success and failure rows, the acceptance scenarios
-//! (1–12), dry runs and Kubernetes faults.
+//! `POST /executor/execute`: every action's success and failure rows, the refusals in
+//! the order the executor checks them, dry runs and Kubernetes faults.
 
 use kube_sim::{FaultRule, Resource};
 use serde_json::{Value, json};
