@@ -209,13 +209,7 @@ macro_rules! incident {
 /// The incident and its new timeline event from the record of a statement that changes the
 /// incident and appends the event together: the incident's columns and the event's as
 /// `event_id`, `event_at`, `event_step`, `event_status` and `event_details`.
-///
-/// Each such statement is one `WITH i AS (<change> RETURNING *), e AS (<insert of the event
-/// with the status after the change>) SELECT ... FROM i CROSS JOIN e`: when the change touches
-/// no row, nothing is written and no row answers. A single statement is atomic, so a step
-/// costs one round trip and one commit instead of a transaction's four. PostgreSQL cannot say
-/// whether a column of a `WITH` query may be null, so those statements state it for each
-/// column (`"id!"` never, `"pod?"` may be).
+/// The statements are written with `query_stepped!`.
 macro_rules! stepped {
     ($r:ident) => {{
         let event = IncidentEvent {
@@ -227,6 +221,40 @@ macro_rules! stepped {
         };
         incident!($r).map(|incident| (incident, event))
     }};
+}
+
+/// `sqlx::query!` of a statement that changes an incident and appends its timeline event:
+/// `$ctes` is `WITH i AS (<change> RETURNING *), e AS (<insert of the event>)`, and the
+/// `SELECT` of the incident's and the event's columns that `stepped!` maps is appended
+/// here, so that it is written once.
+///
+/// A single statement is atomic, so a step costs one round trip and one commit instead of a
+/// transaction's four; when the change touches no row, nothing is written and no row answers.
+/// PostgreSQL cannot say whether a column of a `WITH` query may be null, so the `SELECT` states
+/// it for each column (`"id!"` never, `"pod?"` may be).
+macro_rules! query_stepped {
+    ($ctes:literal, $($args:tt)*) => {
+        sqlx::query!(
+            $ctes
+                + r#"
+        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
+               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
+               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
+               i.score AS "score!", i.confidence AS "confidence!",
+               i.recommended_action AS "recommended_action?",
+               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
+               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
+               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
+               i.action_params AS "action_params?", i.mode AS "mode?",
+               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
+               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
+               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
+               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
+               e.status AS "event_status!", e.details AS "event_details!"
+          FROM i CROSS JOIN e"#,
+            $($args)*
+        )
+    };
 }
 
 mod guard;

@@ -18,7 +18,7 @@ pub async fn insert_if_absent(
     step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let row = sqlx::query!(
+    let row = query_stepped!(
         r#"WITH i AS (
             INSERT INTO incidents (fingerprint, status, source, kind, namespace, deployment,
                                    pod, severity, score, confidence, recommended_action,
@@ -29,22 +29,7 @@ pub async fn insert_if_absent(
           e AS (
             INSERT INTO incident_events (incident_id, step, status, details)
             SELECT id, $14, status, $15 FROM i
-            RETURNING id, at, step, status, details)
-        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
-               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
-               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
-               i.score AS "score!", i.confidence AS "confidence!",
-               i.recommended_action AS "recommended_action?",
-               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
-               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
-               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
-               i.action_params AS "action_params?", i.mode AS "mode?",
-               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
-               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
-               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
-               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
-               e.status AS "event_status!", e.details AS "event_details!"
-          FROM i CROSS JOIN e"#,
+            RETURNING id, at, step, status, details)"#,
         new.fingerprint,
         Status::Open.as_str(),
         new.source,
@@ -77,7 +62,7 @@ pub async fn join_open(
     step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let row = sqlx::query!(
+    let row = query_stepped!(
         r#"WITH i AS (
             UPDATE incidents SET updated_at = now()
              WHERE id = (SELECT id FROM incidents
@@ -86,22 +71,7 @@ pub async fn join_open(
           e AS (
             INSERT INTO incident_events (incident_id, step, status, details)
             SELECT id, $2, status, $3 FROM i
-            RETURNING id, at, step, status, details)
-        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
-               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
-               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
-               i.score AS "score!", i.confidence AS "confidence!",
-               i.recommended_action AS "recommended_action?",
-               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
-               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
-               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
-               i.action_params AS "action_params?", i.mode AS "mode?",
-               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
-               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
-               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
-               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
-               e.status AS "event_status!", e.details AS "event_details!"
-          FROM i CROSS JOIN e"#,
+            RETURNING id, at, step, status, details)"#,
         fingerprint,
         step.as_str(),
         details,
@@ -179,7 +149,7 @@ pub(super) async fn apply(
     gate: Option<Gate<'_>>,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
     let patch = t.patch;
-    let row = sqlx::query!(
+    let row = query_stepped!(
         r#"WITH i AS (
             UPDATE incidents SET status = $3, updated_at = now(),
                    resolved_at = CASE WHEN $3 = ANY($4) THEN now() ELSE resolved_at END,
@@ -206,22 +176,7 @@ pub(super) async fn apply(
           e AS (
             INSERT INTO incident_events (incident_id, step, status, details)
             SELECT id, $15, status, $16 FROM i
-            RETURNING id, at, step, status, details)
-        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
-               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
-               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
-               i.score AS "score!", i.confidence AS "confidence!",
-               i.recommended_action AS "recommended_action?",
-               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
-               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
-               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
-               i.action_params AS "action_params?", i.mode AS "mode?",
-               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
-               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
-               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
-               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
-               e.status AS "event_status!", e.details AS "event_details!"
-          FROM i CROSS JOIN e"#,
+            RETURNING id, at, step, status, details)"#,
         id,
         &texts(t.to.from()),
         t.to.to().as_str(),
@@ -256,27 +211,12 @@ pub async fn append_event(
     step: Step,
     details: &Value,
 ) -> Result<Option<(Incident, IncidentEvent)>, sqlx::Error> {
-    let row = sqlx::query!(
+    let row = query_stepped!(
         r#"WITH i AS (UPDATE incidents SET updated_at = now() WHERE id = $1 RETURNING *),
           e AS (
             INSERT INTO incident_events (incident_id, step, status, details)
             SELECT id, $2, status, $3 FROM i
-            RETURNING id, at, step, status, details)
-        SELECT i.id AS "id!", i.fingerprint AS "fingerprint!", i.status AS "status!",
-               i.source AS "source!", i.kind AS "kind!", i.namespace AS "namespace!",
-               i.deployment AS "deployment!", i.pod AS "pod?", i.severity AS "severity!",
-               i.score AS "score!", i.confidence AS "confidence!",
-               i.recommended_action AS "recommended_action?",
-               i.correlation_id AS "correlation_id?", i.signal AS "signal!",
-               i.created_at AS "created_at!", i.updated_at AS "updated_at!",
-               i.resolved_at AS "resolved_at?", i.action_type AS "action_type?",
-               i.action_params AS "action_params?", i.mode AS "mode?",
-               i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
-               i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
-               i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
-               e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
-               e.status AS "event_status!", e.details AS "event_details!"
-          FROM i CROSS JOIN e"#,
+            RETURNING id, at, step, status, details)"#,
         id,
         step.as_str(),
         details,
