@@ -522,21 +522,68 @@ pub struct TrainingDataCreated {
     pub label: i32,
 }
 
-/// Policy types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+/// The kind of decision a policy takes part in, declared in [`PolicyType::ALL`] order: the
+/// derived `Ord` follows it, and the policy engine groups its policies by it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyType {
-    /// API access.
+    /// Access to API routes.
     ApiAccess,
-    /// Automated remediation.
+    /// Automated remediation (the closed loop asks with this type).
     SelfHealing,
-    /// Data access.
+    /// Access to data sets and tables.
     DataAccess,
-    /// Resource limits.
+    /// Quotas and rate limits.
     ResourceLimit,
 }
 
-/// `context` of a policy evaluation.
+impl PolicyType {
+    /// Every policy type, in declaration order.
+    pub const ALL: [PolicyType; 4] = [
+        PolicyType::ApiAccess,
+        PolicyType::SelfHealing,
+        PolicyType::DataAccess,
+        PolicyType::ResourceLimit,
+    ];
+
+    /// The wire name (`api_access`, …).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PolicyType::ApiAccess => "api_access",
+            PolicyType::SelfHealing => "self_healing",
+            PolicyType::DataAccess => "data_access",
+            PolicyType::ResourceLimit => "resource_limit",
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not one of the four policy types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("type must be one of: api_access, self_healing, data_access, resource_limit")]
+pub struct UnknownPolicyType;
+
+impl std::str::FromStr for PolicyType {
+    type Err = UnknownPolicyType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PolicyType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or(UnknownPolicyType)
+    }
+}
+
+/// `context` of a policy evaluation, owned; the policy engine evaluates a borrowed view of it
+/// (`aegis_policy::Context`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EvaluationContext {
@@ -557,7 +604,8 @@ pub struct EvaluationContext {
     pub user_agent: Option<String>,
 }
 
-/// `POST /api/v1/policy/evaluate` body (also what the remediation loop evaluates).
+/// `POST /api/v1/policy/evaluate` body (also what the remediation loop evaluates), owned; the
+/// policy engine evaluates a borrowed view of it (`aegis_policy::Request`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationRequest {

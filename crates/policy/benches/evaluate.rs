@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use aegis_policy::{OwnedRequest, PolicySet, validate_policy};
+use aegis_policy::{EvaluationRequest, PolicySet, Request, validate_policy};
 use chrono::{TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
@@ -69,7 +69,7 @@ fn set_of(n: usize) -> PolicySet {
 }
 
 /// The remediation loop's request (docs/contracts.md, "Loop → policy").
-fn loop_request() -> OwnedRequest {
+fn loop_request() -> EvaluationRequest {
     serde_json::from_value(json!({
         "type": "self_healing",
         "action": "scale_up",
@@ -90,7 +90,7 @@ fn loop_request() -> OwnedRequest {
 
 fn evaluate(c: &mut Criterion) {
     let owned = loop_request();
-    let request = owned.as_request();
+    let request = Request::from(&owned);
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 14, 30, 0).unwrap();
     let mut group = c.benchmark_group("evaluate");
     for n in [10usize, 100, 1000] {

@@ -41,20 +41,20 @@ mod set;
 #[cfg(test)]
 mod tests;
 
+// The wire types the engine is asked with, defined once in aegis-contracts: the owned request
+// a caller deserialises or builds, which `Request::from` borrows for evaluation.
+pub use aegis_contracts::{EvaluationContext, EvaluationRequest, PolicyType, UnknownPolicyType};
 pub use cache::{CACHE_KEY_PREFIX, cache_key, cache_key_from_suffix, cache_key_suffix};
 pub use condition::{IpProblem, MetadataProblem};
 pub use error::{PolicyFileError, ValidationError, ValidationErrorKind};
 pub use explain::{Applicability, ConditionFailure, Explanation, PolicyTrace};
-pub use model::{
-    Effect, PolicyDefinition, PolicyType, Priority, PriorityError, RemediationMode,
-    UnknownPolicyType,
-};
+pub use model::{Effect, PolicyDefinition, Priority, PriorityError, RemediationMode};
 pub use parse::{
     Format, MAX_REGEX_LEN, merge_patch, parse_policies, parse_policies_json, parse_policies_yaml,
     validate_policies, validate_policy,
 };
 pub use seeds::{seed_policies, seed_policy_definitions};
 pub use set::{
-    Context, Decision, DecisionBody, EVALUATION_ERROR_REASON, NO_MATCH_REASON, OwnedContext,
-    OwnedRequest, Policy, PolicySet, Reason, Request,
+    Context, Decision, DecisionBody, EVALUATION_ERROR_REASON, NO_MATCH_REASON, Policy, PolicySet,
+    Reason, Request,
 };

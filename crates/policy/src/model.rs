@@ -1,75 +1,10 @@
 //! The policy model, as the API sends and receives it.
 
 use std::fmt;
-use std::str::FromStr;
 
+use aegis_contracts::PolicyType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-/// The kind of decision a policy takes part in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicyType {
-    /// Access to API routes.
-    ApiAccess,
-    /// Automated remediation (the closed loop asks with this type).
-    SelfHealing,
-    /// Access to data sets and tables.
-    DataAccess,
-    /// Quotas and rate limits.
-    ResourceLimit,
-}
-
-impl PolicyType {
-    /// Every policy type, in index order.
-    pub const ALL: [PolicyType; 4] = [
-        PolicyType::ApiAccess,
-        PolicyType::SelfHealing,
-        PolicyType::DataAccess,
-        PolicyType::ResourceLimit,
-    ];
-
-    /// The wire name (`api_access`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PolicyType::ApiAccess => "api_access",
-            PolicyType::SelfHealing => "self_healing",
-            PolicyType::DataAccess => "data_access",
-            PolicyType::ResourceLimit => "resource_limit",
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            PolicyType::ApiAccess => 0,
-            PolicyType::SelfHealing => 1,
-            PolicyType::DataAccess => 2,
-            PolicyType::ResourceLimit => 3,
-        }
-    }
-}
-
-impl fmt::Display for PolicyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A string that is not one of the four policy types.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("type must be one of: api_access, self_healing, data_access, resource_limit")]
-pub struct UnknownPolicyType;
-
-impl FromStr for PolicyType {
-    type Err = UnknownPolicyType;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        PolicyType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or(UnknownPolicyType)
-    }
-}
 
 /// What a matching policy does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
+use aegis_contracts::PolicyType;
 use serde_json::Value;
 
 pub use crate::condition::MAX_REGEX_LEN;
 use crate::condition::{Conditions, join, string};
 use crate::error::{PolicyFileError, ValidationError, ValidationErrorKind as K};
-use crate::model::{Effect, PolicyDefinition, PolicyType, Priority, RemediationMode};
+use crate::model::{Effect, PolicyDefinition, Priority, RemediationMode};
 use crate::set::Policy;
 
 /// Fields a policy object may carry. Server-side fields are accepted (so exported policies

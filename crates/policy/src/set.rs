@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::ops::Range;
 
+use aegis_contracts::{EvaluationContext, EvaluationRequest, PolicyType};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -12,14 +13,15 @@ use crate::condition::{Conditions, Env};
 use crate::error::{PolicyFileError, ValidationError};
 use crate::explain::{Applicability, Explanation, PolicyTrace};
 use crate::glob::PatternList;
-use crate::model::{Effect, PolicyDefinition, PolicyType, Priority, RemediationMode};
+use crate::model::{Effect, PolicyDefinition, Priority, RemediationMode};
 
 /// `reason` when no policy matched.
 pub const NO_MATCH_REASON: &str = "No matching policy found";
 /// `reason` of the response when evaluation failed unexpectedly.
 pub const EVALUATION_ERROR_REASON: &str = "Policy evaluation error";
 
-/// The facts a decision is taken on, borrowed from the caller (nothing is copied).
+/// The facts a decision is taken on, borrowed from the caller (nothing is copied): from an
+/// [`EvaluationContext`] (`Context::from`) or built field by field.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Context<'a> {
     /// `context.userId`.
@@ -34,7 +36,8 @@ pub struct Context<'a> {
     pub metadata: Option<&'a Map<String, Value>>,
 }
 
-/// One evaluation request, borrowed from the caller.
+/// One evaluation request, borrowed from the caller: from an [`EvaluationRequest`]
+/// (`Request::from`) or built field by field.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     /// Only policies of this type are candidates.
@@ -47,63 +50,25 @@ pub struct Request<'a> {
     pub context: Context<'a>,
 }
 
-/// `context` of `POST /policy/evaluate` as owned, deserialisable data (unknown keys rejected).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct OwnedContext {
-    /// Caller's user id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    /// Caller's role.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    /// Free-form facts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Map<String, Value>>,
-    /// Client IP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_address: Option<String>,
-    /// Client user agent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-}
-
-impl OwnedContext {
-    /// Borrows this context for evaluation.
-    pub fn as_context(&self) -> Context<'_> {
+impl<'a> From<&'a EvaluationContext> for Context<'a> {
+    fn from(context: &'a EvaluationContext) -> Self {
         Context {
-            user_id: self.user_id.as_deref(),
-            role: self.role.as_deref(),
-            ip_address: self.ip_address.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            metadata: self.metadata.as_ref(),
+            user_id: context.user_id.as_deref(),
+            role: context.role.as_deref(),
+            ip_address: context.ip_address.as_deref(),
+            user_agent: context.user_agent.as_deref(),
+            metadata: context.metadata.as_ref(),
         }
     }
 }
 
-/// The body of `POST /policy/evaluate` as owned, deserialisable data (unknown keys rejected).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OwnedRequest {
-    /// Policy type.
-    #[serde(rename = "type")]
-    pub policy_type: PolicyType,
-    /// Action.
-    pub action: String,
-    /// Resource.
-    pub resource: String,
-    /// Context (required, may be `{}`).
-    pub context: OwnedContext,
-}
-
-impl OwnedRequest {
-    /// Borrows this request for evaluation.
-    pub fn as_request(&self) -> Request<'_> {
+impl<'a> From<&'a EvaluationRequest> for Request<'a> {
+    fn from(request: &'a EvaluationRequest) -> Self {
         Request {
-            policy_type: self.policy_type,
-            action: &self.action,
-            resource: &self.resource,
-            context: self.context.as_context(),
+            policy_type: request.policy_type,
+            action: &request.action,
+            resource: &request.resource,
+            context: Context::from(&request.context),
         }
     }
 }
@@ -215,9 +180,19 @@ pub struct PolicySet {
     /// Grouped by type (in [`PolicyType::ALL`] order); within a type, active policies first,
     /// each part in evaluation order.
     policies: Vec<Policy>,
-    /// Per type: the range of all its policies, and of its active ones.
-    all: [Range<usize>; 4],
-    active: [Range<usize>; 4],
+    /// Per type, at its [`slot`]: the range of all its policies, and of its active ones.
+    all: [Range<usize>; PolicyType::ALL.len()],
+    active: [Range<usize>; PolicyType::ALL.len()],
+}
+
+/// Where a type's ranges sit in [`PolicySet`]'s per-type arrays.
+fn slot(policy_type: PolicyType) -> usize {
+    match policy_type {
+        PolicyType::ApiAccess => 0,
+        PolicyType::SelfHealing => 1,
+        PolicyType::DataAccess => 2,
+        PolicyType::ResourceLimit => 3,
+    }
 }
 
 impl PolicySet {
@@ -230,8 +205,8 @@ impl PolicySet {
                 .then_with(|| b.is_active().cmp(&a.is_active()))
                 .then_with(|| a.evaluation_order(b))
         });
-        let mut all: [Range<usize>; 4] = Default::default();
-        let mut active: [Range<usize>; 4] = Default::default();
+        let mut all: [Range<usize>; PolicyType::ALL.len()] = Default::default();
+        let mut active: [Range<usize>; PolicyType::ALL.len()] = Default::default();
         for t in PolicyType::ALL {
             let start = policies.partition_point(|p| p.policy_type() < t);
             let end = policies.partition_point(|p| p.policy_type() <= t);
@@ -239,8 +214,8 @@ impl PolicySet {
                 + policies
                     .get(start..end)
                     .map_or(0, |s| s.partition_point(|p| p.is_active()));
-            all[t.index()] = start..end;
-            active[t.index()] = start..active_end;
+            all[slot(t)] = start..end;
+            active[slot(t)] = start..active_end;
         }
         Self {
             policies,
@@ -281,7 +256,7 @@ impl PolicySet {
 
     /// The active policies of one type, in evaluation order.
     pub fn candidates_of(&self, policy_type: PolicyType) -> &[Policy] {
-        self.slice(&self.active[policy_type.index()])
+        self.slice(&self.active[slot(policy_type)])
     }
 
     fn slice(&self, range: &Range<usize>) -> &[Policy] {
@@ -314,7 +289,7 @@ impl PolicySet {
         let mut decision = Decision::default_deny();
         let mut stopped = false;
         let mut traces = Vec::new();
-        for policy in self.slice(&self.all[request.policy_type.index()]) {
+        for policy in self.slice(&self.all[slot(request.policy_type)]) {
             let applicability = policy.applicability(request);
             let failures = if applicability == Applicability::Applicable {
                 policy.conditions().failures(&env)

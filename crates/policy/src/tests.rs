@@ -22,12 +22,12 @@ fn set_of(conditions: Value) -> PolicySet {
 
 fn ctx_allowed(conditions: Value, context: Value, now: DateTime<Utc>) -> bool {
     let set = set_of(conditions);
-    let owned: OwnedContext = serde_json::from_value(context).unwrap();
+    let owned: EvaluationContext = serde_json::from_value(context).unwrap();
     let request = Request {
         policy_type: PolicyType::ApiAccess,
         action: "read",
         resource: "/x",
-        context: owned.as_context(),
+        context: Context::from(&owned),
     };
     let allowed = set.evaluate(&request, now).allowed();
     // explain must always agree with evaluate
@@ -777,7 +777,7 @@ fn seeds_decide_the_documented_api_cases() {
 }
 
 /// The remediation loop's request (docs/contracts.md, "Loop → policy").
-fn loop_request(action: &str, deployment: &str, metadata: Value) -> OwnedRequest {
+fn loop_request(action: &str, deployment: &str, metadata: Value) -> EvaluationRequest {
     let mut md: Map<String, Value> = json!({
         "namespace": "production", "deployment": deployment, "pod": format!("{deployment}-7d9f-abc"),
         "severity": "high", "confidence": 0.92, "anomalyScore": 0.81,
@@ -799,7 +799,7 @@ fn loop_request(action: &str, deployment: &str, metadata: Value) -> OwnedRequest
 #[test]
 fn remediation_loop_requests_evaluate_against_the_seed_self_healing_policies() {
     let set = seed_set();
-    let decide = |r: OwnedRequest| set.evaluate(&r.as_request(), at(12, 0)).to_body();
+    let decide = |r: EvaluationRequest| set.evaluate(&Request::from(&r), at(12, 0)).to_body();
 
     let hot = decide(loop_request(
         "scale_up",
@@ -883,7 +883,7 @@ fn remediation_loop_requests_evaluate_against_the_seed_self_healing_policies() {
 fn explain_says_which_condition_failed_and_why() {
     let set = seed_set();
     let r = loop_request("scale_up", "api", json!({"cpuUsage": 50, "duration": 400}));
-    let explanation = set.explain(&r.as_request(), at(12, 0));
+    let explanation = set.explain(&Request::from(&r), at(12, 0));
     assert!(!explanation.decision.allowed());
     let scale = explanation
         .policies

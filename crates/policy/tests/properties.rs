@@ -2,8 +2,8 @@
 //! Invariants of evaluation and parsing, checked on generated inputs.
 
 use aegis_policy::{
-    Context, Effect, OwnedContext, Policy, PolicySet, PolicyType, Request, parse_policies_json,
-    parse_policies_yaml, validate_policies, validate_policy,
+    Context, Effect, EvaluationContext, Policy, PolicySet, PolicyType, Request,
+    parse_policies_json, parse_policies_yaml, validate_policies, validate_policy,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::collection::{btree_map, vec};
@@ -162,11 +162,11 @@ fn policies(specs: &[Spec], t: PolicyType) -> Vec<Policy> {
 struct Ask {
     action: &'static str,
     resource: &'static str,
-    context: OwnedContext,
+    context: EvaluationContext,
     now: DateTime<Utc>,
 }
 
-fn arb_context() -> impl Strategy<Value = OwnedContext> {
+fn arb_context() -> impl Strategy<Value = EvaluationContext> {
     (
         prop::option::of(prop::sample::select(ROLES)),
         prop::option::of(prop::sample::select(vec![
@@ -191,13 +191,15 @@ fn arb_context() -> impl Strategy<Value = OwnedContext> {
         prop::option::of(any::<String>()),
         prop::option::of(any::<String>()),
     )
-        .prop_map(|(role, ip, metadata, user_id, user_agent)| OwnedContext {
-            user_id,
-            role: role.map(str::to_owned),
-            metadata: metadata.map(|m| m.into_iter().collect()),
-            ip_address: ip.map(str::to_owned),
-            user_agent,
-        })
+        .prop_map(
+            |(role, ip, metadata, user_id, user_agent)| EvaluationContext {
+                user_id,
+                role: role.map(str::to_owned),
+                metadata: metadata.map(|m| m.into_iter().collect()),
+                ip_address: ip.map(str::to_owned),
+                user_agent,
+            },
+        )
 }
 
 fn arb_ask() -> impl Strategy<Value = Ask> {
@@ -220,7 +222,7 @@ fn request<'a>(t: PolicyType, ask: &'a Ask) -> Request<'a> {
         policy_type: t,
         action: ask.action,
         resource: ask.resource,
-        context: ask.context.as_context(),
+        context: Context::from(&ask.context),
     }
 }
 

@@ -39,9 +39,7 @@ use aegis_common::{
     contracts::{EvaluationRequest, EvaluationResponse},
     redis_conn::SharedRedis,
 };
-use aegis_policy::{
-    DecisionBody, OwnedContext, OwnedRequest, Policy, PolicySet, PolicyType, RemediationMode,
-};
+use aegis_policy::{DecisionBody, Policy, PolicySet, RemediationMode, Request};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -235,29 +233,6 @@ pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
     Ok(inserted)
 }
 
-/// Converts the shared contract type into the engine's request.
-#[must_use]
-pub fn owned_request(req: &EvaluationRequest) -> OwnedRequest {
-    use aegis_common::contracts::PolicyType as C;
-    OwnedRequest {
-        policy_type: match req.policy_type {
-            C::ApiAccess => PolicyType::ApiAccess,
-            C::SelfHealing => PolicyType::SelfHealing,
-            C::DataAccess => PolicyType::DataAccess,
-            C::ResourceLimit => PolicyType::ResourceLimit,
-        },
-        action: req.action.clone(),
-        resource: req.resource.clone(),
-        context: OwnedContext {
-            user_id: req.context.user_id.clone(),
-            role: req.context.role.clone(),
-            metadata: req.context.metadata.clone(),
-            ip_address: req.context.ip_address.clone(),
-            user_agent: req.context.user_agent.clone(),
-        },
-    }
-}
-
 impl PolicyService {
     /// Seeds, loads the set and starts the audit writer and the refresh task.
     pub async fn start(
@@ -316,13 +291,13 @@ impl PolicyService {
     /// evaluations), and when the audit queue is full.
     pub async fn evaluate(
         &self,
-        request: &OwnedRequest,
+        request: &EvaluationRequest,
         meta: EvaluationMeta,
         explain: bool,
     ) -> Evaluation {
         let started = Instant::now();
         let decision_id = Uuid::new_v4();
-        let req = request.as_request();
+        let req = Request::from(request);
         let version = self.fresh_version().await;
         let loaded = self.current(version).await;
         let now = Utc::now();
@@ -395,18 +370,6 @@ impl PolicyService {
             remediation_mode,
             explanation,
         }
-    }
-
-    /// [`PolicyService::evaluate`] for the shared contract type, without
-    /// explanation.
-    pub async fn evaluate_contract(
-        &self,
-        request: &EvaluationRequest,
-        meta: EvaluationMeta,
-    ) -> EvaluationResponse {
-        self.evaluate(&owned_request(request), meta, false)
-            .await
-            .to_response()
     }
 
     /// To call after a policy change committed: bumps the cache version (every replica's

@@ -11,7 +11,7 @@
 use std::{sync::Arc, time::Duration};
 
 use aegis_common::contracts::{PolicyDecisionSummary, RemediationAction};
-use aegis_policy::{OwnedContext, OwnedRequest, PolicyType, RemediationMode};
+use aegis_policy::{EvaluationContext, EvaluationRequest, PolicyType, RemediationMode};
 use aegis_remediation::{
     Move, Status, Step,
     plan::{self, Route},
@@ -225,11 +225,11 @@ async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error>
     // 3. The policy decision.
     let metadata = plan::policy_metadata(&incident.subject(), window.as_ref());
     let resource = format!("service:{}", incident.deployment);
-    let request = OwnedRequest {
+    let request = EvaluationRequest {
         policy_type: PolicyType::SelfHealing,
         action: policy_action.to_owned(),
         resource: resource.clone(),
-        context: OwnedContext {
+        context: EvaluationContext {
             user_id: Some(LOOP_USER.to_owned()),
             role: Some("service".to_owned()),
             metadata: Some(metadata.clone()),

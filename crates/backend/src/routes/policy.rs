@@ -8,12 +8,13 @@
 use std::collections::HashMap;
 
 use aegis_common::{
-    contracts::EvaluationRequest,
     error::Message,
     openapi::BackendErrorBody,
     telemetry::{CORRELATION_HEADER, TraceParent},
 };
-use aegis_policy::{OwnedContext, OwnedRequest, PolicySet, PolicyType, ValidationError};
+use aegis_policy::{
+    EvaluationContext, EvaluationRequest, PolicySet, PolicyType, Request, ValidationError,
+};
 use axum::{
     extract::{FromRequestParts, Query, State},
     http::{HeaderMap, StatusCode, header, request::Parts},
@@ -95,7 +96,7 @@ pub struct PolicyInput {
     pub description: Option<String>,
     /// The policy type.
     #[serde(rename = "type")]
-    pub policy_type: aegis_common::contracts::PolicyType,
+    pub policy_type: PolicyType,
     /// Allow or deny.
     pub effect: PolicyEffect,
     /// Condition object: every key must hold.
@@ -130,7 +131,7 @@ pub struct PolicyPatch {
     /// The policy type.
     #[serde(rename = "type")]
     #[schema(nullable = false)]
-    pub policy_type: Option<aegis_common::contracts::PolicyType>,
+    pub policy_type: Option<PolicyType>,
     /// Allow or deny.
     #[schema(nullable = false)]
     pub effect: Option<PolicyEffect>,
@@ -248,7 +249,7 @@ fn validation(e: &ValidationError) -> ApiError {
 async fn run_evaluation(
     state: &AppState,
     headers: &HeaderMap,
-    request: &OwnedRequest,
+    request: &EvaluationRequest,
     explain: bool,
 ) -> Response {
     let meta = EvaluationMeta {
@@ -262,7 +263,7 @@ async fn run_evaluation(
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-fn check_request(r: &OwnedRequest) -> Result<(), ApiError> {
+fn check_request(r: &EvaluationRequest) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     if r.action.is_empty() {
         errors.push("action should not be empty".to_owned());
@@ -292,7 +293,7 @@ async fn evaluate_post(
     _: RateLimit,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-    aegis_common::http::Json(request, _): Json<OwnedRequest>,
+    aegis_common::http::Json(request, _): Json<EvaluationRequest>,
 ) -> Result<Response, ApiError> {
     let explain = explain_flag(&q)?;
     check_request(&request)?;
@@ -304,7 +305,7 @@ async fn evaluate_post(
     params(
         ("action" = String, Query, description = "The action, e.g. `scale_up`"),
         ("resource" = String, Query, description = "The resource, e.g. `service:api`"),
-        ("type" = aegis_common::contracts::PolicyType, Query, description = "The policy type"),
+        ("type" = PolicyType, Query, description = "The policy type"),
         ("userId" = Option<String>, Query, description = "Context: the user id"),
         ("role" = Option<String>, Query, description = "Context: the role"),
         ("ipAddress" = Option<String>, Query, description = "Context: the client IP (default: the caller's)"),
@@ -338,11 +339,11 @@ async fn evaluate_get(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     });
-    let request = OwnedRequest {
+    let request = EvaluationRequest {
         policy_type,
         action,
         resource,
-        context: OwnedContext {
+        context: EvaluationContext {
             user_id: field("userId"),
             role: field("role"),
             metadata: None,
@@ -361,8 +362,7 @@ struct DryRunBody {
     #[schema(value_type = Vec<PolicyInput>)]
     policies: Value,
     /// The request to evaluate against them.
-    #[schema(value_type = EvaluationRequest)]
-    request: OwnedRequest,
+    request: EvaluationRequest,
 }
 
 #[utoipa::path(post, path = "/policy/dry-run", tag = "policy", operation_id = "dry_run_policies",
@@ -391,7 +391,7 @@ async fn dry_run(
         validation(&e)
     })?;
     let set = PolicySet::new(policies);
-    let explanation = set.explain(&body.request.as_request(), Utc::now());
+    let explanation = set.explain(&Request::from(&body.request), Utc::now());
     let decision = explanation.decision.to_body();
     let mut out = serde_json::to_value(&decision).unwrap_or_else(|_| json!({}));
     if let Some(obj) = out.as_object_mut() {
@@ -486,7 +486,7 @@ fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<Option<bool>, A
     description = "Every policy, in evaluation order (admin, auditor).",
     security(("bearerAuth" = [])),
     params(
-        ("type" = Option<aegis_common::contracts::PolicyType>, Query, description = "Only this type"),
+        ("type" = Option<PolicyType>, Query, description = "Only this type"),
         ("isActive" = Option<bool>, Query, description = "Only active (or inactive) policies"),
         ("enabled" = Option<bool>, Query, description = "Alias of `isActive` (used when `isActive` is absent)"),
     ),
