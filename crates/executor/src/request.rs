@@ -5,7 +5,11 @@
 //! demands: the envelope before the namespace and signature checks, the per-action
 //! parameter schema after them, so the signed bytes are never altered.
 
-use aegis_common::{contracts::ActionType, signing::is_valid_nonce};
+use aegis_common::{
+    contracts::ActionType,
+    names::{Namespace, ResourceName},
+    signing::is_valid_nonce,
+};
 use serde_json::{Map, Value};
 
 use crate::config::Config;
@@ -234,27 +238,34 @@ fn validate_policy(v: &Value) -> Result<bool, Vec<String>> {
     }
 }
 
-pub use aegis_common::names::{is_dns_label, is_dns_subdomain};
-
-/// The validated parameters of an action.
+/// The validated parameters of an action: every name in them passed the DNS-1123 checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActionParams {
+pub struct ActionParams {
+    /// `namespace`.
+    pub namespace: Namespace,
+    /// The parameters of this action type.
+    pub kind: ActionKind,
+}
+
+/// The parameters that depend on the action type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionKind {
     /// `restart_pod` / `delete_pod`.
     Pod {
         /// Pod name.
-        pod_name: String,
+        pod_name: ResourceName,
     },
     /// `scale_deployment`.
     Scale {
         /// Deployment name.
-        deployment_name: String,
+        deployment_name: ResourceName,
         /// Target replicas.
         replicas: i64,
     },
     /// `rollback_deployment`.
     Rollback {
         /// Deployment name.
-        deployment_name: String,
+        deployment_name: ResourceName,
         /// Target revision (`None` = previous).
         revision: Option<i64>,
     },
@@ -288,33 +299,36 @@ pub fn validate_params(body: &ExecuteBody, config: &Config) -> Result<ActionPara
             }
         }
     }
-    if !body.namespace().is_some_and(is_dns_label) {
-        errors.push("actionParams.namespace must be a valid DNS-1123 label".into());
-    }
+    // Absent or not a string, the namespace gets the message of an invalid one.
+    let namespace = match Namespace::new(body.namespace().unwrap_or_default()) {
+        Ok(namespace) => Some(namespace),
+        Err(e) => {
+            errors.push(format!("actionParams.namespace {e}"));
+            None
+        }
+    };
     if let Some(d) = p.get("dryRun")
         && !d.is_boolean()
     {
         errors.push("actionParams.dryRun must be a boolean value".into());
     }
-    let name = |key: &str, errors: &mut Vec<String>| -> String {
-        match p.get(key).and_then(Value::as_str) {
-            Some(n) if is_dns_subdomain(n) => n.to_owned(),
-            Some(_) => {
-                errors.push(format!(
-                    "actionParams.{key} must be a valid DNS-1123 subdomain"
-                ));
-                String::new()
-            }
-            None => {
-                errors.push(format!("actionParams.{key} must be a string"));
-                String::new()
+    let name = |key: &str, errors: &mut Vec<String>| -> Option<ResourceName> {
+        let Some(name) = p.get(key).and_then(Value::as_str) else {
+            errors.push(format!("actionParams.{key} must be a string"));
+            return None;
+        };
+        match ResourceName::new(name) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                errors.push(format!("actionParams.{key} {e}"));
+                None
             }
         }
     };
-    let params = match body.action_type {
-        ActionType::RestartPod | ActionType::DeletePod => ActionParams::Pod {
-            pod_name: name("podName", &mut errors),
-        },
+    let kind = match body.action_type {
+        ActionType::RestartPod | ActionType::DeletePod => {
+            name("podName", &mut errors).map(|pod_name| ActionKind::Pod { pod_name })
+        }
         ActionType::ScaleDeployment => {
             let deployment_name = name("deploymentName", &mut errors);
             let replicas = match p.get("replicas").and_then(integer) {
@@ -331,17 +345,19 @@ pub fn validate_params(body: &ExecuteBody, config: &Config) -> Result<ActionPara
                             config.max_replicas
                         ));
                     }
-                    n
+                    Some(n)
                 }
                 None => {
                     errors.push("actionParams.replicas must be an integer number".into());
-                    0
+                    None
                 }
             };
-            ActionParams::Scale {
-                deployment_name,
-                replicas,
-            }
+            deployment_name
+                .zip(replicas)
+                .map(|(deployment_name, replicas)| ActionKind::Scale {
+                    deployment_name,
+                    replicas,
+                })
         }
         ActionType::RollbackDeployment => {
             let deployment_name = name("deploymentName", &mut errors);
@@ -356,17 +372,17 @@ pub fn validate_params(body: &ExecuteBody, config: &Config) -> Result<ActionPara
                     }
                 },
             };
-            ActionParams::Rollback {
+            deployment_name.map(|deployment_name| ActionKind::Rollback {
                 deployment_name,
                 revision,
-            }
+            })
         }
-        ActionType::UpdateConfig => ActionParams::Unsupported,
+        ActionType::UpdateConfig => Some(ActionKind::Unsupported),
     };
-    if errors.is_empty() {
-        Ok(params)
-    } else {
-        Err(errors)
+    // A missing part always left its message.
+    match (namespace, kind) {
+        (Some(namespace), Some(kind)) if errors.is_empty() => Ok(ActionParams { namespace, kind }),
+        _ => Err(errors),
     }
 }
 
@@ -393,5 +409,66 @@ mod tests {
         .unwrap_err();
         assert!(err.contains(&"policyDecision.allowed must be a boolean value".to_owned()));
         assert!(err.contains(&"policyDecision.property x should not exist".to_owned()));
+    }
+
+    fn config() -> Config {
+        let env = aegis_common::config::Env::from_pairs([("EXECUTOR_HMAC_SECRET", "k")]);
+        Config::from_env(&env).unwrap()
+    }
+
+    fn params(action_type: &str, action_params: Value) -> Result<ActionParams, Vec<String>> {
+        let body =
+            parse_envelope(json!({"actionType": action_type, "actionParams": action_params}))
+                .unwrap();
+        validate_params(&body, &config())
+    }
+
+    #[test]
+    fn valid_parameters_carry_checked_names() {
+        let scale = params(
+            "scale_deployment",
+            json!({"namespace": "production", "deploymentName": "api.v1", "replicas": 3}),
+        )
+        .unwrap();
+        assert_eq!(scale.namespace, "production");
+        assert_eq!(
+            scale.kind,
+            ActionKind::Scale {
+                deployment_name: ResourceName::new("api.v1").unwrap(),
+                replicas: 3
+            }
+        );
+        let restart = params(
+            "restart_pod",
+            json!({"namespace": "default", "podName": "web-1"}),
+        );
+        assert!(
+            matches!(restart, Ok(ActionParams { kind: ActionKind::Pod { pod_name }, .. }) if pod_name == "web-1")
+        );
+    }
+
+    #[test]
+    fn every_invalid_name_is_named_in_the_order_of_the_checks() {
+        let err = params(
+            "rollback_deployment",
+            json!({"namespace": "Prod", "deploymentName": "api_v1", "revision": -1}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "actionParams.namespace must be a valid DNS-1123 label",
+                "actionParams.deploymentName must be a valid DNS-1123 subdomain",
+                "actionParams.revision must be a positive integer",
+            ]
+        );
+        let err = params("restart_pod", json!({"podName": 7})).unwrap_err();
+        assert_eq!(
+            err,
+            [
+                "actionParams.namespace must be a valid DNS-1123 label",
+                "actionParams.podName must be a string",
+            ]
+        );
     }
 }

@@ -1,11 +1,15 @@
 //! The three real actions and the deployment read.
 //!
 //! Each returns the result object on success or a failure message that goes to the caller as
-//! `success:false` and into the audit row. Mutating calls carry `dryRun=All` when asked.
+//! `success:false` and into the audit row. Mutating calls carry `dryRun=All` when asked. Names
+//! arrive checked ([`Namespace`], [`ResourceName`]), so none reaches the API server unchecked.
 
 use std::collections::BTreeMap;
 
-use aegis_common::contracts::DeploymentStatus;
+use aegis_common::{
+    contracts::DeploymentStatus,
+    names::{Namespace, ResourceName},
+};
 use k8s_openapi::api::{
     apps::v1::{Deployment, ReplicaSet},
     core::v1::Pod,
@@ -54,14 +58,14 @@ fn patch_params(dry_run: bool) -> PatchParams {
 /// `restart_pod`: a controller-owned pod only; DELETE with background propagation.
 pub async fn restart_pod(
     kube: &KubeClient,
-    namespace: &str,
-    pod_name: &str,
+    namespace: &Namespace,
+    pod_name: &ResourceName,
     dry_run: bool,
 ) -> Result<Value, ActionError> {
     let client = kube.client().await?;
-    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    let pods: Api<Pod> = Api::namespaced(client, namespace.as_str());
     let pod = kube
-        .call(Op::Get, "pod", pods.get_opt(pod_name))
+        .call(Op::Get, "pod", pods.get_opt(pod_name.as_str()))
         .await?
         .ok_or_else(|| {
             ActionError::Refused(format!("Pod {pod_name} not found in namespace {namespace}"))
@@ -81,7 +85,7 @@ pub async fn restart_pod(
     let mut params = DeleteParams::background();
     params.dry_run = dry_run;
     match kube
-        .call(Op::Delete, "pod", pods.delete(pod_name, &params))
+        .call(Op::Delete, "pod", pods.delete(pod_name.as_str(), &params))
         .await
     {
         Ok(_) => {}
@@ -105,7 +109,7 @@ pub async fn restart_pod(
     Ok(with_dry_run(result, dry_run))
 }
 
-fn deployment_not_found(name: &str, namespace: &str) -> ActionError {
+fn deployment_not_found(name: &ResourceName, namespace: &Namespace) -> ActionError {
     ActionError::Refused(format!(
         "Deployment {name} not found in namespace {namespace}"
     ))
@@ -114,15 +118,19 @@ fn deployment_not_found(name: &str, namespace: &str) -> ActionError {
 /// `scale_deployment` through the scale subresource with a merge patch.
 pub async fn scale_deployment(
     kube: &KubeClient,
-    namespace: &str,
-    name: &str,
+    namespace: &Namespace,
+    name: &ResourceName,
     replicas: i64,
     dry_run: bool,
 ) -> Result<Value, ActionError> {
     let client = kube.client().await?;
-    let deployments: Api<Deployment> = Api::namespaced(client, namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client, namespace.as_str());
     let scale = match kube
-        .call(Op::Get, "deployment_scale", deployments.get_scale(name))
+        .call(
+            Op::Get,
+            "deployment_scale",
+            deployments.get_scale(name.as_str()),
+        )
         .await
     {
         Ok(s) => s,
@@ -135,7 +143,7 @@ pub async fn scale_deployment(
         .call(
             Op::Patch,
             "deployment_scale",
-            deployments.patch_scale(name, &patch_params(dry_run), &patch),
+            deployments.patch_scale(name.as_str(), &patch_params(dry_run), &patch),
         )
         .await
     {
@@ -169,15 +177,15 @@ fn revision_of(annotations: Option<&BTreeMap<String, String>>) -> Option<i64> {
 /// `rollback_deployment` with `kubectl rollout undo` semantics.
 pub async fn rollback_deployment(
     kube: &KubeClient,
-    namespace: &str,
-    name: &str,
+    namespace: &Namespace,
+    name: &ResourceName,
     revision: Option<i64>,
     dry_run: bool,
 ) -> Result<Value, ActionError> {
     let client = kube.client().await?;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace.as_str());
     let deployment = kube
-        .call(Op::Get, "deployment", deployments.get_opt(name))
+        .call(Op::Get, "deployment", deployments.get_opt(name.as_str()))
         .await?
         .ok_or_else(|| deployment_not_found(name, namespace))?;
     let spec = deployment.spec.clone().unwrap_or_default();
@@ -195,7 +203,7 @@ pub async fn rollback_deployment(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    let replicasets: Api<ReplicaSet> = Api::namespaced(client, namespace);
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client, namespace.as_str());
     let list = kube
         .call(
             Op::List,
@@ -264,7 +272,11 @@ pub async fn rollback_deployment(
         .call(
             Op::Patch,
             "deployment",
-            deployments.patch(name, &patch_params(dry_run), &Patch::<()>::Json(patch)),
+            deployments.patch(
+                name.as_str(),
+                &patch_params(dry_run),
+                &Patch::<()>::Json(patch),
+            ),
         )
         .await
     {
@@ -293,13 +305,13 @@ pub async fn rollback_deployment(
 /// `GET /executor/deployments/…`: the deployment's replica counts and revision (`None` when absent).
 pub async fn deployment_status(
     kube: &KubeClient,
-    namespace: &str,
-    name: &str,
+    namespace: &Namespace,
+    name: &ResourceName,
 ) -> Result<Option<DeploymentStatus>, K8sError> {
     let client = kube.client().await?;
-    let deployments: Api<Deployment> = Api::namespaced(client, namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client, namespace.as_str());
     let Some(d) = kube
-        .call(Op::Get, "deployment", deployments.get_opt(name))
+        .call(Op::Get, "deployment", deployments.get_opt(name.as_str()))
         .await?
     else {
         return Ok(None);
@@ -307,8 +319,8 @@ pub async fn deployment_status(
     let spec = d.spec.unwrap_or_default();
     let status = d.status.unwrap_or_default();
     Ok(Some(DeploymentStatus {
-        namespace: namespace.to_owned(),
-        deployment_name: name.to_owned(),
+        namespace: namespace.to_string(),
+        deployment_name: name.to_string(),
         replicas: spec.replicas.unwrap_or(1),
         ready_replicas: status.ready_replicas.unwrap_or(0),
         updated_replicas: status.updated_replicas.unwrap_or(0),

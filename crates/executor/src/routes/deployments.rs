@@ -2,7 +2,12 @@
 //! reads the current replica count here before scaling relatively. `X-API-Key` must be one of
 //! `SERVICE_API_KEYS`; the namespace rules are those. Not audited, not throttled.
 
-use aegis_common::{contracts::DeploymentStatus, openapi::NestErrorBody, signing::secret_in};
+use aegis_common::{
+    contracts::DeploymentStatus,
+    names::{Namespace, ResourceName},
+    openapi::NestErrorBody,
+    signing::secret_in,
+};
 use axum::{
     Json,
     extract::{Path, State},
@@ -13,7 +18,6 @@ use secrecy::ExposeSecret;
 use crate::{
     error::ApiError,
     k8s::{K8sError, actions},
-    request::{is_dns_label, is_dns_subdomain},
     safety,
     state::AppState,
 };
@@ -57,11 +61,11 @@ pub async fn get_deployment(
         return Err(ApiError::Unauthorized);
     }
     safety::check_namespace(&state.config, Some(&namespace), &namespace)?;
-    if !is_dns_label(&namespace) || !is_dns_subdomain(&name) {
+    let (Ok(namespace), Ok(name)) = (Namespace::new(namespace), ResourceName::new(name)) else {
         return Err(ApiError::BadRequest(
             vec!["namespace and name must be valid DNS-1123 names".to_owned()].into(),
         ));
-    }
+    };
     match actions::deployment_status(&state.kube, &namespace, &name).await {
         Ok(Some(status)) => Ok(Json(status)),
         Ok(None) => Err(ApiError::NotFound(format!(

@@ -30,7 +30,7 @@ use crate::{
     audit::store::{AuditRow, AuditStore, AuditSubject, FinalStatus},
     error::ApiError,
     k8s::actions::{self, ActionError},
-    request::{ActionParams, ExecuteBody, parse_envelope, validate_params},
+    request::{ActionKind, ActionParams, ExecuteBody, parse_envelope, validate_params},
     safety::{self, ResourceLock},
     state::AppState,
 };
@@ -390,8 +390,7 @@ async fn run(
         k8s.resource = %resource_name,
         correlation_id = %correlation,
     );
-    let outcome =
-        tracing::Instrument::instrument(perform(&ctx, params, &namespace, lock), span).await;
+    let outcome = tracing::Instrument::instrument(perform(&ctx, params, lock), span).await;
     metrics.pending_actions.dec();
     outcome
 }
@@ -402,10 +401,10 @@ async fn run(
 async fn perform(
     ctx: &Ctx<'_>,
     params: ActionParams,
-    namespace: &str,
     lock: ResourceLock,
 ) -> Result<Response, ApiError> {
     let state = ctx.state;
+    let namespace = params.namespace.as_str();
     let metrics = &state.executor_metrics;
     let action = ctx.body.action_type;
     let store = AuditStore::new(state.db.clone(), state.config.loki_url.is_some())
@@ -431,15 +430,11 @@ async fn perform(
         metrics.dry_runs.with_label_values(&[action.as_str()]).inc();
     }
     let timeout = state.config.action_timeout;
-    let result = match tokio::time::timeout(
-        timeout,
-        run_action(state, action, &params, namespace, dry_run),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(ActionError::Timeout(timeout.as_millis())),
-    };
+    let result =
+        match tokio::time::timeout(timeout, run_action(state, action, &params, dry_run)).await {
+            Ok(r) => r,
+            Err(_) => Err(ActionError::Timeout(timeout.as_millis())),
+        };
 
     // (8) completed | failed.
     let duration = elapsed_ms(ctx.started);
@@ -536,24 +531,24 @@ async fn run_action(
     state: &AppState,
     action: ActionType,
     params: &ActionParams,
-    namespace: &str,
     dry_run: bool,
 ) -> Result<Value, ActionError> {
     let kube = &state.kube;
-    match (action, params) {
-        (ActionType::RestartPod, ActionParams::Pod { pod_name }) => {
+    let namespace = &params.namespace;
+    match (action, &params.kind) {
+        (ActionType::RestartPod, ActionKind::Pod { pod_name }) => {
             actions::restart_pod(kube, namespace, pod_name, dry_run).await
         }
         (
             ActionType::ScaleDeployment,
-            ActionParams::Scale {
+            ActionKind::Scale {
                 deployment_name,
                 replicas,
             },
         ) => actions::scale_deployment(kube, namespace, deployment_name, *replicas, dry_run).await,
         (
             ActionType::RollbackDeployment,
-            ActionParams::Rollback {
+            ActionKind::Rollback {
                 deployment_name,
                 revision,
             },
