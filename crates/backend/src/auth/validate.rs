@@ -26,6 +26,26 @@ impl Violations {
             Err(crate::error::ApiError::BadRequest(self.0.into()))
         }
     }
+
+    /// The value a parse made, or `None` with the parse's messages added.
+    pub fn parsed<T>(&mut self, parse: Result<T, Vec<String>>) -> Option<T> {
+        match parse {
+            Ok(value) => Some(value),
+            Err(messages) => {
+                self.0.extend(messages);
+                None
+            }
+        }
+    }
+
+    /// [`Violations::finish`] that hands back the value of a [`Violations::parsed`], which is
+    /// `Some` whenever nothing failed.
+    pub fn finish_with<T>(self, value: Option<T>) -> Result<T, crate::error::ApiError> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(crate::error::ApiError::BadRequest(self.0.into())),
+        }
+    }
 }
 
 /// A pragmatic e-mail check: `local@domain.tld`, no whitespace, ≤ 255 characters.

@@ -9,11 +9,14 @@
 
 use std::collections::BTreeMap;
 
-use aegis_common::contracts::{RemediationAction, SignalTarget};
+use aegis_common::{
+    contracts::RemediationAction,
+    names::{Namespace, ResourceName},
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Signal, is_dns_label, is_dns_subdomain, signal::normalise_severity};
+use super::{Signal, Target, signal::normalise_severity};
 
 /// The webhook body (fields the loop does not use are ignored).
 #[derive(Debug, Clone, Deserialize)]
@@ -121,21 +124,17 @@ fn classify(hook: &Webhook, alert: &WebhookAlert) -> AlertSignal {
             .filter(|v| !v.is_empty())
     };
     let fallback = label("deployment").is_none();
-    let namespace = label("namespace").unwrap_or("production").to_owned();
-    let deployment = label("deployment").map_or_else(
-        || fallback_deployment(label("category")).to_owned(),
-        str::to_owned,
+    let namespace = Namespace::new(label("namespace").unwrap_or("production"));
+    let deployment = ResourceName::new(
+        label("deployment").unwrap_or_else(|| fallback_deployment(label("category"))),
     );
-    let pod = label("pod").map(str::to_owned);
-    if !is_dns_label(&namespace)
-        || !is_dns_subdomain(&deployment)
-        || pod.as_deref().is_some_and(|p| !is_dns_subdomain(p))
-    {
+    let pod = label("pod").map(ResourceName::new).transpose();
+    let (Ok(namespace), Ok(deployment), Ok(pod)) = (namespace, deployment, pod) else {
         return AlertSignal::Skipped {
             fingerprint,
             reason: "the namespace, deployment or pod label is not a valid Kubernetes name".into(),
         };
-    }
+    };
     let annotation = alert.annotations.get("aegis_action").map(|s| s.trim());
     let (recommended_action, action_note) = match annotation {
         None | Some("") => (None, None),
@@ -171,7 +170,7 @@ fn classify(hook: &Webhook, alert: &WebhookAlert) -> AlertSignal {
         source: "alertmanager".into(),
         kind: "alert".into(),
         observed_at: alert.starts_at.clone(),
-        target: SignalTarget {
+        target: Target {
             namespace,
             deployment,
             pod,

@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use aegis_common::contracts::RemediationAction;
+use aegis_common::{contracts::RemediationAction, names::ResourceName};
 
 use super::Signal;
 
@@ -18,9 +18,9 @@ pub fn fingerprint(signal: &Signal) -> String {
     }
     computed(
         &signal.kind,
-        &signal.target.namespace,
-        &signal.target.deployment,
-        signal.target.pod.as_deref().unwrap_or(""),
+        signal.target.namespace.as_str(),
+        signal.target.deployment.as_str(),
+        signal.target.pod.as_ref().map_or("", ResourceName::as_str),
         signal
             .recommended_action
             .map_or("", RemediationAction::as_str),
@@ -54,7 +54,7 @@ mod tests {
             body["fingerprint"] = json!(f);
         }
         let wire: RemediationSignal = serde_json::from_value(body).unwrap();
-        Signal::from(&wire)
+        Signal::try_from(&wire).unwrap()
     }
 
     #[test]

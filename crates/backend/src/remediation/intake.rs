@@ -1,5 +1,6 @@
 //! Signal intake: open a new incident or join the open one with the same fingerprint.
 
+use aegis_common::names::ResourceName;
 use aegis_remediation::Step;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -40,9 +41,9 @@ pub async fn accept_signal(
         fingerprint: &fp,
         source: &signal.source,
         kind: &signal.kind,
-        namespace: &signal.target.namespace,
-        deployment: &signal.target.deployment,
-        pod: signal.target.pod.as_deref(),
+        namespace: signal.target.namespace.as_str(),
+        deployment: signal.target.deployment.as_str(),
+        pod: signal.target.pod.as_ref().map(ResourceName::as_str),
         severity: &signal.severity,
         score: signal.score,
         confidence: signal.confidence,

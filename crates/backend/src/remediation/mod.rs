@@ -18,6 +18,4 @@ pub use config::RemediationConfig;
 pub use engine::Remediator;
 pub use fingerprint::fingerprint;
 pub use intake::{IntakeOutcome, accept_signal};
-pub use signal::Signal;
-
-pub use aegis_common::names::{is_dns_label, is_dns_subdomain};
+pub use signal::{Signal, Target};

@@ -1,7 +1,11 @@
 //! The loop's own view of a signal, whatever sent it: the ai-engine, Alertmanager
 //! or an admin.
 
-use aegis_common::contracts::{RemediationAction, RemediationSignal, SignalTarget, SignalWindow};
+use aegis_common::{
+    contracts::{RemediationAction, RemediationSignal, SignalTarget, SignalWindow},
+    names::{InvalidName, Namespace, ResourceName},
+};
+use serde::Serialize;
 use serde_json::Value;
 
 /// A signal as intake and the decision path see it.
@@ -14,7 +18,7 @@ pub struct Signal {
     /// When it was observed (RFC 3339), when known.
     pub observed_at: Option<String>,
     /// The workload.
-    pub target: SignalTarget,
+    pub target: Target,
     /// `low`, `medium`, `high` or `critical`.
     pub severity: String,
     /// Anomaly score (0 when the sender had none).
@@ -31,7 +35,8 @@ pub struct Signal {
 }
 
 impl Signal {
-    /// The signal with every value fit for PostgreSQL (no U+0000 in text or jsonb).
+    /// The signal with every value fit for PostgreSQL (no U+0000 in text or jsonb); the
+    /// target's names are DNS-1123 names, fit already.
     #[must_use]
     pub fn pg_safe(self) -> Self {
         use aegis_common::db::{pg_json, pg_text};
@@ -47,19 +52,77 @@ impl Signal {
     }
 }
 
-impl From<&RemediationSignal> for Signal {
-    fn from(s: &RemediationSignal) -> Self {
-        Self {
+impl TryFrom<&RemediationSignal> for Signal {
+    /// The messages of [`Target::parse`].
+    type Error = Vec<String>;
+
+    fn try_from(s: &RemediationSignal) -> Result<Self, Self::Error> {
+        Ok(Self {
             source: s.source.clone(),
             kind: s.kind.as_str().to_owned(),
             observed_at: Some(s.observed_at.clone()),
-            target: s.target.clone(),
+            target: Target::parse(&s.target)?,
             severity: s.severity.as_str().to_owned(),
             score: s.score,
             confidence: s.confidence,
             recommended_action: Some(s.recommended_action),
             fingerprint: s.fingerprint.clone(),
             raw: serde_json::to_value(s).unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// The workload a signal is about, every name checked. It serialises as the
+/// [`SignalTarget`] it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// Namespace.
+    pub namespace: Namespace,
+    /// Deployment.
+    pub deployment: ResourceName,
+    /// Pod, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<ResourceName>,
+}
+
+impl Target {
+    /// Checks the names of a request body's `target`: one message per invalid name, which
+    /// names it as a field of the body (`target.namespace must be a valid DNS-1123 label`).
+    pub fn parse(target: &SignalTarget) -> Result<Self, Vec<String>> {
+        let mut errors = Vec::new();
+        let namespace = checked(
+            "namespace",
+            Namespace::new(target.namespace.as_str()),
+            &mut errors,
+        );
+        let deployment = checked(
+            "deployment",
+            ResourceName::new(target.deployment.as_str()),
+            &mut errors,
+        );
+        let pod = checked(
+            "pod",
+            target.pod.as_deref().map(ResourceName::new).transpose(),
+            &mut errors,
+        );
+        match (namespace, deployment, pod) {
+            (Some(namespace), Some(deployment), Some(pod)) => Ok(Self {
+                namespace,
+                deployment,
+                pod,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// The checked name, or `None` with a message naming `field` of the body's `target`.
+fn checked<T>(field: &str, name: Result<T, InvalidName>, errors: &mut Vec<String>) -> Option<T> {
+    match name {
+        Ok(name) => Some(name),
+        Err(e) => {
+            errors.push(format!("target.{field} {e}"));
+            None
         }
     }
 }
@@ -109,5 +172,43 @@ mod tests {
         ]}}))
         .unwrap();
         assert_eq!(w.metrics.len(), 1);
+    }
+
+    fn wire_target(value: Value) -> SignalTarget {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_target_with_valid_names_parses_and_serialises_as_it_came() {
+        for body in [
+            json!({"namespace": "shop", "deployment": "web"}),
+            json!({"namespace": "shop", "deployment": "web.v2", "pod": "web-7d4b9c-x2x"}),
+        ] {
+            let target = Target::parse(&wire_target(body.clone())).unwrap();
+            assert_eq!(target.namespace, "shop");
+            assert_eq!(serde_json::to_value(&target).unwrap(), body);
+        }
+    }
+
+    #[test]
+    fn every_invalid_name_of_a_target_is_named_as_a_body_field() {
+        let refused = Target::parse(&wire_target(
+            json!({"namespace": "Shop!", "deployment": "web_1", "pod": "-x"}),
+        ));
+        assert_eq!(
+            refused,
+            Err(vec![
+                "target.namespace must be a valid DNS-1123 label".to_owned(),
+                "target.deployment must be a valid DNS-1123 subdomain".to_owned(),
+                "target.pod must be a valid DNS-1123 subdomain".to_owned(),
+            ])
+        );
+        let refused = Target::parse(&wire_target(json!({"namespace": "shop", "deployment": ""})));
+        assert_eq!(
+            refused,
+            Err(vec![
+                "target.deployment must be a valid DNS-1123 subdomain".to_owned()
+            ])
+        );
     }
 }

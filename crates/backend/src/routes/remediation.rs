@@ -9,6 +9,7 @@ use aegis_common::{
         PolicyDecisionSummary, RemediationAction, RemediationSignal, SignalAccepted, SignalKind,
         SignalTarget, SignalWindow, TrainingDataCreated, TrainingDataRequest, TrainingSource,
     },
+    names::Namespace,
     openapi::BackendErrorBody,
     telemetry::{CORRELATION_HEADER, TraceParent},
 };
@@ -33,7 +34,7 @@ use crate::{
     },
     error::{ApiError, Json, UuidPath},
     realtime::RemediationEvent,
-    remediation::{self, Signal, engine, is_dns_label, is_dns_subdomain, signal::window_of},
+    remediation::{self, Signal, Target, engine, signal::window_of},
     state::AppState,
 };
 
@@ -59,9 +60,10 @@ pub struct IncidentDetail {
     pub timeline: Vec<IncidentEvent>,
 }
 
-fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
+/// The loop's signal, or 400 with one message per broken rule.
+fn validate_signal(signal: &RemediationSignal) -> Result<Signal, ApiError> {
     let mut v = Violations::new();
-    check_target(&mut v, &signal.target);
+    let parsed = v.parsed(Signal::try_from(signal));
     v.check(
         signal.source.trim().is_empty(),
         "source should not be empty",
@@ -70,7 +72,7 @@ fn validate_signal(signal: &RemediationSignal) -> Result<(), ApiError> {
         !signal.score.is_finite() || !signal.confidence.is_finite(),
         "score and confidence must be finite numbers",
     );
-    v.finish()
+    v.finish_with(parsed)
 }
 
 #[utoipa::path(post, path = "/remediation/signals", tag = "remediation", operation_id = "remediation_signal",
@@ -89,9 +91,9 @@ async fn signal(
     trace: Option<Extension<TraceParent>>,
     aegis_common::http::Json(body, _): Json<RemediationSignal>,
 ) -> Result<Response, ApiError> {
-    validate_signal(&body)?;
+    let signal = validate_signal(&body)?;
     let trace = trace.map(|Extension(t)| t);
-    let accepted = intake(&state, Signal::from(&body), trace).await?;
+    let accepted = intake(&state, signal, trace).await?;
     Ok(accepted_response(StatusCode::ACCEPTED, &accepted))
 }
 
@@ -223,14 +225,14 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let admin = admin.into_inner();
     let mut v = Violations::new();
-    check_target(&mut v, &body.target);
+    let target = v.parsed(Target::parse(&body.target));
     v.check(
         body.reason
             .as_ref()
             .is_some_and(|r| r.chars().count() > 1000),
         "reason must be at most 1000 characters",
     );
-    v.finish()?;
+    let target = v.finish_with(target)?;
     let kind = body.kind.unwrap_or(SignalKind::Anomaly);
     let severity = body
         .severity
@@ -247,7 +249,7 @@ async fn create(
         source: format!("admin:{}", admin.email),
         kind: kind.as_str().to_owned(),
         observed_at: Some(aegis_common::time::rfc3339_millis(chrono::Utc::now())),
-        target: body.target,
+        target,
         severity: severity.as_str().to_owned(),
         score: 0.0,
         confidence: 1.0,
@@ -262,23 +264,6 @@ async fn create(
         StatusCode::CREATED
     };
     Ok(accepted_response(status, &accepted))
-}
-
-fn check_target(v: &mut Violations, target: &SignalTarget) {
-    v.check(
-        !is_dns_label(&target.namespace),
-        "target.namespace must be a valid DNS-1123 label",
-    );
-    v.check(
-        !is_dns_subdomain(&target.deployment),
-        "target.deployment must be a valid DNS-1123 subdomain",
-    );
-    if let Some(pod) = &target.pod {
-        v.check(
-            !is_dns_subdomain(pod),
-            "target.pod must be a valid DNS-1123 subdomain",
-        );
-    }
 }
 
 async fn load(state: &AppState, id: uuid::Uuid) -> Result<incidents::Incident, ApiError> {
@@ -550,12 +535,16 @@ async fn list(
         };
         (!items.is_empty()).then_some(items)
     });
-    let namespace = q.get("namespace").filter(|s| !s.is_empty()).cloned();
-    if let Some(ns) = &namespace
-        && !is_dns_label(ns)
-    {
-        errors.push("namespace must be a valid DNS-1123 label".to_owned());
-    }
+    let namespace = match q.get("namespace").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(ns) => match Namespace::new(ns.as_str()) {
+            Ok(ns) => Some(String::from(ns)),
+            Err(e) => {
+                errors.push(format!("namespace {e}"));
+                None
+            }
+        },
+    };
     let limit = match q.get("limit") {
         None => 50,
         Some(raw) => match raw.parse::<i64>() {
