@@ -176,37 +176,37 @@ pub struct Gate {
 /// `pg_try_advisory_lock` runs only when all of that passed. Each part has the side effects it
 /// had as its own statement, in the same order, so which error wins is unchanged, at one
 /// round trip instead of four.
-const GATE: &str = "WITH n AS (
+const GATE: &str = "WITH claimed AS (
     INSERT INTO signature_nonces (nonce) SELECT $1 WHERE $1::text IS NOT NULL
     ON CONFLICT (nonce) DO NOTHING
     RETURNING 1),
-  go AS (SELECT ($1::text IS NULL OR EXISTS (SELECT 1 FROM n)) AS fresh),
-  r AS (
+  first_use AS (SELECT ($1::text IS NULL OR EXISTS (SELECT 1 FROM claimed)) AS fresh),
+  rate AS (
     INSERT INTO rate_limit_tracking
         (action_type, namespace, requested_by, window_start, window_end, request_count)
     SELECT $2, $3, $4, ws, ws + make_interval(secs => $5), 1
-      FROM (SELECT to_timestamp(floor(extract(epoch FROM now()) / $5) * $5) AS ws) w, go
-     WHERE $6 AND go.fresh
+      FROM (SELECT to_timestamp(floor(extract(epoch FROM now()) / $5) * $5) AS ws) w, first_use
+     WHERE $6 AND first_use.fresh
     ON CONFLICT (action_type, namespace, requested_by, window_start)
     DO UPDATE SET request_count = rate_limit_tracking.request_count + 1,
                   last_request_at = now()
     RETURNING request_count, window_end),
-  c AS (
+  cooldown AS (
     SELECT extract(epoch FROM max(created_at) + make_interval(secs => $8) - now()) * 1000
            AS left_ms
       FROM action_audit_logs
      WHERE $8 > 0 AND resource_type = $9 AND namespace = $3 AND resource_name = $10
        AND status IN ('pending', 'in_progress', 'completed')),
-  v AS (
-    SELECT go.fresh, r.request_count, r.window_end,
-           CASE WHEN c.left_ms > 0 THEN c.left_ms END AS cooldown_ms
-      FROM go LEFT JOIN r ON true CROSS JOIN c)
+  gate AS (
+    SELECT first_use.fresh, rate.request_count, rate.window_end,
+           CASE WHEN cooldown.left_ms > 0 THEN cooldown.left_ms END AS cooldown_ms
+      FROM first_use LEFT JOIN rate ON true CROSS JOIN cooldown)
 SELECT fresh, request_count, window_end, cooldown_ms::float8,
        CASE WHEN fresh AND $11 AND coalesce(request_count <= $7, true) AND cooldown_ms IS NULL
             THEN pg_try_advisory_lock(hashtext($12))
             ELSE false
        END AS locked
-  FROM v";
+  FROM gate";
 
 /// A row of [`GATE`].
 #[derive(sqlx::FromRow)]
