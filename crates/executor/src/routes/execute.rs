@@ -138,14 +138,16 @@ fn elapsed_ms(started: Instant) -> i32 {
     i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)
 }
 
-struct Ctx<'a> {
+/// One execute request on its way through the checks: what its audit row and its metrics
+/// need, whichever step ends it.
+struct Attempt<'a> {
     state: &'a AppState,
     body: &'a ExecuteBody,
     subject: AuditSubject,
     started: Instant,
 }
 
-impl Ctx<'_> {
+impl Attempt<'_> {
     /// Audits a rejection (steps 2–4) and turns it into the response.
     async fn reject(&self, err: ApiError) -> Result<Response, ApiError> {
         let (error_type, category) = err.kind();
@@ -227,7 +229,7 @@ async fn run(
         signature: body.signature.clone(),
         correlation_id: Some(correlation.to_owned()),
     };
-    let ctx = Ctx {
+    let attempt = Attempt {
         state,
         body: &body,
         subject,
@@ -236,19 +238,19 @@ async fn run(
 
     // (2) Namespace, before the signature.
     if let Err(e) = safety::check_namespace(config, body.namespace(), &body.namespace_display()) {
-        return ctx.reject(e).await;
+        return attempt.reject(e).await;
     }
 
     // (3) Signature, (4a) freshness; the nonce is claimed by the gate below.
     let mut claim = None;
     if config.require_signature {
         let Some(signature) = body.signature.as_deref() else {
-            return ctx
+            return attempt
                 .reject(ApiError::bad_request("Action signature is required"))
                 .await;
         };
         if body.timestamp.is_none() && config.require_signature_timestamp {
-            return ctx
+            return attempt
                 .reject(ApiError::bad_request("Request timestamp is required"))
                 .await;
         }
@@ -266,7 +268,7 @@ async fn run(
             _ => verify_v1(key, &fields, signature),
         };
         if !valid {
-            return ctx
+            return attempt
                 .reject(ApiError::Forbidden("Invalid action signature".into()))
                 .await;
         }
@@ -278,7 +280,7 @@ async fn run(
                     now.abs_diff(ts) <= skew.unsigned_abs()
                 });
             if !fresh {
-                return ctx
+                return attempt
                     .reject(ApiError::bad_request("Request timestamp expired"))
                     .await;
             }
@@ -321,13 +323,13 @@ async fn run(
     )
     .await?;
     if !gate.fresh {
-        return ctx
+        return attempt
             .reject(ApiError::Forbidden("Replayed request".into()))
             .await;
     }
     let params = match params {
         Ok(p) => p,
-        Err(messages) => return ctx.reject(ApiError::BadRequest(messages.into())).await,
+        Err(messages) => return attempt.reject(ApiError::BadRequest(messages.into())).await,
     };
     match policy {
         Ok(true) => metrics.policy_checks.with_label_values(&["approved"]).inc(),
@@ -336,7 +338,7 @@ async fn run(
             if body.policy_allowed == Some(false) {
                 metrics.policy_checks.with_label_values(&["denied"]).inc();
             }
-            return ctx.reject(e).await;
+            return attempt.reject(e).await;
         }
     }
     if let Err(retry_after) = gate.rate {
@@ -344,7 +346,7 @@ async fn run(
             .rate_limit_hits
             .with_label_values(&[body.action_type.as_str(), &namespace])
             .inc();
-        return ctx
+        return attempt
             .reject(ApiError::TooManyRequests {
                 message: format!(
                     "Action rate limit exceeded for {} in {namespace}",
@@ -356,7 +358,7 @@ async fn run(
             .await;
     }
     if let Err(retry_after) = gate.cooldown {
-        return ctx
+        return attempt
             .reject(ApiError::TooManyRequests {
                 message: format!("Action cooldown active for {kind} {namespace}/{resource_name}"),
                 retry_after,
@@ -370,12 +372,12 @@ async fn run(
         if let Some(lock) = gate.lock {
             lock.release().await;
         }
-        return ctx
+        return attempt
             .reject(ApiError::Unavailable("Executor busy".into()))
             .await;
     };
     let Some(lock) = gate.lock else {
-        return ctx
+        return attempt
             .reject(ApiError::Conflict(format!(
                 "Another action is in progress for {kind} {namespace}/{resource_name}"
             )))
@@ -390,7 +392,7 @@ async fn run(
         k8s.resource = %resource_name,
         correlation_id = %correlation,
     );
-    let outcome = tracing::Instrument::instrument(perform(&ctx, params, lock), span).await;
+    let outcome = tracing::Instrument::instrument(perform(&attempt, params, lock), span).await;
     metrics.pending_actions.dec();
     outcome
 }
@@ -399,19 +401,19 @@ async fn run(
 /// at the same time as the terminal audit write (the `in_progress` row is committed by then,
 /// so the cooldown of a next action already sees this one).
 async fn perform(
-    ctx: &Ctx<'_>,
+    attempt: &Attempt<'_>,
     params: ActionParams,
     lock: ResourceLock,
 ) -> Result<Response, ApiError> {
-    let state = ctx.state;
+    let state = attempt.state;
     let namespace = params.namespace.as_str();
     let metrics = &state.executor_metrics;
-    let action = ctx.body.action_type;
+    let action = attempt.body.action_type;
     let store = AuditStore::new(state.db.clone(), state.config.loki_url.is_some())
         .with_head_gauge(state.executor_metrics.audit_chain_head.clone());
 
     // (5) pending, (6) in_progress.
-    let row = match store.insert_in_progress(ctx.subject.clone()).await {
+    let row = match store.insert_in_progress(attempt.subject.clone()).await {
         Ok(row) => row,
         Err(e) => {
             lock.release().await;
@@ -421,11 +423,11 @@ async fn perform(
     metrics.audit_logs_created.inc();
     metrics
         .audit_log_size
-        .observe(ctx.subject.action_params.to_string().len() as f64 + 300.0);
+        .observe(attempt.subject.action_params.to_string().len() as f64 + 300.0);
     state.outbox_notify.notify_one();
 
     // (7) The action, bounded by ACTION_TIMEOUT_MS.
-    let dry_run = ctx.body.dry_run();
+    let dry_run = attempt.body.dry_run();
     if dry_run {
         metrics.dry_runs.with_label_values(&[action.as_str()]).inc();
     }
@@ -437,12 +439,12 @@ async fn perform(
         };
 
     // (8) completed | failed.
-    let duration = elapsed_ms(ctx.started);
+    let duration = elapsed_ms(attempt.started);
     let labels = [action.as_str(), namespace];
     metrics
         .action_duration
         .with_label_values(&labels)
-        .observe(ctx.started.elapsed().as_secs_f64());
+        .observe(attempt.started.elapsed().as_secs_f64());
     match result {
         Ok(result) => {
             let (finished, ()) = tokio::join!(
@@ -462,15 +464,15 @@ async fn perform(
                 .actions
                 .with_label_values(&[action.as_str(), namespace, "completed"])
                 .inc();
-            count_success(ctx, &result, namespace);
+            count_success(attempt, &result, namespace);
             tracing::info!(
                 action_type = action.as_str(),
                 namespace,
-                resource_type = ctx.subject.resource_type,
-                resource_name = %ctx.subject.resource_name,
+                resource_type = attempt.subject.resource_type,
+                resource_name = %attempt.subject.resource_name,
                 status = "completed",
                 duration_ms = duration,
-                requested_by = ?ctx.subject.requested_by,
+                requested_by = ?attempt.subject.requested_by,
                 audit_id = %row.id,
                 "action completed"
             );
@@ -509,7 +511,7 @@ async fn perform(
             tracing::warn!(
                 action_type = action.as_str(),
                 namespace,
-                resource_name = %ctx.subject.resource_name,
+                resource_name = %attempt.subject.resource_name,
                 status = "failed",
                 duration_ms = duration,
                 audit_id = %row.id,
@@ -562,9 +564,9 @@ async fn run_action(
     }
 }
 
-fn count_success(ctx: &Ctx<'_>, result: &Value, namespace: &str) {
-    let m = &ctx.state.executor_metrics;
-    match ctx.body.action_type {
+fn count_success(attempt: &Attempt<'_>, result: &Value, namespace: &str) {
+    let m = &attempt.state.executor_metrics;
+    match attempt.body.action_type {
         ActionType::RestartPod => m.pod_restarts.with_label_values(&[namespace]).inc(),
         ActionType::ScaleDeployment => {
             let direction = result["direction"].as_str().unwrap_or("none");
