@@ -23,9 +23,9 @@ use tokio::task::JoinHandle;
 use crate::{
     config::Config,
     detector::AnomalyConfig,
-    engine::{Engine, restore_baselines, train_failure},
     history::{HistoryHandle, HistoryWriter},
     metrics::AiMetrics,
+    models::{Engine, restore_baselines, train_failure},
     routes,
     state::AppState,
 };

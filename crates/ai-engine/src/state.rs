@@ -11,7 +11,7 @@ use std::{
 use aegis_common::metrics::Metrics;
 use sqlx::PgPool;
 
-use crate::{config::Config, engine::Engine, history::HistoryWriter, metrics::AiMetrics};
+use crate::{config::Config, history::HistoryWriter, metrics::AiMetrics, models::Engine};
 
 /// Everything a handler may need, behind one `Arc` (fields read through `Deref`): axum
 /// clones the state for every layer and extractor that takes it, several times per request.

@@ -28,7 +28,7 @@ use crate::{
         heuristic_failure, trained_failure,
     },
     history::{BaselineRecord, JsonText, PredictionRecord, Record},
-    parse::{DetectRequest, Kind, parse_detect},
+    request::{DetectRequest, Kind, parse_detect},
     state::AppState,
 };
 

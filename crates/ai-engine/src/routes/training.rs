@@ -27,8 +27,8 @@ use crate::{
         failure::FailureClass,
         features::{RF_FEATURE_COUNT, log_features, metric_features, rf_feature_set},
     },
-    engine::train_failure,
-    parse::{Kind, parse_detect_value, parse_lenient_json},
+    models::train_failure,
+    request::{Kind, parse_detect_value, parse_lenient_json},
     state::AppState,
 };
 

@@ -1,7 +1,7 @@
 //! Request parsing for the inference endpoints, with FastAPI's
 //! 422 error items (`type`, `loc`, `msg`, `input`).
 //!
-//! It is lenient where the original was and strict where the port must be:
+//! It is lenient where existing clients rely on it and strict where safety needs it:
 //! * the non-standard tokens `NaN`, `Infinity` and `-Infinity` are accepted in values;
 //! * `value` accepts JSON numbers and numeric strings, never `null`;
 //! * timestamps accept ISO-8601 date-times (separator `T`, `t`, `_` or space, optional
