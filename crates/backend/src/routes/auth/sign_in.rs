@@ -1,4 +1,4 @@
-//! `/auth/*`: signup, login, refresh, logout, forgot and reset password.
+//! Signing up, in and out: signup, login (with its lockout), refresh-token rotation and logout.
 
 use aegis_common::{
     error::{BackendStyle, ErrorStyle as _},
@@ -10,102 +10,31 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::docs::{Forbidden, MessageBody, RateLimited, ServerError, SuccessMessage, Unauthorized};
-
+use super::{
+    checks::{check_email, check_new_user},
+    event,
+};
 use crate::{
     auth::{
         AuthUser, ClientInfo, RateLimit, Role, lockout,
         principal::bearer,
         session::{self, TokenPair},
-        sha256_hex,
-        validate::{Violations, chars, is_email, normalize_email},
+        validate::Violations,
     },
     db::{self, audit, users},
     error::{ApiError, Json},
+    routes::docs::{Forbidden, MessageBody, RateLimited, ServerError, Unauthorized},
     state::AppState,
 };
-
-/// The auth routes.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(signup))
-        .routes(routes!(login))
-        .routes(routes!(refresh))
-        .routes(routes!(logout))
-        .routes(routes!(forgot_password))
-        .routes(routes!(reset_password))
-}
-
-/// Minimum and maximum password length in characters.
-pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=100;
-
-/// Adds the password-length messages for a field.
-pub fn check_password(v: &mut Violations, password: Option<&str>, min_message: &str) {
-    let n = password.map_or(0, chars);
-    v.check(n < *PASSWORD_CHARS.start(), min_message);
-    v.check(
-        n > *PASSWORD_CHARS.end(),
-        "Password must be at most 100 characters long",
-    );
-}
-
-/// Normalises an e-mail (trimmed, lower case) and adds the message when it is not one.
-pub fn check_email(v: &mut Violations, email: Option<&str>) -> String {
-    let email = email.map(normalize_email).unwrap_or_default();
-    v.check(!is_email(&email), "email must be an email");
-    email
-}
-
-/// The checks signup and admin-create share: a valid e-mail, a password of 8–100
-/// characters and names of at most 50. Returns the normalised e-mail.
-pub fn check_new_user(
-    v: &mut Violations,
-    email: Option<&str>,
-    password: Option<&str>,
-    first_name: Option<&str>,
-    last_name: Option<&str>,
-) -> String {
-    let email = check_email(v, email);
-    check_password(v, password, "Password must be at least 8 characters long");
-    check_max(v, "firstName", first_name, 50);
-    check_max(v, "lastName", last_name, 50);
-    email
-}
-
-/// Adds the message for an optional name field (≤ 50 characters).
-pub fn check_max(v: &mut Violations, field: &str, value: Option<&str>, max: usize) {
-    v.check(
-        value.is_some_and(|s| chars(s) > max),
-        format!("{field} must be shorter than or equal to {max} characters"),
-    );
-}
-
-fn event(
-    event_type: &'static str,
-    user_id: Option<uuid::Uuid>,
-    details: serde_json::Value,
-    client: &ClientInfo,
-) -> audit::NewAuditEvent {
-    audit::NewAuditEvent {
-        event_type,
-        user_id,
-        details,
-        ip_address: Some(client.ip_string()),
-        user_agent: client.user_agent.clone(),
-        ..Default::default()
-    }
-}
 
 /// `POST /auth/signup` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SignupBody {
+pub(super) struct SignupBody {
     /// An e-mail address (trimmed and lower-cased).
     #[serde(default)]
     #[schema(required = true, nullable = false)]
@@ -133,7 +62,7 @@ struct SignupBody {
         (status = 409, description = "User with this email already exists", body = BackendErrorBody),
         RateLimited, ServerError,
     ))]
-async fn signup(
+pub(super) async fn signup(
     State(state): State<AppState>,
     client: ClientInfo,
     _: RateLimit,
@@ -204,7 +133,7 @@ async fn signup(
 /// `POST /auth/login` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginBody {
+pub(super) struct LoginBody {
     /// The account's e-mail address.
     #[serde(default)]
     #[schema(required = true, nullable = false)]
@@ -227,7 +156,7 @@ struct LoginBody {
             headers(("Retry-After" = u64, description = "Seconds until a retry may succeed"))),
         ServerError,
     ))]
-async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     _: RateLimit,
@@ -346,7 +275,7 @@ async fn note_lockout(
 /// `POST /auth/refresh` body (when the token is not in the `Authorization` header).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct RefreshBody {
+pub(super) struct RefreshBody {
     /// The refresh token.
     #[serde(default)]
     refresh_token: Option<String>,
@@ -363,7 +292,7 @@ struct RefreshBody {
         (status = 403, description = "Access Denied: unknown, revoked (reuse), expired token or inactive user", body = BackendErrorBody),
         RateLimited, ServerError,
     ))]
-async fn refresh(
+pub(super) async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
     _: RateLimit,
@@ -391,7 +320,7 @@ async fn refresh(
         (status = 200, description = "Logged out", body = MessageBody),
         Unauthorized, Forbidden, RateLimited, ServerError,
     ))]
-async fn logout(
+pub(super) async fn logout(
     State(state): State<AppState>,
     user: AuthUser,
     client: ClientInfo,
@@ -410,234 +339,4 @@ async fn logout(
     )
     .await;
     Ok(axum::Json(json!({"message": "Logged out successfully"})).into_response())
-}
-
-/// `POST /auth/forgot-password` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ForgotBody {
-    /// The account's e-mail address.
-    #[serde(default)]
-    #[schema(required = true, nullable = false)]
-    email: Option<String>,
-}
-
-#[utoipa::path(post, path = "/auth/forgot-password", tag = "auth", operation_id = "forgot_password",
-    description = "Sends a password-reset link when the account exists; the answer is the same either way.",
-    request_body = ForgotBody,
-    responses(
-        (status = 200, description = "Accepted (whether or not the account exists)", body = SuccessMessage),
-        (status = 400, description = "Not an e-mail address", body = BackendErrorBody),
-        RateLimited, ServerError,
-    ))]
-async fn forgot_password(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    _: RateLimit,
-    aegis_common::http::Json(body, _): Json<ForgotBody>,
-) -> Result<Response, ApiError> {
-    let mut v = Violations::new();
-    let email = check_email(&mut v, body.email.as_deref());
-    v.finish()?;
-    // Every bit of work that depends on whether the account exists (the lookup, the token
-    // write, the audit row, the mail) runs after the answer, so its timing reveals nothing.
-    // A failure there is logged; the caller was told nothing it could act on anyway.
-    let state = state.clone();
-    tokio::spawn(async move {
-        if let Err(e) = request_reset(&state, &email, &client).await {
-            tracing::error!(error = %e, "failed to record a password-reset request");
-        }
-    });
-    Ok(axum::Json(
-        json!({"success": true, "message": "Password reset email sent if account exists."}),
-    )
-    .into_response())
-}
-
-/// Stores a reset token for `email`'s account, if there is one, and sends the link.
-async fn request_reset(state: &AppState, email: &str, client: &ClientInfo) -> Result<(), ApiError> {
-    let Some(user) = users::find_by_email(&state.db, email).await? else {
-        return Ok(());
-    };
-    let token = hex::encode(rand::random::<[u8; 32]>());
-    let expiry = state.config.auth.password_reset_expiry;
-    let expires_at =
-        Utc::now() + chrono::Duration::from_std(expiry).unwrap_or(chrono::Duration::hours(1));
-    users::set_reset_token(
-        &state.db,
-        user.id,
-        &sha256_hex(token.as_bytes()),
-        expires_at,
-    )
-    .await?;
-    audit::record(
-        &state.db,
-        event(
-            "auth_password_reset_request",
-            Some(user.id),
-            json!({}),
-            client,
-        ),
-    )
-    .await;
-    deliver_reset(state, user.email, &token);
-    Ok(())
-}
-
-/// What happens to a password-reset link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResetDelivery {
-    /// Mailed through SMTP.
-    Mail,
-    /// Logged, because this is a development machine without SMTP.
-    LogLink,
-    /// Neither: a warning without the link (test and production without SMTP).
-    Nowhere,
-}
-
-/// The link reaches a log only in development, never in test or production (F7).
-fn reset_delivery(mailer_enabled: bool, app_env: aegis_common::config::AppEnv) -> ResetDelivery {
-    if mailer_enabled {
-        ResetDelivery::Mail
-    } else if app_env == aegis_common::config::AppEnv::Development {
-        ResetDelivery::LogLink
-    } else {
-        ResetDelivery::Nowhere
-    }
-}
-
-/// Sends (or, in development without SMTP, logs) the reset link in the background, so the
-/// response time does not depend on whether the account exists.
-fn deliver_reset(state: &AppState, to: String, token: &str) {
-    let cfg = &state.config.auth;
-    let link = format!(
-        "{}{}?token={token}",
-        cfg.frontend_url, cfg.password_reset_path
-    );
-    let minutes = cfg.password_reset_expiry.as_secs() / 60;
-    match reset_delivery(state.auth.mailer.is_enabled(), state.config.app_env) {
-        ResetDelivery::Mail => {
-            let auth = state.auth.clone();
-            tokio::spawn(async move {
-                if let Err(e) = auth.mailer.send_reset(&to, &link, minutes).await {
-                    tracing::error!(error = %format!("{e:#}"), "failed to send the password-reset e-mail");
-                }
-            });
-        }
-        ResetDelivery::LogLink => {
-            tracing::info!(%link, "password reset requested; no SMTP configured, link logged (development only)");
-        }
-        ResetDelivery::Nowhere => {
-            tracing::warn!(
-                "password reset requested but no SMTP relay is configured; no e-mail sent"
-            );
-        }
-    }
-}
-
-/// `POST /auth/reset-password` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ResetBody {
-    /// The token from the reset link.
-    #[serde(default)]
-    #[schema(required = true, nullable = false, min_length = 1)]
-    token: Option<String>,
-    /// 8 to 100 characters.
-    #[serde(default)]
-    #[schema(required = true, nullable = false, min_length = 8, max_length = 100)]
-    new_password: Option<String>,
-}
-
-#[utoipa::path(post, path = "/auth/reset-password", tag = "auth", operation_id = "reset_password",
-    description = "Sets a new password with a single-use reset token and signs out every session.",
-    request_body = ResetBody,
-    responses(
-        (status = 200, description = "Password updated", body = SuccessMessage),
-        (status = 400, description = "Missing token, invalid password, or an invalid or expired reset token", body = BackendErrorBody),
-        RateLimited, ServerError,
-    ))]
-async fn reset_password(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    _: RateLimit,
-    aegis_common::http::Json(body, _): Json<ResetBody>,
-) -> Result<Response, ApiError> {
-    let mut v = Violations::new();
-    v.check(
-        body.token.as_deref().is_none_or(str::is_empty),
-        "token should not be empty",
-    );
-    check_password(
-        &mut v,
-        body.new_password.as_deref(),
-        "Password must be at least 8 characters",
-    );
-    v.finish()?;
-    let (token, password) = (
-        body.token.unwrap_or_default(),
-        body.new_password.unwrap_or_default(),
-    );
-    let invalid = || ApiError::BadRequest("Invalid or expired reset token".into());
-    let user = users::find_by_reset_hash(&state.db, &sha256_hex(token.as_bytes()))
-        .await?
-        .ok_or_else(invalid)?;
-    if user
-        .password_reset_expires_at
-        .is_none_or(|at| at <= Utc::now())
-    {
-        users::clear_reset_token(&state.db, user.id).await?;
-        return Err(invalid());
-    }
-    let hash = state.auth.passwords.hash(&password).await?;
-    let mut tx = state.db.begin().await?;
-    // Single use: only the holder of the still-current hash wins a race.
-    let claimed = sqlx::query(
-        "UPDATE users SET password = $2, password_reset_token_hash = NULL, password_reset_expires_at = NULL \
-         WHERE id = $1 AND password_reset_token_hash = $3",
-    )
-    .bind(user.id)
-    .bind(&hash)
-    .bind(sha256_hex(token.as_bytes()))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if claimed == 0 {
-        return Err(invalid());
-    }
-    db::refresh_tokens::end_all_sessions(&mut *tx, user.id).await?;
-    tx.commit().await?;
-    state.realtime.end_sessions(user.id);
-    lockout::clear(&state.db, &user.email).await?;
-    let mut ev = event("auth_password_reset", Some(user.id), json!({}), &client);
-    ev.entity_type = Some("user");
-    ev.entity_id = Some(user.id.to_string());
-    audit::record(&state.db, ev).await;
-    Ok(
-        axum::Json(json!({"success": true, "message": "Password updated successfully."}))
-            .into_response(),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ResetDelivery, reset_delivery};
-    use aegis_common::config::AppEnv;
-
-    #[test]
-    fn production_never_logs_a_reset_link() {
-        assert_eq!(
-            reset_delivery(false, AppEnv::Production),
-            ResetDelivery::Nowhere
-        );
-        assert_eq!(reset_delivery(false, AppEnv::Test), ResetDelivery::Nowhere);
-        assert_eq!(
-            reset_delivery(false, AppEnv::Development),
-            ResetDelivery::LogLink
-        );
-        assert_eq!(
-            reset_delivery(true, AppEnv::Production),
-            ResetDelivery::Mail
-        );
-    }
 }
