@@ -84,7 +84,20 @@ impl Shell for BackendShell {
             .timeout(Duration::from_secs(30))
             .build()
             .context("failed to build the HTTP client")?;
-        let auth = Arc::new(crate::auth::AuthContext::new(&config)?);
+        let keys = crate::auth::jwt::TokenKeys::new(
+            &config.jwt_secret,
+            &config.jwt_refresh_secret,
+            config.auth.access_ttl,
+            config.auth.refresh_ttl,
+        );
+        let auth = Arc::new(crate::auth::AuthContext::new(
+            config.auth.clone(),
+            keys,
+            config.api_prefix.clone(),
+            db.clone(),
+            redis.clone(),
+            backend_metrics.clone(),
+        )?);
         if config.auth.rate_limit_disabled {
             tracing::warn!("RATE_LIMIT_DISABLED=true: every rate limit is off (load tests only)");
         }
@@ -123,7 +136,7 @@ impl Shell for BackendShell {
             realtime: crate::realtime::Hub::new(),
             policy,
         });
-        if let Err(e) = crate::auth::bootstrap_admin(&state).await {
+        if let Err(e) = crate::auth::bootstrap_admin(&state.auth).await {
             tracing::error!(error = %format!("{e:#}"), "failed to create the bootstrap admin");
         }
         match crate::remediation::engine::resume(&state).await {

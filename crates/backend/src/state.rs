@@ -3,9 +3,10 @@
 use std::{ops::Deref, sync::Arc};
 
 use aegis_common::{metrics::Metrics, redis_conn::SharedRedis};
+use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{config::Config, metrics::BackendMetrics};
+use crate::{auth::AuthContext, config::Config, metrics::BackendMetrics};
 
 /// Everything a handler may need, behind one `Arc` (fields read through `Deref`): axum
 /// clones the state for every layer and extractor that takes it, several times per request.
@@ -28,6 +29,13 @@ impl Deref for AppState {
     }
 }
 
+/// What the auth extractors and middleware take from the state.
+impl FromRef<AppState> for Arc<AuthContext> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}
+
 /// The parts of [`AppState`].
 #[derive(Debug)]
 pub struct Shared {
@@ -44,7 +52,7 @@ pub struct Shared {
     /// Outgoing HTTP client (ai-engine, executor).
     pub http: reqwest::Client,
     /// JWT keys, password hashing, reset mail.
-    pub auth: Arc<crate::auth::AuthContext>,
+    pub auth: Arc<AuthContext>,
     /// The ai-engine client (AI proxy, remediation loop).
     pub ai_engine: crate::clients::ai_engine::AiEngineClient,
     /// The policy engine (compiled set, decision cache, evaluation audit).

@@ -1,15 +1,18 @@
 //! Who is calling from where: the client IP (socket peer, or the right-most untrusted
 //! `X-Forwarded-For` hop when the peer is a trusted proxy) and the User-Agent.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts},
+    extract::{ConnectInfo, FromRef, FromRequestParts},
     http::{HeaderMap, header, request::Parts},
 };
 use ipnet::IpNet;
 
-use crate::state::AppState;
+use super::AuthContext;
 
 /// Client address and User-Agent; extracting never fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,13 +55,14 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         .unwrap_or(peer)
 }
 
-impl FromRequestParts<AppState> for ClientInfo {
+impl<St> FromRequestParts<St> for ClientInfo
+where
+    Arc<AuthContext>: FromRef<St>,
+    St: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         if let Some(info) = parts.extensions.get::<ClientInfo>() {
             return Ok(info.clone());
         }
@@ -66,8 +70,9 @@ impl FromRequestParts<AppState> for ClientInfo {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let auth = Arc::<AuthContext>::from_ref(state);
         let info = ClientInfo {
-            ip: client_ip(peer, &parts.headers, &state.config.auth.trust_proxy),
+            ip: client_ip(peer, &parts.headers, &auth.config.trust_proxy),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)

@@ -22,7 +22,9 @@ pub mod rate_limit;
 pub mod session;
 pub mod validate;
 
+use aegis_common::redis_conn::SharedRedis;
 use anyhow::Context as _;
+use sqlx::PgPool;
 
 pub use client::ClientInfo;
 pub use principal::{
@@ -32,9 +34,11 @@ pub use principal::{
 };
 pub use rate_limit::RateLimit;
 
-use crate::config::Config;
+use crate::metrics::BackendMetrics;
 
-/// Long-lived auth machinery shared by every request.
+/// Long-lived auth machinery shared by every request, with the parts of the application it
+/// works with. The extractors take it from any state `S` with `Arc<AuthContext>: FromRef<S>`,
+/// so authentication never names the application state.
 #[derive(Debug)]
 pub struct AuthContext {
     /// JWT keys.
@@ -43,21 +47,40 @@ pub struct AuthContext {
     pub passwords: password::Passwords,
     /// Reset mail.
     pub mailer: mailer::Mailer,
+    /// Authentication settings.
+    pub config: config::AuthConfig,
+    /// The API prefix, which route templates carry before the paths of [`PUBLIC_ROUTES`] and
+    /// of the rate-limit rules.
+    pub api_prefix: String,
+    /// Users, roles, refresh tokens and audit rows.
+    pub db: PgPool,
+    /// Rate-limit counters (fail-open).
+    pub redis: SharedRedis,
+    /// Auth attempts and rate-limit counters.
+    pub metrics: BackendMetrics,
 }
 
 impl AuthContext {
-    /// Builds keys, hasher and mailer from the settings.
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
-        let a = &config.auth;
+    /// Builds the hasher and the mailer from the settings, around the signing keys and the
+    /// application's pool, Redis and metrics.
+    pub fn new(
+        config: config::AuthConfig,
+        keys: jwt::TokenKeys,
+        api_prefix: String,
+        db: PgPool,
+        redis: SharedRedis,
+        metrics: BackendMetrics,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            keys: jwt::TokenKeys::new(
-                &config.jwt_secret,
-                &config.jwt_refresh_secret,
-                a.access_ttl,
-                a.refresh_ttl,
-            ),
-            passwords: password::Passwords::new(a).context("failed to set up password hashing")?,
-            mailer: mailer::Mailer::from_config(a)?,
+            keys,
+            passwords: password::Passwords::new(&config)
+                .context("failed to set up password hashing")?,
+            mailer: mailer::Mailer::from_config(&config)?,
+            config,
+            api_prefix,
+            db,
+            redis,
+            metrics,
         })
     }
 }
@@ -71,8 +94,8 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Creates the bootstrap admin from `BOOTSTRAP_ADMIN_EMAIL`/`BOOTSTRAP_ADMIN_PASSWORD` when
 /// both are set and the e-mail is free; an existing account is left alone (idempotent).
-pub async fn bootstrap_admin(state: &crate::state::AppState) -> anyhow::Result<()> {
-    let cfg = &state.config.auth;
+pub async fn bootstrap_admin(auth: &AuthContext) -> anyhow::Result<()> {
+    let cfg = &auth.config;
     let (Some(email), Some(password)) = (&cfg.bootstrap_admin_email, &cfg.bootstrap_admin_password)
     else {
         return Ok(());
@@ -84,14 +107,14 @@ pub async fn bootstrap_admin(state: &crate::state::AppState) -> anyhow::Result<(
     if !(8..=100).contains(&validate::chars(password)) {
         anyhow::bail!("BOOTSTRAP_ADMIN_PASSWORD must be 8 to 100 characters");
     }
-    if crate::db::users::find_by_email(&state.db, email)
+    if crate::db::users::find_by_email(&auth.db, email)
         .await?
         .is_some()
     {
         return Ok(());
     }
-    let hash = state.auth.passwords.hash(password).await?;
-    let mut tx = state.db.begin().await?;
+    let hash = auth.passwords.hash(password).await?;
+    let mut tx = auth.db.begin().await?;
     let new = crate::db::users::NewUser {
         email,
         password_hash: &hash,
@@ -108,7 +131,7 @@ pub async fn bootstrap_admin(state: &crate::state::AppState) -> anyhow::Result<(
     crate::db::roles::grant(&mut tx, row.id, Role::Admin.as_str(), None).await?;
     tx.commit().await?;
     crate::db::audit::record(
-        &state.db,
+        &auth.db,
         crate::db::audit::NewAuditEvent {
             event_type: "user_create",
             user_id: Some(row.id),

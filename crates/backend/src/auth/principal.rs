@@ -9,11 +9,11 @@
 //!   or [`RequireRole<S>`] (a JWT user holding one of `S::ROLES`, else 403
 //!   `"Insufficient permissions"`), followed by [`super::RateLimit`].
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
 use aegis_common::signing::secret_in;
 use axum::{
-    extract::{FromRequestParts, MatchedPath, Request, State},
+    extract::{FromRef, FromRequestParts, MatchedPath, Request, State},
     http::{HeaderMap, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -22,8 +22,11 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::jwt::{TokenError, TokenType};
-use crate::{db::users::User, error::ApiError, state::AppState};
+use super::{
+    AuthContext,
+    jwt::{TokenError, TokenType},
+};
+use crate::{db::users::User, error::ApiError};
 
 /// Routes (relative to the API prefix) reachable without a credential; everything else is
 /// authenticated. `/auth/refresh` authenticates with the refresh token itself and
@@ -197,25 +200,24 @@ fn unauthorized(msg: &str) -> ApiError {
 }
 
 /// Verifies an access token and loads its user.
-pub async fn user_from_access_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
-    Ok(claims_and_user(state, token).await?.1)
+pub async fn user_from_access_token(auth: &AuthContext, token: &str) -> Result<AuthUser, ApiError> {
+    Ok(claims_and_user(auth, token).await?.1)
 }
 
 /// Verifies an access token and loads its user; the claims with it (the Socket.IO gateway
 /// needs the token's issue and expiry times).
 pub async fn claims_and_user(
-    state: &AppState,
+    auth: &AuthContext,
     token: &str,
-) -> Result<(crate::auth::jwt::Claims, AuthUser), ApiError> {
-    let claims = state
-        .auth
+) -> Result<(super::jwt::Claims, AuthUser), ApiError> {
+    let claims = auth
         .keys
         .verify(token, TokenType::Access)
         .map_err(|e| match e {
             TokenError::WrongType => unauthorized("Invalid token type"),
             TokenError::Invalid => unauthorized("Unauthorized"),
         })?;
-    let user = crate::db::users::load(&state.db, claims.sub)
+    let user = crate::db::users::load(&auth.db, claims.sub)
         .await?
         .filter(|u| u.is_active)
         .ok_or_else(|| unauthorized("User not found or inactive"))?;
@@ -235,8 +237,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Checks an `X-API-Key` value in constant time against `SERVICE_API_KEYS`.
 #[must_use]
-pub fn service_key(state: &AppState, key: &str) -> Option<ServiceKey> {
-    let accepted = &state.config.auth.service_api_keys;
+pub fn service_key(auth: &AuthContext, key: &str) -> Option<ServiceKey> {
+    let accepted = &auth.config.service_api_keys;
     let ok = secret_in(
         key.as_bytes(),
         accepted.iter().map(|k| k.expose_secret().as_bytes()),
@@ -250,14 +252,14 @@ pub fn service_key(state: &AppState, key: &str) -> Option<ServiceKey> {
 }
 
 /// Authenticates a request: a bearer JWT wins; else `X-API-Key`; else 401.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub async fn authenticate(auth: &AuthContext, headers: &HeaderMap) -> Result<Principal, ApiError> {
     if let Some(token) = bearer(headers) {
-        return user_from_access_token(state, token)
+        return user_from_access_token(auth, token)
             .await
             .map(Principal::User);
     }
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return service_key(state, key)
+        return service_key(auth, key)
             .map(Principal::Service)
             .ok_or_else(|| unauthorized("Invalid API key"));
     }
@@ -266,9 +268,9 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
 
 /// Whether `template` (the matched route incl. prefix) is public.
 #[must_use]
-pub fn is_public(state: &AppState, template: &str) -> bool {
+pub fn is_public(auth: &AuthContext, template: &str) -> bool {
     let route = template
-        .strip_prefix(state.config.api_prefix.as_str())
+        .strip_prefix(auth.api_prefix.as_str())
         .filter(|r| r.starts_with('/'))
         .unwrap_or(template);
     PUBLIC_ROUTES.contains(&route)
@@ -276,13 +278,17 @@ pub fn is_public(state: &AppState, template: &str) -> bool {
 
 /// Deny-by-default middleware; install with `route_layer` on the API router so it sees the
 /// matched route.
-pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require_auth(
+    State(auth): State<Arc<AuthContext>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let public = req
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|m| is_public(&state, m.as_str()));
+        .is_some_and(|m| is_public(&auth, m.as_str()));
     if !public {
-        match authenticate(&state, req.headers()).await {
+        match authenticate(&auth, req.headers()).await {
             Ok(p) => {
                 req.extensions_mut().insert(p);
             }
@@ -292,29 +298,32 @@ pub async fn require_auth(State(state): State<AppState>, mut req: Request, next:
     next.run(req).await
 }
 
-impl FromRequestParts<AppState> for Principal {
+impl<St> FromRequestParts<St> for Principal
+where
+    Arc<AuthContext>: FromRef<St>,
+    St: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
         }
-        let p = authenticate(state, &parts.headers).await?;
+        let auth = Arc::<AuthContext>::from_ref(state);
+        let p = authenticate(&auth, &parts.headers).await?;
         parts.extensions.insert(p.clone());
         Ok(p)
     }
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+impl<St> FromRequestParts<St> for AuthUser
+where
+    Arc<AuthContext>: FromRef<St>,
+    St: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         match Principal::from_request_parts(parts, state).await? {
             Principal::User(u) => Ok(u),
             Principal::Service(_) => Err(ApiError::Forbidden("Insufficient permissions".into())),
@@ -363,13 +372,14 @@ impl RoleSet for NotAuditor {
 #[derive(Debug, Clone)]
 pub struct ServiceOrRole<S: RoleSet>(pub Principal, PhantomData<S>);
 
-impl<S: RoleSet> FromRequestParts<AppState> for ServiceOrRole<S> {
+impl<S: RoleSet, St> FromRequestParts<St> for ServiceOrRole<S>
+where
+    Arc<AuthContext>: FromRef<St>,
+    St: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
         if let Principal::User(u) = &principal {
             u.require_any(S::ROLES)?;
@@ -397,13 +407,14 @@ impl<S: RoleSet> std::ops::Deref for RequireRole<S> {
     }
 }
 
-impl<S: RoleSet> FromRequestParts<AppState> for RequireRole<S> {
+impl<S: RoleSet, St> FromRequestParts<St> for RequireRole<S>
+where
+    Arc<AuthContext>: FromRef<St>,
+    St: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         user.require_any(S::ROLES)?;
         Ok(RequireRole(user, PhantomData))

@@ -11,15 +11,18 @@
 //! (401 → 403 → 429 → 400). The limit comes from [`rule_for`] (the spec's table, else the
 //! `RATE_LIMIT_TTL`/`RATE_LIMIT_MAX` default); add a row to [`RULES`] for a route with its own.
 
-use std::{sync::LazyLock, time::Duration};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use axum::{
-    extract::{FromRequestParts, MatchedPath},
+    extract::{FromRef, FromRequestParts, MatchedPath},
     http::{Method, request::Parts},
 };
 
-use super::{client::ClientInfo, principal::Principal};
-use crate::{error::ApiError, state::AppState};
+use super::{AuthContext, client::ClientInfo, principal::Principal};
+use crate::error::ApiError;
 
 /// Whose requests share a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +85,7 @@ pub const EXCLUDED: &[&str] = &[
 
 /// The rule for `method` on `route` (relative to the API prefix); `None` = not limited.
 #[must_use]
-pub fn rule_for(state: &AppState, method: &Method, route: &str) -> Option<Rule> {
+pub fn rule_for(auth: &AuthContext, method: &Method, route: &str) -> Option<Rule> {
     if EXCLUDED.contains(&route) {
         return None;
     }
@@ -95,8 +98,8 @@ pub fn rule_for(state: &AppState, method: &Method, route: &str) -> Option<Rule> 
             subject,
         });
     Some(explicit.unwrap_or(Rule {
-        window: state.config.auth.rate_limit_ttl,
-        max: state.config.auth.rate_limit_max,
+        window: auth.config.rate_limit_ttl,
+        max: auth.config.rate_limit_max,
         subject: Subject::Principal,
     }))
 }
@@ -117,12 +120,12 @@ return {count, ttl}
 
 /// Counts one hit on `key` (already prefixed) within `window`: the count and the milliseconds
 /// left, or `None` when Redis is unavailable.
-pub async fn hit(state: &AppState, key: &str, window: Duration) -> Option<(u64, u64)> {
+pub async fn hit(auth: &AuthContext, key: &str, window: Duration) -> Option<(u64, u64)> {
     let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
     let mut invocation = SCRIPT.key(key);
     invocation.arg(window_ms);
     let invocation = &invocation;
-    let call = state
+    let call = auth
         .redis
         .run(|mut conn| async move { invocation.invoke_async::<(u64, i64)>(&mut conn).await })
         .await;
@@ -139,20 +142,20 @@ pub async fn hit(state: &AppState, key: &str, window: Duration) -> Option<(u64, 
 /// Counts a request of `subject` on `method route_template` against `rule`; 429 with
 /// `Retry-After` when over the limit. Fail-open on Redis errors.
 pub async fn enforce(
-    state: &AppState,
+    auth: &AuthContext,
     rule: Rule,
     subject: &str,
     method: &Method,
     route_template: &str,
 ) -> Result<(), ApiError> {
-    if state.config.auth.rate_limit_disabled {
+    if auth.config.rate_limit_disabled {
         return Ok(());
     }
-    let key = state
+    let key = auth
         .redis
         .key(&format!("rate-limit:{subject}:{method}:{route_template}"));
-    let Some((count, ttl_ms)) = hit(state, &key, rule.window).await else {
-        state.backend_metrics.rate_limit_backend_errors.inc();
+    let Some((count, ttl_ms)) = hit(auth, &key, rule.window).await else {
+        auth.metrics.rate_limit_backend_errors.inc();
         tracing::warn!(
             route = route_template,
             "rate limit skipped: Redis unavailable (fail-open)"
@@ -160,8 +163,7 @@ pub async fn enforce(
         return Ok(());
     };
     if count > rule.max {
-        state
-            .backend_metrics
+        auth.metrics
             .rate_limit_exceeded
             .with_label_values(&[route_template])
             .inc();
@@ -177,13 +179,14 @@ pub async fn enforce(
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimit;
 
-impl FromRequestParts<AppState> for RateLimit {
+impl<St> FromRequestParts<St> for RateLimit
+where
+    Arc<AuthContext>: FromRef<St>,
+    St: Send + Sync,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let Some(template) = parts
             .extensions
             .get::<MatchedPath>()
@@ -191,12 +194,13 @@ impl FromRequestParts<AppState> for RateLimit {
         else {
             return Ok(RateLimit);
         };
-        let prefix = state.config.api_prefix.as_str();
+        let auth = Arc::<AuthContext>::from_ref(state);
+        let prefix = auth.api_prefix.as_str();
         let route = template
             .strip_prefix(prefix)
             .filter(|r| r.starts_with('/'))
             .unwrap_or(&template);
-        let Some(rule) = rule_for(state, &parts.method, route) else {
+        let Some(rule) = rule_for(&auth, &parts.method, route) else {
             return Ok(RateLimit);
         };
         let subject = match (rule.subject, parts.extensions.get::<Principal>()) {
@@ -206,7 +210,7 @@ impl FromRequestParts<AppState> for RateLimit {
                 client.ip_string()
             }
         };
-        enforce(state, rule, &subject, &parts.method, &template).await?;
+        enforce(&auth, rule, &subject, &parts.method, &template).await?;
         Ok(RateLimit)
     }
 }

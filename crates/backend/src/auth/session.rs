@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
+    AuthContext,
     client::ClientInfo,
     jwt::{TokenError, TokenType},
     sha256_hex,
@@ -13,7 +14,6 @@ use super::{
 use crate::{
     db::{audit, refresh_tokens, users},
     error::ApiError,
-    state::AppState,
 };
 
 /// `{"accessToken", "refreshToken"}`.
@@ -28,14 +28,14 @@ pub struct TokenPair {
 
 /// Signs a pair and stores the refresh row in `family` (inside the caller's transaction).
 pub async fn issue_pair(
-    state: &AppState,
+    auth: &AuthContext,
     conn: &mut PgConnection,
     user_id: Uuid,
     email: &str,
     family: Uuid,
     client: &ClientInfo,
 ) -> Result<(TokenPair, Uuid), ApiError> {
-    let keys = &state.auth.keys;
+    let keys = &auth.keys;
     let access = keys
         .issue(TokenType::Access, user_id, email, Uuid::new_v4())
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("failed to sign access token: {e}")))?;
@@ -71,14 +71,14 @@ pub async fn issue_pair(
 
 /// Signup/login: revokes the user's active refresh tokens and starts a new family.
 pub async fn start_session(
-    state: &AppState,
+    auth: &AuthContext,
     user_id: Uuid,
     email: &str,
     client: &ClientInfo,
 ) -> Result<TokenPair, ApiError> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = auth.db.begin().await?;
     refresh_tokens::revoke_all_for_user(&mut *tx, user_id).await?;
-    let (pair, _) = issue_pair(state, &mut tx, user_id, email, Uuid::new_v4(), client).await?;
+    let (pair, _) = issue_pair(auth, &mut tx, user_id, email, Uuid::new_v4(), client).await?;
     tx.commit().await?;
     Ok(pair)
 }
@@ -96,19 +96,18 @@ fn access_denied() -> ApiError {
 /// `POST /auth/refresh`: verifies, then rotates in one transaction; a token that was already
 /// rotated revokes its whole family (RFC 9700 reuse detection).
 pub async fn rotate(
-    state: &AppState,
+    auth: &AuthContext,
     token: &str,
     client: &ClientInfo,
 ) -> Result<TokenPair, ApiError> {
-    let claims = state
-        .auth
+    let claims = auth
         .keys
         .verify(token, TokenType::Refresh)
         .map_err(|e| match e {
             TokenError::WrongType => ApiError::Unauthorized("Invalid token type".into()),
             TokenError::Invalid => ApiError::Unauthorized("Unauthorized".into()),
         })?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = auth.db.begin().await?;
     let Some(row) = refresh_tokens::lock(&mut tx, claims.jti).await? else {
         return Err(access_denied());
     };
@@ -123,7 +122,7 @@ pub async fn rotate(
         tx.commit().await?;
         tracing::warn!(user_id = %row.user_id, family = %row.family_id, revoked, "refresh token reuse detected");
         audit::record(
-            &state.db,
+            &auth.db,
             audit::NewAuditEvent {
                 event_type: "auth_refresh",
                 user_id: Some(row.user_id),
@@ -134,8 +133,7 @@ pub async fn rotate(
             },
         )
         .await;
-        state
-            .backend_metrics
+        auth.metrics
             .auth_attempts
             .with_label_values(&["refresh", "failure"])
             .inc();
@@ -149,11 +147,11 @@ pub async fn rotate(
         .filter(|u| u.is_active)
         .ok_or_else(access_denied)?;
     let (pair, new_jti) =
-        issue_pair(state, &mut tx, user.id, &user.email, row.family_id, client).await?;
+        issue_pair(auth, &mut tx, user.id, &user.email, row.family_id, client).await?;
     refresh_tokens::mark_replaced(&mut tx, row.id, new_jti).await?;
     tx.commit().await?;
     audit::record(
-        &state.db,
+        &auth.db,
         audit::NewAuditEvent {
             event_type: "auth_refresh",
             user_id: Some(user.id),
@@ -164,8 +162,7 @@ pub async fn rotate(
         },
     )
     .await;
-    state
-        .backend_metrics
+    auth.metrics
         .auth_attempts
         .with_label_values(&["refresh", "success"])
         .inc();

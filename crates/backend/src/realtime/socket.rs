@@ -76,7 +76,7 @@ fn handshake_token(auth: Option<&serde_json::Value>, query: Option<&str>) -> Opt
 /// A token's claims when it is a valid access token of an active user whose sessions were
 /// not ended after it was issued; the user's roles with it.
 async fn verify(state: &AppState, token: &str) -> Option<(Claims, Vec<Role>)> {
-    let (claims, user) = crate::auth::principal::claims_and_user(state, token)
+    let (claims, user) = crate::auth::principal::claims_and_user(&state.auth, token)
         .await
         .ok()?;
     let revoked = sessions_revoked_at(state, claims.sub).await?;

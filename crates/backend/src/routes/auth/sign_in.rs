@@ -102,7 +102,7 @@ pub(super) async fn signup(
     db::roles::grant(&mut tx, row.id, Role::User.as_str(), None).await?;
     tx.commit().await?;
 
-    let pair = session::start_session(&state, row.id, &row.email, &client).await?;
+    let pair = session::start_session(&state.auth, row.id, &row.email, &client).await?;
     let mut created = event(
         "user_create",
         Some(row.id),
@@ -229,7 +229,7 @@ pub(super) async fn login(
         }
     }
     users::touch_last_login(&state.db, user.id).await?;
-    let pair = session::start_session(&state, user.id, &user.email, &client).await?;
+    let pair = session::start_session(&state.auth, user.id, &user.email, &client).await?;
     audit::record(
         &state.db,
         event(
@@ -309,7 +309,7 @@ pub(super) async fn refresh(
         },
     };
     let token = token.ok_or_else(|| ApiError::Unauthorized("Refresh token not found".into()))?;
-    let pair = session::rotate(&state, &token, &client).await?;
+    let pair = session::rotate(&state.auth, &token, &client).await?;
     Ok(axum::Json(pair).into_response())
 }
 
