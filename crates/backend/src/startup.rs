@@ -152,7 +152,11 @@ impl Shell for BackendShell {
         let router = app_router(state.clone())
             // Outside the JSON envelope: Socket.IO answers are not API error bodies. A layer,
             // not a route: it is in neither the router's paths nor the document.
-            .layer(crate::realtime::socket::layer(&state));
+            .layer(crate::realtime::socket::layer(
+                state.auth.clone(),
+                state.realtime.clone(),
+                state.backend_metrics.websocket_connections.clone(),
+            ));
         // Outermost, so Socket.IO polling and preflights get the same origin list.
         let router = match service::cors_layer(&state.config.cors_origins, true)
             .context("CORS_ORIGIN is invalid")?

@@ -13,9 +13,10 @@
 //!   its sockets against the database every [`SESSION_CHECK`] (which also follows role
 //!   changes into and out of the incident readers).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone as _, Utc};
+use prometheus::IntGauge;
 use socketioxide::{
     SocketIo,
     extract::{AckSender, Data, SocketRef, State, TryData},
@@ -25,11 +26,8 @@ use socketioxide::{
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{Audience, Session};
-use crate::{
-    auth::{Role, jwt::Claims},
-    state::AppState,
-};
+use super::{Audience, Hub, Session};
+use crate::auth::{AuthContext, Role, jwt::Claims};
 
 /// How often every replica checks its sockets' users against the database.
 pub const SESSION_CHECK: Duration = Duration::from_secs(5);
@@ -41,6 +39,17 @@ fn user_room(id: Uuid) -> String {
 
 /// The room of sockets whose user may read incidents.
 const INCIDENT_READERS: &str = "incident-readers";
+
+/// What the gateway's handlers share.
+#[derive(Debug, Clone)]
+struct Gateway {
+    /// Token checks, and the pool the users' sessions are read from.
+    auth: Arc<AuthContext>,
+    /// The events to forward and the sockets' sessions.
+    hub: Hub,
+    /// `websocket_connections_active`.
+    connections: IntGauge,
+}
 
 /// The refusal sent as the connect error's `message`.
 #[derive(Debug)]
@@ -75,11 +84,11 @@ fn handshake_token(auth: Option<&serde_json::Value>, query: Option<&str>) -> Opt
 
 /// A token's claims when it is a valid access token of an active user whose sessions were
 /// not ended after it was issued; the user's roles with it.
-async fn verify(state: &AppState, token: &str) -> Option<(Claims, Vec<Role>)> {
-    let (claims, user) = crate::auth::principal::claims_and_user(&state.auth, token)
+async fn verify(auth: &AuthContext, token: &str) -> Option<(Claims, Vec<Role>)> {
+    let (claims, user) = crate::auth::principal::claims_and_user(auth, token)
         .await
         .ok()?;
-    let revoked = sessions_revoked_at(state, claims.sub).await?;
+    let revoked = sessions_revoked_at(auth, claims.sub).await?;
     // `iat` has whole seconds: a token issued in the second of the revocation is refused too
     // (its client's reconnect a moment later carries a newer one).
     if revoked.is_some_and(|r| claims.iat <= r.timestamp()) {
@@ -88,10 +97,10 @@ async fn verify(state: &AppState, token: &str) -> Option<(Claims, Vec<Role>)> {
     Some((claims, user.roles))
 }
 
-async fn sessions_revoked_at(state: &AppState, user: Uuid) -> Option<Option<DateTime<Utc>>> {
+async fn sessions_revoked_at(auth: &AuthContext, user: Uuid) -> Option<Option<DateTime<Utc>>> {
     sqlx::query_scalar("SELECT sessions_revoked_at FROM users WHERE id = $1")
         .bind(user)
-        .fetch_optional(&state.db)
+        .fetch_optional(&auth.db)
         .await
         .ok()
         .flatten()
@@ -111,17 +120,17 @@ fn reads_incidents(roles: &[Role]) -> bool {
 
 async fn authenticate(
     socket: SocketRef,
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     TryData(auth): TryData<serde_json::Value>,
 ) -> Result<(), Unauthorized> {
     let token =
         handshake_token(auth.ok().as_ref(), socket.req_parts().uri.query()).ok_or(Unauthorized)?;
-    let (claims, roles) = verify(&state, &token).await.ok_or(Unauthorized)?;
+    let (claims, roles) = verify(&gateway.auth, &token).await.ok_or(Unauthorized)?;
     socket.join(user_room(claims.sub));
     if reads_incidents(&roles) {
         socket.join(INCIDENT_READERS);
     }
-    state.realtime.set_session(
+    gateway.hub.set_session(
         &socket.id.to_string(),
         Session {
             user_id: claims.sub,
@@ -133,29 +142,29 @@ async fn authenticate(
     Ok(())
 }
 
-async fn on_connect(socket: SocketRef, State(state): State<AppState>) {
-    state.backend_metrics.websocket_connections.inc();
+async fn on_connect(socket: SocketRef, State(gateway): State<Gateway>) {
+    gateway.connections.inc();
     tracing::info!(socket = %socket.id, "socket connected");
-    socket.on_disconnect(async |s: SocketRef, State(state): State<AppState>| {
-        state.backend_metrics.websocket_connections.dec();
-        state.realtime.remove_session(&s.id.to_string());
+    socket.on_disconnect(async |s: SocketRef, State(gateway): State<Gateway>| {
+        gateway.connections.dec();
+        gateway.hub.remove_session(&s.id.to_string());
         tracing::info!(socket = %s.id, "socket disconnected");
     });
     socket.on("authenticate", reauthenticate);
-    tokio::spawn(disconnect_at_expiry(socket, state));
+    tokio::spawn(disconnect_at_expiry(socket, gateway.hub));
 }
 
 /// The `authenticate` event: a fresh access token of the same user extends the socket's life.
 async fn reauthenticate(
     socket: SocketRef,
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     Data(body): Data<serde_json::Value>,
     ack: AckSender,
 ) {
     let sid = socket.id.to_string();
     let token = handshake_token(Some(&body), None);
-    let renewed = match (state.realtime.session(&sid), token) {
-        (Some(session), Some(token)) => verify(&state, &token)
+    let renewed = match (gateway.hub.session(&sid), token) {
+        (Some(session), Some(token)) => verify(&gateway.auth, &token)
             .await
             .filter(|(claims, _)| claims.sub == session.user_id)
             .map(|(claims, _)| (session, expiry(&claims))),
@@ -163,7 +172,7 @@ async fn reauthenticate(
     };
     let answer = match renewed {
         Some((session, expires_at)) => {
-            state.realtime.set_session(
+            gateway.hub.set_session(
                 &sid,
                 Session {
                     expires_at: expires_at.max(session.expires_at),
@@ -177,10 +186,10 @@ async fn reauthenticate(
     let _ = ack.send(&answer);
 }
 
-async fn disconnect_at_expiry(socket: SocketRef, state: AppState) {
+async fn disconnect_at_expiry(socket: SocketRef, hub: Hub) {
     let sid = socket.id.to_string();
     loop {
-        let Some(session) = state.realtime.session(&sid) else {
+        let Some(session) = hub.session(&sid) else {
             return;
         };
         let left = (session.expires_at - Utc::now())
@@ -188,7 +197,7 @@ async fn disconnect_at_expiry(socket: SocketRef, state: AppState) {
             .unwrap_or_default();
         if left.is_zero() {
             tracing::info!(socket = %sid, "access token expired: disconnecting the socket");
-            state.realtime.remove_session(&sid);
+            hub.remove_session(&sid);
             let _ = socket.disconnect();
             return;
         }
@@ -198,8 +207,8 @@ async fn disconnect_at_expiry(socket: SocketRef, state: AppState) {
 
 /// Disconnects the sockets of users who are gone, inactive or whose sessions ended after the
 /// socket connected; moves sockets into or out of the incident readers as roles change.
-async fn check_sessions(io: &SocketIo, state: &AppState) {
-    let sessions = state.realtime.sessions();
+async fn check_sessions(io: &SocketIo, gateway: &Gateway) {
+    let sessions = gateway.hub.sessions();
     if sessions.is_empty() {
         return;
     }
@@ -208,14 +217,14 @@ async fn check_sessions(io: &SocketIo, state: &AppState) {
     ids.dedup();
     // One statement for every connected user; when the database does not answer, the sockets
     // stay until it does.
-    let Ok(states) = crate::db::users::session_states(&state.db, &ids).await else {
+    let Ok(states) = crate::db::users::session_states(&gateway.auth.db, &ids).await else {
         return;
     };
     let states: std::collections::HashMap<Uuid, crate::db::users::SessionState> =
         states.into_iter().map(|s| (s.id, s)).collect();
     for (sid, session) in sessions {
         let Some(socket) = sid.parse().ok().and_then(|s| io.get_socket(s)) else {
-            state.realtime.remove_session(&sid);
+            gateway.hub.remove_session(&sid);
             continue;
         };
         let user = states.get(&session.user_id);
@@ -226,7 +235,7 @@ async fn check_sessions(io: &SocketIo, state: &AppState) {
         });
         if ended {
             tracing::info!(socket = %sid, user = %session.user_id, "sessions ended: disconnecting the socket");
-            state.realtime.remove_session(&sid);
+            gateway.hub.remove_session(&sid);
             let _ = socket.disconnect();
             continue;
         }
@@ -242,11 +251,19 @@ async fn check_sessions(io: &SocketIo, state: &AppState) {
     }
 }
 
-/// Builds the layer and starts forwarding hub events to the sockets. Needs a Tokio runtime.
-pub fn layer(state: &AppState) -> SocketIoLayer {
-    let (layer, io) = SocketIo::builder().with_state(state.clone()).build_layer();
+/// Builds the layer and starts forwarding `hub`'s events to the sockets; `connections` counts
+/// the open sockets. Needs a Tokio runtime.
+pub fn layer(auth: Arc<AuthContext>, hub: Hub, connections: IntGauge) -> SocketIoLayer {
+    let gateway = Gateway {
+        auth,
+        hub,
+        connections,
+    };
+    let (layer, io) = SocketIo::builder()
+        .with_state(gateway.clone())
+        .build_layer();
     io.ns("/", on_connect.with(authenticate));
-    let mut events = state.realtime.subscribe();
+    let mut events = gateway.hub.subscribe();
     let forward = io.clone();
     tokio::spawn(async move {
         loop {
@@ -267,9 +284,9 @@ pub fn layer(state: &AppState) -> SocketIoLayer {
             }
         }
     });
-    let mut ended = state.realtime.subscribe_ended();
+    let mut ended = gateway.hub.subscribe_ended();
     let local = io.clone();
-    let hub = state.realtime.clone();
+    let hub = gateway.hub.clone();
     tokio::spawn(async move {
         loop {
             match ended.recv().await {
@@ -288,7 +305,7 @@ pub fn layer(state: &AppState) -> SocketIoLayer {
             }
         }
     });
-    let checked = state.clone();
+    let checked = gateway;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SESSION_CHECK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
