@@ -121,7 +121,16 @@ impl Shell for BackendShell {
             config.executor_hmac_secret.clone(),
             config.executor_audit_token.clone(),
         );
-        let remediation = crate::remediation::Remediator::new(config.remediation.clone());
+        let realtime = crate::realtime::Hub::new();
+        let remediation = crate::remediation::Remediator::new(
+            config.remediation.clone(),
+            db.clone(),
+            policy.clone(),
+            executor.clone(),
+            ai_engine.clone(),
+            realtime.clone(),
+            backend_metrics.clone(),
+        );
         let state = AppState::new(crate::state::Shared {
             remediation,
             auth,
@@ -133,13 +142,13 @@ impl Shell for BackendShell {
             http,
             ai_engine,
             executor,
-            realtime: crate::realtime::Hub::new(),
+            realtime,
             policy,
         });
         if let Err(e) = crate::auth::bootstrap_admin(&state.auth).await {
             tracing::error!(error = %format!("{e:#}"), "failed to create the bootstrap admin");
         }
-        match crate::remediation::engine::resume(&state).await {
+        match crate::remediation::engine::resume(&state.remediation).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 incidents = n,

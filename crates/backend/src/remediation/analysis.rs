@@ -9,17 +9,19 @@ use aegis_policy::RemediationMode;
 use aegis_remediation::{Move, Step, plan};
 use serde_json::{Value, json};
 
-use super::steps::{advance, count_outcome, escalate, fail};
+use super::{
+    remediator::Remediator,
+    steps::{advance, count_outcome, escalate, fail},
+};
 use crate::{
     clients::executor::ExecutorError,
     db::incidents::{Incident, IncidentPatch},
-    state::AppState,
 };
 
 /// Asks the ai-engine what to do with the window. `None` when the incident was closed here
 /// (analysis unavailable, or nothing found).
 pub(super) async fn analyse(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     window: &SignalWindow,
     trace: &TraceParent,
@@ -97,7 +99,7 @@ pub(super) async fn analyse(
 /// The deployment as the executor reads it, for a scale that will be planned;
 /// `None` for other actions and when nothing will be planned.
 pub(super) async fn read_replicas(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     action: RemediationAction,
     mode: RemediationMode,
@@ -122,7 +124,7 @@ pub(super) async fn read_replicas(
 /// Computes a scale's target from the replicas [`read_replicas`] found.
 /// `None` when the incident was closed here.
 pub(super) async fn replicas_plan(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     action: RemediationAction,
     read: Option<Result<Option<DeploymentStatus>, ExecutorError>>,
@@ -130,7 +132,7 @@ pub(super) async fn replicas_plan(
     let Some(read) = read else {
         return Ok(Some((None, None)));
     };
-    let config = &state.remediation.config;
+    let config = &state.config;
     let current = match read {
         Ok(Some(d)) => d.replicas,
         Ok(None) => {

@@ -8,8 +8,6 @@
 //! Nothing here holds state that a restart would lose: the incident row says where it stands,
 //! and [`resume`] picks up what a previous process left mid-flight.
 
-use std::{sync::Arc, time::Duration};
-
 use aegis_common::contracts::{PolicyDecisionSummary, RemediationAction};
 use aegis_policy::{EvaluationContext, EvaluationRequest, PolicyType, RemediationMode};
 use aegis_remediation::{
@@ -18,15 +16,14 @@ use aegis_remediation::{
 };
 use chrono::Utc;
 use serde_json::{Value, json};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use super::outcome::spawn_verification;
 pub(crate) use super::steps::{emit, trace_of};
 
 use super::{
     analysis::{analyse, read_replicas, replicas_plan},
-    config::RemediationConfig,
     outcome::execute,
+    remediator::Remediator,
     signal::window_of,
     steps::{
         advance, close, count_action, count_outcome, escalate, fail_quietly, guarded_advance, note,
@@ -35,7 +32,6 @@ use super::{
 use crate::{
     db::incidents::{self, Incident, IncidentPatch, Transition},
     policy::EvaluationMeta,
-    state::AppState,
 };
 
 /// The `userId` of the loop's policy evaluations.
@@ -45,47 +41,10 @@ pub const LOOP_USER: &str = "aegis-remediation";
 /// start-up instead of acted on: the signal is stale.
 const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
-/// The loop's settings and its background tasks; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Remediator {
-    /// Settings.
-    pub config: Arc<RemediationConfig>,
-    pub(super) tasks: TaskTracker,
-    pub(super) stop: CancellationToken,
-}
-
-impl Remediator {
-    /// A loop with `config` and no task running.
-    #[must_use]
-    pub fn new(config: RemediationConfig) -> Self {
-        Self {
-            config: Arc::new(config),
-            tasks: TaskTracker::new(),
-            stop: CancellationToken::new(),
-        }
-    }
-
-    /// Stops waiting verifications (they are due again after a restart) and waits up to
-    /// `timeout` for decisions and executor calls in flight.
-    pub async fn shutdown(&self, timeout: Duration) {
-        self.stop.cancel();
-        self.tasks.close();
-        if tokio::time::timeout(timeout, self.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                left = self.tasks.len(),
-                "remediation tasks still running at shutdown; they resume on the next start"
-            );
-        }
-    }
-}
-
 /// Starts the decision path for a newly opened incident, in the background.
-pub fn spawn_decision(state: &AppState, incident: Incident) {
+pub fn spawn_decision(state: &Remediator, incident: Incident) {
     let st = state.clone();
-    state.remediation.tasks.spawn(async move {
+    state.tasks.spawn(async move {
         let id = incident.id;
         if let Err(e) = decide(&st, incident).await {
             tracing::error!(incident_id = %id, error = %e, "remediation decision failed");
@@ -95,9 +54,9 @@ pub fn spawn_decision(state: &AppState, incident: Incident) {
 }
 
 /// Runs an approved incident's action in the background (the incident is `executing`).
-pub fn spawn_execution(state: &AppState, incident: Incident, decision: PolicyDecisionSummary) {
+pub fn spawn_execution(state: &Remediator, incident: Incident, decision: PolicyDecisionSummary) {
     let st = state.clone();
-    state.remediation.tasks.spawn(async move {
+    state.tasks.spawn(async move {
         let id = incident.id;
         if let Err(e) = execute(&st, incident, decision).await {
             tracing::error!(incident_id = %id, error = %e, "remediation action failed");
@@ -109,7 +68,7 @@ pub fn spawn_execution(state: &AppState, incident: Incident, decision: PolicyDec
 /// Picks up incidents a previous process left mid-flight: undecided recent ones are decided,
 /// old ones escalated; an interrupted executor call is escalated (its outcome is unknown, so
 /// it is never repeated blindly); verifications are rescheduled.
-pub async fn resume(state: &AppState) -> Result<usize, sqlx::Error> {
+pub async fn resume(state: &Remediator) -> Result<usize, sqlx::Error> {
     let pending = incidents::unfinished(&state.db).await?;
     let count = pending.len();
     for incident in pending {
@@ -146,8 +105,8 @@ pub async fn resume(state: &AppState) -> Result<usize, sqlx::Error> {
 }
 
 /// Steps 1–4 and, in `auto` mode, 5–6.
-async fn decide(state: &AppState, incident: Incident) -> Result<(), sqlx::Error> {
-    let config = state.remediation.config.clone();
+async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Error> {
+    let config = state.config.clone();
     if config.mode == RemediationMode::Off {
         note(
             state,

@@ -2,7 +2,9 @@
 //! deduplicated incidents ([`intake`]); each new incident goes through the decision path
 //! ([`engine`]: policy, mode and plan), which reads what it needs (`analysis`: the
 //! ai-engine's verdict and the replicas), acts and verifies (`outcome`), and writes every step
-//! the same way (`steps`). The rules it applies live in the pure `aegis-remediation` crate.
+//! the same way (`steps`). Each of them takes the loop's handle (`remediator`: settings,
+//! services, tasks), never the application state. The rules it applies live in the pure
+//! `aegis-remediation` crate.
 
 pub mod alertmanager;
 mod analysis;
@@ -11,11 +13,12 @@ pub mod engine;
 pub mod fingerprint;
 pub mod intake;
 mod outcome;
+mod remediator;
 pub mod signal;
 mod steps;
 
 pub use config::RemediationConfig;
-pub use engine::Remediator;
 pub use fingerprint::fingerprint;
 pub use intake::{IntakeOutcome, accept_signal};
+pub use remediator::Remediator;
 pub use signal::{Signal, Target};

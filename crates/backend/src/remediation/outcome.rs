@@ -10,15 +10,15 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::steps::{advance, count_action, count_verification, escalate, fail, trace_of};
-use crate::{
-    db::incidents::{self, Incident, IncidentPatch},
-    state::AppState,
+use super::{
+    remediator::Remediator,
+    steps::{advance, count_action, count_verification, escalate, fail, trace_of},
 };
+use crate::db::incidents::{self, Incident, IncidentPatch};
 
 /// Step 5 and 6: the signed call and its outcome; on success, verification is scheduled.
 pub(super) async fn execute(
-    state: &AppState,
+    state: &Remediator,
     incident: Incident,
     decision: PolicyDecisionSummary,
 ) -> Result<(), sqlx::Error> {
@@ -51,7 +51,7 @@ pub(super) async fn execute(
     match answer {
         Ok(r) if r.success => {
             count_action(state, action_type, "success");
-            let delay = chrono::Duration::from_std(state.remediation.config.verify_delay)
+            let delay = chrono::Duration::from_std(state.config.verify_delay)
                 .unwrap_or_else(|_| chrono::Duration::seconds(120));
             let due = Utc::now() + delay;
             let details = json!({
@@ -112,10 +112,10 @@ pub(super) async fn execute(
 
 /// Schedules the verification at `due`. A shutdown cancels the wait; [`resume`] schedules
 /// it again from `verify_at`.
-pub fn spawn_verification(state: &AppState, id: Uuid, due: chrono::DateTime<Utc>) {
+pub fn spawn_verification(state: &Remediator, id: Uuid, due: chrono::DateTime<Utc>) {
     let st = state.clone();
-    let stop = state.remediation.stop.clone();
-    state.remediation.tasks.spawn(async move {
+    let stop = state.stop.clone();
+    state.tasks.spawn(async move {
         let wait = (due - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             () = stop.cancelled() => return,
@@ -129,7 +129,7 @@ pub fn spawn_verification(state: &AppState, id: Uuid, due: chrono::DateTime<Utc>
 
 /// Verification: recovered when the deployment is fully ready and no signal with the same
 /// fingerprint arrived since the action; otherwise escalated (an alert, no second action).
-pub(super) async fn verify(state: &AppState, id: Uuid) -> Result<(), sqlx::Error> {
+pub(super) async fn verify(state: &Remediator, id: Uuid) -> Result<(), sqlx::Error> {
     let Some(incident) = incidents::get(&state.db, id).await? else {
         return Ok(());
     };

@@ -7,25 +7,25 @@ use aegis_remediation::{Move, Step, guardrail::Blocked};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::remediator::Remediator;
 use crate::{
     db::{
         alerts::{self, NewAlert},
         incidents::{self, Guard, Guarded, Incident, IncidentEvent, IncidentPatch, Transition},
     },
     realtime::RemediationEvent,
-    state::AppState,
 };
 
 /// The cooldown and the per-namespace cap, then `t` (with `take`, the incident takes an
 /// action slot in the same transaction). `None` when a guardrail blocked it (the incident is
 /// then closed as `suppressed`) or the incident had moved on.
 pub(super) async fn guarded_advance(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     take: bool,
     t: &Transition<'_>,
 ) -> Result<Option<Incident>, sqlx::Error> {
-    let config = &state.remediation.config;
+    let config = &state.config;
     let cooldown = i64::try_from(config.cooldown.as_secs()).unwrap_or(i64::MAX);
     let guard = Guard::Enforce {
         cooldown_seconds: cooldown,
@@ -62,7 +62,7 @@ pub(super) async fn guarded_advance(
 }
 
 pub(super) async fn blocked_by(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     (outcome, reason): (&'static str, String),
 ) -> Result<(), sqlx::Error> {
@@ -80,7 +80,7 @@ pub(super) async fn blocked_by(
 
 /// Raises an alert and moves the incident to `escalated`.
 pub(crate) async fn escalate(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     step: Step,
     reason: &str,
@@ -93,7 +93,7 @@ pub(crate) async fn escalate(
 
 /// Raises an alert and moves the incident to `failed`.
 pub(super) async fn fail(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     step: Step,
     reason: &str,
@@ -106,7 +106,7 @@ pub(super) async fn fail(
 
 /// Best effort after an internal error (the database may be what failed).
 pub(super) async fn fail_quietly(
-    state: &AppState,
+    state: &Remediator,
     id: Uuid,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
@@ -118,7 +118,7 @@ pub(super) async fn fail_quietly(
 
 /// Raises an alert and makes `closing` (failing or escalating) with `step`.
 pub(super) async fn close_with_alert(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     closing: Move,
     step: Step,
@@ -170,7 +170,7 @@ pub(super) async fn close_with_alert(
 
 /// Closes an open incident as `suppressed`: it is deliberately not acted on.
 pub(super) async fn close(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     step: Step,
     details: Value,
@@ -183,7 +183,7 @@ pub(super) async fn close(
 /// One transition plus its Socket.IO event. `None` when the incident had moved on (a
 /// concurrent approval or rejection): the caller stops.
 pub(super) async fn advance(
-    state: &AppState,
+    state: &Remediator,
     incident: &Incident,
     to: Move,
     step: Step,
@@ -210,7 +210,7 @@ pub(super) async fn advance(
 
 /// A timeline event without a status change.
 pub(super) async fn note(
-    state: &AppState,
+    state: &Remediator,
     id: Uuid,
     step: Step,
     details: Value,
@@ -222,7 +222,7 @@ pub(super) async fn note(
 }
 
 /// Pushes a timeline event to Socket.IO clients.
-pub(crate) fn emit(state: &AppState, incident: &Incident, event: &IncidentEvent) {
+pub(crate) fn emit(state: &Remediator, incident: &Incident, event: &IncidentEvent) {
     state.realtime.emit_remediation(&RemediationEvent {
         incident_id: incident.id,
         correlation_id: incident.correlation_id.clone().unwrap_or_default(),
@@ -242,7 +242,7 @@ pub(crate) fn trace_of(incident: &Incident) -> TraceParent {
         .unwrap_or_else(TraceParent::new_root)
 }
 
-pub(super) fn count_outcome(state: &AppState, outcome: &str) {
+pub(super) fn count_outcome(state: &Remediator, outcome: &str) {
     state
         .backend_metrics
         .remediation_decisions
@@ -250,7 +250,7 @@ pub(super) fn count_outcome(state: &AppState, outcome: &str) {
         .inc();
 }
 
-pub(super) fn count_action(state: &AppState, action: ActionType, result: &str) {
+pub(super) fn count_action(state: &Remediator, action: ActionType, result: &str) {
     state
         .backend_metrics
         .remediation_actions
@@ -258,7 +258,7 @@ pub(super) fn count_action(state: &AppState, action: ActionType, result: &str) {
         .inc();
 }
 
-pub(super) fn count_verification(state: &AppState, result: &str) {
+pub(super) fn count_verification(state: &Remediator, result: &str) {
     state
         .backend_metrics
         .remediation_verifications

@@ -141,7 +141,7 @@ async fn alertmanager_webhook(
                 )
                 .await?;
                 if let Some((incident, event)) = &joined {
-                    engine::emit(&state, incident, event);
+                    engine::emit(&state.remediation, incident, event);
                 }
                 WebhookAlertResult::Resolved {
                     fingerprint,

@@ -160,7 +160,7 @@ pub(super) async fn intake(
         "remediation signal accepted"
     );
     if !outcome.deduplicated {
-        engine::spawn_decision(state, outcome.incident.clone());
+        engine::spawn_decision(&state.remediation, outcome.incident.clone());
     }
     Ok(Accepted {
         body: SignalAccepted {
@@ -330,7 +330,7 @@ async fn approve(
         )));
     };
     let (incident, event) = *moved;
-    engine::emit(&state, &incident, &event);
+    engine::emit(&state.remediation, &incident, &event);
     let decision = PolicyDecisionSummary {
         allowed: true,
         reason: format!("approved by {}", admin.email),
@@ -338,7 +338,7 @@ async fn approve(
         decision_id: incident.decision_id.map(|id| id.to_string()),
         explanation: None,
     };
-    engine::spawn_execution(&state, incident, decision);
+    engine::spawn_execution(&state.remediation, incident, decision);
     Ok(axum::Json(incident_body(&state, id).await?).into_response())
 }
 
@@ -403,7 +403,7 @@ async fn reject(
             incident.status
         )));
     };
-    engine::emit(&state, &incident, &event);
+    engine::emit(&state.remediation, &incident, &event);
     Ok(axum::Json(incident_body(&state, id).await?).into_response())
 }
 
@@ -480,7 +480,7 @@ async fn label(
     if let Some((incident, event)) =
         incidents::append_event(&state.db, id, Step::Label, &details).await?
     {
-        engine::emit(&state, &incident, &event);
+        engine::emit(&state.remediation, &incident, &event);
     }
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
 }
