@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::set::Request;
+use crate::request::Request;
 
 /// The key under which the decision for `request` is cached, for policy version `version`
 /// (bumped on every policy change).

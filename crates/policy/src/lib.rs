@@ -30,12 +30,15 @@
 
 mod cache;
 mod condition;
+mod decision;
 mod error;
 mod explain;
 mod glob;
 mod json;
 mod model;
 mod parse;
+mod policy;
+mod request;
 mod seeds;
 mod set;
 #[cfg(test)]
@@ -45,16 +48,16 @@ mod tests;
 // a caller deserialises or builds, which `Request::from` borrows for evaluation.
 pub use aegis_contracts::{EvaluationContext, EvaluationRequest, PolicyType, UnknownPolicyType};
 pub use cache::{CACHE_KEY_PREFIX, cache_key, cache_key_from_suffix, cache_key_suffix};
-pub use condition::{IpProblem, MetadataProblem};
+pub use condition::{ConditionFailure, IpProblem, MetadataProblem};
+pub use decision::{Decision, DecisionBody, EVALUATION_ERROR_REASON, NO_MATCH_REASON, Reason};
 pub use error::{PolicyFileError, ValidationError, ValidationErrorKind};
-pub use explain::{Applicability, ConditionFailure, Explanation, PolicyTrace};
+pub use explain::{Explanation, PolicyTrace};
 pub use model::{Effect, PolicyDefinition, Priority, PriorityError, RemediationMode};
 pub use parse::{
     Format, MAX_REGEX_LEN, merge_patch, parse_policies, parse_policies_json, parse_policies_yaml,
     validate_policies, validate_policy,
 };
+pub use policy::{Applicability, Policy};
+pub use request::{Context, Request};
 pub use seeds::{seed_policies, seed_policy_definitions};
-pub use set::{
-    Context, Decision, DecisionBody, EVALUATION_ERROR_REASON, NO_MATCH_REASON, Policy, PolicySet,
-    Reason, Request,
-};
+pub use set::PolicySet;

@@ -10,7 +10,7 @@ pub use crate::condition::MAX_REGEX_LEN;
 use crate::condition::{Conditions, join, string};
 use crate::error::{PolicyFileError, ValidationError, ValidationErrorKind as K};
 use crate::model::{Effect, PolicyDefinition, Priority, RemediationMode};
-use crate::set::Policy;
+use crate::policy::Policy;
 
 /// Fields a policy object may carry. Server-side fields are accepted (so exported policies
 /// re-import) and ignored, except `id`, which orders ties.
@@ -256,11 +256,17 @@ fn parse_policy(value: &Value, path: &str) -> Result<Policy, ValidationError> {
     )
 }
 
+// Here rather than beside the rest of `Policy`'s impl: the checks are parsing's, and policy.rs
+// must not depend on parse.rs, which builds on it.
+impl Policy {
+    /// Validates a definition that arrived through serde and compiles it.
+    pub fn from_definition(definition: PolicyDefinition) -> Result<Self, ValidationError> {
+        check_definition(definition, "")
+    }
+}
+
 /// The checks serde cannot express, then compilation.
-pub(crate) fn check_definition(
-    definition: PolicyDefinition,
-    path: &str,
-) -> Result<Policy, ValidationError> {
+fn check_definition(definition: PolicyDefinition, path: &str) -> Result<Policy, ValidationError> {
     let p = |name: &str| join(path, name);
     let name_len = definition.name.chars().count();
     if !(1..=255).contains(&name_len) || definition.name.trim().is_empty() {
