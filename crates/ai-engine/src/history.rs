@@ -61,7 +61,7 @@ impl JsonText {
             return Self(text);
         }
         match serde_json::from_str::<Value>(&text) {
-            Ok(value) => Self(aegis_common::db::pg_json(value).to_string()),
+            Ok(value) => Self(aegis_common::db::strip_nul_json(value).to_string()),
             // Not JSON at all: PostgreSQL refuses it and the writer sets the row aside.
             Err(_) => Self(text),
         }
@@ -116,16 +116,16 @@ impl Record {
     /// none). Requests carry arbitrary strings (log lines, labels), and a value PostgreSQL
     /// refuses would cost its whole batch a row-by-row retry.
     #[must_use]
-    pub fn pg_safe(self) -> Self {
-        use aegis_common::db::pg_text;
+    pub fn storable(self) -> Self {
+        use aegis_common::db::strip_nul;
         match self {
             Self::Prediction(mut p) => {
-                p.recommended_action = pg_text(std::mem::take(&mut p.recommended_action));
-                p.model_version = pg_text(std::mem::take(&mut p.model_version));
+                p.recommended_action = strip_nul(std::mem::take(&mut p.recommended_action));
+                p.model_version = strip_nul(std::mem::take(&mut p.model_version));
                 Self::Prediction(p)
             }
             Self::Baseline(b) => Self::Baseline(BaselineRecord {
-                signature: pg_text(b.signature),
+                signature: strip_nul(b.signature),
                 ..b
             }),
         }
@@ -192,7 +192,7 @@ impl HistoryWriter {
 
     /// Queues a record; waits when the queue is full (back-pressure, never loss).
     pub async fn record(&self, record: Record) {
-        if self.tx.send(record.pg_safe()).await.is_err() {
+        if self.tx.send(record.storable()).await.is_err() {
             tracing::error!("history writer has stopped; record not stored");
         }
     }

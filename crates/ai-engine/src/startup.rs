@@ -43,7 +43,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub fn app_router(state: AppState) -> axum::Router {
     let metrics = state.metrics.clone();
     let limit = state.config.max_body_bytes;
-    service::finish_documented::<FastApiStyle>(routes::api(state), metrics, limit)
+    service::documented_with_service_layers::<FastApiStyle>(routes::api(state), metrics, limit)
 }
 
 /// A bound, ready-to-run ai-engine.
@@ -116,7 +116,7 @@ impl Shell for AiEngineShell {
             router = router.layer(cors);
         }
         let bound = starting
-            .finish(router)
+            .hand_over(router)
             .await
             .context("failed to hand the port from start-up to the service")?;
         let shell = AiEngineShell {

@@ -24,7 +24,7 @@ pub const BODY_LIMIT: usize = 100 * 1024;
 /// the shared layers) without Socket.IO and CORS, which [`Application::build`] adds. No I/O.
 pub fn app_router(state: AppState) -> axum::Router {
     let metrics = state.metrics.clone();
-    service::finish_documented::<BackendStyle>(routes::api(state), metrics, BODY_LIMIT)
+    service::documented_with_service_layers::<BackendStyle>(routes::api(state), metrics, BODY_LIMIT)
 }
 
 /// A bound, ready-to-run backend.
@@ -174,7 +174,7 @@ impl Shell for BackendShell {
             None => router,
         };
         let bound = starting
-            .finish(router)
+            .hand_over(router)
             .await
             .context("failed to hand the port from start-up to the service")?;
         let shell = BackendShell {

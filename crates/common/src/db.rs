@@ -190,7 +190,7 @@ pub const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// `s` without U+0000, which PostgreSQL `text` and `jsonb` cannot hold: a value from outside
 /// must never make an insert fail (and a request answer 500) for its content.
 #[must_use]
-pub fn pg_text(s: String) -> String {
+pub fn strip_nul(s: String) -> String {
     if s.contains('\0') {
         s.replace('\0', "")
     } else {
@@ -227,10 +227,10 @@ pub fn bounded(s: String, max: usize) -> String {
     out.chars().take(max).collect()
 }
 
-/// [`pg_text`] for a borrowed string: borrowed back when it holds no NUL (the common case), so
+/// [`strip_nul`] for a borrowed string: borrowed back when it holds no NUL (the common case), so
 /// a value only bound as a parameter costs no copy.
 #[must_use]
-pub fn pg_str(s: &str) -> std::borrow::Cow<'_, str> {
+pub fn strip_nul_str(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\0') {
         std::borrow::Cow::Owned(s.replace('\0', ""))
     } else {
@@ -238,28 +238,28 @@ pub fn pg_str(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// [`pg_text`] for every string and key of a JSON value (`jsonb` refuses `\u0000`). Works in
+/// [`strip_nul`] for every string and key of a JSON value (`jsonb` refuses `\u0000`). Works in
 /// place: a value without NUL (the common case, on request paths) is returned without
 /// allocating.
 #[must_use]
-pub fn pg_json(mut v: serde_json::Value) -> serde_json::Value {
-    strip_nul(&mut v);
+pub fn strip_nul_json(mut v: serde_json::Value) -> serde_json::Value {
+    strip_nul_in_place(&mut v);
     v
 }
 
-fn strip_nul(v: &mut serde_json::Value) {
+fn strip_nul_in_place(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
         Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
-        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul_in_place),
         Value::Object(map) => {
             if map.keys().any(|k| k.contains('\0')) {
                 *map = std::mem::take(map)
                     .into_iter()
-                    .map(|(k, v)| (pg_text(k), v))
+                    .map(|(k, v)| (strip_nul(k), v))
                     .collect();
             }
-            map.values_mut().for_each(strip_nul);
+            map.values_mut().for_each(strip_nul_in_place);
         }
         _ => {}
     }
@@ -391,11 +391,14 @@ mod pg_safe_tests {
 
     #[test]
     fn nul_characters_are_dropped_from_strings_and_keys() {
-        assert_eq!(pg_text("a\0b".into()), "ab");
-        assert_eq!(pg_str("a\0b\0"), "ab");
-        assert!(matches!(pg_str("ab"), std::borrow::Cow::Borrowed("ab")));
+        assert_eq!(strip_nul("a\0b".into()), "ab");
+        assert_eq!(strip_nul_str("a\0b\0"), "ab");
+        assert!(matches!(
+            strip_nul_str("ab"),
+            std::borrow::Cow::Borrowed("ab")
+        ));
         assert_eq!(
-            pg_json(json!({"k\0": ["x\0y", 1, {"z": "\0"}]})),
+            strip_nul_json(json!({"k\0": ["x\0y", 1, {"z": "\0"}]})),
             json!({"k": ["xy", 1, {"z": ""}]})
         );
     }

@@ -5,7 +5,7 @@
 //! `routes!(handler)` for every `#[utoipa::path]` handler, so the router and the document come
 //! from the same list. [`require_security`] marks the operations of a route group with the
 //! scheme its auth layer enforces (call it where the layer is added, only when the layer is
-//! active), and `service::finish_documented` adds the documented `/metrics`, `/openapi.json` and
+//! active), and `service::documented_with_service_layers` adds the documented `/metrics`, `/openapi.json` and
 //! `/docs`, a 413 answer on every operation with a body, and the shared layers.
 //!
 //! The error-body schemas here ([`NestErrorBody`], [`BackendErrorBody`], [`FastApiErrorBody`])

@@ -56,7 +56,7 @@ pub enum TelemetryError {
     AlreadySet(String),
 }
 
-/// Normalises the spec's level names (`warning`, upper case) to tracing's.
+/// Normalises the level names clients send (`warning`, upper case) to tracing's.
 fn normalise_level(level: &str) -> String {
     let lower = level.trim().to_ascii_lowercase();
     match lower.as_str() {

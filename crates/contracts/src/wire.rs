@@ -25,7 +25,7 @@ pub enum ActionType {
 }
 
 impl ActionType {
-    /// Every value, in the spec's order.
+    /// Every value, in the order the API lists them.
     pub const ALL: [ActionType; 5] = [
         Self::RestartPod,
         Self::ScaleDeployment,

@@ -25,7 +25,7 @@ pub struct StackOptions {
     pub postgres_base: String,
     /// Redis URL.
     pub redis_url: String,
-    /// Prefer the spec's ports (3000, 8000, 4000, 6443) when free.
+    /// Prefer the documented ports (3000, 8000, 4000, 6443) when free.
     pub preferred_ports: bool,
     /// Extra variables per service name (`backend`, `ai-engine`, `executor`, `kube-sim`).
     pub extra_env: BTreeMap<String, Vec<(String, String)>>,

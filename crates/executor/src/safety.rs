@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aegis_common::{contracts::ActionType, db::pg_str};
+use aegis_common::{contracts::ActionType, db::strip_nul_str};
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, pool::PoolConnection};
 
@@ -239,9 +239,9 @@ pub async fn gate(
     // PostgreSQL refuses U+0000 in text parameters. The gate runs before the parameter schema
     // is reported, so a name may still hold one here; such a request is refused by the schema
     // and never counted or locked, and its names are only bound, stripped.
-    let namespace = pg_str(req.namespace);
-    let requested_by = pg_str(req.requested_by);
-    let resource_name = pg_str(req.resource_name);
+    let namespace = strip_nul_str(req.namespace);
+    let requested_by = strip_nul_str(req.requested_by);
+    let resource_name = strip_nul_str(req.resource_name);
     let key = format!(
         "aegis-executor:{}:{namespace}/{resource_name}",
         req.resource_type

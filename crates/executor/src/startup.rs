@@ -43,7 +43,7 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2
 /// layers) without CORS. No I/O.
 pub fn app_router(state: AppState) -> axum::Router {
     let metrics = state.metrics.clone();
-    service::finish_documented::<NestStyle>(routes::api(state), metrics, BODY_LIMIT)
+    service::documented_with_service_layers::<NestStyle>(routes::api(state), metrics, BODY_LIMIT)
 }
 
 /// A bound, ready-to-run executor.
@@ -147,7 +147,7 @@ impl Shell for ExecutorShell {
             );
         }
         let bound = starting
-            .finish(router)
+            .hand_over(router)
             .await
             .context("failed to hand the port from start-up to the service")?;
         Ok(Application::new(bound, state, ExecutorShell { tasks }))

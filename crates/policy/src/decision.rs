@@ -63,7 +63,7 @@ impl<'s> Decision<'s> {
             .is_some_and(|p| p.effect() == Effect::Allow)
     }
 
-    /// The reason; its `Display` is the spec's exact `reason` string.
+    /// The reason; its `Display` is the exact `reason` string clients receive.
     pub fn reason(&self) -> Reason<'s> {
         match self.deciding_policy() {
             None => Reason::NoMatchingPolicy,

@@ -103,7 +103,7 @@ impl ValidationError {
         }
     }
 
-    /// The message without the path, for API error bodies that want the spec's exact wording.
+    /// The message without the path, for API error bodies that carry the bare sentence.
     pub fn message(&self) -> String {
         self.kind.to_string()
     }

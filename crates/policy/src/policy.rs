@@ -101,7 +101,7 @@ impl Policy {
         &self.conditions
     }
 
-    /// The spec's evaluation order: priority descending, deny before allow, name, then id.
+    /// The evaluation order: priority descending, deny before allow, name, then id.
     pub(crate) fn evaluation_order(&self, other: &Policy) -> Ordering {
         let deny_first = |p: &Policy| p.effect() != Effect::Deny;
         other

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use aegis_common::{db::pg_text, error::ErrorReport, openapi::FastApiErrorBody, time::now_rfc3339};
+use aegis_common::{
+    db::strip_nul, error::ErrorReport, openapi::FastApiErrorBody, time::now_rfc3339,
+};
 use axum::{
     Json,
     extract::{Query, State},
@@ -130,7 +132,7 @@ impl From<HashMap<String, String>> for PredictionsQuery {
     fn from(mut q: HashMap<String, String>) -> Self {
         Self {
             limit: q.remove("limit"),
-            model_type: q.remove("model_type").map(pg_text),
+            model_type: q.remove("model_type").map(strip_nul),
         }
     }
 }
@@ -213,7 +215,7 @@ async fn model_performance(
     State(state): State<AppState>,
     Query(mut q): Query<HashMap<String, String>>,
 ) -> Response {
-    let model_type = q.remove("model_type").map(pg_text);
+    let model_type = q.remove("model_type").map(strip_nul);
     type Row = (
         String,
         String,

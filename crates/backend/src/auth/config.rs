@@ -73,7 +73,7 @@ pub struct AuthConfig {
     pub bootstrap_admin_password: Option<SecretString>,
 }
 
-/// `parse_duration` plus the spec's `w` and `y` units.
+/// `parse_duration` plus the `w` (week) and `y` (year) units that `JWT_EXPIRES_IN` accepts.
 fn duration(
     env: &Env,
     name: &str,

@@ -7,8 +7,8 @@
 //! (fail-open, documented trade-off).
 //!
 //! Use the [`RateLimit`] extractor in a handler's argument list *after* the authentication and
-//! role extractors and *before* path and body extractors, which gives the spec's check order
-//! (401 → 403 → 429 → 400). The limit comes from [`rule_for`] (the spec's table, else the
+//! role extractors and *before* path and body extractors, which gives the API's check order
+//! (401 → 403 → 429 → 400). The limit comes from [`rule_for`] (the table of [`RULES`], else the
 //! `RATE_LIMIT_TTL`/`RATE_LIMIT_MAX` default); add a row to [`RULES`] for a route with its own.
 
 use std::{
@@ -44,7 +44,7 @@ pub struct Rule {
     pub subject: Subject,
 }
 
-/// The spec's explicit rows: method, route template relative to the API prefix, window
+/// The routes with limits of their own: method, route template relative to the API prefix, window
 /// seconds, maximum, subject.
 pub const RULES: &[(&str, &str, u64, u64, Subject)] = &[
     ("POST", "/auth/signup", 3600, 5, Subject::Ip),

@@ -89,13 +89,13 @@ impl AlertChanges {
     /// U+0000 removed from every string (PostgreSQL's `text` and `jsonb` refuse it).
     #[must_use]
     pub fn storable(self) -> Self {
-        use aegis_common::db::{pg_json, pg_text};
+        use aegis_common::db::{strip_nul, strip_nul_json};
         Self {
-            title: self.title.map(pg_text),
-            description: self.description.map(pg_text),
-            severity: self.severity.map(pg_text),
-            status: self.status.map(pg_text),
-            metadata: self.metadata.map(pg_json),
+            title: self.title.map(strip_nul),
+            description: self.description.map(strip_nul),
+            severity: self.severity.map(strip_nul),
+            status: self.status.map(strip_nul),
+            metadata: self.metadata.map(strip_nul_json),
         }
     }
 }

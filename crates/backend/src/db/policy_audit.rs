@@ -113,7 +113,7 @@ impl NewPolicyAudit {
             action: clip_str(self.action, 255),
             resource: clip_str(self.resource, usize::MAX),
             reason: clip_str(self.reason, usize::MAX),
-            context: aegis_common::db::pg_json(self.context),
+            context: aegis_common::db::strip_nul_json(self.context),
             applied_policies: self
                 .applied_policies
                 .into_iter()

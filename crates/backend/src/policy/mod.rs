@@ -4,15 +4,15 @@
 //! * **Versions.** `policies` changes bump `policy_revision.revision` (a trigger, same
 //!   transaction). After a change commits, the replica that made it INCRs the Redis counter
 //!   `policy:version`. Every evaluation reads that counter with a read *sent after the
-//!   evaluation began* ([`fresh::FreshReads`]: concurrent evaluations share one `GET`, and one
-//!   that arrives while a read is in flight waits for the next), so a change that committed
-//!   before an evaluation began is always seen, on every replica. A replica reloads its compiled
-//!   set from the database when the counter differs from the version it last saw. When the
-//!   counter is missing (Redis restarted), it is re-created from the time of the last policy
-//!   change in milliseconds, so versions never repeat. A failed INCR is retried by the refresh
-//!   task, which also reloads the set when the database revision moved (Redis down).
+//!   evaluation began* ([`coalesced::CoalescedReads`]: concurrent evaluations share one
+//!   `GET`, and one that arrives while a read is in flight waits for the next), so a change that
+//!   committed before an evaluation began is always seen, on every replica. A replica reloads its
+//!   compiled set from the database when the counter differs from the version it last saw.
+//!   When the counter is missing (Redis restarted), it is re-created from the time of the last
+//!   policy change in milliseconds, so versions never repeat. A failed INCR is retried by the
+//!   refresh task, which also reloads the set when the database revision moved (Redis down).
 //! * **Cache.** Decisions are cached in process, per (version, compiled set): the cache belongs
-//!   to the [`Loaded`] set, so a new version starts an empty one. Keys are the spec's
+//!   to the [`Loaded`] set, so a new version starts an empty one. Keys are the
 //!   `policy:v<N>:…` keys, the version being the set's; entries live
 //!   `POLICY_CACHE_TTL_SECONDS` and at most `POLICY_CACHE_MAX_ENTRIES` are kept. A decision is
 //!   evaluated in microseconds, less than the Redis round trip the original's Redis cache cost,
@@ -24,8 +24,8 @@
 //! The remediation loop calls [`PolicyService::evaluate`] in-process.
 
 pub mod audit;
+pub mod coalesced;
 pub mod config;
-pub mod fresh;
 
 use std::{
     sync::{
@@ -195,7 +195,7 @@ struct Inner {
     reload: tokio::sync::Mutex<()>,
     bump_pending: AtomicBool,
     /// Coalesced reads of the cache version.
-    versions: Arc<fresh::FreshReads<Option<u64>>>,
+    versions: Arc<coalesced::CoalescedReads<Option<u64>>>,
     audit: audit::AuditSender,
 }
 
@@ -267,7 +267,7 @@ impl PolicyService {
                 config,
                 reload: tokio::sync::Mutex::new(()),
                 bump_pending: AtomicBool::new(false),
-                versions: fresh::FreshReads::new(None),
+                versions: coalesced::CoalescedReads::new(None),
                 audit: sender,
             }),
         };

@@ -33,7 +33,7 @@ pub async fn accept_signal(
     correlation_id: &str,
 ) -> Result<IntakeOutcome, sqlx::Error> {
     // Whatever arrived must fit PostgreSQL (no U+0000 in text or jsonb).
-    let signal = &signal.pg_safe();
+    let signal = &signal.storable();
     let fp = fingerprint(signal);
     let action = signal.recommended_action.map(|a| a.as_str().to_owned());
     let details = signal_details(signal, &fp, correlation_id, action.as_deref());

@@ -38,15 +38,15 @@ impl Signal {
     /// The signal with every value fit for PostgreSQL (no U+0000 in text or jsonb); the
     /// target's names are DNS-1123 names, fit already.
     #[must_use]
-    pub fn pg_safe(self) -> Self {
-        use aegis_common::db::{pg_json, pg_text};
+    pub fn storable(self) -> Self {
+        use aegis_common::db::{strip_nul, strip_nul_json};
         Self {
-            source: pg_text(self.source),
-            kind: pg_text(self.kind),
-            observed_at: self.observed_at.map(pg_text),
-            severity: pg_text(self.severity),
-            fingerprint: self.fingerprint.map(pg_text),
-            raw: pg_json(self.raw),
+            source: strip_nul(self.source),
+            kind: strip_nul(self.kind),
+            observed_at: self.observed_at.map(strip_nul),
+            severity: strip_nul(self.severity),
+            fingerprint: self.fingerprint.map(strip_nul),
+            raw: strip_nul_json(self.raw),
             ..self
         }
     }

@@ -221,15 +221,17 @@ impl CreateAlertBody {
     /// U+0000 removed from every string (PostgreSQL's `text` and `jsonb` refuse it), before
     /// validation, so the lengths checked are the lengths stored.
     fn storable(self) -> Self {
-        use aegis_common::db::{pg_json, pg_text};
+        use aegis_common::db::{strip_nul, strip_nul_json};
         Self {
-            title: self.title.map(pg_text),
-            description: self.description.map(pg_text),
-            severity: self.severity.map(pg_text),
-            metadata: self.metadata.map(|m| match pg_json(Value::Object(m)) {
-                Value::Object(m) => m,
-                _ => serde_json::Map::new(),
-            }),
+            title: self.title.map(strip_nul),
+            description: self.description.map(strip_nul),
+            severity: self.severity.map(strip_nul),
+            metadata: self
+                .metadata
+                .map(|m| match strip_nul_json(Value::Object(m)) {
+                    Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                }),
         }
     }
 }

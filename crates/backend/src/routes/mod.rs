@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// The backend's routes and their OpenAPI document (without the shared layers and the meta
 /// routes `/metrics`, `/openapi.json` and `/docs`, which `startup` adds through
-/// `service::finish_documented`). No I/O.
+/// `service::documented_with_service_layers`). No I/O.
 pub fn api(state: AppState) -> OpenApiRouter {
     let prefix = state.config.api_prefix.clone();
     let protected = OpenApiRouter::new()

@@ -62,7 +62,7 @@ fn event(
 
 /// The caller, allowed on `:id` because it is their own id or they are an admin (403
 /// `"You can only access your own resource"` otherwise). Runs before the rate limit and the
-/// UUID format check, as the spec's check order wants.
+/// UUID format check, in the API's check order (after authentication and role).
 #[derive(Debug, Clone)]
 pub struct SelfOrAdmin(pub AuthUser);
 

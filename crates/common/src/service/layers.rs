@@ -22,16 +22,20 @@ use crate::{
 /// Order, outermost first: request metrics (so every response is counted and timed, including
 /// rejections), the trace context and request log, the error envelope (so framework defaults become the service's JSON body), then
 /// the body limit.
-pub fn finish<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: usize) -> Router {
+pub fn with_service_layers<S: ErrorStyle>(
+    router: Router,
+    metrics: Arc<Metrics>,
+    body_limit: usize,
+) -> Router {
     let router = router.route("/metrics", get(metrics_handler).with_state(metrics.clone()));
     with_layers::<S>(router, metrics, body_limit)
 }
 
-/// [`finish`] for a router built from its OpenAPI document: adds the documented `/metrics`,
+/// [`with_service_layers`] for a router built from its OpenAPI document: adds the documented `/metrics`,
 /// `/openapi.json` (the document) and `/docs` (an interactive reference), the error body of
 /// `S` as a schema, a 413 answer on every operation with a body, then the shared layers.
 /// `/openapi.json` and `/docs` are public by design.
-pub fn finish_documented<S: ErrorStyle + crate::openapi::ErrorBodySchema>(
+pub fn documented_with_service_layers<S: ErrorStyle + crate::openapi::ErrorBodySchema>(
     api: utoipa_axum::router::OpenApiRouter,
     metrics: Arc<Metrics>,
     body_limit: usize,
@@ -96,7 +100,7 @@ mod tests {
             "/things",
             post(|Json(b, _): Json<Body1, S>| async move { b.name }),
         );
-        finish::<S>(r, Metrics::new().unwrap(), 1024)
+        with_service_layers::<S>(r, Metrics::new().unwrap(), 1024)
     }
 
     async fn send(app: Router, req: Request<Body>) -> (StatusCode, Value) {
@@ -196,7 +200,7 @@ mod tests {
             "/users/{id}",
             post(|Json(b, _): Json<Body1, BackendStyle>| async move { b.name }),
         );
-        let app = finish::<BackendStyle>(r, metrics.clone(), 1024);
+        let app = with_service_layers::<BackendStyle>(r, metrics.clone(), 1024);
         let req = Request::post("/users/123")
             .header("content-type", "application/json")
             .body(Body::from("{"))

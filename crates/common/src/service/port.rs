@@ -8,7 +8,7 @@ use axum::Router;
 /// The port of a service that is still starting (connecting, migrating): it answers its
 /// liveness paths with 200 `{"status":"starting"}` and everything else with 503, so that a
 /// liveness probe does not restart a service that is only waiting for its database, and a
-/// readiness probe keeps traffic away. [`Starting::finish`] hands the same port to the
+/// readiness probe keeps traffic away. [`Starting::hand_over`] hands the same port to the
 /// service's router.
 #[derive(Debug)]
 pub struct Starting {
@@ -70,7 +70,7 @@ impl Starting {
     }
 
     /// Stops the start-up answers and binds `router` to the same listener.
-    pub async fn finish(mut self, router: Router) -> std::io::Result<Bound> {
+    pub async fn hand_over(mut self, router: Router) -> std::io::Result<Bound> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(status("/ping").await, 200);
         assert_eq!(status("/work").await, 503);
         let router = Router::new().route("/work", axum::routing::get(|| async { "done" }));
-        let bound = starting.finish(router).await.unwrap();
+        let bound = starting.hand_over(router).await.unwrap();
         assert_eq!(
             bound.port(),
             base.rsplit(':').next().unwrap().parse::<u16>().unwrap()

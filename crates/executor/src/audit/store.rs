@@ -45,20 +45,20 @@ impl AuditSubject {
     /// within their column's length), so that a hostile request is audited as a rejection
     /// instead of failing the insert. The parameters as sent stay whole in `action_params`.
     #[must_use]
-    pub fn pg_safe(self) -> Self {
-        use aegis_common::db::{bounded, pg_json, pg_text};
+    pub fn storable(self) -> Self {
+        use aegis_common::db::{bounded, strip_nul, strip_nul_json};
         Self {
-            namespace: bounded(pg_text(self.namespace), NAME_COLUMN_CHARS),
-            resource_name: bounded(pg_text(self.resource_name), NAME_COLUMN_CHARS),
-            action_params: pg_json(self.action_params),
+            namespace: bounded(strip_nul(self.namespace), NAME_COLUMN_CHARS),
+            resource_name: bounded(strip_nul(self.resource_name), NAME_COLUMN_CHARS),
+            action_params: strip_nul_json(self.action_params),
             requested_by: self
                 .requested_by
-                .map(|r| bounded(pg_text(r), NAME_COLUMN_CHARS)),
-            policy_decision: self.policy_decision.map(pg_json),
-            signature: self.signature.map(pg_text),
+                .map(|r| bounded(strip_nul(r), NAME_COLUMN_CHARS)),
+            policy_decision: self.policy_decision.map(strip_nul_json),
+            signature: self.signature.map(strip_nul),
             correlation_id: self
                 .correlation_id
-                .map(|c| bounded(pg_text(c), CORRELATION_COLUMN_CHARS)),
+                .map(|c| bounded(strip_nul(c), CORRELATION_COLUMN_CHARS)),
             ..self
         }
     }
@@ -106,7 +106,8 @@ pub struct AuditStore {
     head: Option<prometheus::IntGauge>,
 }
 
-/// The line: keys in the spec's order, `correlation_id` last, `null` when unset.
+/// The line: keys in a fixed order that log queries rely on, `correlation_id` last, `null`
+/// when unset.
 #[must_use]
 pub fn loki_line(
     row: &AuditRow,
@@ -253,8 +254,8 @@ impl AuditStore {
         category: &str,
         execution_duration: i32,
     ) -> Result<AuditRow, sqlx::Error> {
-        let subject = subject.pg_safe();
-        let message = aegis_common::db::pg_text(message.to_owned());
+        let subject = subject.storable();
+        let message = aegis_common::db::strip_nul(message.to_owned());
         let message = message.as_str();
         let mut tx = self.db.begin().await?;
         let (id, created_at, link) = self
@@ -293,7 +294,7 @@ impl AuditStore {
     /// four round trips. Without Loki there is no line to keep with its change, and both steps
     /// are one call of the `audit_open` function: one round trip and one commit.
     pub async fn insert_in_progress(&self, subject: AuditSubject) -> Result<AuditRow, sqlx::Error> {
-        let subject = subject.pg_safe();
+        let subject = subject.storable();
         if !self.loki {
             // `audit_open` inserts the `pending` row and moves it to `in_progress` as two
             // statements of one call.

@@ -233,12 +233,12 @@ async fn logs(
     // Filters are free text: PostgreSQL refuses U+0000 in a text parameter.
     if let Some(ns) = q.get("namespace") {
         qb.push(" AND namespace = ")
-            .push_bind(aegis_common::db::pg_text(ns.clone()));
+            .push_bind(aegis_common::db::strip_nul(ns.clone()));
     }
     // Everything one incident did (the backend's correlation id).
     if let Some(c) = q.get("correlationId") {
         qb.push(" AND correlation_id = ")
-            .push_bind(aegis_common::db::pg_text(c.clone()));
+            .push_bind(aegis_common::db::strip_nul(c.clone()));
     }
     if let Some(t) = start {
         qb.push(" AND created_at >= ").push_bind(t);

@@ -99,7 +99,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 }
 
 /// The executor's routes and their OpenAPI document (without the shared layers and the meta
-/// routes, which `startup` adds through `service::finish_documented`). No I/O.
+/// routes, which `startup` adds through `service::documented_with_service_layers`). No I/O.
 pub fn api(state: AppState) -> OpenApiRouter {
     let mut throttled = OpenApiRouter::new().routes(routes!(execute::execute));
     if state.config.enable_signature_helper {

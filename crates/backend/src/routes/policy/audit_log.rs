@@ -75,7 +75,7 @@ pub(super) async fn audit_logs(
     {
         errors.push("result must be one of: allow, deny, error".to_owned());
     }
-    let text = |k: &str| q.get(k).cloned().map(aegis_common::db::pg_text);
+    let text = |k: &str| q.get(k).cloned().map(aegis_common::db::strip_nul);
     let filter = PolicyAuditFilter {
         user_id: text("userId"),
         action: text("action"),

@@ -15,8 +15,8 @@ pub(super) fn bad_list(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(Message::List(vec![msg.into()]))
 }
 
-/// A validation error as a 400 naming the field (`priority: priority must be …`); the spec's
-/// exact sentence for non-object conditions.
+/// A validation error as a 400 naming the field (`priority: priority must be …`); the bare
+/// sentence for non-object conditions, which clients match on.
 pub(super) fn validation(e: &ValidationError) -> ApiError {
     match e.kind {
         aegis_policy::ValidationErrorKind::ConditionsNotObject => bad_list(e.message()),

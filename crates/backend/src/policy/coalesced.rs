@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 /// One coalesced read source; see the module documentation.
 #[derive(Debug)]
-pub struct FreshReads<T> {
+pub struct CoalescedReads<T> {
     state: Mutex<State>,
     done: watch::Sender<Answer<T>>,
     fallback: T,
@@ -42,7 +42,7 @@ struct Answer<T> {
     value: T,
 }
 
-impl<T: Clone + Send + Sync + 'static> FreshReads<T> {
+impl<T: Clone + Send + Sync + 'static> CoalescedReads<T> {
     /// A source with no read yet; `fallback` answers the waiters of a read task that failed.
     pub fn new(fallback: T) -> Arc<Self> {
         let (done, _) = watch::channel(Answer {
@@ -113,7 +113,7 @@ impl<T: Clone + Send + Sync + 'static> FreshReads<T> {
 }
 
 /// Answers every waiter with the fallback if the read task ends without finishing its rounds.
-struct Unanswered<'a, T: Clone>(Option<&'a FreshReads<T>>);
+struct Unanswered<'a, T: Clone>(Option<&'a CoalescedReads<T>>);
 
 impl<T: Clone> Drop for Unanswered<'_, T> {
     fn drop(&mut self) {
@@ -173,7 +173,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_callers_share_reads_and_a_write_before_a_call_is_always_seen() {
         let remote = remote(1);
-        let reads = FreshReads::new(None);
+        let reads = CoalescedReads::new(None);
         // A read is in flight with value 1.
         let first = tokio::spawn({
             let (reads, read) = (Arc::clone(&reads), reader(&remote));
@@ -203,7 +203,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_caller_pays_one_read_and_an_idle_source_starts_again() {
         let remote = remote(7);
-        let reads = FreshReads::new(None);
+        let reads = CoalescedReads::new(None);
         assert_eq!(reads.get(reader(&remote)).await, Some(7));
         remote.value.store(8, Ordering::SeqCst);
         assert_eq!(reads.get(reader(&remote)).await, Some(8));
@@ -213,7 +213,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_caller_does_not_strand_the_others() {
         let remote = remote(3);
-        let reads = FreshReads::new(None);
+        let reads = CoalescedReads::new(None);
         // The caller that started the read goes away at once.
         let starter = tokio::spawn({
             let (reads, read) = (Arc::clone(&reads), reader(&remote));
@@ -229,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_task_that_panics_answers_its_waiters_with_the_fallback() {
-        let reads = FreshReads::new(Some(0u64));
+        let reads = CoalescedReads::new(Some(0u64));
         let panicking = || async {
             tokio::time::sleep(Duration::from_millis(5)).await;
             if std::hint::black_box(true) {
