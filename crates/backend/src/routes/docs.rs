@@ -284,6 +284,15 @@ pub struct MessageBody {
     pub message: String,
 }
 
+impl MessageBody {
+    /// `{"message": message}`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
 /// `{"success": true, "message": ...}` answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SuccessMessage {
@@ -291,4 +300,14 @@ pub struct SuccessMessage {
     pub success: bool,
     /// What happened.
     pub message: String,
+}
+
+impl SuccessMessage {
+    /// `{"success": true, "message": message}`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            success: true,
+            message: message.into(),
+        }
+    }
 }

@@ -59,9 +59,9 @@ pub(super) async fn forgot_password(
             tracing::error!(error = %e, "failed to record a password-reset request");
         }
     });
-    Ok(axum::Json(
-        json!({"success": true, "message": "Password reset email sent if account exists."}),
-    )
+    Ok(axum::Json(SuccessMessage::new(
+        "Password reset email sent if account exists.",
+    ))
     .into_response())
 }
 
@@ -224,10 +224,7 @@ pub(super) async fn reset_password(
     ev.entity_type = Some("user");
     ev.entity_id = Some(user.id.to_string());
     audit::record(&state.db, ev).await;
-    Ok(
-        axum::Json(json!({"success": true, "message": "Password updated successfully."}))
-            .into_response(),
-    )
+    Ok(axum::Json(SuccessMessage::new("Password updated successfully.")).into_response())
 }
 
 #[cfg(test)]

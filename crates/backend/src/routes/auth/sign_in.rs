@@ -338,5 +338,5 @@ pub(super) async fn logout(
         ),
     )
     .await;
-    Ok(axum::Json(json!({"message": "Logged out successfully"})).into_response())
+    Ok(axum::Json(MessageBody::new("Logged out successfully")).into_response())
 }

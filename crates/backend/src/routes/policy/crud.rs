@@ -253,5 +253,5 @@ pub(super) async fn delete_one(
         json!({"name": name}),
     )
     .await;
-    Ok(axum::Json(json!({"message": "Policy deleted successfully"})).into_response())
+    Ok(axum::Json(MessageBody::new("Policy deleted successfully")).into_response())
 }
