@@ -377,10 +377,10 @@ impl AnomalyDetector {
         Ok(())
     }
 
-    /// steps 4: scores the request (forest, else z-score, else insufficient data), then
+    /// Scores the request (forest, else z-score, else insufficient data), then
     /// appends its feature row to the signature's baseline and (re)trains when due. The
     /// returned row is the one the service persists to `training_data` (`None` when the
-    /// feature set is empty: step 3 applies and nothing is appended).
+    /// feature set is empty: then nothing is appended).
     pub fn detect(
         &mut self,
         series: &BTreeMap<MetricType, Vec<f64>>,

@@ -162,7 +162,7 @@ impl FailureOutcome {
         }
     }
 
-    /// row 0 (also step 4): no features at all.
+    /// The answer when there are no features at all.
     pub fn no_features() -> Self {
         Self::quiet(
             FailureDetails {

@@ -216,7 +216,7 @@ pub fn sanitize(value: f64) -> f64 {
     }
 }
 
-/// steps 1–3 and 8: the finite values of each metric type in timestamp order (stable sort,
+/// The finite values of each metric type in timestamp order (stable sort,
 /// so ties keep input order). Types with no finite value are absent.
 pub fn metric_series(points: &[MetricPoint]) -> BTreeMap<MetricType, Vec<f64>> {
     let mut sorted: Vec<&MetricPoint> = points.iter().filter(|p| p.value.is_finite()).collect();
@@ -269,12 +269,12 @@ fn ols_slope(v: &[f64]) -> f64 {
     if sxx == 0.0 { 0.0 } else { sxy / sxx }
 }
 
-/// metric features `<type>_<stat>`, types and stats in name order.
+/// The metric features `<type>_<stat>`, types and stats in name order.
 pub fn metric_features(points: &[MetricPoint]) -> FeatureSet {
     metric_features_from_series(&metric_series(points))
 }
 
-/// from series already built by [`metric_series`] (lets the service reuse the series for
+/// [`metric_features`] from series already built by [`metric_series`] (lets the service reuse the series for
 /// the z-score fallback without sorting twice).
 pub fn metric_features_from_series(series: &BTreeMap<MetricType, Vec<f64>>) -> FeatureSet {
     let mut out = FeatureSet::new();
@@ -300,7 +300,7 @@ pub fn windowed_logs<'a>(
     logs.iter().filter(move |l| l.timestamp >= start)
 }
 
-/// the 13 log features over the windowed logs; empty when no log survives the window.
+/// The 13 log features over the windowed logs; empty when no log survives the window.
 pub fn log_features(logs: &[LogEntry], now: DateTime<Utc>, window: Duration) -> FeatureSet {
     let mut total = 0usize;
     let (mut errors, mut infos, mut warns) = (0usize, 0usize, 0usize);
