@@ -1,21 +1,25 @@
-//! Compiled conditions: how they are
-//! built from JSON, checked during evaluation, and explained.
+//! Compiled conditions: how they are built from JSON, checked during evaluation, and
+//! explained. Why one failed is in `failure.rs`, the `timeRange` condition in `time_range.rs`.
 
 use std::cell::OnceCell;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use chrono::{DateTime, Timelike, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};
-use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
 use crate::error::{ValidationError, ValidationErrorKind as K};
 use crate::json::{json_eq, number_cmp};
 use crate::request::Context;
+
+mod failure;
+mod time_range;
+
+pub use failure::{ConditionFailure, IpProblem, MetadataProblem};
+pub(crate) use time_range::TimeRange;
 
 /// Longest `$regex` pattern, in bytes.
 pub const MAX_REGEX_LEN: usize = 1024;
@@ -74,198 +78,6 @@ enum Operator {
     Nin(Box<[Value]>),
     Exists(bool),
     Regex(Regex),
-}
-
-/// A `timeRange`: a daily window in a time zone, or an absolute interval.
-#[derive(Debug, Clone)]
-pub(crate) enum TimeRange {
-    /// Seconds since local midnight, inclusive; wraps midnight when `start > end`.
-    Daily { start: u32, end: u32, tz: Tz },
-    /// `start <= now <= end`.
-    Absolute {
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    },
-}
-
-/// Why an `ipRange` condition failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum IpProblem {
-    /// The context has no `ipAddress`.
-    Missing,
-    /// `ipAddress` is not an IP address.
-    Unparsable,
-    /// The address is in none of the ranges.
-    OutOfRange,
-}
-
-/// Why one metadata key failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
-pub enum MetadataProblem {
-    /// The context has no `metadata` at all.
-    NoMetadata,
-    /// The key is absent from `metadata`.
-    MissingKey,
-    /// A plain value that is not equal to the actual value.
-    NotEqual,
-    /// An operator that does not hold.
-    OperatorFailed {
-        /// The operator, e.g. `$gte`.
-        operator: &'static str,
-    },
-}
-
-/// One condition that did not hold, with what was expected and what the context had.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(
-    tag = "condition",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-#[non_exhaustive]
-pub enum ConditionFailure {
-    /// `role` differs.
-    Role {
-        /// Required role.
-        expected: String,
-        /// `context.role`.
-        actual: Option<String>,
-    },
-    /// `context.role` is not in `roles`.
-    Roles {
-        /// Accepted roles.
-        expected: Vec<String>,
-        /// `context.role`.
-        actual: Option<String>,
-    },
-    /// `userId` differs.
-    UserId {
-        /// Required user id.
-        expected: String,
-        /// `context.userId`.
-        actual: Option<String>,
-    },
-    /// `ipAddress` differs.
-    IpAddress {
-        /// Required address string.
-        expected: String,
-        /// `context.ipAddress`.
-        actual: Option<String>,
-    },
-    /// `userAgent` differs.
-    UserAgent {
-        /// Required user agent.
-        expected: String,
-        /// `context.userAgent`.
-        actual: Option<String>,
-    },
-    /// The client address is not inside `ipRange`.
-    IpRange {
-        /// The ranges, normalised.
-        ranges: Vec<String>,
-        /// `context.ipAddress`.
-        actual: Option<String>,
-        /// Why.
-        problem: IpProblem,
-    },
-    /// `now` is outside `timeRange`.
-    TimeRange {
-        /// The range, normalised (`HH:MM:SS-HH:MM:SS Zone` or `start..end`).
-        range: String,
-        /// The evaluation time.
-        now: DateTime<Utc>,
-        /// `now` in the range's time zone, for daily ranges.
-        local_time: Option<String>,
-    },
-    /// A `metadata` key failed.
-    Metadata {
-        /// The metadata key.
-        key: String,
-        /// The check, e.g. `$gte 80` or `= "unhealthy"`.
-        expected: String,
-        /// The context's value, if any.
-        actual: Option<Value>,
-        /// Why.
-        problem: MetadataProblem,
-    },
-}
-
-impl fmt::Display for ConditionFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |v: &Option<String>| match v {
-            Some(s) => format!("{s:?}"),
-            None => "absent".to_owned(),
-        };
-        match self {
-            ConditionFailure::Role { expected, actual } => {
-                write!(f, "role is {}, expected {expected:?}", show(actual))
-            }
-            ConditionFailure::Roles { expected, actual } => {
-                write!(f, "role is {}, expected one of {expected:?}", show(actual))
-            }
-            ConditionFailure::UserId { expected, actual } => {
-                write!(f, "userId is {}, expected {expected:?}", show(actual))
-            }
-            ConditionFailure::IpAddress { expected, actual } => {
-                write!(f, "ipAddress is {}, expected {expected:?}", show(actual))
-            }
-            ConditionFailure::UserAgent { expected, actual } => {
-                write!(f, "userAgent is {}, expected {expected:?}", show(actual))
-            }
-            ConditionFailure::IpRange {
-                ranges,
-                actual,
-                problem,
-            } => match problem {
-                IpProblem::Missing => write!(f, "ipRange: the context has no ipAddress"),
-                IpProblem::Unparsable => {
-                    write!(
-                        f,
-                        "ipRange: ipAddress {} is not an IP address",
-                        show(actual)
-                    )
-                }
-                IpProblem::OutOfRange => write!(
-                    f,
-                    "ipRange: {} is outside {}",
-                    show(actual),
-                    ranges.join(", ")
-                ),
-            },
-            ConditionFailure::TimeRange {
-                range,
-                now,
-                local_time,
-            } => match local_time {
-                Some(local) => write!(f, "timeRange: local time {local} is outside {range}"),
-                None => write!(f, "timeRange: {} is outside {range}", now.to_rfc3339()),
-            },
-            ConditionFailure::Metadata {
-                key,
-                expected,
-                actual,
-                problem,
-            } => match problem {
-                MetadataProblem::NoMetadata => {
-                    write!(
-                        f,
-                        "metadata.{key}: the context has no metadata (needs {expected})"
-                    )
-                }
-                MetadataProblem::MissingKey => {
-                    write!(f, "metadata.{key}: key is missing (needs {expected})")
-                }
-                MetadataProblem::NotEqual | MetadataProblem::OperatorFailed { .. } => {
-                    let actual = actual
-                        .as_ref()
-                        .map_or_else(|| "absent".to_owned(), Value::to_string);
-                    write!(f, "metadata.{key} is {actual}, needs {expected}")
-                }
-            },
-        }
-    }
 }
 
 /// Per-evaluation inputs shared by all conditions; the IP is parsed at most once.
@@ -634,151 +446,6 @@ fn compile_ip_range(value: &Value, path: &str) -> Result<Box<[IpNet]>, Validatio
             K::WrongType("a CIDR string or an array of CIDR strings"),
         )),
     }
-}
-
-impl TimeRange {
-    fn holds(&self, now: DateTime<Utc>) -> bool {
-        match *self {
-            TimeRange::Daily { start, end, tz } => {
-                let t = now.with_timezone(&tz).num_seconds_from_midnight();
-                if start <= end {
-                    start <= t && t <= end
-                } else {
-                    t >= start || t <= end
-                }
-            }
-            TimeRange::Absolute { start, end } => start <= now && now <= end,
-        }
-    }
-
-    fn local_time(&self, now: DateTime<Utc>) -> Option<String> {
-        match self {
-            TimeRange::Daily { tz, .. } => {
-                Some(now.with_timezone(tz).format("%H:%M:%S").to_string())
-            }
-            TimeRange::Absolute { .. } => None,
-        }
-    }
-
-    /// `{start, end, timezone?}` or the alias `"HH:MM-HH:MM"`.
-    fn compile(value: &Value, path: &str) -> Result<TimeRange, ValidationError> {
-        let (start, end, tz) = match value {
-            Value::String(s) => {
-                let Some((start, end)) = s.split_once('-') else {
-                    return Err(ValidationError::new(path, K::BadTime(s.clone())));
-                };
-                let daily = |t: &str| {
-                    parse_time_of_day(t.trim())
-                        .ok_or_else(|| ValidationError::new(path, K::BadTime(t.trim().to_owned())))
-                };
-                return Ok(TimeRange::Daily {
-                    start: daily(start)?,
-                    end: daily(end)?,
-                    tz: Tz::UTC,
-                });
-            }
-            Value::Object(map) => {
-                for key in map.keys() {
-                    if !matches!(key.as_str(), "start" | "end" | "timezone") {
-                        return Err(ValidationError::new(join(path, key), K::UnknownField));
-                    }
-                }
-                let field = |name: &str| -> Result<&str, ValidationError> {
-                    match map.get(name) {
-                        Some(v) => string(v, &join(path, name)),
-                        None => Err(ValidationError::new(join(path, name), K::Missing)),
-                    }
-                };
-                let tz = match map.get("timezone") {
-                    None | Some(Value::Null) => None,
-                    Some(v) => {
-                        let p = join(path, "timezone");
-                        let name = string(v, &p)?;
-                        Some(Tz::from_str(name).map_err(|_| {
-                            ValidationError::new(p, K::BadTimeZone(name.to_owned()))
-                        })?)
-                    }
-                };
-                (field("start")?, field("end")?, tz)
-            }
-            _ => {
-                return Err(ValidationError::new(
-                    path,
-                    K::WrongType("an object {start, end, timezone?} or a \"HH:MM-HH:MM\" string"),
-                ));
-            }
-        };
-        let (start_path, end_path) = (join(path, "start"), join(path, "end"));
-        match (parse_time_of_day(start), parse_time_of_day(end)) {
-            (Some(s), Some(e)) => Ok(TimeRange::Daily {
-                start: s,
-                end: e,
-                tz: tz.unwrap_or(Tz::UTC),
-            }),
-            (s, e) => {
-                let abs = |t: &str, p: &str| {
-                    DateTime::parse_from_rfc3339(t)
-                        .map(|d| d.with_timezone(&Utc))
-                        .map_err(|_| ValidationError::new(p, K::BadTime(t.to_owned())))
-                };
-                if s.is_some() {
-                    abs(end, &end_path)?;
-                    return Err(ValidationError::new(path, K::MixedTimeKinds));
-                }
-                if e.is_some() {
-                    abs(start, &start_path)?;
-                    return Err(ValidationError::new(path, K::MixedTimeKinds));
-                }
-                let (start, end) = (abs(start, &start_path)?, abs(end, &end_path)?);
-                if tz.is_some() {
-                    return Err(ValidationError::new(
-                        join(path, "timezone"),
-                        K::TimeZoneOnAbsoluteRange,
-                    ));
-                }
-                if start > end {
-                    return Err(ValidationError::new(path, K::StartAfterEnd));
-                }
-                Ok(TimeRange::Absolute { start, end })
-            }
-        }
-    }
-}
-
-impl fmt::Display for TimeRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hms = |s: u32| format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-        match self {
-            TimeRange::Daily { start, end, tz } => {
-                write!(f, "{}-{} {}", hms(*start), hms(*end), tz.name())
-            }
-            TimeRange::Absolute { start, end } => {
-                write!(f, "{}..{}", start.to_rfc3339(), end.to_rfc3339())
-            }
-        }
-    }
-}
-
-/// `H:MM`, `HH:MM` or `HH:MM:SS` (24-hour) as seconds since midnight.
-fn parse_time_of_day(s: &str) -> Option<u32> {
-    let mut parts = s.split(':');
-    let num = |p: Option<&str>, min_len: usize, max: u32| -> Option<u32> {
-        let p = p?;
-        if !(min_len..=2).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        p.parse::<u32>().ok().filter(|v| *v <= max)
-    };
-    let h = num(parts.next(), 1, 23)?;
-    let m = num(parts.next(), 2, 59)?;
-    let sec = match parts.next() {
-        None => 0,
-        some => num(some, 2, 59)?,
-    };
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(h * 3600 + m * 60 + sec)
 }
 
 /// Appends a key to a dotted path; keys that would make the path ambiguous (empty, or holding
