@@ -16,6 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use aegis_common::redis_conn::RedisUnavailable;
 
+use super::query;
 use crate::{
     auth::{AdminOrUser, Principal, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
     db::alerts::{
@@ -48,58 +49,6 @@ pub struct CurrentMetrics {
     pub timestamp: String,
 }
 
-/// A comma-separated list whose items must all be in `allowed`.
-fn list_param(
-    raw: Option<&String>,
-    name: &str,
-    allowed: &[&str],
-    errors: &mut Vec<String>,
-) -> Option<Vec<String>> {
-    let raw = raw?;
-    let items: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if items.is_empty() {
-        return None;
-    }
-    for item in &items {
-        if !allowed.contains(&item.as_str()) {
-            errors.push(format!(
-                "{name} must be one of the following values: {}",
-                allowed.join(", ")
-            ));
-            break;
-        }
-    }
-    Some(items)
-}
-
-fn int_param(
-    raw: Option<&String>,
-    name: &str,
-    range: std::ops::RangeInclusive<i64>,
-    default: i64,
-    errors: &mut Vec<String>,
-) -> i64 {
-    match raw {
-        None => default,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if range.contains(&n) => n,
-            _ => {
-                errors.push(format!(
-                    "{name} must be an integer between {} and {}",
-                    range.start(),
-                    range.end()
-                ));
-                default
-            }
-        },
-    }
-}
-
 #[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts",
     description = "Alerts, newest first (any signed-in user or service key).",
     params(
@@ -121,12 +70,12 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    let statuses = list_param(q.get("status"), "status", STATUSES, &mut errors);
-    let severities = list_param(q.get("severity"), "severity", SEVERITIES, &mut errors);
-    let limit = int_param(q.get("limit"), "limit", 1..=1000, 100, &mut errors);
-    let page = int_param(q.get("page"), "page", 1..=1_000_000, 1, &mut errors);
+    let statuses = query::list_of(q.get("status"), "status", STATUSES, &mut errors);
+    let severities = query::list_of(q.get("severity"), "severity", SEVERITIES, &mut errors);
+    let limit = query::int(q.get("limit"), "limit", 1..=1000, 100, &mut errors);
+    let page = query::int(q.get("page"), "page", 1..=1_000_000, 1, &mut errors);
     let offset = match q.get("offset") {
-        Some(_) => int_param(q.get("offset"), "offset", 0..=100_000_000, 0, &mut errors),
+        Some(_) => query::int(q.get("offset"), "offset", 0..=100_000_000, 0, &mut errors),
         None => (page - 1) * limit,
     };
     if !errors.is_empty() {
@@ -395,7 +344,7 @@ async fn historical(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    let days = int_param(q.get("days"), "days", 1..=365, 7, &mut errors);
+    let days = query::int(q.get("days"), "days", 1..=365, 7, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::BadRequest(errors.into()));
     }

@@ -7,10 +7,10 @@ use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
+use super::query;
 use crate::{
     auth::{AdminOrAuditor, RateLimit, RequireRole},
     db::audit::{self, AuditEventRow, AuditFilter},
@@ -21,23 +21,6 @@ use crate::{
 /// The audit routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
-}
-
-fn date(raw: Option<&String>, name: &str, errors: &mut Vec<String>) -> Option<DateTime<Utc>> {
-    let raw = raw?;
-    let parsed = DateTime::parse_from_rfc3339(raw)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc())
-        });
-    if parsed.is_none() {
-        errors.push(format!("{name} must be a valid ISO 8601 date string"));
-    }
-    parsed
 }
 
 #[utoipa::path(get, path = "/audit/events", tag = "audit", operation_id = "list_audit_events",
@@ -83,8 +66,8 @@ async fn list(
     let filter = AuditFilter {
         event_type: q.get("eventType").cloned(),
         user_id,
-        start: date(q.get("startDate"), "startDate", &mut errors),
-        end: date(q.get("endDate"), "endDate", &mut errors),
+        start: query::date(q.get("startDate"), "startDate", &mut errors),
+        end: query::date(q.get("endDate"), "endDate", &mut errors),
         limit,
     };
     if !errors.is_empty() {

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
+use super::query;
 use crate::{
     auth::{Admin, AdminOrAuditor, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
     db::logs::{self, LEVELS, LogFilter, LogRow, NewLog},
@@ -50,16 +51,6 @@ pub struct LogsAccepted {
     pub accepted: u64,
 }
 
-fn list_param(raw: Option<&String>) -> Option<Vec<String>> {
-    let items: Vec<String> = raw?
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    (!items.is_empty()).then_some(items)
-}
-
 /// RFC 3339, or a zone-less `datetime-local` value read as UTC.
 fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(raw)
@@ -75,19 +66,6 @@ fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
             .find_map(|f| NaiveDateTime::parse_from_str(raw, f).ok())
             .map(|n| n.and_utc())
         })
-}
-
-fn int(raw: Option<&String>, name: &str, max: i64, default: i64, errors: &mut Vec<String>) -> i64 {
-    match raw {
-        None => default,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=max).contains(&n) => n,
-            _ => {
-                errors.push(format!("{name} must be an integer between 1 and {max}"));
-                default
-            }
-        },
-    }
 }
 
 #[utoipa::path(get, path = "/logs", tag = "logs", operation_id = "list_logs",
@@ -114,9 +92,9 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    let page = int(q.get("page"), "page", 1_000_000, 1, &mut errors);
-    let limit = int(q.get("limit"), "limit", 500, 50, &mut errors);
-    let levels = list_param(q.get("level"));
+    let page = query::int(q.get("page"), "page", 1..=1_000_000, 1, &mut errors);
+    let limit = query::int(q.get("limit"), "limit", 1..=500, 50, &mut errors);
+    let levels = query::list(q.get("level"));
     if levels
         .iter()
         .flatten()
@@ -142,7 +120,7 @@ async fn list(
     }
     let filter = LogFilter {
         levels,
-        services: list_param(q.get("service")),
+        services: query::list(q.get("service")),
         from,
         to,
         search: q.get("search").filter(|s| !s.is_empty()).cloned(),

@@ -11,6 +11,7 @@ pub mod executor;
 pub mod health;
 pub mod logs;
 pub mod policy;
+mod query;
 pub mod remediation;
 pub mod roles;
 pub mod settings;

@@ -8,8 +8,8 @@ use axum::{
     extract::{Query, State},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
 
+use crate::routes::query;
 use crate::{
     auth::{AdminOrAuditor, AuthUser, RateLimit, RequireRole},
     db::policy_audit::{self, EvaluationCount, PolicyAuditFilter, PolicyAuditRow},
@@ -17,23 +17,6 @@ use crate::{
     routes::docs::{Forbidden, RateLimited, ServerError, Unauthorized},
     state::AppState,
 };
-
-fn date(raw: Option<&String>, name: &str, errors: &mut Vec<String>) -> Option<DateTime<Utc>> {
-    let raw = raw?;
-    let parsed = DateTime::parse_from_rfc3339(raw)
-        .map(|d| d.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|d| d.and_utc())
-        });
-    if parsed.is_none() {
-        errors.push(format!("{name} must be a valid ISO 8601 date string"));
-    }
-    parsed
-}
 
 #[utoipa::path(get, path = "/policy/audit/logs", tag = "policy", operation_id = "policy_audit_logs",
     description = "Recorded policy evaluations, newest first (admin, auditor).",
@@ -80,8 +63,8 @@ pub(super) async fn audit_logs(
         user_id: text("userId"),
         action: text("action"),
         result,
-        start: date(q.get("startDate"), "startDate", &mut errors),
-        end: date(q.get("endDate"), "endDate", &mut errors),
+        start: query::date(q.get("startDate"), "startDate", &mut errors),
+        end: query::date(q.get("endDate"), "endDate", &mut errors),
         correlation_id: text("correlationId"),
         limit,
     };
