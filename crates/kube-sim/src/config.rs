@@ -6,6 +6,7 @@
 //! | `--bind ADDR` | `KUBE_SIM_BIND` | `127.0.0.1` | address to listen on |
 //! | `--port N` | `KUBE_SIM_PORT` | `6443` (binary), `0` (library) | port; 0 picks a free one |
 //! | `--token T` | `KUBE_SIM_TOKEN` | random | bearer token clients must send |
+//! | `--read-only-token T` | `KUBE_SIM_READ_ONLY_TOKEN` | none | a second token that may only read (get, list, watch); any write answers 403 |
 //! | `--seed FILE` | `KUBE_SIM_SEED` | none | YAML with initial namespaces and deployments |
 //! | `--kubeconfig-out FILE` | `KUBE_SIM_KUBECONFIG_OUT` | none (printed) | where to write the kubeconfig |
 //! | `--tls` | `KUBE_SIM_TLS=true` | off | serve HTTPS with a generated self-signed certificate |
@@ -28,6 +29,9 @@ pub struct SimConfig {
     pub port: u16,
     /// Bearer token; a random one when `None`.
     pub token: Option<String>,
+    /// A second bearer token that may only read: get, list and watch. Any other request with
+    /// it answers 403, as a Role without write verbs makes a real API server answer.
+    pub read_only_token: Option<String>,
     /// Initial state.
     pub seed: Option<Seed>,
     /// Fault rules active from the start.
@@ -46,6 +50,7 @@ impl Default for SimConfig {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             token: None,
+            read_only_token: None,
             seed: None,
             faults: Vec::new(),
             tls: false,
@@ -61,6 +66,10 @@ impl std::fmt::Debug for SimConfig {
             .field("bind", &self.bind)
             .field("port", &self.port)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "read_only_token",
+                &self.read_only_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("seed", &self.seed)
             .field("faults", &self.faults)
             .field("tls", &self.tls)
@@ -82,6 +91,13 @@ impl SimConfig {
     #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Also accepts `token` for reading only.
+    #[must_use]
+    pub fn with_read_only_token(mut self, token: impl Into<String>) -> Self {
+        self.read_only_token = Some(token.into());
         self
     }
 
@@ -138,7 +154,7 @@ pub struct CliOptions {
 /// Usage text for `--help`.
 pub const USAGE: &str = "kube-sim: a small Kubernetes API server for Aegis tests and the local demo (not a real cluster)
 
-USAGE: kube-sim [--bind ADDR] [--port N] [--token T] [--seed FILE] [--kubeconfig-out FILE] [--tls]
+USAGE: kube-sim [--bind ADDR] [--port N] [--token T] [--read-only-token T] [--seed FILE] [--kubeconfig-out FILE] [--tls]
                 [--faults JSON|@FILE] [--baseline-cpu PCT] [--baseline-memory PCT]
 
 Every flag has an environment variable: KUBE_SIM_BIND, KUBE_SIM_PORT (default 6443), KUBE_SIM_TOKEN,
@@ -186,10 +202,11 @@ pub fn parse_command(
 ) -> Result<Command, ConfigError> {
     let mut values: std::collections::BTreeMap<&'static str, (String, String)> =
         std::collections::BTreeMap::new();
-    const FLAGS: [(&str, &str); 9] = [
+    const FLAGS: [(&str, &str); 10] = [
         ("--bind", "KUBE_SIM_BIND"),
         ("--port", "KUBE_SIM_PORT"),
         ("--token", "KUBE_SIM_TOKEN"),
+        ("--read-only-token", "KUBE_SIM_READ_ONLY_TOKEN"),
         ("--seed", "KUBE_SIM_SEED"),
         ("--kubeconfig-out", "KUBE_SIM_KUBECONFIG_OUT"),
         ("--tls", "KUBE_SIM_TLS"),
@@ -242,6 +259,12 @@ pub fn parse_command(
                 }
                 config.token = Some(value.clone());
             }
+            "--read-only-token" => {
+                if value.trim().is_empty() {
+                    return Err(invalid(name, value, "the token must not be empty"));
+                }
+                config.read_only_token = Some(value.clone());
+            }
             "--seed" => config.seed = Some(Seed::from_file(std::path::Path::new(value))?),
             "--kubeconfig-out" => kubeconfig_out = Some(PathBuf::from(value)),
             "--tls" => config.tls = parse_bool(name, value)?,
@@ -290,6 +313,18 @@ mod tests {
         assert!(options.config.tls);
         assert_eq!(options.config.token.as_deref(), Some("abc"));
         assert_eq!(options.config.bind.to_string(), "0.0.0.0");
+    }
+
+    #[test]
+    fn the_read_only_token_comes_from_its_flag_or_variable_and_is_never_empty_or_printed() {
+        let options = run(&[], &[("KUBE_SIM_READ_ONLY_TOKEN", "watcher")]).unwrap();
+        assert_eq!(options.config.read_only_token.as_deref(), Some("watcher"));
+        assert!(!format!("{:?}", options.config).contains("watcher"));
+        let options = run(&["--read-only-token=reader"], &[]).unwrap();
+        assert_eq!(options.config.read_only_token.as_deref(), Some("reader"));
+        let err = run(&["--read-only-token", " "], &[]).unwrap_err();
+        assert!(err.to_string().contains("--read-only-token"), "{err}");
+        assert_eq!(run(&[], &[]).unwrap().config.read_only_token, None);
     }
 
     #[test]

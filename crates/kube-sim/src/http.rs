@@ -27,6 +27,8 @@ pub struct AppState {
     pub cluster: Cluster,
     /// The bearer token clients must present.
     pub token: Arc<str>,
+    /// A second token that may only read (get, list, watch).
+    pub read_only_token: Option<Arc<str>>,
     /// `host:port` the server is reachable at, reported by `/api`.
     pub server_address: Arc<str>,
 }
@@ -83,10 +85,32 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    if presented != Some(&*state.token) {
-        return StatusError::unauthorized().into_response();
+    match presented {
+        Some(t) if t == &*state.token => next.run(request).await,
+        Some(t) if state.read_only_token.as_deref() == Some(t) => {
+            if reads_the_cluster(&request) {
+                next.run(request).await
+            } else {
+                StatusError::new(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "{} {} is forbidden: the read-only token may only get, list and watch",
+                        request.method(),
+                        request.uri().path()
+                    ),
+                )
+                .into_response()
+            }
+        }
+        _ => StatusError::unauthorized().into_response(),
     }
-    next.run(request).await
+}
+
+/// What the read-only token may do: `GET` (get, list and watch) on the Kubernetes API, never
+/// the simulator's own `/_sim` endpoints.
+fn reads_the_cluster(request: &Request) -> bool {
+    request.method() == http::Method::GET && !request.uri().path().starts_with("/_sim")
 }
 
 /// `value` as a JSON answer with `code`.

@@ -10,7 +10,8 @@
 //! `--tls`) when kubectl is the client; kube-rs sends the token over plain HTTP too.
 //!
 //! It is **not** a real cluster and must not be used as one: nothing runs, there is no watch
-//! cache, no admission, no RBAC beyond one bearer token, no persistence, and only the fields
+//! cache, no admission, no RBAC beyond one bearer token (and an optional read-only one that may
+//! only get, list and watch), no persistence, and only the fields
 //! Aegis uses are validated. Never point production configuration at it.
 //!
 //! ```no_run
@@ -148,6 +149,7 @@ impl KubeSim {
         let state = http::AppState {
             cluster: cluster.clone(),
             token: Arc::from(token.as_str()),
+            read_only_token: config.read_only_token.as_deref().map(Arc::from),
             server_address: Arc::from(client_addr.to_string().as_str()),
         };
         let app = http::router(state);

@@ -722,3 +722,145 @@ async fn a_crash_looping_pod_is_not_ready_until_it_is_replaced() {
         .unwrap_err();
     assert_eq!(err.code, 404);
 }
+
+/// A client that presents `token` instead of the kubeconfig's.
+fn client_with_token(sim: &RunningSim, token: &str) -> Client {
+    let mut config = Config::new(sim.base_url().parse().unwrap());
+    config.auth_info.token = Some(token.to_owned().into());
+    config.read_timeout = Some(Duration::from_secs(5));
+    Client::try_from(config).unwrap()
+}
+
+/// The read-only token stands in for a watcher's identity (a Role with get, list and watch):
+/// it reads and watches what the full token changes, and every write it tries answers 403
+/// and changes nothing.
+#[tokio::test]
+async fn the_read_only_token_reads_and_watches_but_every_write_is_forbidden() {
+    use futures::{StreamExt, TryStreamExt};
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{WatchEvent, WatchParams};
+
+    let seed = Seed::from_yaml(SEED).unwrap();
+    let sim = KubeSim::start(
+        SimConfig::default()
+            .with_seed(seed)
+            .with_read_only_token("watcher-token"),
+    )
+    .await
+    .unwrap();
+    let reader = client_with_token(&sim, "watcher-token");
+    let writer = client_for(&sim).await;
+    let pods: Api<Pod> = Api::namespaced(reader.clone(), "production");
+    let deployments: Api<Deployment> = Api::namespaced(reader.clone(), "production");
+
+    let listed = pods.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 5, "3 api and 2 worker pods");
+    assert_eq!(
+        deployments.get("api").await.unwrap().spec.unwrap().replicas,
+        Some(3)
+    );
+
+    // It watches what the full token changes.
+    let version = listed.metadata.resource_version.unwrap();
+    let mut events = pods
+        .watch(
+            &WatchParams::default().labels("app=api").timeout(10),
+            &version,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let victim = listed
+        .items
+        .iter()
+        .find(|p| {
+            p.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("api-"))
+        })
+        .and_then(|p| p.metadata.name.clone())
+        .unwrap();
+    Api::<Pod>::namespaced(writer.clone(), "production")
+        .delete(&victim, &DeleteParams::background())
+        .await
+        .unwrap();
+    let deleted = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Deleted(pod) => break pod.metadata.name,
+            _ => continue,
+        }
+    };
+    assert_eq!(deleted.as_deref(), Some(victim.as_str()));
+
+    // Every write answers 403 and changes nothing.
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": "intruder"}})).unwrap();
+    let refused = Api::<Namespace>::all(reader.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).code, 403);
+    let refused = deployments
+        .patch(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 9}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).code, 403);
+    let survivor = pods
+        .list(&ListParams::default().labels("app=worker"))
+        .await
+        .unwrap()
+        .items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let refused = pods
+        .delete(&survivor, &DeleteParams::background())
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).code, 403);
+    let admin = http::Request::get("/_sim/requests")
+        .body(Vec::new())
+        .unwrap();
+    let refused = reader.request_text(admin).await.unwrap_err();
+    assert_eq!(api_error(refused).code, 403);
+
+    let writer_view: Api<Deployment> = Api::namespaced(writer.clone(), "production");
+    assert_eq!(
+        writer_view.get("api").await.unwrap().spec.unwrap().replicas,
+        Some(3)
+    );
+    assert!(
+        Api::<Pod>::namespaced(writer, "production")
+            .get(&survivor)
+            .await
+            .is_ok()
+    );
+    let namespaces = Api::<Namespace>::all(reader)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(
+        namespaces
+            .items
+            .iter()
+            .all(|n| n.metadata.name.as_deref() != Some("intruder"))
+    );
+
+    // A token that is neither is still unauthenticated.
+    let stranger: Api<Pod> = Api::namespaced(client_with_token(&sim, "nope"), "production");
+    assert_eq!(
+        api_error(stranger.list(&ListParams::default()).await.unwrap_err()).code,
+        401
+    );
+}
