@@ -6,7 +6,7 @@
 //! | `--bind ADDR` | `KUBE_SIM_BIND` | `127.0.0.1` | address to listen on |
 //! | `--port N` | `KUBE_SIM_PORT` | `6443` (binary), `0` (library) | port; 0 picks a free one |
 //! | `--token T` | `KUBE_SIM_TOKEN` | random | bearer token clients must send |
-//! | `--read-only-token T` | `KUBE_SIM_READ_ONLY_TOKEN` | none | a second token that may only read (get, list, watch); any write answers 403 |
+//! | `--read-only-token T` | `KUBE_SIM_READ_ONLY_TOKEN` | none | a second token that may only read (get, list, watch) and write leases; anything else answers 403 |
 //! | `--seed FILE` | `KUBE_SIM_SEED` | none | YAML with initial namespaces and deployments |
 //! | `--kubeconfig-out FILE` | `KUBE_SIM_KUBECONFIG_OUT` | none (printed) | where to write the kubeconfig |
 //! | `--tls` | `KUBE_SIM_TLS=true` | off | serve HTTPS with a generated self-signed certificate |
@@ -29,8 +29,9 @@ pub struct SimConfig {
     pub port: u16,
     /// Bearer token; a random one when `None`.
     pub token: Option<String>,
-    /// A second bearer token that may only read: get, list and watch. Any other request with
-    /// it answers 403, as a Role without write verbs makes a real API server answer.
+    /// A second bearer token that may only read (get, list and watch) and write leases, as a
+    /// watcher's Role allows. Any other request with it answers 403, as a real API server
+    /// answers a verb the Role does not grant.
     pub read_only_token: Option<String>,
     /// Initial state.
     pub seed: Option<Seed>,

@@ -217,7 +217,9 @@ fn family_root(store: &Store, resource: Resource, obj: &Value) -> Option<Family>
                 return match kind {
                     Resource::Deployment => Some(Family::Deployment(name)),
                     Resource::ReplicaSet => Some(Family::ReplicaSet(name)),
-                    Resource::Pod | Resource::Namespace => Some(Family::Standalone),
+                    Resource::Pod | Resource::Namespace | Resource::Lease => {
+                        Some(Family::Standalone)
+                    }
                 };
             }
         }

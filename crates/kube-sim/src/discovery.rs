@@ -35,9 +35,41 @@ fn apps_group() -> Value {
     })
 }
 
+fn coordination_group() -> Value {
+    json!({
+        "name": "coordination.k8s.io",
+        "versions": [{"groupVersion": "coordination.k8s.io/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "coordination.k8s.io/v1", "version": "v1"},
+    })
+}
+
 /// `GET /apis`.
 pub fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [apps_group()]})
+    json!({
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [apps_group(), coordination_group()],
+    })
+}
+
+/// `GET /apis/coordination.k8s.io`.
+pub fn coordination_api_group() -> Value {
+    let mut group = coordination_group();
+    if let Some(map) = group.as_object_mut() {
+        map.insert("kind".into(), json!("APIGroup"));
+        map.insert("apiVersion".into(), json!("v1"));
+    }
+    group
+}
+
+/// `GET /apis/coordination.k8s.io/v1`.
+pub fn coordination_v1_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "coordination.k8s.io/v1",
+        "resources": [resource_entry(Resource::Lease)],
+    })
 }
 
 /// `GET /apis/apps`.

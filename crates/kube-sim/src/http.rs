@@ -88,14 +88,15 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
     match presented {
         Some(t) if t == &*state.token => next.run(request).await,
         Some(t) if state.read_only_token.as_deref() == Some(t) => {
-            if reads_the_cluster(&request) {
+            if read_only_may(&request) {
                 next.run(request).await
             } else {
                 StatusError::new(
                     403,
                     "Forbidden",
                     format!(
-                        "{} {} is forbidden: the read-only token may only get, list and watch",
+                        "{} {} is forbidden: the read-only token may only get, list and watch, \
+                         and write leases",
                         request.method(),
                         request.uri().path()
                     ),
@@ -107,10 +108,17 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
     }
 }
 
-/// What the read-only token may do: `GET` (get, list and watch) on the Kubernetes API, never
-/// the simulator's own `/_sim` endpoints.
-fn reads_the_cluster(request: &Request) -> bool {
-    request.method() == http::Method::GET && !request.uri().path().starts_with("/_sim")
+/// What the read-only token may do: `GET` (get, list and watch) on the Kubernetes API, and
+/// anything to leases, which leader election writes; never the simulator's own `/_sim`
+/// endpoints.
+fn read_only_may(request: &Request) -> bool {
+    let path = request.uri().path();
+    if path.starts_with("/_sim") {
+        return false;
+    }
+    let lease = path.starts_with("/apis/coordination.k8s.io/v1/")
+        && path.split('/').any(|segment| segment == "leases");
+    request.method() == http::Method::GET || lease
 }
 
 /// `value` as a JSON answer with `code`.

@@ -1,6 +1,7 @@
 //! kube-sim is a small Kubernetes API server for Aegis tests and the local demo. It speaks the
 //! real Kubernetes API over HTTP or HTTPS for the resources Aegis touches (namespaces, pods,
-//! deployments with the `scale` subresource, and replicasets), reading JSON and protobuf
+//! deployments with the `scale` subresource, replicasets, and the leases of leader election),
+//! reading JSON and protobuf
 //! bodies and answering JSON. It runs a tiny synchronous controller that keeps replicasets,
 //! revisions and pods the way a real cluster does, and adds what tests need: fault injection,
 //! settable per-pod CPU/memory metrics, a request log and a generated kubeconfig. kubectl and
@@ -11,7 +12,7 @@
 //!
 //! It is **not** a real cluster and must not be used as one: nothing runs, there is no watch
 //! cache, no admission, no RBAC beyond one bearer token (and an optional read-only one that may
-//! only get, list and watch), no persistence, and only the fields
+//! only get, list and watch, and write leases), no persistence, and only the fields
 //! Aegis uses are validated. Never point production configuration at it.
 //!
 //! ```no_run

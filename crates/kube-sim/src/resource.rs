@@ -11,15 +11,18 @@ pub enum Resource {
     Deployment,
     /// `apps/v1` replicasets.
     ReplicaSet,
+    /// `coordination.k8s.io/v1` leases (leader election).
+    Lease,
 }
 
 impl Resource {
     /// Every served resource type.
-    pub const ALL: [Resource; 4] = [
+    pub const ALL: [Resource; 5] = [
         Resource::Namespace,
         Resource::Pod,
         Resource::Deployment,
         Resource::ReplicaSet,
+        Resource::Lease,
     ];
 
     /// Lower-case plural name used in URLs (`pods`).
@@ -29,6 +32,7 @@ impl Resource {
             Resource::Pod => "pods",
             Resource::Deployment => "deployments",
             Resource::ReplicaSet => "replicasets",
+            Resource::Lease => "leases",
         }
     }
 
@@ -39,6 +43,7 @@ impl Resource {
             Resource::Pod => "pod",
             Resource::Deployment => "deployment",
             Resource::ReplicaSet => "replicaset",
+            Resource::Lease => "lease",
         }
     }
 
@@ -49,6 +54,7 @@ impl Resource {
             Resource::Pod => "Pod",
             Resource::Deployment => "Deployment",
             Resource::ReplicaSet => "ReplicaSet",
+            Resource::Lease => "Lease",
         }
     }
 
@@ -57,6 +63,7 @@ impl Resource {
         match self {
             Resource::Namespace | Resource::Pod => "",
             Resource::Deployment | Resource::ReplicaSet => "apps",
+            Resource::Lease => "coordination.k8s.io",
         }
     }
 
@@ -65,6 +72,7 @@ impl Resource {
         match self {
             Resource::Namespace | Resource::Pod => "v1",
             Resource::Deployment | Resource::ReplicaSet => "apps/v1",
+            Resource::Lease => "coordination.k8s.io/v1",
         }
     }
 
@@ -104,6 +112,7 @@ impl Resource {
             Resource::Pod => &["po"],
             Resource::Deployment => &["deploy"],
             Resource::ReplicaSet => &["rs"],
+            Resource::Lease => &[],
         }
     }
 

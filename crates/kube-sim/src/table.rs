@@ -62,6 +62,17 @@ fn columns(resource: Resource) -> Vec<Value> {
             column("Status", "string", "", "The status of the namespace", 0),
             age,
         ],
+        Resource::Lease => vec![
+            name,
+            column(
+                "Holder",
+                "string",
+                "",
+                "HolderIdentity contains the identity of the holder of a current lease.",
+                0,
+            ),
+            age,
+        ],
         Resource::Pod => vec![
             name,
             column(
@@ -268,6 +279,15 @@ fn cells(resource: Resource, obj: &Value) -> Vec<Value> {
         obj.pointer("/spec/selector/matchLabels"),
     ));
     match resource {
+        Resource::Lease => vec![
+            name,
+            json!(
+                obj.pointer("/spec/holderIdentity")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ),
+            age,
+        ],
         Resource::Namespace => vec![
             name,
             json!(

@@ -69,6 +69,11 @@ pub fn apply_defaults(resource: Resource, obj: &mut Value) {
                 default_pod_spec(spec);
             }
         }
+        Resource::Lease => {
+            if let Some(map) = obj.as_object_mut() {
+                map.entry("spec").or_insert_with(|| json!({}));
+            }
+        }
         Resource::Deployment | Resource::ReplicaSet => {
             let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
                 return;
@@ -141,6 +146,27 @@ pub fn validate(resource: Resource, obj: &Value) -> Result<(), StatusError> {
     }
     match resource {
         Resource::Namespace => {}
+        Resource::Lease => {
+            if let Some(duration) = obj.pointer("/spec/leaseDurationSeconds")
+                && duration.as_i64().is_none_or(|d| d <= 0)
+            {
+                causes.push(FieldCause::invalid(
+                    "spec.leaseDurationSeconds",
+                    duration,
+                    "must be greater than 0",
+                ));
+            }
+            if let Some(holder) = obj.pointer("/spec/holderIdentity")
+                && !holder.is_string()
+                && !holder.is_null()
+            {
+                causes.push(FieldCause::invalid(
+                    "spec.holderIdentity",
+                    holder,
+                    "must be a string",
+                ));
+            }
+        }
         Resource::Pod => {
             validate_containers(
                 obj.pointer("/spec/containers"),

@@ -864,3 +864,79 @@ async fn the_read_only_token_reads_and_watches_but_every_write_is_forbidden() {
         401
     );
 }
+
+/// Leader election through a `coordination.k8s.io/v1` Lease, with the read-only token (a
+/// watcher's Role may write leases): create, take over with the current resourceVersion, and
+/// a stale write refused with 409, so two candidates cannot both win.
+#[tokio::test]
+async fn leases_are_written_with_optimistic_concurrency_even_by_the_read_only_token() {
+    use k8s_openapi::api::coordination::v1::Lease;
+
+    let seed = Seed::from_yaml(SEED).unwrap();
+    let sim = KubeSim::start(
+        SimConfig::default()
+            .with_seed(seed)
+            .with_read_only_token("watcher-token"),
+    )
+    .await
+    .unwrap();
+    let leases: Api<Lease> =
+        Api::namespaced(client_with_token(&sim, "watcher-token"), "production");
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "aegis-watcher"},
+        "spec": {"holderIdentity": "replica-a", "leaseDurationSeconds": 15}
+    }))
+    .unwrap();
+    let created = leases.create(&PostParams::default(), &lease).await.unwrap();
+    let first_version = created.metadata.resource_version.clone().unwrap();
+    let refused = leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).code, 409, "a second create of one name");
+
+    let mut takeover = created.clone();
+    takeover.spec.as_mut().unwrap().holder_identity = Some("replica-b".into());
+    let taken = leases
+        .replace("aegis-watcher", &PostParams::default(), &takeover)
+        .await
+        .unwrap();
+    assert_ne!(
+        taken.metadata.resource_version.as_deref(),
+        Some(first_version.as_str())
+    );
+
+    // The loser still holds the first version: its write is refused, and the holder stays.
+    let mut stale = created;
+    stale.spec.as_mut().unwrap().holder_identity = Some("replica-c".into());
+    let refused = leases
+        .replace("aegis-watcher", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).code, 409);
+    let held = leases.get("aegis-watcher").await.unwrap();
+    assert_eq!(
+        held.spec.unwrap().holder_identity.as_deref(),
+        Some("replica-b")
+    );
+
+    let invalid: Lease = serde_json::from_value(json!({
+        "metadata": {"name": "broken"},
+        "spec": {"leaseDurationSeconds": 0}
+    }))
+    .unwrap();
+    let refused = leases
+        .create(&PostParams::default(), &invalid)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(refused).code, 422);
+    assert_eq!(
+        leases
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}

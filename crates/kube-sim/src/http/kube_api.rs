@@ -86,6 +86,8 @@ fn serve(
         ["apis", "apps"] => Some(discovery::apps_api_group()),
         ["api", "v1"] => Some(discovery::core_v1_resources()),
         ["apis", "apps", "v1"] => Some(discovery::apps_v1_resources()),
+        ["apis", "coordination.k8s.io"] => Some(discovery::coordination_api_group()),
+        ["apis", "coordination.k8s.io", "v1"] => Some(discovery::coordination_v1_resources()),
         ["version"] => Some(discovery::version()),
         _ => None,
     };
@@ -98,6 +100,7 @@ fn serve(
     let (group, rest) = match segments.as_slice() {
         ["api", "v1", rest @ ..] => ("", rest),
         ["apis", "apps", "v1", rest @ ..] => ("apps", rest),
+        ["apis", "coordination.k8s.io", "v1", rest @ ..] => ("coordination.k8s.io", rest),
         _ => return Err(StatusError::path_not_found()),
     };
     let resource = |plural: &str| {
