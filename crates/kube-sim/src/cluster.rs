@@ -41,6 +41,7 @@ struct Inner {
     faults: Mutex<Vec<FaultRule>>,
     metrics: Mutex<MetricsState>,
     requests: Mutex<VecDeque<RecordedRequest>>,
+    logs: Mutex<crate::logs::Logs>,
 }
 
 /// Handle to the simulated cluster's state.
@@ -63,6 +64,7 @@ impl Cluster {
                 faults: Mutex::new(Vec::new()),
                 metrics: Mutex::new(MetricsState::new(baseline_cpu, baseline_memory)),
                 requests: Mutex::new(VecDeque::new()),
+                logs: Mutex::new(crate::logs::Logs::default()),
             }),
         };
         for ns in ["default", "kube-system", "kube-public"] {
@@ -243,6 +245,72 @@ impl Cluster {
             crate::controller::reconcile(s);
             Ok(obj)
         })
+        .inspect(|obj| {
+            let mut logs = lock(&self.inner.logs);
+            for container in container_names(obj) {
+                logs.restart(namespace, pod, &container);
+            }
+        })
+    }
+
+    /// Appends `lines` to the log of a pod's running container (`None`: its only or first
+    /// container).
+    pub fn append_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        lines: &[String],
+    ) -> Result<(), StatusError> {
+        let container = self.log_container(namespace, pod, container, false)?;
+        lock(&self.inner.logs).append(namespace, pod, &container, lines);
+        Ok(())
+    }
+
+    /// A container's log as `GET .../pods/{name}/log` answers it: the running instance, or
+    /// with `previous` the last terminated one, at most the last `tail` lines.
+    pub fn read_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        previous: bool,
+        tail: Option<usize>,
+    ) -> Result<Vec<String>, StatusError> {
+        let container = self.log_container(namespace, pod, container, true)?;
+        lock(&self.inner.logs)
+            .read(namespace, pod, &container, previous, tail)
+            .ok_or_else(|| {
+                StatusError::bad_request(format!(
+                    "previous terminated container \"{container}\" in pod \"{pod}\" not found"
+                ))
+            })
+    }
+
+    /// The container a log request means, checked against the pod's spec. Reading a pod with
+    /// several containers needs the name, as the API server requires.
+    fn log_container(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        strict: bool,
+    ) -> Result<String, StatusError> {
+        let obj = self
+            .with_store(|s| s.get(Resource::Pod, namespace, pod).cloned())
+            .ok_or_else(|| StatusError::not_found(Resource::Pod, pod))?;
+        let names = container_names(&obj);
+        match container {
+            Some(name) if names.iter().any(|n| n == name) => Ok(name.to_owned()),
+            Some(name) => Err(StatusError::bad_request(format!(
+                "container {name} is not valid for pod {pod}"
+            ))),
+            None if names.len() == 1 || (!strict && !names.is_empty()) => Ok(names[0].clone()),
+            None => Err(StatusError::bad_request(format!(
+                "a container name must be specified for pod {pod}, choose one of: [{}]",
+                names.join(" ")
+            ))),
+        }
     }
 
     /// Drops every metric override (pods fall back to the baseline).
@@ -292,4 +360,17 @@ impl Cluster {
     pub fn clear_requests(&self) {
         lock(&self.inner.requests).clear();
     }
+}
+
+/// The names of a pod's containers, in spec order.
+fn container_names(pod: &Value) -> Vec<String> {
+    pod.pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|containers| {
+            containers
+                .iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }

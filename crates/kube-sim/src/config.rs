@@ -165,7 +165,8 @@ KUBE_SIM_BASELINE_MEMORY. Flags win over variables.
 kubectl sends the token only over HTTPS: use --tls when kubectl is the client.
 
 Admin (bearer token required): GET/POST/PUT/DELETE /_sim/faults, POST/DELETE /_sim/metrics,
-GET/DELETE /_sim/requests. Open: /metrics, /healthz, /readyz, /livez.";
+POST /_sim/crashloop, POST /_sim/logs, GET/DELETE /_sim/requests.
+Open: /metrics, /healthz, /readyz, /livez.";
 
 fn invalid(name: &str, value: &str, reason: impl ToString) -> ConfigError {
     ConfigError::InvalidValue {

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::list_requests).delete(admin::clear_requests),
         )
         .route("/_sim/crashloop", axum::routing::post(admin::crashloop))
+        .route("/_sim/logs", axum::routing::post(admin::append_logs))
         .fallback(kube_api::kube_api)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()

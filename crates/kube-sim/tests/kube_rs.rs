@@ -940,3 +940,98 @@ async fn leases_are_written_with_optimistic_concurrency_even_by_the_read_only_to
         1
     );
 }
+
+/// `POST`s `body` to a kube-sim admin endpoint.
+async fn admin_post(client: &Client, path: &str, body: serde_json::Value) -> String {
+    let request = http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(body.to_string().into_bytes())
+        .unwrap();
+    client.request_text(request).await.unwrap()
+}
+
+/// `pods/{name}/log` as a watcher reads a crash's evidence: the running container's lines,
+/// the last ones with `tailLines`, and after a crash the terminated instance's with
+/// `previous=true`; the read-only token may read them.
+#[tokio::test]
+async fn pod_logs_keep_the_crashed_instance_for_previous_and_honour_tail_lines() {
+    use kube::api::LogParams;
+
+    let seed = Seed::from_yaml(SEED).unwrap();
+    let sim = KubeSim::start(
+        SimConfig::default()
+            .with_seed(seed)
+            .with_read_only_token("watcher-token"),
+    )
+    .await
+    .unwrap();
+    let writer = client_for(&sim).await;
+    let pods: Api<Pod> = Api::namespaced(client_with_token(&sim, "watcher-token"), "production");
+    let pod = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap()
+        .items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+
+    assert_eq!(pods.logs(&pod, &LogParams::default()).await.unwrap(), "");
+    let appended = admin_post(
+        &writer,
+        "/_sim/logs",
+        json!({"namespace": "production", "pod": pod, "lines": ["starting", "listening on :8080", "panic: nil map"]}),
+    )
+    .await;
+    assert!(appended.contains("\"appended\":3"), "{appended}");
+    assert_eq!(
+        pods.logs(&pod, &LogParams::default()).await.unwrap(),
+        "starting\nlistening on :8080\npanic: nil map\n"
+    );
+    let tail = LogParams {
+        tail_lines: Some(1),
+        ..LogParams::default()
+    };
+    assert_eq!(pods.logs(&pod, &tail).await.unwrap(), "panic: nil map\n");
+    let previous = LogParams {
+        previous: true,
+        ..LogParams::default()
+    };
+    let refused = pods.logs(&pod, &previous).await.unwrap_err();
+    assert_eq!(
+        api_error(refused).code,
+        400,
+        "no container has terminated yet"
+    );
+
+    admin_post(
+        &writer,
+        "/_sim/crashloop",
+        json!({"namespace": "production", "pod": pod, "restarts": 3}),
+    )
+    .await;
+    assert_eq!(
+        pods.logs(&pod, &previous).await.unwrap(),
+        "starting\nlistening on :8080\npanic: nil map\n"
+    );
+    assert_eq!(pods.logs(&pod, &LogParams::default()).await.unwrap(), "");
+
+    let wrong = LogParams {
+        container: Some("sidecar".into()),
+        ..LogParams::default()
+    };
+    assert_eq!(
+        api_error(pods.logs(&pod, &wrong).await.unwrap_err()).code,
+        400
+    );
+    assert_eq!(
+        api_error(
+            pods.logs("api-gone", &LogParams::default())
+                .await
+                .unwrap_err()
+        )
+        .code,
+        404
+    );
+}

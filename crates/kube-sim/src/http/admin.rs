@@ -75,6 +75,31 @@ pub(super) async fn set_metric(State(state): State<AppState>, body: Bytes) -> Re
     }
 }
 
+/// `POST /_sim/logs` body: lines appended to a pod's running container (its only or first
+/// one when `container` is absent).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogLines {
+    namespace: String,
+    pod: String,
+    #[serde(default)]
+    container: Option<String>,
+    lines: Vec<String>,
+}
+
+pub(super) async fn append_logs(State(state): State<AppState>, body: Bytes) -> Response {
+    let result = parse_json_body::<LogLines>(&body).and_then(|l| {
+        state
+            .cluster
+            .append_log(&l.namespace, &l.pod, l.container.as_deref(), &l.lines)
+            .map(|()| l.lines.len())
+    });
+    match result {
+        Ok(appended) => json_response(StatusCode::OK, &json!({"appended": appended})),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `POST /_sim/crashloop` body.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

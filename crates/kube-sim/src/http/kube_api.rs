@@ -146,6 +146,12 @@ fn serve(
             let resource = resource(plural)?;
             item(&state.cluster, &request, resource, ns, name, None)
         }
+        ["namespaces", ns, "pods", name, "log"] if group.is_empty() => {
+            if method != Method::GET {
+                return Err(StatusError::method_not_allowed(method.as_str()));
+            }
+            pod_log(&state.cluster, ns, name, uri.query())
+        }
         ["namespaces", ns, plural, name, sub] => {
             let resource = resource(plural)?;
             item(&state.cluster, &request, resource, ns, name, Some(sub))
@@ -259,4 +265,38 @@ fn item(
         (Some(_), _) => return Err(StatusError::path_not_found()),
     }?;
     Ok(json_response(StatusCode::OK, &result))
+}
+
+/// `GET .../pods/{name}/log`: `container`, `previous` and `tailLines` as the API server reads
+/// them; the answer is plain text, one line per log line. `follow` is not served.
+fn pod_log(
+    cluster: &Cluster,
+    namespace: &str,
+    pod: &str,
+    query: Option<&str>,
+) -> Result<Response, StatusError> {
+    let (mut container, mut previous, mut tail) = (None, false, None);
+    for (key, value) in super::params::parse_query(query) {
+        match key.as_str() {
+            "container" => container = Some(value),
+            "previous" => previous = matches!(value.as_str(), "true" | "1"),
+            "tailLines" => {
+                tail = Some(value.parse::<usize>().map_err(|_| {
+                    StatusError::bad_request(format!(
+                        "tailLines must be a non-negative integer: {value}"
+                    ))
+                })?);
+            }
+            "follow" if matches!(value.as_str(), "true" | "1") => {
+                return Err(StatusError::bad_request("kube-sim does not follow logs"));
+            }
+            _ => {}
+        }
+    }
+    let lines = cluster.read_log(namespace, pod, container.as_deref(), previous, tail)?;
+    let mut text = lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response())
 }

@@ -3,7 +3,7 @@
 use crate::error::StatusError;
 
 /// Decodes `application/x-www-form-urlencoded` query pairs.
-fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
     fn decode(s: &str) -> String {
         let bytes = s.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());
