@@ -155,12 +155,13 @@ pub struct CliOptions {
 /// Usage text for `--help`.
 pub const USAGE: &str = "kube-sim: a small Kubernetes API server for Aegis tests and the local demo (not a real cluster)
 
-USAGE: kube-sim [--bind ADDR] [--port N] [--token T] [--read-only-token T] [--seed FILE] [--kubeconfig-out FILE] [--tls]
-                [--faults JSON|@FILE] [--baseline-cpu PCT] [--baseline-memory PCT]
+USAGE: kube-sim [--bind ADDR] [--port N] [--token T] [--read-only-token T] [--seed FILE]
+                [--kubeconfig-out FILE] [--tls] [--faults JSON|@FILE] [--baseline-cpu PCT]
+                [--baseline-memory PCT]
 
 Every flag has an environment variable: KUBE_SIM_BIND, KUBE_SIM_PORT (default 6443), KUBE_SIM_TOKEN,
-KUBE_SIM_SEED, KUBE_SIM_KUBECONFIG_OUT, KUBE_SIM_TLS, KUBE_SIM_FAULTS, KUBE_SIM_BASELINE_CPU,
-KUBE_SIM_BASELINE_MEMORY. Flags win over variables.
+KUBE_SIM_READ_ONLY_TOKEN, KUBE_SIM_SEED, KUBE_SIM_KUBECONFIG_OUT, KUBE_SIM_TLS, KUBE_SIM_FAULTS,
+KUBE_SIM_BASELINE_CPU, KUBE_SIM_BASELINE_MEMORY. Flags win over variables.
 
 kubectl sends the token only over HTTPS: use --tls when kubectl is the client.
 
