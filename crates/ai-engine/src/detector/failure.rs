@@ -404,7 +404,7 @@ mod tests {
     }
 
     #[test]
-    fn s8_high_error_rate() {
+    fn high_error_rate() {
         let out = heuristic_failure(&logs(1.0, 2.0, 1.0), vec!["api-service".into()]);
         assert!(out.failure_detected);
         assert_eq!(out.failure_type, Some(FailureClass::HighErrorRate));
@@ -420,7 +420,7 @@ mod tests {
     }
 
     #[test]
-    fn s9_boundaries() {
+    fn boundaries() {
         let out = heuristic_failure(&logs(0.2, 1.0, 0.0), vec![]);
         assert!(!out.failure_detected);
         assert_eq!(out.recommended_actions, [RemediationAction::NoAction]);
@@ -437,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn s10_connection_rule_and_empty_features() {
+    fn connection_rule_and_empty_features() {
         let out = heuristic_failure(&logs(0.0991, 11.0, 11.0), vec!["api-service".into()]);
         assert_eq!(out.failure_type, Some(FailureClass::ConnectionTimeout));
         assert_eq!(out.severity, Severity::Medium);

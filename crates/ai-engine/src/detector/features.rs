@@ -410,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn s6_request_rate_newest_first_is_sorted_by_time() {
+    fn request_rate_newest_first_is_sorted_by_time() {
         let points: Vec<_> = [10.0, 20.0, 30.0, 40.0, 50.0]
             .iter()
             .enumerate()
@@ -492,7 +492,7 @@ mod tests {
     }
 
     #[test]
-    fn s7_log_features() {
+    fn log_features_count_levels_keywords_and_the_window() {
         let logs = [
             log("error", "Connection timeout", "api", 10),
             log("error", "Failed to connect to database", "api", 20),

@@ -17,7 +17,7 @@ fn cpu(values: &[f64]) -> Value {
 }
 
 #[tokio::test]
-async fn s1_health_ping_and_root_need_no_key() {
+async fn health_ping_and_root_need_no_key() {
     let app = spawn_app_with(&[("API_KEY", "k1")]).await;
     let health: Value = app.get("/health").await.json().await.unwrap();
     let mut keys: Vec<&str> = health
@@ -44,7 +44,7 @@ async fn s1_health_ping_and_root_need_no_key() {
 }
 
 #[tokio::test]
-async fn s2_api_key_is_checked_before_validation() {
+async fn api_key_is_checked_before_validation() {
     let app = spawn_app_with(&[("API_KEY", "k1")]).await;
     let body = json!({"metrics":[{"metric_type":"cpu_usage","value":1.0,"timestamp":"2024-01-25T10:00:00Z"}]});
     let url = format!("{}/api/v1/detect-anomaly", app.address);
@@ -78,7 +78,7 @@ async fn s2_api_key_is_checked_before_validation() {
 }
 
 #[tokio::test]
-async fn s3_empty_metrics_store_nothing() {
+async fn empty_metrics_store_nothing() {
     let app = spawn_app().await;
     let res = app
         .post_json("/api/v1/detect-anomaly", &json!({"metrics": []}))
@@ -95,7 +95,7 @@ async fn s3_empty_metrics_store_nothing() {
 }
 
 #[tokio::test]
-async fn s4_validation_locations() {
+async fn validation_locations() {
     let app = spawn_app().await;
     let m = |field: &str, value: Value| {
         let mut metric =
@@ -179,7 +179,7 @@ async fn s4_validation_locations() {
 }
 
 #[tokio::test]
-async fn s5_non_finite_values_never_reach_the_response() {
+async fn non_finite_values_never_reach_the_response() {
     let app = spawn_app().await;
     let res = app
         .post_raw(
@@ -200,7 +200,7 @@ async fn s5_non_finite_values_never_reach_the_response() {
     assert_eq!(body["affected_metrics"], json!([]));
 }
 
-fn s8_body() -> Value {
+fn high_error_rate_window() -> Value {
     json!({
         "metrics": [{"metric_type": "error_rate", "value": 0.35, "timestamp": ago(5)}],
         "logs": [
@@ -211,10 +211,10 @@ fn s8_body() -> Value {
 }
 
 #[tokio::test]
-async fn s8_failure_high_error_rate() {
+async fn failure_high_error_rate() {
     let app = spawn_app().await;
     let body: Value = app
-        .post_json("/api/v1/detect-failure", &s8_body())
+        .post_json("/api/v1/detect-failure", &high_error_rate_window())
         .await
         .json()
         .await
@@ -246,7 +246,7 @@ fn logs(spec: &[(usize, &str, &str, &str)]) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn s9_s10_failure_boundaries_and_connection_heuristic() {
+async fn failure_boundaries_and_connection_heuristic() {
     let app = spawn_app().await;
     let post = |l: Vec<Value>| {
         let app = &app;
@@ -298,7 +298,7 @@ async fn s9_s10_failure_boundaries_and_connection_heuristic() {
 }
 
 #[tokio::test]
-async fn s11_window_and_empty_cases() {
+async fn window_and_empty_cases() {
     let app = spawn_app().await;
     let post = |body: Value| {
         let app = &app;
@@ -322,7 +322,7 @@ async fn s11_window_and_empty_cases() {
 }
 
 #[tokio::test]
-async fn s12_zscore_cold_start() {
+async fn zscore_cold_start() {
     let app = spawn_app().await;
     let spike: Value = app
         .post_json(
@@ -375,7 +375,7 @@ async fn s12_zscore_cold_start() {
 }
 
 #[tokio::test]
-async fn s15_persistence_stats_and_metrics() {
+async fn persistence_stats_and_metrics() {
     let app = spawn_app().await;
     let stats: Value = app.get("/api/v1/metrics/stats").await.json().await.unwrap();
     assert_eq!(stats["total_predictions"], 0);
@@ -384,7 +384,8 @@ async fn s15_persistence_stats_and_metrics() {
         &cpu(&[85.0, 86.0, 84.0, 85.0, 99.0]),
     )
     .await;
-    app.post_json("/api/v1/detect-failure", &s8_body()).await;
+    app.post_json("/api/v1/detect-failure", &high_error_rate_window())
+        .await;
     let stats = app.wait_stats(|s| s["total_predictions"] == 2).await;
     assert_eq!(stats["predictions_last_24h"], 2);
     assert_eq!(stats["total_anomalies_detected"], 1);

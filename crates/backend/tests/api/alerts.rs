@@ -36,7 +36,7 @@ async fn create(app: &TestApp, token: &str, body: Value) -> Value {
 }
 
 #[tokio::test]
-async fn s15_alert_lifecycle_filters_and_fresh_counts() {
+async fn alert_lifecycle_filters_and_fresh_counts() {
     let app = spawn_with_admin(&[]).await;
     let u1 = app.signup("u1@example.com", PW).await;
 

@@ -15,7 +15,7 @@ use crate::{
 const PW: &str = "Password123!";
 
 #[tokio::test]
-async fn s1_signup_returns_tokens_with_the_spec_claims_and_validates_input() {
+async fn signup_returns_tokens_with_the_documented_claims_and_validates_input() {
     // Refused requests count toward the signup limit (5/h), so it is off here.
     let app = spawn_app_with(&[("RATE_LIMIT_DISABLED", "true")]).await;
     let body =
@@ -119,7 +119,7 @@ async fn s1_signup_returns_tokens_with_the_spec_claims_and_validates_input() {
 }
 
 #[tokio::test]
-async fn s2_login_is_case_insensitive_and_failures_are_audited() {
+async fn login_is_case_insensitive_and_failures_are_audited() {
     let app = spawn_app().await;
     app.signup("e2e-signup@example.com", PW).await;
     app.login_ok("e2e-signup@example.com", PW).await;
@@ -160,7 +160,7 @@ async fn s2_login_is_case_insensitive_and_failures_are_audited() {
 }
 
 #[tokio::test]
-async fn s3_deactivated_accounts_cannot_log_in_use_tokens_or_refresh() {
+async fn deactivated_accounts_cannot_log_in_use_tokens_or_refresh() {
     let app = spawn_with_admin(&[]).await;
     let admin = app.admin().await;
     let u1 = app.signup("u1@example.com", PW).await;
@@ -212,7 +212,7 @@ async fn s3_deactivated_accounts_cannot_log_in_use_tokens_or_refresh() {
 }
 
 #[tokio::test]
-async fn s4_refresh_rotates_and_reuse_revokes_the_whole_family() {
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
     let app = spawn_app().await;
     let t1 = app.signup("u1@example.com", PW).await;
     let res = app.refresh_header(&t1.refresh).await;
@@ -325,7 +325,7 @@ async fn concurrent_use_of_one_refresh_token_yields_one_rotation_and_a_revoked_f
 }
 
 #[tokio::test]
-async fn s5_logout_revokes_refresh_tokens() {
+async fn logout_revokes_refresh_tokens() {
     let app = spawn_app().await;
     let t = app.signup("u1@example.com", PW).await;
     let res = app
@@ -406,7 +406,7 @@ async fn forgot_password_answers_without_waiting_for_the_account_lookup() {
 }
 
 #[tokio::test]
-async fn s6_forgot_and_reset_password() {
+async fn forgot_and_reset_password() {
     let app = spawn_app().await;
     let before = app.signup("e2e-signup@example.com", PW).await;
     let expected =
@@ -515,7 +515,7 @@ async fn s6_forgot_and_reset_password() {
 }
 
 #[tokio::test]
-async fn s20_legacy_bcrypt_user_logs_in_and_is_upgraded_to_argon2id() {
+async fn legacy_bcrypt_user_logs_in_and_is_upgraded_to_argon2id() {
     let app = spawn_app().await;
     let pool = app.pool().await;
     let legacy = bcrypt::hash("Legacy12345", 10).unwrap();
@@ -541,7 +541,7 @@ async fn s20_legacy_bcrypt_user_logs_in_and_is_upgraded_to_argon2id() {
 }
 
 #[tokio::test]
-async fn s8_signup_rate_limit_answers_429_with_retry_after() {
+async fn signup_rate_limit_answers_429_with_retry_after() {
     let app = spawn_app().await;
     for i in 0..5 {
         app.signup(&format!("u{i}@example.com"), PW).await;
@@ -568,7 +568,7 @@ async fn s8_signup_rate_limit_answers_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn s8_rate_limit_fails_open_when_redis_is_down() {
+async fn rate_limit_fails_open_when_redis_is_down() {
     let redis: SocketAddr = "127.0.0.1:6379".parse().unwrap();
     let proxy = FaultProxy::start(redis).await.unwrap();
     let url = format!("redis://{}", proxy.addr());

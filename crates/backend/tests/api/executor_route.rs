@@ -131,7 +131,7 @@ async fn audit_status(db: &PgPool, id: &str) -> (String, String, Value) {
 }
 
 #[tokio::test]
-async fn s16_signed_actions_are_verified_and_forwarded_to_the_executor() {
+async fn signed_actions_are_verified_and_forwarded_to_the_executor() {
     let ex = spawn_executor().await;
     let app = backend_for(&ex.url, &[]).await;
 

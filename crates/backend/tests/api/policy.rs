@@ -15,12 +15,12 @@ use crate::{
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn s11_p1() -> Value {
+fn policy_p1() -> Value {
     json!({"name":"Allow User Read","type":"api_access","effect":"allow","priority":100,
            "conditions":{"role":"user"},"actions":["read"],"resources":["/api/users"]})
 }
 
-fn s11_p2() -> Value {
+fn policy_p2() -> Value {
     json!({"name":"Deny Specific User","type":"api_access","effect":"deny","priority":200,
            "conditions":{"userId":"user-123"},"actions":["*"],"resources":["/api/users"]})
 }
@@ -166,11 +166,11 @@ async fn policy_crud_is_admin_only_validated_and_audited() {
     // Writes: user and auditor 403.
     for t in [&user.access, &aud.access] {
         let res = app
-            .send(Method::POST, "/api/v1/policy", Some(t), Some(s11_p1()))
+            .send(Method::POST, "/api/v1/policy", Some(t), Some(policy_p1()))
             .await;
         assert_error(res, 403, "Insufficient permissions").await;
     }
-    let p1 = app.create_policy(&admin, s11_p1()).await;
+    let p1 = app.create_policy(&admin, policy_p1()).await;
     assert_eq!(p1["isActive"], true);
     assert_eq!(p1["priority"], 100);
     assert_eq!(p1["createdBy"], admin.user_id().to_string());
@@ -178,7 +178,7 @@ async fn policy_crud_is_admin_only_validated_and_audited() {
 
     // Validation: 400 naming the field, 409 on a duplicate name.
     let with = |patch: Value| {
-        let mut b = s11_p1();
+        let mut b = policy_p1();
         b["name"] = json!("Other");
         for (k, v) in patch.as_object().unwrap() {
             b[k] = v.clone();
@@ -223,7 +223,7 @@ async fn policy_crud_is_admin_only_validated_and_audited() {
             Method::POST,
             "/api/v1/policy",
             Some(&admin.access),
-            Some(s11_p1()),
+            Some(policy_p1()),
         )
         .await;
     assert_error(res, 409, "Policy with this name already exists").await;
@@ -377,8 +377,8 @@ async fn deny_overrides_and_a_change_invalidates_the_cache_at_once() {
     let app = spawn_policy_app(&[]).await;
     let admin = app.admin().await;
     let t = admin.access.as_str();
-    let p1 = app.create_policy(&admin, s11_p1()).await;
-    let p2 = app.create_policy(&admin, s11_p2()).await;
+    let p1 = app.create_policy(&admin, policy_p1()).await;
+    let p2 = app.create_policy(&admin, policy_p2()).await;
     let ask = |user: &str| json!({"action":"read","resource":"/api/users","type":"api_access","context":{"userId":user,"role":"user"}});
 
     let body = app.evaluate_ok(t, ask("user-123")).await;
@@ -447,7 +447,7 @@ async fn a_change_through_one_replica_changes_the_next_decision_of_the_other() {
         let body: Value = b.evaluate_with_key(ask.clone()).await.json().await.unwrap();
         assert_eq!(body["reason"], "No matching policy found");
     }
-    let p1 = a.create_policy(&admin, s11_p1()).await;
+    let p1 = a.create_policy(&admin, policy_p1()).await;
     let body: Value = b.evaluate_with_key(ask.clone()).await.json().await.unwrap();
     assert_eq!(body["reason"], "Allowed by policy: Allow User Read");
     let res = a
@@ -610,7 +610,7 @@ async fn explain_and_dry_run_show_why() {
     );
 
     let draft = json!({
-        "policies": [s11_p1(), s11_p2()],
+        "policies": [policy_p1(), policy_p2()],
         "request": {"action":"read","resource":"/api/users","type":"api_access","context":{"userId":"user-999","role":"user"}}
     });
     let res = app

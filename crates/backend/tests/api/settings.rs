@@ -8,7 +8,7 @@ use crate::auth_support::spawn_with_admin;
 const PW: &str = "Password123!";
 
 #[tokio::test]
-async fn s18_settings_defaults_merge_validation_and_audit() {
+async fn settings_defaults_merge_validation_and_audit() {
     let app = spawn_with_admin(&[]).await;
     let u1 = app.signup("u1@example.com", PW).await;
 

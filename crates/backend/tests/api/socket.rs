@@ -147,7 +147,7 @@ async fn gauge(app: &TestApp) -> f64 {
 }
 
 #[tokio::test]
-async fn s15_an_authenticated_client_receives_alerts_created_and_resolved_through_rest() {
+async fn an_authenticated_client_receives_alerts_created_and_resolved_through_rest() {
     let app = spawn_with_admin(&[]).await;
     let u1 = app.signup("u1@example.com", PW).await;
     let mut client = Client::start(&app, "auth", &u1.access, "websocket,polling").await;

@@ -12,7 +12,7 @@ use crate::{
 const PW: &str = "Password123!";
 
 #[tokio::test]
-async fn s7_profile_ownership_and_admin_only_routes() {
+async fn profile_ownership_and_admin_only_routes() {
     let app = spawn_with_admin(&[]).await;
     let admin = app.admin().await;
     let u1 = app.signup("u1@example.com", PW).await;

@@ -26,7 +26,7 @@ async fn run_scenarios_1_5_7(app: &TestApp) {
 }
 
 #[tokio::test]
-async fn scenario_16_audit_queries() {
+async fn audit_queries() {
     let app = spawn_app().await;
     run_scenarios_1_5_7(&app).await;
     let res = app
@@ -189,7 +189,7 @@ async fn the_chain_verifies_and_tampering_as_superuser_is_detected() {
 }
 
 #[tokio::test]
-async fn scenario_18_immutability_as_the_app_role() {
+async fn immutability_as_the_app_role() {
     let app = spawn_app().await;
     run_scenarios_1_5_7(&app).await;
     let mut conn = sqlx::PgConnection::connect(&app.database_url)

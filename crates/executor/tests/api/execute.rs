@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 #[tokio::test]
-async fn scenario_1_restart_happy_path() {
+async fn restart_happy_path() {
     let app = spawn_app().await;
     let mut b = body_a();
     b["signature"] = json!(SIG_A);
@@ -67,7 +67,7 @@ async fn scenario_1_restart_happy_path() {
 }
 
 #[tokio::test]
-async fn scenario_2_missing_signature_is_400_and_audited() {
+async fn missing_signature_is_400_and_audited() {
     let app = spawn_app().await;
     let (status, res) = app.execute(&body_a()).await;
     assert_eq!(status, 400);
@@ -87,7 +87,7 @@ async fn scenario_2_missing_signature_is_400_and_audited() {
 }
 
 #[tokio::test]
-async fn scenario_3_python_sorted_keys_signature_is_403() {
+async fn python_sorted_keys_signature_is_403() {
     let app = spawn_app().await;
     let mut b = body_a();
     b["signature"] = json!(SIG_E);
@@ -101,7 +101,7 @@ async fn scenario_3_python_sorted_keys_signature_is_403() {
 }
 
 #[tokio::test]
-async fn scenario_4_forbidden_namespace_wins_over_missing_signature() {
+async fn forbidden_namespace_wins_over_missing_signature() {
     let app = spawn_app().await;
     let b = json!({"actionType":"restart_pod","actionParams":{"namespace":"kube-system","podName":"x"}});
     let (status, res) = app.execute(&b).await;
@@ -129,7 +129,7 @@ async fn scenario_4_forbidden_namespace_wins_over_missing_signature() {
 }
 
 #[tokio::test]
-async fn scenario_5_scale_happy_path() {
+async fn scale_happy_path() {
     let app = spawn_app().await;
     let mut b = body(
         "scale_deployment",
@@ -178,7 +178,7 @@ async fn scenario_5_scale_happy_path() {
 }
 
 #[tokio::test]
-async fn scenario_6_replica_bound_is_400_after_the_signature() {
+async fn replica_bound_is_400_after_the_signature() {
     let app = spawn_app().await;
     let b = sign(body(
         "scale_deployment",
@@ -220,7 +220,7 @@ async fn scenario_6_replica_bound_is_400_after_the_signature() {
 }
 
 #[tokio::test]
-async fn scenario_7_pod_not_found_is_a_failed_action() {
+async fn pod_not_found_is_a_failed_action() {
     let app = spawn_app().await;
     let b = sign(body(
         "restart_pod",
@@ -248,7 +248,7 @@ async fn scenario_7_pod_not_found_is_a_failed_action() {
 }
 
 #[tokio::test]
-async fn scenario_8_bare_pod_is_refused_without_delete() {
+async fn bare_pod_is_refused_without_delete() {
     let app = spawn_app().await;
     let b = sign(body(
         "restart_pod",
@@ -267,7 +267,7 @@ async fn scenario_8_bare_pod_is_refused_without_delete() {
 }
 
 #[tokio::test]
-async fn scenario_9_rollback_to_previous_and_to_a_missing_revision() {
+async fn rollback_to_previous_and_to_a_missing_revision() {
     let app = spawn_app().await;
     let mut b = body(
         "rollback_deployment",
@@ -380,7 +380,7 @@ async fn rollback_to_the_current_revision_and_missing_deployment_fail() {
 }
 
 #[tokio::test]
-async fn scenario_10_unsupported_enum_members_fail_without_touching_the_cluster() {
+async fn unsupported_enum_members_fail_without_touching_the_cluster() {
     let app = spawn_app().await;
     for (action, params, rt) in [
         (
@@ -403,7 +403,7 @@ async fn scenario_10_unsupported_enum_members_fail_without_touching_the_cluster(
 }
 
 #[tokio::test]
-async fn scenario_11_invalid_enum_shape_and_extra_keys() {
+async fn invalid_enum_shape_and_extra_keys() {
     let app = spawn_app().await;
     let (status, res) = app
         .execute(&json!({"actionType":"exec","actionParams":"x"}))
@@ -438,7 +438,7 @@ async fn scenario_11_invalid_enum_shape_and_extra_keys() {
 }
 
 #[tokio::test]
-async fn scenario_12_policy_decision_is_recorded_and_a_deny_rejects() {
+async fn policy_decision_is_recorded_and_a_deny_rejects() {
     let app = spawn_app().await;
     let mut b = body_a();
     b["policyDecision"] =

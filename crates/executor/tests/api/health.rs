@@ -26,7 +26,7 @@ async fn health_ping_and_ready() {
 }
 
 #[tokio::test]
-async fn scenario_17_ready_is_503_when_the_database_is_down() {
+async fn ready_is_503_when_the_database_is_down() {
     let pg: SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let proxy = FaultProxy::start(pg).await.unwrap();
     let db = aegis_test_support::fresh_database("executor").await;

@@ -15,7 +15,7 @@ async fn wait_for(loki: &LokiFake, n: usize, within: Duration) {
 }
 
 #[tokio::test]
-async fn scenario_1_pushes_three_lines_with_labels_and_the_spec_line_format() {
+async fn pushes_three_lines_with_labels_and_the_spec_line_format() {
     let loki = LokiFake::start().await.unwrap();
     let app = spawn_app_with(&[("LOKI_URL", &loki.url())]).await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";

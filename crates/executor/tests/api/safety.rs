@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 #[tokio::test]
-async fn scenario_13_http_throttle_counts_invalid_bodies_and_spares_the_audit_api() {
+async fn http_throttle_counts_invalid_bodies_and_spares_the_audit_api() {
     let app = spawn_app().await;
     for i in 1..=100 {
         let res = app.post_raw("/executor/execute", &json!({})).await;
@@ -54,7 +54,7 @@ async fn http_throttle_limits_are_configurable() {
 }
 
 #[tokio::test]
-async fn scenario_14_per_action_rate_limit_per_caller() {
+async fn per_action_rate_limit_per_caller() {
     let app = spawn_app().await;
     let pods = ["test-pod", "bare-0", "bare-1", "bare-2", "bare-3"];
     for pod in pods {

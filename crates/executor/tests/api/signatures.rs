@@ -120,7 +120,7 @@ async fn policy_decision_is_advisory_and_unsigned() {
 }
 
 #[tokio::test]
-async fn scenario_15_v2_replay_and_stale_timestamps() {
+async fn v2_replay_and_stale_timestamps() {
     let app = spawn_app().await;
     let b = sign2_at(body_a(), now_ms(), "n0nce-0001-abcdef");
     let (status, res) = app.execute(&b).await;
@@ -181,7 +181,7 @@ async fn timestamps_can_be_required() {
 }
 
 #[tokio::test]
-async fn scenario_17_signatures_off_in_development() {
+async fn signatures_off_in_development() {
     let app = spawn_app_with(&[
         ("REQUIRE_ACTION_SIGNATURE", "false"),
         ("APP_ENV", "development"),

@@ -27,7 +27,7 @@ fn fs(pairs: &[(&str, f64)]) -> FeatureSet {
 }
 
 #[test]
-fn s14_severity_table() {
+fn severity_table() {
     let cases = [
         (0.95, Severity::Critical),
         (0.9, Severity::Critical),
@@ -43,7 +43,7 @@ fn s14_severity_table() {
 }
 
 #[test]
-fn s14_action_table() {
+fn action_table() {
     use RemediationAction::*;
     let f = fs(&[
         ("cpu_usage_mean", 90.0),
@@ -73,7 +73,7 @@ fn s14_action_table() {
 }
 
 #[test]
-fn s14_affected_features() {
+fn affected_features_are_the_largest_absolute_values_first() {
     let names = ["cpu", "memory", "disk", "network", "errors"];
     let top = affected_features(&[1.0, 50.0, 0.5, 100.0, 2.0], &names);
     assert!(top.contains(&"network".to_owned()) && top.contains(&"memory".to_owned()));
@@ -83,7 +83,7 @@ fn s14_affected_features() {
 }
 
 #[test]
-fn s12_zscore_cold_start() {
+fn zscore_cold_start() {
     let series = cpu(&[85.0, 86.0, 84.0, 85.0, 99.0]);
     let features = metric_features_from_series(&series);
     let mut det = AnomalyDetector::new(AnomalyConfig::default());

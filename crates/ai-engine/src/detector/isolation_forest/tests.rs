@@ -158,7 +158,7 @@ fn all_constant_rows_give_single_leaf_trees() {
 }
 
 #[test]
-fn s13_shifted_rows_score_higher_and_are_flagged() {
+fn shifted_rows_score_higher_and_are_flagged() {
     let x = gaussian(100, 5, 0.0, 42);
     let model = IsolationForestParams::new()
         .contamination(Contamination::Fraction(0.1))
