@@ -723,6 +723,21 @@ async fn a_crash_looping_pod_is_not_ready_until_it_is_replaced() {
     assert_eq!(err.code, 404);
 }
 
+/// The seeded cluster with the read-only token [`READER`] next to the kubeconfig's.
+async fn start_sim_with_reader() -> RunningSim {
+    let seed = Seed::from_yaml(SEED).unwrap();
+    KubeSim::start(
+        SimConfig::default()
+            .with_seed(seed)
+            .with_read_only_token(READER),
+    )
+    .await
+    .unwrap()
+}
+
+/// The read-only token of [`start_sim_with_reader`].
+const READER: &str = "watcher-token";
+
 /// A client that presents `token` instead of the kubeconfig's.
 fn client_with_token(sim: &RunningSim, token: &str) -> Client {
     let mut config = Config::new(sim.base_url().parse().unwrap());
@@ -740,15 +755,8 @@ async fn the_read_only_token_reads_and_watches_but_every_write_is_forbidden() {
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{WatchEvent, WatchParams};
 
-    let seed = Seed::from_yaml(SEED).unwrap();
-    let sim = KubeSim::start(
-        SimConfig::default()
-            .with_seed(seed)
-            .with_read_only_token("watcher-token"),
-    )
-    .await
-    .unwrap();
-    let reader = client_with_token(&sim, "watcher-token");
+    let sim = start_sim_with_reader().await;
+    let reader = client_with_token(&sim, READER);
     let writer = client_for(&sim).await;
     let pods: Api<Pod> = Api::namespaced(reader.clone(), "production");
     let deployments: Api<Deployment> = Api::namespaced(reader.clone(), "production");
@@ -872,16 +880,8 @@ async fn the_read_only_token_reads_and_watches_but_every_write_is_forbidden() {
 async fn leases_are_written_with_optimistic_concurrency_even_by_the_read_only_token() {
     use k8s_openapi::api::coordination::v1::Lease;
 
-    let seed = Seed::from_yaml(SEED).unwrap();
-    let sim = KubeSim::start(
-        SimConfig::default()
-            .with_seed(seed)
-            .with_read_only_token("watcher-token"),
-    )
-    .await
-    .unwrap();
-    let leases: Api<Lease> =
-        Api::namespaced(client_with_token(&sim, "watcher-token"), "production");
+    let sim = start_sim_with_reader().await;
+    let leases: Api<Lease> = Api::namespaced(client_with_token(&sim, READER), "production");
     let lease: Lease = serde_json::from_value(json!({
         "metadata": {"name": "aegis-watcher"},
         "spec": {"holderIdentity": "replica-a", "leaseDurationSeconds": 15}
@@ -957,16 +957,9 @@ async fn admin_post(client: &Client, path: &str, body: serde_json::Value) -> Str
 async fn pod_logs_keep_the_crashed_instance_for_previous_and_honour_tail_lines() {
     use kube::api::LogParams;
 
-    let seed = Seed::from_yaml(SEED).unwrap();
-    let sim = KubeSim::start(
-        SimConfig::default()
-            .with_seed(seed)
-            .with_read_only_token("watcher-token"),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_with_reader().await;
     let writer = client_for(&sim).await;
-    let pods: Api<Pod> = Api::namespaced(client_with_token(&sim, "watcher-token"), "production");
+    let pods: Api<Pod> = Api::namespaced(client_with_token(&sim, READER), "production");
     let pod = pods
         .list(&ListParams::default().labels("app=api"))
         .await
