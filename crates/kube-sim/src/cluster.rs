@@ -41,7 +41,6 @@ struct Inner {
     faults: Mutex<Vec<FaultRule>>,
     metrics: Mutex<MetricsState>,
     requests: Mutex<VecDeque<RecordedRequest>>,
-    logs: Mutex<crate::logs::Logs>,
 }
 
 /// Handle to the simulated cluster's state.
@@ -64,7 +63,6 @@ impl Cluster {
                 faults: Mutex::new(Vec::new()),
                 metrics: Mutex::new(MetricsState::new(baseline_cpu, baseline_memory)),
                 requests: Mutex::new(VecDeque::new()),
-                logs: Mutex::new(crate::logs::Logs::default()),
             }),
         };
         for ns in ["default", "kube-system", "kube-public"] {
@@ -224,8 +222,9 @@ impl Cluster {
         Ok(())
     }
 
-    /// Makes a pod crash-loop (not Ready, `CrashLoopBackOff`, `restarts` restarts) until it
-    /// is deleted; its deployment's ready count drops accordingly. 404 when it does not exist.
+    /// Makes a pod crash-loop (not Ready, `CrashLoopBackOff`, `restarts` restarts, one more each
+    /// kubelet period) until it is deleted; its deployment's ready count drops accordingly.
+    /// 404 when it does not exist.
     pub fn crash_pod(
         &self,
         namespace: &str,
@@ -237,20 +236,37 @@ impl Cluster {
                 .get(Resource::Pod, namespace, pod)
                 .cloned()
                 .ok_or_else(|| StatusError::not_found(Resource::Pod, pod))?;
-            let status = crate::controller::crashloop_status(&obj, restarts);
+            let status = crate::kubelet::crashloop_status(&obj, restarts);
             if let Some(map) = obj.as_object_mut() {
                 map.insert("status".into(), status);
             }
-            s.put(Resource::Pod, obj.clone());
+            let obj = s.put(Resource::Pod, obj);
+            s.set_crashing(namespace, pod);
+            crate::kubelet::record_crash(s, &obj);
             crate::controller::reconcile(s);
             Ok(obj)
         })
-        .inspect(|obj| {
-            let mut logs = lock(&self.inner.logs);
-            for container in container_names(obj) {
-                logs.restart(namespace, pod, &container);
-            }
-        })
+    }
+
+    /// One kubelet period (see [`crate::kubelet::tick`]), then the controllers, so that
+    /// replicaset and deployment status follow the pods and a rollout that has made no progress
+    /// for its `progressDeadlineSeconds` is marked as failed.
+    pub fn tick(&self) {
+        self.with_store(|s| {
+            crate::kubelet::tick(s);
+            crate::controller::reconcile(s);
+        });
+    }
+
+    /// Sets what containers of `image` do from their next start or kubelet period on,
+    /// whatever its tag says.
+    pub fn set_image_behaviour(&self, image: &str, behaviour: crate::kubelet::Behaviour) {
+        self.with_store(|s| s.set_behaviour(image, behaviour));
+    }
+
+    /// The behaviours set through [`Cluster::set_image_behaviour`].
+    pub fn image_behaviours(&self) -> crate::kubelet::ImageBehaviours {
+        self.with_store(|s| s.image_behaviours().clone())
     }
 
     /// Appends `lines` to the log of a pod's running container (`None`: its only or first
@@ -263,7 +279,7 @@ impl Cluster {
         lines: &[String],
     ) -> Result<(), StatusError> {
         let container = self.log_container(namespace, pod, container, false)?;
-        lock(&self.inner.logs).append(namespace, pod, &container, lines);
+        self.with_store(|s| s.logs_mut().append(namespace, pod, &container, lines));
         Ok(())
     }
 
@@ -278,8 +294,7 @@ impl Cluster {
         tail: Option<usize>,
     ) -> Result<Vec<String>, StatusError> {
         let container = self.log_container(namespace, pod, container, true)?;
-        lock(&self.inner.logs)
-            .read(namespace, pod, &container, previous, tail)
+        self.with_store(|s| s.logs().read(namespace, pod, &container, previous, tail))
             .ok_or_else(|| {
                 StatusError::bad_request(format!(
                     "previous terminated container \"{container}\" in pod \"{pod}\" not found"

@@ -13,6 +13,7 @@
 //! | `--faults JSON\|@FILE` | `KUBE_SIM_FAULTS` | none | fault rules (a JSON array of [`FaultRule`]) |
 //! | `--baseline-cpu PCT` | `KUBE_SIM_BASELINE_CPU` | `5` | CPU percent of pods without an override |
 //! | `--baseline-memory PCT` | `KUBE_SIM_BASELINE_MEMORY` | `20` | memory percent likewise |
+//! | `--kubelet-period-ms N` | `KUBE_SIM_KUBELET_PERIOD_MS` | `1000` | how often failing containers restart, pulls are retried and probes fail again (1 to 60000) |
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ pub struct SimConfig {
     pub baseline_cpu: f64,
     /// Memory percent reported for pods without an override.
     pub baseline_memory: f64,
+    /// One kubelet period: how often a crash-looping container restarts, a failed pull is
+    /// retried and a failing probe fails again (see [`crate::kubelet`]).
+    pub kubelet_period: std::time::Duration,
 }
 
 impl Default for SimConfig {
@@ -57,6 +61,7 @@ impl Default for SimConfig {
             tls: false,
             baseline_cpu: 5.0,
             baseline_memory: 20.0,
+            kubelet_period: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -76,6 +81,7 @@ impl std::fmt::Debug for SimConfig {
             .field("tls", &self.tls)
             .field("baseline_cpu", &self.baseline_cpu)
             .field("baseline_memory", &self.baseline_memory)
+            .field("kubelet_period", &self.kubelet_period)
             .finish()
     }
 }
@@ -99,6 +105,13 @@ impl SimConfig {
     #[must_use]
     pub fn with_read_only_token(mut self, token: impl Into<String>) -> Self {
         self.read_only_token = Some(token.into());
+        self
+    }
+
+    /// Sets the kubelet period.
+    #[must_use]
+    pub fn with_kubelet_period(mut self, period: std::time::Duration) -> Self {
+        self.kubelet_period = period;
         self
     }
 
@@ -157,16 +170,20 @@ pub const USAGE: &str = "kube-sim: a small Kubernetes API server for Aegis tests
 
 USAGE: kube-sim [--bind ADDR] [--port N] [--token T] [--read-only-token T] [--seed FILE]
                 [--kubeconfig-out FILE] [--tls] [--faults JSON|@FILE] [--baseline-cpu PCT]
-                [--baseline-memory PCT]
+                [--baseline-memory PCT] [--kubelet-period-ms N]
 
 Every flag has an environment variable: KUBE_SIM_BIND, KUBE_SIM_PORT (default 6443), KUBE_SIM_TOKEN,
 KUBE_SIM_READ_ONLY_TOKEN, KUBE_SIM_SEED, KUBE_SIM_KUBECONFIG_OUT, KUBE_SIM_TLS, KUBE_SIM_FAULTS,
-KUBE_SIM_BASELINE_CPU, KUBE_SIM_BASELINE_MEMORY. Flags win over variables.
+KUBE_SIM_BASELINE_CPU, KUBE_SIM_BASELINE_MEMORY, KUBE_SIM_KUBELET_PERIOD_MS. Flags win over
+variables.
+
+Images behave by their tag: :crash crash-loops, :oom is OOM-killed, :missing never pulls,
+:unready never passes readiness; POST /_sim/images {\"image\": ..., \"behaviour\": ...} sets any image's.
 
 kubectl sends the token only over HTTPS: use --tls when kubectl is the client.
 
 Admin (bearer token required): GET/POST/PUT/DELETE /_sim/faults, POST/DELETE /_sim/metrics,
-POST /_sim/crashloop, POST /_sim/logs, GET/DELETE /_sim/requests.
+POST /_sim/crashloop, POST /_sim/logs, GET/POST /_sim/images, GET/DELETE /_sim/requests.
 Open: /metrics, /healthz, /readyz, /livez.";
 
 fn invalid(name: &str, value: &str, reason: impl ToString) -> ConfigError {
@@ -205,7 +222,7 @@ pub fn parse_command(
 ) -> Result<Command, ConfigError> {
     let mut values: std::collections::BTreeMap<&'static str, (String, String)> =
         std::collections::BTreeMap::new();
-    const FLAGS: [(&str, &str); 10] = [
+    const FLAGS: [(&str, &str); 11] = [
         ("--bind", "KUBE_SIM_BIND"),
         ("--port", "KUBE_SIM_PORT"),
         ("--token", "KUBE_SIM_TOKEN"),
@@ -216,6 +233,7 @@ pub fn parse_command(
         ("--faults", "KUBE_SIM_FAULTS"),
         ("--baseline-cpu", "KUBE_SIM_BASELINE_CPU"),
         ("--baseline-memory", "KUBE_SIM_BASELINE_MEMORY"),
+        ("--kubelet-period-ms", "KUBE_SIM_KUBELET_PERIOD_MS"),
     ];
     for (flag, var) in FLAGS {
         if let Some(v) = env(var) {
@@ -278,6 +296,13 @@ pub fn parse_command(
             "--baseline-memory" => {
                 config.baseline_memory = value.parse().map_err(|e| invalid(name, value, e))?;
             }
+            "--kubelet-period-ms" => {
+                let ms: u64 = value.parse().map_err(|e| invalid(name, value, e))?;
+                if !(1..=60_000).contains(&ms) {
+                    return Err(invalid(name, value, "must be between 1 and 60000"));
+                }
+                config.kubelet_period = std::time::Duration::from_millis(ms);
+            }
             _ => {}
         }
     }
@@ -328,6 +353,22 @@ mod tests {
         let err = run(&["--read-only-token", " "], &[]).unwrap_err();
         assert!(err.to_string().contains("--read-only-token"), "{err}");
         assert_eq!(run(&[], &[]).unwrap().config.read_only_token, None);
+    }
+
+    #[test]
+    fn the_kubelet_period_is_a_bounded_number_of_milliseconds() {
+        let options = run(&["--kubelet-period-ms", "250"], &[]).unwrap();
+        assert_eq!(options.config.kubelet_period.as_millis(), 250);
+        let options = run(&[], &[("KUBE_SIM_KUBELET_PERIOD_MS", "2000")]).unwrap();
+        assert_eq!(options.config.kubelet_period.as_millis(), 2000);
+        assert_eq!(
+            run(&[], &[]).unwrap().config.kubelet_period.as_millis(),
+            1000
+        );
+        for bad in ["0", "60001", "soon"] {
+            let err = run(&["--kubelet-period-ms", bad], &[]).unwrap_err();
+            assert!(err.to_string().contains("--kubelet-period-ms"), "{err}");
+        }
     }
 
     #[test]

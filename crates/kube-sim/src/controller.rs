@@ -217,7 +217,7 @@ fn family_root(store: &Store, resource: Resource, obj: &Value) -> Option<Family>
                 return match kind {
                     Resource::Deployment => Some(Family::Deployment(name)),
                     Resource::ReplicaSet => Some(Family::ReplicaSet(name)),
-                    Resource::Pod | Resource::Namespace | Resource::Lease => {
+                    Resource::Pod | Resource::Namespace | Resource::Lease | Resource::Event => {
                         Some(Family::Standalone)
                     }
                 };
@@ -328,6 +328,7 @@ fn reconcile_deployment(store: &mut Store, deployment: &Value) {
         }
         None => new_replicaset(store, deployment, &template, max_revision + 1),
     };
+    let was = object::int_at(&new_rs, "/spec/replicas").unwrap_or(0);
     if let Some(spec) = new_rs.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("replicas".into(), json!(replicas));
     }
@@ -348,6 +349,7 @@ fn reconcile_deployment(store: &mut Store, deployment: &Value) {
     let new_name = object::name(&new_rs).to_owned();
     let new_revision = revision(&new_rs);
     store.put_if_changed(Resource::ReplicaSet, new_rs);
+    scaled(store, deployment, &new_name, was, replicas);
 
     // Old replicasets are scaled to zero; history beyond revisionHistoryLimit is pruned.
     let history_limit = object::int_at(deployment, "/spec/revisionHistoryLimit").unwrap_or(10);
@@ -364,10 +366,13 @@ fn reconcile_deployment(store: &mut Store, deployment: &Value) {
             store.remove(Resource::ReplicaSet, &ns, object::name(&rs));
             continue;
         }
+        let was = object::int_at(&rs, "/spec/replicas").unwrap_or(0);
         if let Some(spec) = rs.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("replicas".into(), json!(0));
         }
+        let name = object::name(&rs).to_owned();
         store.put_if_changed(Resource::ReplicaSet, rs);
+        scaled(store, deployment, &name, was, 0);
     }
 
     if let Some(current) = store
@@ -378,6 +383,26 @@ fn reconcile_deployment(store: &mut Store, deployment: &Value) {
         object::set_annotation(&mut updated, REVISION_ANNOTATION, &new_revision.to_string());
         store.put_if_changed(Resource::Deployment, updated);
     }
+}
+
+/// The deployment controller's `ScalingReplicaSet` event, when a replicaset's size changed.
+fn scaled(store: &mut Store, deployment: &Value, rs: &str, from: i64, to: i64) {
+    if from == to {
+        return;
+    }
+    let direction = if to > from { "up" } else { "down" };
+    let message = format!("Scaled {direction} replica set {rs} from {from} to {to}");
+    crate::events::record(
+        store,
+        &crate::events::Event {
+            involved: deployment,
+            container: None,
+            kind: crate::events::EventType::Normal,
+            reason: "ScalingReplicaSet",
+            message: &message,
+            component: "deployment-controller",
+        },
+    );
 }
 
 /// 25% of replicas rounded up: the default `maxSurge`.
@@ -488,13 +513,10 @@ fn new_pod(store: &Store, rs: &Value) -> Value {
         "ownerReferences".into(),
         json!([object::controller_ref(rs)]),
     );
-    let mut spec = rs
+    let spec = rs
         .pointer("/spec/template/spec")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    if let Some(spec) = spec.as_object_mut() {
-        spec.insert("nodeName".into(), json!("kube-sim-node"));
-    }
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -503,114 +525,12 @@ fn new_pod(store: &Store, rs: &Value) -> Value {
     })
 }
 
-/// The "kubelet": every pod without a phase starts Running and Ready at once.
+/// The scheduler and kubelet start every pod without a phase (see [`crate::kubelet`]).
 fn run_kubelet(store: &mut Store) {
     let pending: Vec<Value> = store.unstarted_pods().into_iter().cloned().collect();
-    for mut pod in pending {
-        let status = running_status(&pod);
-        if let Some(map) = pod.as_object_mut() {
-            map.insert("status".into(), status);
-        }
-        store.put(Resource::Pod, pod);
+    for pod in pending {
+        crate::kubelet::start(store, pod);
     }
-}
-
-/// A Running, Ready pod status for the pod's containers.
-pub fn running_status(pod: &Value) -> Value {
-    let now = now_timestamp();
-    let mut rng = rand::rng();
-    let ip = format!(
-        "10.244.{}.{}",
-        rng.random_range(0..=255u8),
-        rng.random_range(2..=254u8)
-    );
-    let containers: Vec<Value> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-                    json!({
-                        "name": c.get("name").cloned().unwrap_or(Value::Null),
-                        "image": image,
-                        "imageID": format!("{image}@sha256:{}", hex_id(image)),
-                        "containerID": format!("containerd://{}", hex_id(&object::new_uid())),
-                        "ready": true,
-                        "started": true,
-                        "restartCount": 0,
-                        "state": { "running": { "startedAt": now } },
-                        "lastState": {},
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
-    json!({
-        "phase": "Running",
-        "conditions": [
-            condition("PodReadyToStartContainers"),
-            condition("Initialized"),
-            condition("Ready"),
-            condition("ContainersReady"),
-            condition("PodScheduled"),
-        ],
-        "hostIP": "10.0.0.10",
-        "hostIPs": [{"ip": "10.0.0.10"}],
-        "podIP": ip,
-        "podIPs": [{"ip": ip}],
-        "startTime": now,
-        "containerStatuses": containers,
-        "qosClass": "BestEffort",
-    })
-}
-
-/// Turns a Running pod's status into a crash-looping one: not Ready, every container waiting
-/// in `CrashLoopBackOff` with `restarts` restarts. The controller then counts it as not ready,
-/// so the deployment's `readyReplicas` drops until the pod is replaced.
-pub fn crashloop_status(pod: &Value, restarts: u32) -> Value {
-    let now = now_timestamp();
-    let mut status = pod
-        .get("status")
-        .cloned()
-        .unwrap_or_else(|| running_status(pod));
-    if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
-        for c in conditions.iter_mut() {
-            if matches!(
-                c.get("type").and_then(Value::as_str),
-                Some("Ready" | "ContainersReady")
-            ) {
-                c["status"] = json!("False");
-                c["reason"] = json!("ContainersNotReady");
-                c["lastTransitionTime"] = json!(now);
-            }
-        }
-    }
-    if let Some(containers) = status
-        .get_mut("containerStatuses")
-        .and_then(Value::as_array_mut)
-    {
-        for c in containers.iter_mut() {
-            c["ready"] = json!(false);
-            c["started"] = json!(false);
-            c["restartCount"] = json!(restarts);
-            c["state"] = json!({"waiting": {
-                "reason": "CrashLoopBackOff",
-                "message": format!("back-off 5m0s restarting failed container={}", c.get("name").and_then(Value::as_str).unwrap_or("app")),
-            }});
-            c["lastState"] =
-                json!({"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now}});
-        }
-    }
-    status
-}
-
-fn hex_id(seed: &str) -> String {
-    Sha256::digest(seed.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Whether the pod's `Ready` condition is `True`.
@@ -691,6 +611,60 @@ fn condition(existing: &[Value], kind: &str, status: &str, reason: &str, message
     })
 }
 
+/// The `Progressing` condition, as the deployment controller keeps it: `NewReplicaSetAvailable`
+/// once the rollout to `rs` is complete (and kept after that, even if pods fail later, since
+/// no rollout is in progress); `ReplicaSetUpdated` while it is under way; and
+/// `ProgressDeadlineExceeded` (status `False`) once it has been under way for longer than
+/// `spec.progressDeadlineSeconds` (600 by default) without completing.
+fn progressing(deployment: &Value, existing: &[Value], rs: &str, complete: bool) -> Value {
+    let done = format!("ReplicaSet \"{rs}\" has successfully progressed.");
+    let timed_out = format!("ReplicaSet \"{rs}\" has timed out progressing.");
+    if complete {
+        return condition(
+            existing,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            &done,
+        );
+    }
+    let previous = existing
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing"));
+    let message = previous.and_then(|c| c.get("message").and_then(Value::as_str));
+    if (message == Some(done.as_str()) || message == Some(timed_out.as_str()))
+        && let Some(previous) = previous
+    {
+        return previous.clone();
+    }
+    let under_way = condition(
+        existing,
+        "Progressing",
+        "True",
+        "ReplicaSetUpdated",
+        &format!("ReplicaSet \"{rs}\" is progressing."),
+    );
+    let deadline = object::int_at(deployment, "/spec/progressDeadlineSeconds").unwrap_or(600);
+    let since = under_way
+        .get("lastUpdateTime")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let overdue = since.is_some_and(|since| {
+        chrono::Utc::now() - since.with_timezone(&chrono::Utc) > chrono::Duration::seconds(deadline)
+    });
+    if overdue {
+        condition(
+            existing,
+            "Progressing",
+            "False",
+            "ProgressDeadlineExceeded",
+            &timed_out,
+        )
+    } else {
+        under_way
+    }
+}
+
 fn update_deployment_status(store: &mut Store, deployment: &Value) {
     let ns = object::namespace(deployment);
     let Some(mut current) = store
@@ -739,16 +713,9 @@ fn update_deployment_status(store: &mut Store, deployment: &Value) {
         ));
     }
     if let Some(rs) = &new_rs {
-        conditions.push(condition(
-            &existing,
-            "Progressing",
-            "True",
-            "NewReplicaSetAvailable",
-            &format!(
-                "ReplicaSet \"{}\" has successfully progressed.",
-                object::name(rs)
-            ),
-        ));
+        let new_available = object::int_at(rs, "/status/availableReplicas").unwrap_or(0);
+        let complete = updated == desired && replicas == desired && new_available >= desired;
+        conditions.push(progressing(&current, &existing, object::name(rs), complete));
     }
     let mut status = Map::new();
     status.insert(

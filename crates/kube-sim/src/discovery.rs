@@ -91,8 +91,11 @@ fn resource_entry(resource: Resource) -> Value {
         "verbs": ALL_VERBS,
         "shortNames": resource.short_names(),
     });
-    if resource != Resource::Namespace
-        && let Some(map) = entry.as_object_mut()
+    // `kubectl get all` lists workloads, never namespaces, leases or events.
+    if matches!(
+        resource,
+        Resource::Pod | Resource::Deployment | Resource::ReplicaSet
+    ) && let Some(map) = entry.as_object_mut()
     {
         map.insert("categories".into(), json!(["all"]));
     }
@@ -105,7 +108,7 @@ fn subresource(resource: Resource, sub: &str) -> Value {
         "singularName": "",
         "namespaced": resource.namespaced(),
         "kind": resource.kind(),
-        "verbs": ["get", "patch", "update"],
+        "verbs": if sub == "log" { json!(["get"]) } else { json!(["get", "patch", "update"]) },
     });
     if sub == "scale"
         && let Some(map) = entry.as_object_mut()
@@ -127,6 +130,8 @@ pub fn core_v1_resources() -> Value {
             subresource(Resource::Namespace, "status"),
             resource_entry(Resource::Pod),
             subresource(Resource::Pod, "status"),
+            subresource(Resource::Pod, "log"),
+            resource_entry(Resource::Event),
         ],
     })
 }

@@ -53,6 +53,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/_sim/crashloop", axum::routing::post(admin::crashloop))
         .route("/_sim/logs", axum::routing::post(admin::append_logs))
+        .route(
+            "/_sim/images",
+            axum::routing::get(admin::list_image_behaviours).post(admin::set_image_behaviour),
+        )
         .fallback(kube_api::kube_api)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()

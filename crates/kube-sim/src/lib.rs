@@ -30,11 +30,14 @@ pub mod config;
 pub mod controller;
 mod discovery;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod http;
 mod kubeconfig;
-mod logs;
+pub mod kubelet;
+pub mod logs;
 pub mod metrics;
+pub mod node;
 pub mod object;
 pub mod ops;
 pub mod patch;
@@ -170,8 +173,22 @@ impl KubeSim {
             }),
             Some(tls) => tokio::spawn(serve_tls(listener, app, tls.acceptor, shutdown_rx)),
         };
+        let kubelet = {
+            let cluster = cluster.clone();
+            let period = config.kubelet_period;
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    cluster.tick();
+                }
+            })
+        };
         tracing::info!(%local, scheme, "kube-sim listening");
         Ok(RunningSim {
+            kubelet: Some(kubelet),
             addr: client_addr,
             base_url: format!("{scheme}://{client_addr}"),
             token,
@@ -231,6 +248,8 @@ pub struct RunningSim {
     cluster: Cluster,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The kubelet's periodic work.
+    kubelet: Option<JoinHandle<()>>,
 }
 
 impl RunningSim {
@@ -257,6 +276,12 @@ impl RunningSim {
     /// A kubeconfig (cluster, user and context `kube-sim`, namespace `default`).
     pub fn kubeconfig_yaml(&self) -> String {
         kubeconfig::render(&self.base_url, &self.token, self.ca_pem.as_deref())
+    }
+
+    /// A kubeconfig like [`RunningSim::kubeconfig_yaml`] for another token, such as the
+    /// read-only one.
+    pub fn kubeconfig_yaml_with_token(&self, token: &str) -> String {
+        kubeconfig::render(&self.base_url, token, self.ca_pem.as_deref())
     }
 
     /// Writes the kubeconfig to `path` (mode 0600 on Unix, as it holds the token).
@@ -302,6 +327,9 @@ impl RunningSim {
 
     /// Stops accepting connections and waits (up to two seconds) for the server task.
     pub async fn shutdown(mut self) {
+        if let Some(kubelet) = self.kubelet.take() {
+            kubelet.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -317,6 +345,9 @@ impl RunningSim {
 
 impl Drop for RunningSim {
     fn drop(&mut self) {
+        if let Some(kubelet) = self.kubelet.take() {
+            kubelet.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -16,7 +16,7 @@ struct ContainerLog {
 }
 
 /// Logs of every container, by (namespace, pod, container).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Logs(BTreeMap<(String, String, String), ContainerLog>);
 
 impl Logs {
@@ -49,6 +49,12 @@ impl Logs {
         let lines = if previous { log.previous? } else { log.current };
         let skip = tail.map_or(0, |t| lines.len().saturating_sub(t));
         Some(lines.into_iter().skip(skip).collect())
+    }
+
+    /// Drops the logs of every container of a pod (it was deleted).
+    pub fn forget_pod(&mut self, namespace: &str, pod: &str) {
+        self.0
+            .retain(|(ns, p, _), _| !(ns == namespace && p == pod));
     }
 
     fn entry(&mut self, namespace: &str, pod: &str, container: &str) -> &mut ContainerLog {

@@ -416,7 +416,13 @@ pub fn delete(
     }
     store.remove(resource, namespace, name);
     if resource == Resource::Namespace {
-        for kind in [Resource::Deployment, Resource::ReplicaSet, Resource::Pod] {
+        for kind in [
+            Resource::Deployment,
+            Resource::ReplicaSet,
+            Resource::Pod,
+            Resource::Lease,
+            Resource::Event,
+        ] {
             let names: Vec<String> = store
                 .list(kind, Some(name))
                 .into_iter()

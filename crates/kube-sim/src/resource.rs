@@ -13,16 +13,19 @@ pub enum Resource {
     ReplicaSet,
     /// `coordination.k8s.io/v1` leases (leader election).
     Lease,
+    /// `core/v1` events, written by the simulated kubelet, scheduler and deployment controller.
+    Event,
 }
 
 impl Resource {
     /// Every served resource type.
-    pub const ALL: [Resource; 5] = [
+    pub const ALL: [Resource; 6] = [
         Resource::Namespace,
         Resource::Pod,
         Resource::Deployment,
         Resource::ReplicaSet,
         Resource::Lease,
+        Resource::Event,
     ];
 
     /// Lower-case plural name used in URLs (`pods`).
@@ -33,6 +36,7 @@ impl Resource {
             Resource::Deployment => "deployments",
             Resource::ReplicaSet => "replicasets",
             Resource::Lease => "leases",
+            Resource::Event => "events",
         }
     }
 
@@ -44,6 +48,7 @@ impl Resource {
             Resource::Deployment => "deployment",
             Resource::ReplicaSet => "replicaset",
             Resource::Lease => "lease",
+            Resource::Event => "event",
         }
     }
 
@@ -55,13 +60,14 @@ impl Resource {
             Resource::Deployment => "Deployment",
             Resource::ReplicaSet => "ReplicaSet",
             Resource::Lease => "Lease",
+            Resource::Event => "Event",
         }
     }
 
     /// API group, empty for the core group.
     pub fn group(self) -> &'static str {
         match self {
-            Resource::Namespace | Resource::Pod => "",
+            Resource::Namespace | Resource::Pod | Resource::Event => "",
             Resource::Deployment | Resource::ReplicaSet => "apps",
             Resource::Lease => "coordination.k8s.io",
         }
@@ -70,7 +76,7 @@ impl Resource {
     /// `apiVersion` of objects of this type.
     pub fn api_version(self) -> &'static str {
         match self {
-            Resource::Namespace | Resource::Pod => "v1",
+            Resource::Namespace | Resource::Pod | Resource::Event => "v1",
             Resource::Deployment | Resource::ReplicaSet => "apps/v1",
             Resource::Lease => "coordination.k8s.io/v1",
         }
@@ -113,6 +119,7 @@ impl Resource {
             Resource::Deployment => &["deploy"],
             Resource::ReplicaSet => &["rs"],
             Resource::Lease => &[],
+            Resource::Event => &["ev"],
         }
     }
 

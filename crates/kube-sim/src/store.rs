@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
+use crate::logs::Logs;
+use crate::node::{Behaviour, ImageBehaviours};
 use crate::object;
 use crate::resource::Resource;
 
@@ -24,6 +26,13 @@ pub struct Store {
     controlled: HashMap<String, BTreeSet<(Resource, String, String)>>,
     /// Pods without a `status.phase`: the kubelet's work list.
     unstarted_pods: BTreeSet<(String, String)>,
+    /// The containers' logs; a pod's go with it.
+    logs: Logs,
+    /// Behaviours set through the admin API, by image.
+    image_behaviours: ImageBehaviours,
+    /// Pods made to crash-loop through the admin API, whatever their image: they keep
+    /// crashing until they are deleted.
+    crashing_pods: BTreeSet<(String, String)>,
 }
 
 impl Store {
@@ -124,6 +133,11 @@ impl Store {
     pub fn remove(&mut self, resource: Resource, namespace: &str, name: &str) -> Option<Value> {
         let key = (ns_key(resource, namespace), name.to_owned());
         let removed = self.objects.get_mut(&resource)?.remove(&key);
+        if resource == Resource::Pod && removed.is_some() {
+            self.logs.forget_pod(namespace, name);
+            self.crashing_pods
+                .remove(&(namespace.to_owned(), name.to_owned()));
+        }
         if let Some(old) = &removed {
             self.resource_version += 1;
             self.forget_uid(old);
@@ -209,6 +223,53 @@ impl Store {
             }
         }
         self.orphans_possible = true;
+    }
+
+    /// The containers' logs.
+    pub fn logs(&self) -> &Logs {
+        &self.logs
+    }
+
+    /// The containers' logs, to write.
+    pub fn logs_mut(&mut self) -> &mut Logs {
+        &mut self.logs
+    }
+
+    /// What a container of this image does: the behaviour set for it, else its tag's.
+    pub fn behaviour_of(&self, image: &str) -> Behaviour {
+        self.image_behaviours
+            .get(image)
+            .copied()
+            .unwrap_or_else(|| Behaviour::of_tag(image))
+    }
+
+    /// Sets what containers of `image` do from their next start or kubelet period on.
+    pub fn set_behaviour(&mut self, image: &str, behaviour: Behaviour) {
+        self.image_behaviours.insert(image.to_owned(), behaviour);
+    }
+
+    /// Makes a pod crash-loop until it is deleted, whatever its image.
+    pub fn set_crashing(&mut self, namespace: &str, pod: &str) {
+        self.crashing_pods
+            .insert((namespace.to_owned(), pod.to_owned()));
+    }
+
+    /// What a container of `image` in the pod `namespace/pod` does: it crashes if the pod was
+    /// made to crash-loop, else as [`Store::behaviour_of`] says.
+    pub fn behaviour_in(&self, namespace: &str, pod: &str, image: &str) -> Behaviour {
+        if self
+            .crashing_pods
+            .contains(&(namespace.to_owned(), pod.to_owned()))
+        {
+            Behaviour::Crash
+        } else {
+            self.behaviour_of(image)
+        }
+    }
+
+    /// The behaviours set through the admin API.
+    pub fn image_behaviours(&self) -> &ImageBehaviours {
+        &self.image_behaviours
     }
 
     /// Whether the namespace object exists.

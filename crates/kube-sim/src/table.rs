@@ -62,6 +62,19 @@ fn columns(resource: Resource) -> Vec<Value> {
             column("Status", "string", "", "The status of the namespace", 0),
             age,
         ],
+        Resource::Event => vec![
+            column(
+                "Last Seen",
+                "string",
+                "",
+                "When the event was last seen.",
+                0,
+            ),
+            column("Type", "string", "", "Normal or Warning.", 0),
+            column("Reason", "string", "", "Why the event was written.", 0),
+            column("Object", "string", "", "The object the event is about.", 0),
+            column("Message", "string", "", "What happened.", 0),
+        ],
         Resource::Lease => vec![
             name,
             column(
@@ -279,6 +292,25 @@ fn cells(resource: Resource, obj: &Value) -> Vec<Value> {
         obj.pointer("/spec/selector/matchLabels"),
     ));
     match resource {
+        Resource::Event => {
+            let text = |pointer: &str| obj.pointer(pointer).and_then(Value::as_str).unwrap_or("");
+            let involved = format!(
+                "{}/{}",
+                text("/involvedObject/kind").to_ascii_lowercase(),
+                text("/involvedObject/name")
+            );
+            vec![
+                json!(human_age(
+                    obj.get("lastTimestamp")
+                        .and_then(Value::as_str)
+                        .or_else(|| object::meta_str(obj, "creationTimestamp"))
+                )),
+                json!(text("/type")),
+                json!(text("/reason")),
+                json!(involved),
+                json!(text("/message")),
+            ]
+        }
         Resource::Lease => vec![
             name,
             json!(

@@ -74,6 +74,7 @@ pub fn apply_defaults(resource: Resource, obj: &mut Value) {
                 map.entry("spec").or_insert_with(|| json!({}));
             }
         }
+        Resource::Event => {}
         Resource::Deployment | Resource::ReplicaSet => {
             let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
                 return;
@@ -146,6 +147,11 @@ pub fn validate(resource: Resource, obj: &Value) -> Result<(), StatusError> {
     }
     match resource {
         Resource::Namespace => {}
+        Resource::Event => {
+            if !obj.get("involvedObject").is_some_and(Value::is_object) {
+                causes.push(FieldCause::required("involvedObject"));
+            }
+        }
         Resource::Lease => {
             if let Some(duration) = obj.pointer("/spec/leaseDurationSeconds")
                 && duration.as_i64().is_none_or(|d| d <= 0)

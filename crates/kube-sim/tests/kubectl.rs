@@ -400,3 +400,34 @@ async fn kubectl_creates_namespaces_and_deployments_which_it_sends_as_protobuf()
     assert!(!success);
     assert!(stderr.contains("already exists"), "{stderr}");
 }
+
+/// What an on-call engineer reads first: `kubectl get events` and the crashed instance's log.
+#[tokio::test]
+async fn kubectl_shows_a_crash_loops_events_and_previous_log() {
+    let h = Harness::start(true).await;
+    h.ok(&[
+        "create",
+        "deployment",
+        "crashy",
+        "--image=shop/crashy:crash",
+    ])
+    .await;
+    let pods = h.json(&["get", "pods", "-l", "app=crashy"]).await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let pod = pods[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    assert_eq!(
+        pods[0]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "CrashLoopBackOff"
+    );
+    let log = h.ok(&["logs", &pod, "--previous"]).await;
+    assert!(log.contains("exiting with status 1"), "{log}");
+    let events = h.ok(&["get", "events"]).await;
+    assert!(events.contains("BackOff"), "{events}");
+    assert!(events.contains(&format!("pod/{pod}")), "{events}");
+    assert!(
+        events.contains("Back-off restarting failed container"),
+        "{events}"
+    );
+}

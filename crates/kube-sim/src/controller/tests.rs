@@ -434,7 +434,7 @@ fn a_write_settles_its_family_as_a_full_reconcile_would() {
             Box::new(move |s| {
                 let pod = first_web_pod(s);
                 let current = s.get(Resource::Pod, "ns", &pod).unwrap().clone();
-                let status = crashloop_status(&current, 4);
+                let status = crate::kubelet::crashloop_status(&current, 4);
                 ops::update_status(
                     s,
                     Resource::Pod,

@@ -123,6 +123,31 @@ pub(super) async fn crashloop(State(state): State<AppState>, body: Bytes) -> Res
     }
 }
 
+/// `POST /_sim/images` body: what containers of an image do from now on.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageBehaviour {
+    image: String,
+    behaviour: crate::kubelet::Behaviour,
+}
+
+pub(super) async fn set_image_behaviour(State(state): State<AppState>, body: Bytes) -> Response {
+    match parse_json_body::<ImageBehaviour>(&body) {
+        Ok(b) if b.image.trim().is_empty() => {
+            StatusError::bad_request("image must not be empty").into_response()
+        }
+        Ok(b) => {
+            state.cluster.set_image_behaviour(&b.image, b.behaviour);
+            json_response(StatusCode::OK, &json!(state.cluster.image_behaviours()))
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+pub(super) async fn list_image_behaviours(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &json!(state.cluster.image_behaviours()))
+}
+
 pub(super) async fn reset_metrics(State(state): State<AppState>) -> Response {
     state.cluster.reset_metrics();
     json_response(StatusCode::OK, &json!({"reset": true}))
