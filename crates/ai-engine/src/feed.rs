@@ -370,10 +370,11 @@ fn signal(
         },
         prediction,
         fingerprint: None,
+        evidence: None,
     }
 }
 
-async fn send_signal(
+pub(crate) async fn send_signal(
     http: &reqwest::Client,
     backend_url: &str,
     key: Option<&SecretString>,

@@ -466,6 +466,142 @@ pub struct RemediationSignal {
     /// Optional fingerprint; computed by the backend when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// What the cluster showed, when the signal comes from the Kubernetes watcher.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<KubernetesEvidence>,
+}
+
+/// The failures the Kubernetes watcher detects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KubernetesFailure {
+    /// A container restarts again and again (`CrashLoopBackOff`).
+    CrashLoop,
+    /// A container was killed for exceeding its memory limit (`OOMKilled`).
+    OomKilled,
+    /// An image cannot be pulled (`ErrImagePull`, `ImagePullBackOff`).
+    ImagePull,
+    /// A rollout that does not complete (`ProgressDeadlineExceeded`, or replicas unavailable
+    /// for longer than the threshold after a revision change).
+    FailedRollout,
+    /// Pods running but failing readiness for longer than the threshold.
+    NotReady,
+    /// Pods the scheduler cannot place.
+    Unschedulable,
+}
+
+impl KubernetesFailure {
+    /// The wire name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CrashLoop => "crash_loop",
+            Self::OomKilled => "oom_killed",
+            Self::ImagePull => "image_pull",
+            Self::FailedRollout => "failed_rollout",
+            Self::NotReady => "not_ready",
+            Self::Unschedulable => "unschedulable",
+        }
+    }
+}
+
+/// The cause of a Kubernetes failure, as the watcher found it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesEvidence {
+    /// What failed.
+    pub failure: KubernetesFailure,
+    /// The reason Kubernetes gives (`CrashLoopBackOff`, `OOMKilled`, `ImagePullBackOff`,
+    /// `ProgressDeadlineExceeded`, `Unschedulable`, `ContainersNotReady`).
+    pub reason: String,
+    /// Kubernetes' message with it, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The failing pod, when the failure is a pod's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// The failing container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The container's image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The exit code of the container's last termination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The container's restart count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<i32>,
+    /// How many of the workload's pods show the failure.
+    pub affected_pods: u32,
+    /// When the watcher first saw the failure (RFC 3339).
+    pub first_seen: String,
+    /// The last lines of the container's log: of the instance that crashed when it crashed.
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+    /// Whether `logTail` is the previous (terminated) instance's.
+    #[serde(default)]
+    pub log_from_previous_instance: bool,
+    /// The recent Events of the pod, its replicaset and its deployment, newest first.
+    #[serde(default)]
+    pub events: Vec<EventSummary>,
+    /// The rollout the failure began after, when it began within the window after one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutEvidence>,
+    /// Why the watcher recommends what it does, in one sentence.
+    pub explanation: String,
+}
+
+/// One Kubernetes Event, as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventSummary {
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `BackOff`, `Failed`, `ScalingReplicaSet`...
+    pub reason: String,
+    /// What happened.
+    pub message: String,
+    /// The object it is about (`pod/web-7d4b9c-x2x`).
+    pub object: String,
+    /// How many times it was seen.
+    pub count: i32,
+    /// When it was last seen (RFC 3339), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
+}
+
+/// The rollout a failure began after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutEvidence {
+    /// The revision the deployment rolled out.
+    pub revision: i64,
+    /// The revision before it, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<i64>,
+    /// The last revision seen healthy, which a rollback returns to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_revision: Option<i64>,
+    /// When the new revision's replicaset was created (RFC 3339).
+    pub started_at: String,
+    /// The containers whose image changed, from the healthy (or previous) revision.
+    #[serde(default)]
+    pub images: Vec<ImageChange>,
+}
+
+/// A container's image before and after a rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageChange {
+    /// Container name.
+    pub container: String,
+    /// The image before, when the container existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The image after.
+    pub to: String,
 }
 
 /// The answer to a signal: 202.

@@ -1,4 +1,4 @@
-//! The six seed policies, in the port's operator form.
+//! The seven seed policies, in the port's operator form.
 
 use serde_json::{Value, json};
 
@@ -73,6 +73,17 @@ pub fn seed_policies() -> Value {
             "actions": ["scale_up", "alert"],
             "resources": ["service:api", "service:worker"],
             "isActive": true
+        },
+        {
+            "name": "Roll Back a Deploy That Broke",
+            "description": "Roll back a deployment whose Kubernetes failure began within the window after its rollout; a rollback in a production namespace still waits for approval",
+            "type": "self_healing",
+            "effect": "allow",
+            "priority": 110,
+            "conditions": {"metadata": {"source": "kubernetes", "afterRollout": true}},
+            "actions": ["rollback"],
+            "resources": ["service:*"],
+            "isActive": true
         }
     ])
 }
@@ -94,6 +105,6 @@ mod tests {
 
     #[test]
     fn every_seed_converts_to_a_typed_definition() {
-        assert_eq!(seed_policy_definitions().len(), 6);
+        assert_eq!(seed_policy_definitions().len(), 7);
     }
 }

@@ -847,7 +847,26 @@ fn remediation_loop_requests_evaluate_against_the_seed_self_healing_policies() {
         .allowed
     );
 
-    // The restart seed needs healthStatus, which the loop's request does not carry: without it, deny.
+    // The rollback seed allows a rollback only for a Kubernetes failure that began after a rollout.
+    let after_rollout = decide(loop_request(
+        "rollback",
+        "checkout",
+        json!({"source": "kubernetes", "afterRollout": true, "healthStatus": "unhealthy"}),
+    ));
+    assert_eq!(
+        after_rollout.reason,
+        "Allowed by policy: Roll Back a Deploy That Broke"
+    );
+    assert!(
+        !decide(loop_request(
+            "rollback",
+            "checkout",
+            json!({"source": "kubernetes", "afterRollout": false})
+        ))
+        .allowed
+    );
+
+    // The restart seed needs healthStatus, which the loop sends for a Kubernetes failure: without it, deny.
     let no_status = decide(loop_request("restart", "api", json!({"failureCount": 5})));
     assert_eq!(no_status.reason, "No matching policy found");
     let unhealthy = decide(loop_request(

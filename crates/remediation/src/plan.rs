@@ -2,7 +2,9 @@
 //! recommendation becomes, how far to scale, what counts as a large blast radius,
 //! and the policy context computed from the signal's window.
 
-use aegis_contracts::{ActionType, MetricType, RemediationAction, SignalWindow};
+use aegis_contracts::{
+    ActionType, KubernetesEvidence, MetricType, RemediationAction, SignalWindow,
+};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
@@ -21,6 +23,9 @@ pub struct Subject<'a> {
     pub confidence: f64,
     /// The signal's anomaly score.
     pub score: f64,
+    /// The revision a rollback returns to, when the signal named one (the Kubernetes
+    /// watcher's last healthy revision); `None` returns to the previous revision.
+    pub rollback_revision: Option<i64>,
 }
 
 /// What a recommendation becomes.
@@ -141,6 +146,11 @@ pub fn action_params(
     if let Some(r) = replicas {
         params.insert("replicas".into(), json!(r));
     }
+    if action_type == ActionType::RollbackDeployment
+        && let Some(revision) = subject.rollback_revision
+    {
+        params.insert("revision".into(), json!(revision));
+    }
     if dry_run {
         params.insert("dryRun".into(), json!(true));
     }
@@ -151,7 +161,11 @@ pub fn action_params(
 /// and what the window shows (latest value of each metric, error-level log lines, and its
 /// length in seconds as `duration`). Keys with nothing behind them are left out.
 #[must_use]
-pub fn policy_metadata(subject: &Subject<'_>, window: Option<&SignalWindow>) -> Map<String, Value> {
+pub fn policy_metadata(
+    subject: &Subject<'_>,
+    window: Option<&SignalWindow>,
+    evidence: Option<&KubernetesEvidence>,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("namespace".into(), json!(subject.namespace));
     m.insert("deployment".into(), json!(subject.deployment));
@@ -161,6 +175,9 @@ pub fn policy_metadata(subject: &Subject<'_>, window: Option<&SignalWindow>) -> 
     m.insert("severity".into(), json!(subject.severity));
     m.insert("confidence".into(), json!(subject.confidence));
     m.insert("anomalyScore".into(), json!(subject.score));
+    if let Some(evidence) = evidence {
+        kubernetes_metadata(evidence, &mut m);
+    }
     let Some(window) = window else {
         return m;
     };
@@ -189,6 +206,26 @@ pub fn policy_metadata(subject: &Subject<'_>, window: Option<&SignalWindow>) -> 
         m.insert("duration".into(), json!(d));
     }
     m
+}
+
+/// What a policy can match of a Kubernetes failure: `source: kubernetes`,
+/// `healthStatus: unhealthy`, the `failure` and Kubernetes' `reason`, `failureCount` (the
+/// container's restarts, or the pods affected when no container restarted), `exitCode` when
+/// there is one, and `afterRollout` (whether it began after a rollout).
+fn kubernetes_metadata(evidence: &KubernetesEvidence, m: &mut Map<String, Value>) {
+    m.insert("source".into(), json!("kubernetes"));
+    m.insert("healthStatus".into(), json!("unhealthy"));
+    m.insert("failure".into(), json!(evidence.failure.as_str()));
+    m.insert("reason".into(), json!(evidence.reason));
+    let count = evidence
+        .restart_count
+        .filter(|r| *r > 0)
+        .map_or(i64::from(evidence.affected_pods), i64::from);
+    m.insert("failureCount".into(), json!(count));
+    if let Some(code) = evidence.exit_code {
+        m.insert("exitCode".into(), json!(code));
+    }
+    m.insert("afterRollout".into(), json!(evidence.rollout.is_some()));
 }
 
 fn latest(window: &SignalWindow, metric: MetricType) -> Option<f64> {
@@ -236,6 +273,32 @@ mod tests {
         // Above the cap already: never scaled down by a scale-up.
         assert_eq!(scale_up_target(12, 1.5, 10), 12);
         assert_eq!(scale_up_target(0, 1.5, 10), 1);
+    }
+
+    #[test]
+    fn a_rollback_names_the_revision_the_signal_gave_in_signing_order() {
+        let subject = Subject {
+            namespace: "shop",
+            deployment: "api",
+            pod: Some("api-1"),
+            severity: "high",
+            confidence: 1.0,
+            score: 1.0,
+            rollback_revision: Some(3),
+        };
+        let params = action_params(ActionType::RollbackDeployment, &subject, None, true);
+        let keys: Vec<&str> = params.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["namespace", "deploymentName", "revision", "dryRun"]);
+        assert_eq!(params["revision"], 3);
+        // Only a rollback takes it; without one the executor returns to the previous revision.
+        let restart = action_params(ActionType::RestartPod, &subject, None, false);
+        assert!(!restart.contains_key("revision"));
+        let previous = Subject {
+            rollback_revision: None,
+            ..subject
+        };
+        let params = action_params(ActionType::RollbackDeployment, &previous, None, false);
+        assert!(!params.contains_key("revision"));
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn compile(rows: &[PolicyRow]) -> PolicySet {
     }))
 }
 
-/// Inserts the six seed policies that are missing (by name); how many were inserted.
+/// Inserts the seed policies that are missing (by name); how many were inserted.
 pub async fn seed(db: &PgPool) -> anyhow::Result<usize> {
     let mut inserted = 0;
     for d in aegis_policy::seed_policy_definitions() {

@@ -81,9 +81,9 @@ pub async fn accept_signal(
 }
 
 /// The details of a `signal` timeline event: enough to reconstruct what arrived when, without
-/// repeating the (possibly large) window.
+/// repeating the (possibly large) window, and the evidence of a Kubernetes failure.
 fn signal_details(signal: &Signal, fp: &str, correlation_id: &str, action: Option<&str>) -> Value {
-    json!({
+    let mut details = json!({
         "source": signal.source,
         "kind": signal.kind,
         "observedAt": signal.observed_at,
@@ -94,5 +94,10 @@ fn signal_details(signal: &Signal, fp: &str, correlation_id: &str, action: Optio
         "recommendedAction": action,
         "target": signal.target,
         "correlationId": correlation_id,
-    })
+    });
+    // The Kubernetes watcher's evidence (the cause, named) belongs on the timeline.
+    if let (Some(evidence), Some(map)) = (signal.raw.get("evidence"), details.as_object_mut()) {
+        map.insert("evidence".into(), evidence.clone());
+    }
+    details
 }

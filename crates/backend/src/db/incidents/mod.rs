@@ -108,6 +108,11 @@ impl Incident {
             severity: &self.severity,
             confidence: self.confidence,
             score: self.score,
+            rollback_revision: self
+                .signal
+                .pointer("/evidence/rollout/healthyRevision")
+                .and_then(Value::as_i64)
+                .filter(|r| *r > 0),
         }
     }
 }
