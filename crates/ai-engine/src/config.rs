@@ -24,13 +24,24 @@
 //! | `PROMETHEUS_URL` | `http://localhost:9090` | feed source |
 //! | `FEED_INTERVAL_SECONDS` / `FEED_LOOKBACK_MINUTES` / `FEED_STEP` | `300` / `60` / `15s` | feed schedule and range |
 //! | `FEED_QUERIES_FILE` | the mapping | YAML/JSON list of `{category, metric_type, query, scale?}` |
-//! | `BACKEND_URL` / `BACKEND_API_KEY` | unset | where anomalies go as remediation signals |
+//! | `BACKEND_URL` / `BACKEND_API_KEY` | unset | where anomalies and Kubernetes failures go as remediation signals |
+//! | `WATCHER_ENABLED` | `false` | run the Kubernetes watcher (needs `BACKEND_URL`) |
+//! | `WATCH_NAMESPACES` | `default` | comma list of namespaces the watcher watches |
+//! | `WATCHER_KUBECONFIG`, else `KUBECONFIG` | unset: in-cluster | the watcher's credentials (a read-only identity) |
+//! | `WATCHER_LEASE_NAMESPACE` (else `POD_NAMESPACE`) / `WATCHER_LEASE_NAME` / `WATCHER_LEASE_SECONDS` | `default` / `aegis-watcher` / `15` | the Lease one replica holds to be the watcher's leader |
+//! | `WATCHER_NOT_READY_SECONDS` | `120` | how long readiness may fail, a pod stay unschedulable or a rollout stay unavailable before it is a failure |
+//! | `WATCHER_CRASH_RESTARTS` | `3` | restarts that make a crash loop (or an OOM kill) a failure |
+//! | `WATCHER_ROLLOUT_WINDOW_SECONDS` | `900` | a failure that begins within this long after a rollout is blamed on it (rollback) |
+//! | `WATCHER_RESTART_COOLDOWN_SECONDS` | `300` | a crash loop back within this long after a restart was recommended is escalated |
+//! | `WATCHER_EPISODE_QUIET_SECONDS` | `300` | how long a workload must be free of failures before its episode ends |
+//! | `WATCHER_LOG_LINES` / `WATCHER_API_TIMEOUT_SECONDS` | `20` / `10` | log lines kept as evidence; deadline of each API call other than a watch |
 
 use aegis_common::{
     config::{AppEnv, ConfigError, Env},
     db::{DbConfig, DbVars},
 };
 use secrecy::SecretString;
+use std::{path::PathBuf, time::Duration};
 
 use crate::detector::MetricType;
 
@@ -83,6 +94,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// The Prometheus feed, when `FEED_ENABLED=true`.
     pub feed: Option<FeedConfig>,
+    /// The Kubernetes watcher, when `WATCHER_ENABLED=true`.
+    pub watcher: Option<WatcherConfig>,
     /// Tracing filter.
     pub log_level: String,
     /// OTLP endpoint.
@@ -130,6 +143,7 @@ impl Config {
             auto_migrate: env.bool("AUTO_MIGRATE", &[], !app_env.is_production())?,
             cors_origins: env.list("CORS_ALLOWED_ORIGINS", &[], &[]),
             feed: feed_config(env, app_env)?,
+            watcher: WatcherConfig::from_env(env, app_env)?,
             log_level: env.string("LOG_LEVEL", &[], "info"),
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),
         })
@@ -280,6 +294,127 @@ pub fn parse_queries(text: &str) -> Result<Vec<FeedQuery>, String> {
     Ok(queries)
 }
 
+// The Kubernetes watcher's settings (`WATCHER_*`, `WATCH_NAMESPACES`).
+
+/// Where the watcher's cluster credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeSource {
+    /// The pod's service account.
+    InCluster,
+    /// A kubeconfig file.
+    Kubeconfig(PathBuf),
+}
+
+/// The watcher's settings (`WATCHER_*`).
+#[derive(Debug, Clone)]
+pub struct WatcherConfig {
+    /// Cluster credentials: `WATCHER_KUBECONFIG`, else `KUBECONFIG`, else in-cluster.
+    pub kube: KubeSource,
+    /// `WATCH_NAMESPACES`: the namespaces watched.
+    pub namespaces: Vec<String>,
+    /// `WATCHER_LEASE_NAMESPACE` (else `POD_NAMESPACE`, else `default`).
+    pub lease_namespace: String,
+    /// `WATCHER_LEASE_NAME`.
+    pub lease_name: String,
+    /// `WATCHER_LEASE_SECONDS`: how long a lease lasts without renewal.
+    pub lease_duration: Duration,
+    /// This replica's candidate identity (`POD_NAME` or `HOSTNAME`, and a random suffix).
+    pub identity: String,
+    /// `WATCHER_ROLLOUT_WINDOW_SECONDS`: a failure that begins within this long after a
+    /// rollout is blamed on it.
+    pub rollout_window: Duration,
+    /// `WATCHER_NOT_READY_SECONDS`: how long readiness may fail, a pod stay unschedulable or
+    /// a rollout stay unavailable before it is a failure.
+    pub not_ready_after: Duration,
+    /// `WATCHER_CRASH_RESTARTS`: restarts that make a crash loop (the kubelet says
+    /// `CrashLoopBackOff` from the first).
+    pub crash_restarts: i32,
+    /// `WATCHER_RESTART_COOLDOWN_SECONDS`: a crash loop that comes back within this long
+    /// after a restart was recommended is escalated instead.
+    pub restart_cooldown: Duration,
+    /// `WATCHER_EPISODE_QUIET_SECONDS`: how long a workload must be free of failures before
+    /// its episode ends.
+    pub episode_quiet: Duration,
+    /// `WATCHER_LOG_LINES`: log lines kept as evidence.
+    pub log_lines: i64,
+    /// `WATCHER_API_TIMEOUT_SECONDS`: every call to the API server other than a watch.
+    pub api_timeout: Duration,
+    /// `BACKEND_URL`: where signals go.
+    pub backend_url: String,
+    /// `BACKEND_API_KEY`.
+    pub backend_api_key: Option<SecretString>,
+}
+
+impl WatcherConfig {
+    /// Reads the watcher's settings when `WATCHER_ENABLED=true`.
+    pub fn from_env(env: &Env, app_env: AppEnv) -> Result<Option<Self>, ConfigError> {
+        if !env.bool("WATCHER_ENABLED", &[], false)? {
+            return Ok(None);
+        }
+        let Some(backend_url) = env.opt_string("BACKEND_URL", &[]) else {
+            return Err(ConfigError::invalid(
+                "BACKEND_URL",
+                "the Kubernetes watcher (WATCHER_ENABLED=true) needs the backend's URL",
+            ));
+        };
+        let namespaces = env.list("WATCH_NAMESPACES", &[], &["default"]);
+        if let Some(bad) = namespaces
+            .iter()
+            .find(|n| aegis_common::names::Namespace::new(n.as_str()).is_err())
+        {
+            return Err(ConfigError::invalid(
+                "WATCH_NAMESPACES",
+                format!("{bad:?} is not a valid namespace name"),
+            ));
+        }
+        let seconds = |name: &str, default: u64, min: u64| -> Result<Duration, ConfigError> {
+            let v: u64 = env.parse(name, &[], default)?;
+            if v < min {
+                return Err(ConfigError::invalid(
+                    name,
+                    format!("must be at least {min}"),
+                ));
+            }
+            Ok(Duration::from_secs(v))
+        };
+        let kube = match env
+            .opt_string("WATCHER_KUBECONFIG", &[])
+            .or_else(|| env.opt_string("KUBECONFIG", &[]))
+        {
+            // KUBECONFIG may be a colon-separated list; the first file is used.
+            Some(path) => {
+                KubeSource::Kubeconfig(path.split(':').next().unwrap_or_default().to_owned().into())
+            }
+            None => KubeSource::InCluster,
+        };
+        let base = env
+            .opt_string("POD_NAME", &[])
+            .or_else(|| env.opt_string("HOSTNAME", &[]))
+            .unwrap_or_else(|| "ai-engine".to_owned());
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        Ok(Some(Self {
+            kube,
+            namespaces,
+            lease_namespace: env
+                .opt_string("WATCHER_LEASE_NAMESPACE", &[])
+                .or_else(|| env.opt_string("POD_NAMESPACE", &[]))
+                .unwrap_or_else(|| "default".to_owned()),
+            lease_name: env.string("WATCHER_LEASE_NAME", &[], "aegis-watcher"),
+            lease_duration: seconds("WATCHER_LEASE_SECONDS", 15, 1)?,
+            identity: format!("{base}-{}", &suffix[..8]),
+            rollout_window: seconds("WATCHER_ROLLOUT_WINDOW_SECONDS", 900, 1)?,
+            not_ready_after: seconds("WATCHER_NOT_READY_SECONDS", 120, 0)?,
+            crash_restarts: env.parse("WATCHER_CRASH_RESTARTS", &[], 3i32)?.max(1),
+            restart_cooldown: seconds("WATCHER_RESTART_COOLDOWN_SECONDS", 300, 0)?,
+            episode_quiet: seconds("WATCHER_EPISODE_QUIET_SECONDS", 300, 0)?,
+            log_lines: env.parse("WATCHER_LOG_LINES", &[], 20i64)?.clamp(1, 1000),
+            api_timeout: seconds("WATCHER_API_TIMEOUT_SECONDS", 10, 1)?,
+            backend_url,
+            backend_api_key: env.secret("BACKEND_API_KEY", &[], app_env)?,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +454,45 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn the_watcher_is_off_by_default_and_its_settings_are_checked() {
+        assert!(
+            Config::from_env(&Env::from_pairs::<&str, &str>([]))
+                .unwrap()
+                .watcher
+                .is_none()
+        );
+        let err = Config::from_env(&Env::from_pairs([("WATCHER_ENABLED", "true")])).unwrap_err();
+        assert!(err.to_string().contains("BACKEND_URL"), "{err}");
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = vec![
+                ("WATCHER_ENABLED", "true"),
+                ("BACKEND_URL", "http://b:3000"),
+            ];
+            all.extend_from_slice(pairs);
+            Config::from_env(&Env::from_pairs(all)).map(|c| c.watcher.unwrap())
+        };
+        let w = with(&[
+            ("WATCH_NAMESPACES", "shop, production"),
+            ("POD_NAME", "ai-0"),
+        ])
+        .unwrap();
+        assert_eq!(w.namespaces, ["shop", "production"]);
+        assert!(w.identity.starts_with("ai-0-"), "{}", w.identity);
+        assert_eq!(w.kube, KubeSource::InCluster);
+        assert_eq!(w.lease_duration.as_secs(), 15);
+        let other = with(&[("POD_NAME", "ai-0")]).unwrap();
+        assert_ne!(
+            w.identity, other.identity,
+            "two processes are two candidates"
+        );
+        let err = with(&[("WATCH_NAMESPACES", "Shop!")]).unwrap_err();
+        assert!(err.to_string().contains("WATCH_NAMESPACES"), "{err}");
+        let err = with(&[("WATCHER_LEASE_SECONDS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("WATCHER_LEASE_SECONDS"), "{err}");
+        let w = with(&[("KUBECONFIG", "/a/config:/b/config")]).unwrap();
+        assert_eq!(w.kube, KubeSource::Kubeconfig("/a/config".into()));
     }
 }

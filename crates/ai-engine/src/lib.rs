@@ -1,10 +1,13 @@
 //! The Aegis AI engine (port 8000): metric and log features, a native isolation forest for
 //! anomalies, a native random forest (with the heuristic as a fallback)
 //! for failure patterns, prediction history in `aegis_ai`, and an optional Prometheus feed that
-//! reports anomalies to the backend as remediation signals.
+//! reports anomalies to the backend as remediation signals, and an optional Kubernetes
+//! watcher (`watcher`) that names the cause of crash loops, OOM kills, pull failures, failed
+//! rollouts, failing readiness and unschedulable pods and reports them the same way.
 //!
-//! It only analyses and reports: it never calls the executor or Kubernetes. `detector` holds
-//! the pure numeric code and knows nothing about HTTP.
+//! It only analyses and reports: it never calls the executor, and it only reads Kubernetes
+//! (its one write is the Lease of its leader election). `detector` holds the pure numeric code
+//! and knows nothing about HTTP.
 
 pub mod answer;
 pub mod auth;
@@ -18,3 +21,4 @@ pub mod request;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod watcher;

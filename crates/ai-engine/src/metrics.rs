@@ -26,6 +26,11 @@ pub struct AiMetrics {
     pub training_samples: IntCounterVec,
     /// `ai_active_models`.
     pub active_models: IntGauge,
+    /// `ai_watcher_leader`: 1 while this replica's Kubernetes watcher holds the lease.
+    pub watcher_leader: IntGauge,
+    /// `ai_watcher_signals_total{failure,result}`: the watcher's reports, by failure kind and
+    /// whether the backend accepted them.
+    pub watcher_signals: IntCounterVec,
 }
 
 impl AiMetrics {
@@ -82,6 +87,15 @@ impl AiMetrics {
                 &["model_type"],
             )?,
             active_models: m.int_gauge("ai_active_models", "Trained forests in memory")?,
+            watcher_leader: m.int_gauge(
+                "ai_watcher_leader",
+                "1 while this replica's Kubernetes watcher holds the lease",
+            )?,
+            watcher_signals: m.counter_vec(
+                "ai_watcher_signals_total",
+                "Kubernetes failures reported, by failure kind and result (accepted, rejected)",
+                &["failure", "result"],
+            )?,
         })
     }
 }

@@ -109,6 +109,17 @@ impl Shell for AiEngineShell {
         if let Some(feed) = state.config.feed.clone() {
             tasks.push(crate::feed::spawn(state.clone(), feed));
         }
+        if let Some(watcher) = state.config.watcher.clone() {
+            let client = crate::watcher::client(&watcher)
+                .await
+                .context("the Kubernetes watcher has no usable credentials (WATCHER_KUBECONFIG, KUBECONFIG or in-cluster)")?;
+            tracing::info!(
+                namespaces = ?watcher.namespaces,
+                identity = %watcher.identity,
+                "Kubernetes watcher started"
+            );
+            tasks.extend(crate::watcher::spawn(state.clone(), watcher, client).tasks);
+        }
         let mut router = app_router(state.clone());
         if let Some(cors) = service::cors_layer(&state.config.cors_origins, false)
             .context("CORS_ALLOWED_ORIGINS is invalid")?

@@ -10,3 +10,4 @@ mod openapi;
 mod scenarios;
 mod shutdown;
 mod training;
+mod watcher;
