@@ -542,7 +542,8 @@ pub struct KubernetesEvidence {
     /// Whether `logTail` is the previous (terminated) instance's.
     #[serde(default)]
     pub log_from_previous_instance: bool,
-    /// The recent Events of the pod, its replicaset and its deployment, newest first.
+    /// The recent Events of the pod, its replicasets and its deployment: warnings first, each
+    /// newest first.
     #[serde(default)]
     pub events: Vec<EventSummary>,
     /// The rollout the failure began after, when it began within the window after one.

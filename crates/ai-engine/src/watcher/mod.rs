@@ -476,7 +476,7 @@ async fn logs(cfg: &WatcherConfig, client: &Client, finding: &Finding) -> (Vec<S
 }
 
 /// The recent Events of the failing pod, the workload's replicasets and the deployment,
-/// newest first, at most ten.
+/// warnings first and each newest first, at most ten.
 fn recent_events(
     view: &View,
     finding: &Finding,
@@ -506,7 +506,13 @@ fn recent_events(
             .or_else(|| e.event_time.as_ref().map(|t| t.0))
             .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
     };
-    events.sort_by_key(|e| std::cmp::Reverse(seen(e)));
+    // Warnings first (they name what went wrong), then the newest.
+    events.sort_by_key(|e| {
+        (
+            e.type_.as_deref() != Some("Warning"),
+            std::cmp::Reverse(seen(e)),
+        )
+    });
     events
         .iter()
         .take(10)
