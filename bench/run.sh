@@ -5,6 +5,9 @@
 #
 # Scenarios: evaluate-hit evaluate-miss login detect-anomaly detect-failure execute-dry-run
 # loop-paced loop. The ping ceiling (GET /api/v1/health/ping on the backend) always runs first.
+# `bench/run.sh watch-latency` runs only the Kubernetes watcher's latency instead: one pod per
+# bench deployment is made to crash-loop, and the time until the backend has opened the
+# watcher's incident is reported (p50/p99; BENCH_WATCH_SAMPLES, default 40).
 # `bench/run.sh soak` runs the soak instead (issue #12): ten minutes of four paced streams at
 # once (see BENCH_SOAK_* below and bench/README.md), RSS sampled every 10 s; it fails on any
 # failed request or a service whose RSS keeps growing over the second half.
@@ -54,20 +57,25 @@ else
     scenarios=("${all[@]}")
 fi
 soak=0
+watch=0
 if [ "${scenarios[*]}" = soak ]; then
     soak=1
+    scenarios=()
+fi
+if [ "${scenarios[*]}" = watch-latency ]; then
+    watch=1
     scenarios=()
 fi
 for s in "${scenarios[@]}"; do
     case " ${all[*]} " in
         *" $s "*) ;;
-        *) echo "run.sh: unknown scenario $s (known: ${all[*]}; or soak alone)" >&2; exit 2 ;;
+        *) echo "run.sh: unknown scenario $s (known: ${all[*]}; or soak or watch-latency alone)" >&2; exit 2 ;;
     esac
 done
 
 # --- tools and binaries ----------------------------------------------------------------------
 missing=()
-command -v wrk > /dev/null || missing+=(wrk)
+[ "$watch" = 1 ] || command -v wrk > /dev/null || missing+=(wrk)
 command -v jq > /dev/null || missing+=(jq)
 command -v psql > /dev/null || missing+=(postgresql-client)
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -114,7 +122,7 @@ echo "==> starting kube-sim and the services ($deployments bench deployments; lo
 verify_delay=3600
 [ "$soak" = 1 ] && verify_delay=120
 "$loadgen" stack --state "$state" --run-dir "$results/run" --bin-dir "$bin" \
-    --deployments "$deployments" --verify-delay "$verify_delay" &
+    --deployments "$deployments" --verify-delay "$verify_delay" --watcher "$watch" &
 stack_pid=$!
 for _ in $(seq 1 600); do
     [ -s "$state" ] && break
@@ -167,6 +175,15 @@ scenario() {
             ;;
     esac
 }
+
+if [ "$watch" = 1 ]; then
+    status=0
+    "$loadgen" watch-latency --state "$state" --samples "${BENCH_WATCH_SAMPLES:-40}" \
+        --out "$results/watch-latency.json" || status=$?
+    cleanup
+    stack_pid=
+    exit "$status"
+fi
 
 if [ "$soak" = 1 ]; then
     read -r -a rates <<< "${BENCH_SOAK_RATES:-1000 300 4 6}"

@@ -180,6 +180,45 @@ impl Client {
         json_of(res, "read deployment").await
     }
 
+    /// Rolls a deployment's container out to `image`, as a deploy pipeline would (a strategic
+    /// merge patch through the Kubernetes API, with a change cause).
+    pub async fn deploy_image(
+        &self,
+        namespace: &str,
+        deployment: &str,
+        container: &str,
+        image: &str,
+    ) -> anyhow::Result<Value> {
+        let patch = json!({
+            "metadata": {"annotations": {"kubernetes.io/change-cause": format!("deploy {image}")}},
+            "spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}},
+        });
+        let res = self
+            .http
+            .patch(format!(
+                "{}/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}",
+                self.kube
+            ))
+            .bearer_auth(&self.kube_token)
+            .header("content-type", "application/strategic-merge-patch+json")
+            .body(patch.to_string())
+            .send()
+            .await?;
+        json_of(res, "deploy image").await
+    }
+
+    /// Makes one pod crash-loop until it is deleted (kube-sim's fault injection).
+    pub async fn crash_pod(&self, namespace: &str, pod: &str) -> anyhow::Result<()> {
+        let res = self
+            .http
+            .post(format!("{}/_sim/crashloop", self.kube))
+            .bearer_auth(&self.kube_token)
+            .json(&json!({"namespace": namespace, "pod": pod, "restarts": 3}))
+            .send()
+            .await?;
+        json_of(res, "crash a pod").await.map(|_| ())
+    }
+
     /// Names of the pods of a deployment (label `app=<deployment>`), with their phase.
     pub async fn pods(&self, namespace: &str, app: &str) -> anyhow::Result<Vec<(String, bool)>> {
         let res = self

@@ -1,14 +1,19 @@
-//! The scripted incident of `scripts/demo.sh`: a CPU spike on
-//! `production/api`, then a crash-looping pod of `production/worker`, each followed through
-//! signal → anomaly → policy decision → executor action → Kubernetes state → audit, printed as
-//! a timeline a newcomer can read.
+//! The scripted incidents of `scripts/demo.sh`, none of them reported by the launcher: a CPU
+//! spike on `production/api` caught by the Prometheus feed, a crash-looping pod of
+//! `production/worker` and a bad deploy of `production/api`, both caught by the Kubernetes
+//! watcher. Each is followed through signal → evidence → policy decision → executor action →
+//! Kubernetes state → verification → audit, printed as a timeline a newcomer can read.
 //!
-//! With Prometheus installed the spike is caught the way it would be in production: kube-sim
-//! serves the api's CPU (a load shared by its Ready pods, with noise), Prometheus scrapes it,
-//! and the ai-engine's feed learns the normal level, scores each new window with its isolation
-//! forest and sends the anomaly to the backend. Scaling up spreads the load over more pods, so
-//! the scale-up itself brings the CPU down. Without Prometheus the launcher sends the report
-//! in the feed's format instead.
+//! The spike is caught the way it would be in production: kube-sim serves the api's CPU (a load
+//! shared by its Ready pods, with noise), Prometheus scrapes it, and the ai-engine's feed learns
+//! the normal level, scores each new window with its isolation forest and sends the anomaly to
+//! the backend. Scaling up spreads the load over more pods, so the scale-up itself brings the
+//! CPU down. Without Prometheus that scene is skipped.
+//!
+//! The launcher only does what happens to a cluster: it makes a pod crash-loop (kube-sim's
+//! fault injection) and rolls the api out to an image that crashes, as a deploy pipeline
+//! would. The watcher names the cause; the rollback in production waits for an admin, and the
+//! launcher approves it through the API, as an admin would, and says so.
 
 use std::time::Duration;
 
@@ -18,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Stack,
-    client::{Client, cpu_signal, crashloop_signal, prometheus_range},
+    client::{Client, prometheus_range},
     stack::FeedOptions,
 };
 
@@ -94,7 +99,7 @@ const SETTLED: &[&str] = &[
     "awaiting_approval",
 ];
 
-/// Plays both scenes and prints their timelines.
+/// Plays the three scenes and prints their timelines.
 pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     for policy in policies() {
         client.ensure_policy(&policy).await?;
@@ -106,32 +111,24 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     println!("\n   Scene 1: the api's CPU spikes");
     println!("   ------------------------------");
     let before = deployment_line(client, "api").await?;
-    let incident = match stack.urls.get("prometheus") {
-        Some(prometheus) => spike_caught_by_the_feed(client, prometheus).await?,
-        None => {
-            println!(
-                "   (Prometheus is not installed, so the feed has nothing to read: the launcher sends"
-            );
-            println!("    the report the feed would send, ten minutes of samples at 96%, itself.)");
-            client.set_cpu("production", "api", 96.0).await?;
-            let accepted = client
-                .signal(&cpu_signal("production", "api", 96.0, 10))
-                .await?;
-            follow(client, &accepted).await?
+    match stack.urls.get("prometheus") {
+        Some(prometheus) => {
+            let incident = spike_caught_by_the_feed(client, prometheus).await?;
+            print_timeline(&incident);
+            print_state("api", &before, &deployment_line(client, "api").await?);
+            wait_for_cpu(prometheus, |v| v < 70.0, 2).await?;
+            let points = prometheus_range(prometheus, API_CPU, 5).await?;
+            if let Some((_, cpu)) = points.last() {
+                println!(
+                    "     CPU:    the same load over more pods: Prometheus now records {cpu:.0}% per pod"
+                );
+            }
+            print_audit(client, &incident).await?;
         }
-    };
-    print_timeline(&incident);
-    print_state("api", &before, &deployment_line(client, "api").await?);
-    if let Some(prometheus) = stack.urls.get("prometheus") {
-        wait_for_cpu(prometheus, |v| v < 70.0, 2).await?;
-        let points = prometheus_range(prometheus, API_CPU, 5).await?;
-        if let Some((_, cpu)) = points.last() {
-            println!(
-                "     CPU:    the same load over more pods: Prometheus now records {cpu:.0}% per pod"
-            );
-        }
+        None => println!(
+            "   Skipped: Prometheus is not installed, so nothing scrapes the api's CPU (apt-get install prometheus)."
+        ),
     }
-    print_audit(client, &incident).await?;
 
     println!("\n   Scene 2: a worker pod crash-loops");
     println!("   ---------------------------------");
@@ -140,18 +137,172 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
         .first()
         .map(|p| p.0.clone())
         .context("worker has no pods")?;
-    crash(stack, &victim).await?;
     let before = pods_line(client).await?;
-    println!("   kube-sim  {victim} is in CrashLoopBackOff (5 restarts, not ready)");
-    let accepted = client
-        .signal(&crashloop_signal("production", "worker", &victim))
-        .await?;
-    println!("   A failure report in the ai-engine's format goes to the backend.");
-    let incident = follow(client, &accepted).await?;
+    let since = Utc::now();
+    client.crash_pod("production", &victim).await?;
+    println!(
+        "   kube-sim  {victim} starts crash-looping (exit 1, one more restart each second); the launcher reports nothing"
+    );
+    let incident = caught_by_the_watcher(client, "worker", since).await?;
+    print_evidence(&incident);
     print_timeline(&incident);
     print_state("worker", &before, &pods_line(client).await?);
     print_audit(client, &incident).await?;
+
+    println!("\n   Scene 3: a bad deploy");
+    println!("   ---------------------");
+    let before = revision_line(client, "api").await?;
+    let since = Utc::now();
+    client
+        .deploy_image("production", "api", "api", BAD_IMAGE)
+        .await?;
+    println!(
+        "   A deploy pipeline rolls production/api out to {BAD_IMAGE}, which crashes at start."
+    );
+    let incident = caught_by_the_watcher(client, "api", since).await?;
+    print_evidence(&incident);
+    let incident = if incident["status"] == "awaiting_approval" {
+        let id = s(&incident["id"]);
+        println!(
+            "   The policy allows the rollback, and a rollback in production waits for an admin: the launcher approves it as admin@aegis.local (POST /api/v1/remediation/incidents/{id}/approve)."
+        );
+        client.decide(&id, "approve").await?;
+        client.wait_for(&id, FINAL, Duration::from_secs(60)).await?
+    } else {
+        incident
+    };
+    print_timeline(&incident);
+    print_state("api", &before, &revision_line(client, "api").await?);
+    print_audit(client, &incident).await?;
     Ok(())
+}
+
+/// The image of scene 3: kube-sim crash-loops any image tagged `crash`.
+const BAD_IMAGE: &str = "ghcr.io/aegis-demo/api:crash";
+
+/// Statuses after which the loop does nothing more on its own.
+const FINAL: &[&str] = &["resolved", "suppressed", "escalated", "failed", "rejected"];
+
+/// Waits for the incident the watcher opens for `deployment` after `since`, then until it
+/// settles, and says how long detection took.
+async fn caught_by_the_watcher(
+    client: &Client,
+    deployment: &str,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Value> {
+    let found = client
+        .wait_for_incident(
+            "namespace=production",
+            |i| {
+                i["source"] == "kubernetes"
+                    && i["deployment"] == deployment
+                    && i["createdAt"]
+                        .as_str()
+                        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+                        .is_some_and(|t| t >= since)
+            },
+            Duration::from_secs(60),
+        )
+        .await?;
+    let id = s(&found["id"]);
+    let opened = found["createdAt"]
+        .as_str()
+        .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+        .unwrap_or(since);
+    println!(
+        "   The Kubernetes watcher opened incident {id} {} ms later (correlation id {})",
+        (opened - since).num_milliseconds(),
+        s(&found["correlationId"])
+    );
+    client.wait_for(&id, SETTLED, Duration::from_secs(60)).await
+}
+
+/// The cause the watcher named: what failed, the log, the events and the rollout.
+fn print_evidence(incident: &Value) {
+    let Some(e) = incident["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["step"] == "signal"))
+        .map(|e| &e["details"]["evidence"])
+        .filter(|e| e.is_object())
+    else {
+        return;
+    };
+    println!(
+        "   Evidence: {} ({}) in pod {}, container {}: exit code {}, {} restarts, {} pod(s) affected",
+        s(&e["failure"]),
+        s(&e["reason"]),
+        s(&e["pod"]),
+        s(&e["container"]),
+        s(&e["exitCode"]),
+        s(&e["restartCount"]),
+        s(&e["affectedPods"]),
+    );
+    if let Some(r) = e.get("rollout").filter(|r| r.is_object()) {
+        let images: Vec<String> = r["images"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}: {} -> {}",
+                    s(&i["container"]),
+                    s(&i["from"]),
+                    s(&i["to"])
+                )
+            })
+            .collect();
+        println!(
+            "     began after the rollout of revision {} (last healthy: {}); image {}",
+            s(&r["revision"]),
+            s(&r["healthyRevision"]),
+            images.join(", ")
+        );
+    }
+    let from = if e["logFromPreviousInstance"] == true {
+        "the crashed instance's log"
+    } else {
+        "log"
+    };
+    for line in e["logTail"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+    {
+        println!("     {from}: {}", s(line));
+    }
+    for ev in e["events"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .take(3)
+    {
+        println!(
+            "     event: {} {} {}: {} (x{})",
+            s(&ev["type"]),
+            s(&ev["reason"]),
+            s(&ev["object"]),
+            s(&ev["message"]),
+            s(&ev["count"])
+        );
+    }
+    println!("     why: {}", s(&e["explanation"]));
+}
+
+async fn revision_line(client: &Client, name: &str) -> anyhow::Result<String> {
+    let d = client.deployment("production", name).await?;
+    Ok(format!(
+        "revision {}, image {}, {} of {} ready",
+        s(&d["metadata"]["annotations"]["deployment.kubernetes.io/revision"]),
+        s(&d["spec"]["template"]["spec"]["containers"][0]["image"]),
+        d["status"]["readyReplicas"].as_i64().unwrap_or(0),
+        d["spec"]["replicas"].as_i64().unwrap_or(0),
+    ))
 }
 
 const API_CPU: &str = r#"avg by (namespace, deployment) (kube_sim_pod_cpu_usage_percent{namespace="production",deployment="api"})"#;
@@ -258,21 +409,6 @@ pub async fn wait_for_forest(client: &Client) -> anyhow::Result<u64> {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-async fn crash(stack: &Stack, pod: &str) -> anyhow::Result<()> {
-    let res = reqwest::Client::new()
-        .post(format!("{}/_sim/crashloop", stack.urls["kube-sim"]))
-        .bearer_auth(&stack.secrets.kube_token)
-        .json(&json!({"namespace": "production", "pod": pod}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status().is_success(),
-        "kube-sim refused the crash: {}",
-        res.status()
-    );
-    Ok(())
 }
 
 /// Waits until the incident settles (verification included).

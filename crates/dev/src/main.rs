@@ -95,6 +95,9 @@ async fn run(keep: bool) -> anyhow::Result<()> {
                 "REMEDIATION_VERIFY_DELAY_SECONDS".to_owned(),
                 "5".to_owned(),
             ));
+            // Scene 3 rolls back the api seconds after scene 1 scaled it; the default
+            // five-minute cooldown per deployment would hold the rollback back.
+            env.push(("REMEDIATION_COOLDOWN_SECONDS".to_owned(), "5".to_owned()));
             // The launcher follows its incidents by polling the API several times a second.
             env.push(("RATE_LIMIT_MAX".to_owned(), "10000".to_owned()));
         }
@@ -116,6 +119,7 @@ async fn run(keep: bool) -> anyhow::Result<()> {
         preferred_ports: true,
         extra_env,
         feed: aegis_dev::stack::prometheus_installed().then(demo::feed),
+        watcher: true,
     };
     println!(
         "2. Starting kube-sim, the executor, the ai-engine and the backend (logs in {}) ...",

@@ -32,6 +32,9 @@ pub struct StackOptions {
     /// Run the ai-engine's Prometheus feed against the Prometheus of
     /// [`Stack::start_prometheus`] (start that one too, or the feed finds nothing).
     pub feed: Option<FeedOptions>,
+    /// Run the ai-engine's Kubernetes watcher over `default` and `production`, with its own
+    /// read-only kube-sim token (its Lease in `default`).
+    pub watcher: bool,
 }
 
 /// The ai-engine feed's settings for a stack (its `FEED_*` variables).
@@ -60,6 +63,8 @@ pub struct Secrets {
     pub audit_token: String,
     /// kube-sim bearer token.
     pub kube_token: String,
+    /// kube-sim's read-only token: the Kubernetes watcher's identity.
+    pub watcher_token: String,
     /// Bootstrap admin password.
     pub admin_password: String,
 }
@@ -73,6 +78,7 @@ impl Secrets {
             ai_key: r(),
             audit_token: r(),
             kube_token: r(),
+            watcher_token: r(),
             admin_password: format!("Admin-{}", &r()[..16]),
         }
     }
@@ -150,6 +156,10 @@ impl Stack {
             ("KUBE_SIM_BIND".to_owned(), "127.0.0.1".to_owned()),
             ("KUBE_SIM_PORT".into(), kube_port.to_string()),
             ("KUBE_SIM_TOKEN".into(), secrets.kube_token.clone()),
+            (
+                "KUBE_SIM_READ_ONLY_TOKEN".into(),
+                secrets.watcher_token.clone(),
+            ),
             ("KUBE_SIM_SEED".into(), opts.seed.display().to_string()),
             (
                 "KUBE_SIM_KUBECONFIG_OUT".into(),
@@ -196,6 +206,19 @@ impl Stack {
             ("BACKEND_URL".into(), url(backend_port)),
             ("BACKEND_API_KEY".into(), secrets.service_key.clone()),
         ]);
+        if opts.watcher {
+            let watcher_kubeconfig = watcher_kubeconfig(&kubeconfig, &opts.run_dir, &secrets)?;
+            ai_env.extend([
+                ("WATCHER_ENABLED".into(), "true".into()),
+                (
+                    "WATCHER_KUBECONFIG".into(),
+                    watcher_kubeconfig.display().to_string(),
+                ),
+                ("WATCH_NAMESPACES".into(), "default,production".into()),
+                ("WATCHER_LEASE_NAMESPACE".into(), "default".into()),
+                ("WATCHER_NOT_READY_SECONDS".into(), "10".into()),
+            ]);
+        }
         if let Some(feed) = &opts.feed {
             let queries = opts.run_dir.join("feed-queries.yaml");
             std::fs::write(&queries, &feed.queries)
@@ -451,6 +474,29 @@ fn prometheus_binary() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|d| d.join("prometheus"))
         .find(|p| p.is_file())
+}
+
+/// The watcher's kubeconfig: kube-sim's, with the read-only token instead of the full one,
+/// readable by its owner only.
+fn watcher_kubeconfig(admin: &Path, run_dir: &Path, secrets: &Secrets) -> anyhow::Result<PathBuf> {
+    let text = std::fs::read_to_string(admin)
+        .with_context(|| format!("cannot read {}", admin.display()))?;
+    anyhow::ensure!(
+        text.contains(&secrets.kube_token),
+        "kube-sim's kubeconfig does not hold its token"
+    );
+    let path = run_dir.join("watcher-kubeconfig.yaml");
+    std::fs::write(
+        &path,
+        text.replace(&secrets.kube_token, &secrets.watcher_token),
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(path)
 }
 
 fn extra(opts: &StackOptions, name: &str) -> Vec<(String, String)> {

@@ -331,3 +331,114 @@ async fn the_feed_catches_a_scraped_cpu_burst_and_the_scale_up_is_verified_witho
     );
     stack.stop().await;
 }
+
+const WATCHED_SEED: &str = "
+namespaces:
+  - name: production
+    deployments:
+      - {name: api, replicas: 2, image: 'ghcr.io/aegis-demo/api:1.4.2', container: api, labels: {app: api}}
+      - {name: worker, replicas: 2, image: 'ghcr.io/aegis-demo/worker:1.4.2', labels: {app: worker}}
+";
+
+/// The signal step's evidence of an incident.
+fn evidence(incident: &Value) -> Value {
+    incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["step"] == "signal")
+        .map(|e| e["details"]["evidence"].clone())
+        .unwrap()
+}
+
+/// The Kubernetes watcher drives the loop with nothing reported by hand: a crash-looping pod
+/// is restarted and verified, and a bad deploy is named (revision and image), waits for an
+/// admin because it is in production, is rolled back to the healthy revision and verified.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watcher_catches_a_crash_loop_and_a_bad_deploy_through_the_real_binaries() {
+    let seed = std::env::temp_dir().join(format!("{}.yaml", support::unique("watched-seed")));
+    std::fs::write(&seed, WATCHED_SEED).unwrap();
+    let stack = support::start_stack_with_watcher(
+        "watched",
+        &seed,
+        &[
+            ("REMEDIATION_MODE", "auto"),
+            ("REMEDIATION_VERIFY_DELAY_SECONDS", "3"),
+            ("RATE_LIMIT_MAX", "100000"),
+        ],
+        &[("WATCHER_NOT_READY_SECONDS", "5")],
+    )
+    .await;
+    let c = Client::login(&stack).await.unwrap();
+    c.ensure_policy(&allow_policy("restart worker", "restart", "worker", None))
+        .await
+        .unwrap();
+    let opened_for = |deployment: &'static str| {
+        move |i: &Value| i["source"] == "kubernetes" && i["deployment"] == deployment
+    };
+
+    // A crash loop with no rollout: the pod is restarted once, and the replacement is Ready.
+    let victim = c.pods("production", "worker").await.unwrap()[0].0.clone();
+    c.crash_pod("production", &victim).await.unwrap();
+    let found = c
+        .wait_for_incident("namespace=production", opened_for("worker"), WAIT)
+        .await
+        .unwrap();
+    let incident = c
+        .wait_for(found["id"].as_str().unwrap(), FINAL, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(incident["status"], "resolved", "{incident:#}");
+    assert_eq!(incident["kind"], "failure");
+    assert_eq!(incident["fingerprint"], "kubernetes/production/worker");
+    assert_eq!(incident["actionType"], "restart_pod");
+    assert_eq!(incident["actionParams"]["podName"], victim.as_str());
+    let e = evidence(&incident);
+    assert_eq!(e["failure"], "crash_loop", "{e:#}");
+    assert_eq!(e["pod"], victim.as_str());
+    assert_eq!(e["exitCode"], 1);
+    assert!(!e["logTail"].as_array().unwrap().is_empty(), "{e:#}");
+    let after = c.pods("production", "worker").await.unwrap();
+    assert!(
+        after.iter().all(|(name, ready)| *name != victim && *ready),
+        "{after:?}"
+    );
+    assert_correlated(&c, &incident, "allow", 1).await;
+
+    // A bad deploy: the rollback is allowed by the seed policy, waits for an admin in
+    // production, returns to revision 1 and is verified.
+    c.deploy_image("production", "api", "api", "ghcr.io/aegis-demo/api:crash")
+        .await
+        .unwrap();
+    let found = c
+        .wait_for_incident("namespace=production", opened_for("api"), WAIT)
+        .await
+        .unwrap();
+    let id = found["id"].as_str().unwrap().to_owned();
+    let incident = c.wait_for(&id, &["awaiting_approval"], WAIT).await.unwrap();
+    assert_eq!(incident["recommendedAction"], "rollback", "{incident:#}");
+    assert_eq!(incident["policyName"], "Roll Back a Deploy That Broke");
+    assert_eq!(incident["actionParams"]["revision"], 1, "{incident:#}");
+    let e = evidence(&incident);
+    assert_eq!(e["rollout"]["revision"], 2, "{e:#}");
+    assert_eq!(
+        e["rollout"]["images"],
+        json!([{"container": "api", "from": "ghcr.io/aegis-demo/api:1.4.2", "to": "ghcr.io/aegis-demo/api:crash"}])
+    );
+    c.decide(&id, "approve").await.unwrap();
+    let incident = c.wait_for(&id, FINAL, WAIT).await.unwrap();
+    assert_eq!(incident["status"], "resolved", "{incident:#}");
+    assert_eq!(incident["actionType"], "rollback_deployment");
+    let api = c.deployment("production", "api").await.unwrap();
+    assert_eq!(
+        api["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/aegis-demo/api:1.4.2"
+    );
+    assert_eq!(
+        api["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    assert_eq!(replicas(&c, "api").await, (2, 2));
+    assert_correlated(&c, &incident, "allow", 1).await;
+    stack.stop().await;
+}

@@ -5,8 +5,8 @@
 //! secrets as JSON; it wraps `wrk` runs to read the services' CPU time and memory from `/proc`;
 //! it is the load generator for the two scenarios `wrk` cannot drive (the executor's signed
 //! execute, where every request needs a fresh v2 HMAC signature, and the whole remediation loop);
-//! it runs the soak (a paced mixed load with RSS sampled throughout); and it prints the summary
-//! table. It is a benchmarking tool, not a test, and never runs in CI.
+//! it runs the soak (a paced mixed load with RSS sampled throughout); it times the Kubernetes
+//! watcher from a pod's state change to the opened incident; and it prints the summary table. It is a benchmarking tool, not a test, and never runs in CI.
 
 mod args;
 mod generate;
@@ -14,11 +14,12 @@ mod procfs;
 mod report;
 mod soak;
 mod stack;
+mod watch_latency;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: aegis-loadgen <command> [--flag value ...]\n\
-  stack    --state FILE --run-dir DIR [--bin-dir DIR] [--deployments N] [--verify-delay S]\n\
+  stack    --state FILE --run-dir DIR [--bin-dir DIR] [--deployments N] [--verify-delay S] [--watcher 1]\n\
            start the bench stack, write FILE, run until SIGTERM/SIGINT, then stop it\n\
   wrk      --state FILE --scenario NAME --conc N --duration S --service NAME --out FILE -- wrk ARGS...\n\
            run wrk (its Lua script writes $BENCH_WRK_OUT) and measure the services from /proc\n\
@@ -29,6 +30,8 @@ const USAGE: &str = "usage: aegis-loadgen <command> [--flag value ...]\n\
   soak     --state FILE --duration S --out FILE [--evaluate-rate R] [--anomaly-rate R]\n\
            [--execute-rate R] [--signal-rate R] [--sample-every S]\n\
            paced mixed load; passes with no failed request and flat RSS in the second half\n\
+  watch-latency --state FILE --out FILE [--samples N]\n\
+           crash one pod per bench deployment; time until the watcher's incident is opened\n\
   report   --dir DIR\n\
            print the summary table of a results directory (fractions of the ping ceiling)";
 
@@ -45,6 +48,7 @@ async fn main() -> ExitCode {
         "execute" => generate::run_execute(rest).await,
         "loop" => generate::run_loop(rest).await,
         "soak" => soak::run(rest).await,
+        "watch-latency" => watch_latency::run(rest).await,
         "report" => report::run(rest),
         "-h" | "--help" => {
             println!("{USAGE}");

@@ -99,6 +99,9 @@ pub async fn run(argv: &[String]) -> anyhow::Result<()> {
     // Verification stays outside the measured runs by default; the soak wants it inside.
     let verify_delay: u64 = args.get_or("verify-delay", 3600)?;
     let verify_delay = verify_delay.to_string();
+    // The watcher polls kube-sim's watches in the background: only the run that measures it
+    // starts it, so it never loads the other scenarios.
+    let watcher: u8 = args.get_or("watcher", 0)?;
     let bin_dir = match args.str("bin-dir") {
         Ok(d) => PathBuf::from(d),
         Err(_) => std::env::current_exe()?
@@ -158,6 +161,12 @@ pub async fn run(argv: &[String]) -> anyhow::Result<()> {
         "DATABASE_URL".into(),
         format!("{postgres_base}/aegis_bench_ai"),
     ));
+    if watcher == 1 {
+        ai.extend(env(&[
+            ("WATCH_NAMESPACES", NAMESPACE),
+            ("WATCHER_LEASE_NAMESPACE", NAMESPACE),
+        ]));
+    }
     extra.insert("ai-engine".to_owned(), ai);
 
     let opts = StackOptions {
@@ -169,6 +178,7 @@ pub async fn run(argv: &[String]) -> anyhow::Result<()> {
         preferred_ports: false,
         extra_env: extra,
         feed: None,
+        watcher: watcher == 1,
     };
     let stack = Stack::start(opts).await?;
     // Idle RSS: after start-up (every service healthy), before any request but the health
@@ -205,7 +215,9 @@ pub async fn run(argv: &[String]) -> anyhow::Result<()> {
             "ai_key": stack.secrets.ai_key,
             "admin_email": ADMIN_EMAIL,
             "admin_password": stack.secrets.admin_password,
+            "kube_token": stack.secrets.kube_token,
         },
+        "watcher": watcher == 1,
         "namespace": NAMESPACE,
         "deployments": deployments,
         "forest_trained_after": trained,

@@ -66,7 +66,7 @@ pub async fn start_stack_with_feed(
     feed: aegis_dev::stack::FeedOptions,
 ) -> Stack {
     let seed = repo().join("crates/kube-sim/seed/demo.yaml");
-    start_full(tag, &seed, backend_env, &[], ai_env, Some(feed)).await
+    start_full(tag, &seed, backend_env, &[], ai_env, Some(feed), false).await
 }
 
 fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -82,7 +82,18 @@ async fn start(
     backend_env: &[(&str, &str)],
     executor_env: &[(&str, &str)],
 ) -> Stack {
-    start_full(tag, seed, backend_env, executor_env, &[], None).await
+    start_full(tag, seed, backend_env, executor_env, &[], None, false).await
+}
+
+/// [`start_stack_with_seed`] with the ai-engine's Kubernetes watcher on, and extra ai-engine
+/// settings.
+pub async fn start_stack_with_watcher(
+    tag: &str,
+    seed: &Path,
+    backend_env: &[(&str, &str)],
+    ai_env: &[(&str, &str)],
+) -> Stack {
+    start_full(tag, seed, backend_env, &[], ai_env, None, true).await
 }
 
 async fn start_full(
@@ -92,6 +103,7 @@ async fn start_full(
     executor_env: &[(&str, &str)],
     ai_env: &[(&str, &str)],
     feed: Option<aegis_dev::stack::FeedOptions>,
+    watcher: bool,
 ) -> Stack {
     let backend_db = aegis_test_support::db::fresh_database(&format!("{tag}_backend")).await;
     let ai_db = aegis_test_support::db::fresh_database(&format!("{tag}_ai")).await;
@@ -124,6 +136,7 @@ async fn start_full(
         preferred_ports: false,
         extra_env,
         feed,
+        watcher,
     };
     match Stack::start(opts).await {
         Ok(stack) => stack,
