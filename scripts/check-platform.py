@@ -223,6 +223,16 @@ EXECUTOR_RULES = [
     ("apps", "replicasets", ["list"]),
 ]
 
+# The watcher only reads (crates/ai-engine/src/watcher/); its one write is its Lease.
+WATCHER_RULES = [
+    ("", "events", ["get", "list", "watch"]),
+    ("", "pods", ["get", "list", "watch"]),
+    ("", "pods/log", ["get"]),
+    ("apps", "deployments", ["get", "list", "watch"]),
+    ("apps", "replicasets", ["get", "list", "watch"]),
+]
+WATCHER_LEASE_RULES = [("coordination.k8s.io", "leases", ["create", "get", "update"])]
+
 
 def keys_read_by(service):
     sources = list((ROOT / "crates" / service / "src").rglob("*.rs"))
@@ -285,11 +295,19 @@ def check_k8s(rendered_dir):
         if not any(p["path"] == "/api/v1/prometheus" for i in by_kind.get("Ingress", [])
                    for r in i["spec"]["rules"] for p in r["http"]["paths"]):
             fail(f"{where}: /api/v1/prometheus is not denied (the /api/v1 prefix would expose it)")
+        rules_of = lambda role: sorted((r["apiGroups"][0], r["resources"][0], sorted(r["verbs"])) for r in role["rules"])
+        expected = {"aegis-executor": EXECUTOR_RULES, "aegis-watcher": WATCHER_RULES}
         for role in by_kind.get("ClusterRole", []):
-            if role["metadata"]["name"] == "aegis-executor":
-                got = sorted((r["apiGroups"][0], r["resources"][0], sorted(r["verbs"])) for r in role["rules"])
-                if got != sorted(EXECUTOR_RULES):
-                    fail(f"{where}: executor ClusterRole rules {got} != {EXECUTOR_RULES}")
+            want = expected.get(role["metadata"]["name"])
+            if want is None:
+                fail(f"{where}: unexpected ClusterRole {role['metadata']['name']}")
+            elif rules_of(role) != sorted(want):
+                fail(f"{where}: {role['metadata']['name']} ClusterRole rules {rules_of(role)} != {want}")
+        if sorted(r["metadata"]["name"] for r in by_kind.get("ClusterRole", [])) != sorted(expected):
+            fail(f"{where}: ClusterRoles must be exactly {sorted(expected)}")
+        for role in by_kind.get("Role", []):
+            if role["metadata"]["name"] != "aegis-watcher-lease" or rules_of(role) != sorted(WATCHER_LEASE_RULES):
+                fail(f"{where}: Role {role['metadata']['name']} rules {rules_of(role)} != {WATCHER_LEASE_RULES}")
         if by_kind.get("ClusterRoleBinding"):
             fail(f"{where}: ClusterRoleBindings are not allowed")
         if name != "base":
@@ -305,6 +323,17 @@ def check_k8s(rendered_dir):
                 subject = b["subjects"][0]
                 if subject != {"kind": "ServiceAccount", "name": "aegis-executor", "namespace": app_ns}:
                     fail(f"{where}: RoleBinding in {b['metadata']['namespace']} binds {subject}")
+            ai = next(c for c in by_kind["ConfigMap"] if c["metadata"]["name"].startswith("aegis-ai-engine-config"))
+            for key in ("WATCHER_ENABLED", "FEED_ENABLED"):
+                if ai["data"].get(key) != "true":
+                    fail(f"{where}: ai-engine {key} must be true (on by default)")
+            watched = sorted(n.strip() for n in ai["data"]["WATCH_NAMESPACES"].split(","))
+            watcher_bindings = [b for b in by_kind.get("RoleBinding", []) if b["roleRef"]["name"] == "aegis-watcher"]
+            if sorted(b["metadata"]["namespace"] for b in watcher_bindings) != watched:
+                fail(f"{where}: watcher RoleBinding namespaces != WATCH_NAMESPACES {watched}")
+            for b in watcher_bindings:
+                if b["roleRef"]["kind"] != "ClusterRole" or b["subjects"][0] != {"kind": "ServiceAccount", "name": "aegis-ai-engine", "namespace": app_ns}:
+                    fail(f"{where}: watcher RoleBinding in {b['metadata']['namespace']} binds {b['subjects'][0]}")
             ex = next(c for c in by_kind["ConfigMap"] if c["metadata"]["name"].startswith("aegis-executor-config"))
             if name == "production":
                 for key, value in (("REQUIRE_SIGNATURE_TIMESTAMP", "true"), ("APP_ENV", "production")):
@@ -312,7 +341,9 @@ def check_k8s(rendered_dir):
                         fail(f"{where}: executor {key} must be {value}")
             for obj in docs:
                 meta = obj["metadata"]
-                if obj["kind"] in ("Namespace", "ClusterRole", "RoleBinding"):
+                if obj["kind"] in ("Namespace", "ClusterRole"):
+                    continue
+                if obj["kind"] == "RoleBinding" and obj["roleRef"]["name"] in ("aegis-executor", "aegis-watcher"):
                     continue
                 if meta.get("namespace") != app_ns:
                     fail(f"{where}: {obj['kind']}/{meta['name']} in namespace {meta.get('namespace')}")
