@@ -614,9 +614,15 @@ fn condition(existing: &[Value], kind: &str, status: &str, reason: &str, message
 /// The `Progressing` condition, as the deployment controller keeps it: `NewReplicaSetAvailable`
 /// once the rollout to `rs` is complete (and kept after that, even if pods fail later, since
 /// no rollout is in progress); `ReplicaSetUpdated` while it is under way; and
-/// `ProgressDeadlineExceeded` (status `False`) once it has been under way for longer than
-/// `spec.progressDeadlineSeconds` (600 by default) without completing.
-fn progressing(deployment: &Value, existing: &[Value], rs: &str, complete: bool) -> Value {
+/// `ProgressDeadlineExceeded` (status `False`) once it has made no progress for longer than
+/// `spec.progressDeadlineSeconds` (600 by default) without completing, unless it is paused.
+fn progressing(
+    deployment: &Value,
+    existing: &[Value],
+    rs: &str,
+    complete: bool,
+    progressed: bool,
+) -> Value {
     let done = format!("ReplicaSet \"{rs}\" has successfully progressed.");
     let timed_out = format!("ReplicaSet \"{rs}\" has timed out progressing.");
     if complete {
@@ -637,13 +643,21 @@ fn progressing(deployment: &Value, existing: &[Value], rs: &str, complete: bool)
     {
         return previous.clone();
     }
-    let under_way = condition(
+    let mut under_way = condition(
         existing,
         "Progressing",
         "True",
         "ReplicaSetUpdated",
         &format!("ReplicaSet \"{rs}\" is progressing."),
     );
+    // Progress (more replicas available than before) restarts the clock; a paused rollout
+    // is not expected to progress.
+    if progressed {
+        under_way["lastUpdateTime"] = json!(now_timestamp());
+    }
+    if deployment.pointer("/spec/paused") == Some(&json!(true)) {
+        return under_way;
+    }
     let deadline = object::int_at(deployment, "/spec/progressDeadlineSeconds").unwrap_or(600);
     let since = under_way
         .get("lastUpdateTime")
@@ -715,7 +729,14 @@ fn update_deployment_status(store: &mut Store, deployment: &Value) {
     if let Some(rs) = &new_rs {
         let new_available = object::int_at(rs, "/status/availableReplicas").unwrap_or(0);
         let complete = updated == desired && replicas == desired && new_available >= desired;
-        conditions.push(progressing(&current, &existing, object::name(rs), complete));
+        let before = object::int_at(&current, "/status/availableReplicas").unwrap_or(0);
+        conditions.push(progressing(
+            &current,
+            &existing,
+            object::name(rs),
+            complete,
+            available > before,
+        ));
     }
     let mut status = Map::new();
     status.insert(

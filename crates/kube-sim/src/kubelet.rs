@@ -121,9 +121,19 @@ pub fn tick(store: &mut Store) {
                 let b = store.behaviour_in(namespace, name, &image);
                 (container, image, b)
             })
-            .filter(|(_, _, b)| *b != Behaviour::Runs)
             .collect();
-        if behaviours.is_empty() {
+        // A pod whose containers all run, and are running and ready, has nothing to do; one
+        // whose image was made to run again heals in this period.
+        let healthy = |container: &str| {
+            pod.pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|c| c["name"] == container))
+                .is_some_and(|c| c["ready"] == true && c.pointer("/state/running").is_some())
+        };
+        if behaviours
+            .iter()
+            .all(|(c, _, b)| *b == Behaviour::Runs && healthy(c))
+        {
             continue;
         }
         let mut next = pod.clone();
@@ -150,7 +160,18 @@ pub fn tick(store: &mut Store) {
                     pull_failed(store, &pod, container, image, first_reason);
                 }
                 Behaviour::Runs => {}
-                _ => run_once(store, &pod, container, image, *behaviour),
+                // A probe that fails again: no new run, no new log line.
+                Behaviour::Unready => kubelet_event(
+                    store,
+                    &pod,
+                    container,
+                    EventType::Warning,
+                    "Unhealthy",
+                    UNHEALTHY,
+                ),
+                Behaviour::Crash | Behaviour::Oom => {
+                    run_once(store, &pod, container, image, *behaviour);
+                }
             }
         }
     }
@@ -208,10 +229,13 @@ fn run_once(store: &mut Store, pod: &Value, container: &str, image: &str, behavi
             container,
             EventType::Warning,
             "Unhealthy",
-            "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            UNHEALTHY,
         );
     }
 }
+
+/// The kubelet's message for a readiness probe that fails.
+const UNHEALTHY: &str = "Readiness probe failed: HTTP probe failed with statuscode: 503";
 
 fn pull_failed(store: &mut Store, pod: &Value, container: &str, image: &str, first: bool) {
     if first {
@@ -344,7 +368,16 @@ fn advance(status: &mut Value, pod: &Value, behaviours: &[(String, String, Behav
             continue;
         };
         match behaviour {
-            Behaviour::Runs => {}
+            Behaviour::Runs => {
+                if c["ready"] != true || c.pointer("/state/running").is_none() {
+                    c["ready"] = json!(true);
+                    c["started"] = json!(true);
+                    c["state"] = json!({"running": {"startedAt": now}});
+                    if c.get("imageID").and_then(Value::as_str) == Some("") {
+                        c["imageID"] = json!(format!("{image}@sha256:{}", hex_id(image)));
+                    }
+                }
+            }
             Behaviour::Unready => {
                 c["ready"] = json!(false);
             }
@@ -407,9 +440,7 @@ fn advance(status: &mut Value, pod: &Value, behaviours: &[(String, String, Behav
         .iter()
         .all(|c| c.get("ready").and_then(Value::as_bool) == Some(true));
     let pulling = behaviours.iter().any(|(_, _, b)| *b == Behaviour::Missing);
-    if pulling {
-        status["phase"] = json!("Pending");
-    }
+    status["phase"] = json!(if pulling { "Pending" } else { "Running" });
     if let Some(conditions) = status.get_mut("conditions").and_then(Value::as_array_mut) {
         for condition in conditions.iter_mut() {
             if !matches!(
