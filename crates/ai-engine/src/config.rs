@@ -29,7 +29,7 @@
 //! | `WATCH_NAMESPACES` | `default` | comma list of namespaces the watcher watches |
 //! | `WATCHER_KUBECONFIG`, else `KUBECONFIG` | unset: in-cluster | the watcher's credentials (a read-only identity) |
 //! | `WATCHER_LEASE_NAMESPACE` (else `POD_NAMESPACE`) / `WATCHER_LEASE_NAME` / `WATCHER_LEASE_SECONDS` | `default` / `aegis-watcher` / `15` | the Lease one replica holds to be the watcher's leader |
-//! | `WATCHER_NOT_READY_SECONDS` | `120` | how long readiness may fail, a pod stay unschedulable or a rollout stay unavailable before it is a failure |
+//! | `WATCHER_NOT_READY_SECONDS` | `120` | how long readiness may fail, a pod stay unschedulable or a rollout stay unavailable without progress before it is a failure; also how long a failure must be gone before its return is reported again |
 //! | `WATCHER_CRASH_RESTARTS` | `3` | restarts that make a crash loop (or an OOM kill) a failure |
 //! | `WATCHER_ROLLOUT_WINDOW_SECONDS` | `900` | a failure that begins within this long after a rollout is blamed on it (rollback) |
 //! | `WATCHER_RESTART_COOLDOWN_SECONDS` | `300` | a crash loop back within this long after a restart was recommended is escalated |

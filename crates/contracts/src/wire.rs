@@ -471,6 +471,9 @@ pub struct RemediationSignal {
     pub evidence: Option<KubernetesEvidence>,
 }
 
+/// The `source` of the Kubernetes watcher's signals; only their evidence counts.
+pub const KUBERNETES_SOURCE: &str = "kubernetes";
+
 /// The failures the Kubernetes watcher detects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -130,7 +130,7 @@ fn pod_failure(pod: &Pod, now: DateTime<Utc>, t: &Thresholds) -> Option<PodFailu
     let containers = status.container_statuses.as_deref().unwrap_or_default();
     let mut worst: Option<PodFailure> = None;
     for c in containers {
-        if let Some(found) = container_failure(c, t) {
+        if let Some(found) = container_failure(c, now, t) {
             worst = match worst {
                 Some(w) if rank(w.failure) <= rank(found.failure) => Some(w),
                 _ => Some(found),
@@ -195,7 +195,15 @@ struct ContainerFacts {
     crashed: bool,
 }
 
-fn container_failure(c: &ContainerStatus, t: &Thresholds) -> Option<PodFailure> {
+/// How recent a termination must be for a restarting, unready container to count as crash-
+/// looping: twice the kubelet's longest back-off (five minutes).
+const RECENT_CRASH_MINUTES: i64 = 10;
+
+fn container_failure(
+    c: &ContainerStatus,
+    now: DateTime<Utc>,
+    t: &Thresholds,
+) -> Option<PodFailure> {
     let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
     let waiting_reason = waiting.and_then(|w| w.reason.as_deref());
     let last = c
@@ -221,9 +229,14 @@ fn container_failure(c: &ContainerStatus, t: &Thresholds) -> Option<PodFailure> 
         });
     }
     // The kubelet says CrashLoopBackOff after the first crash; a loop is a container that
-    // keeps failing, so it also takes `crash_restarts` restarts (the seed policy's three).
+    // keeps failing, so it also takes `crash_restarts` restarts (the seed policy's three). The
+    // restart count covers the pod's whole life: a container that is merely not ready counts
+    // only when it last terminated recently, not for crashes long past.
+    let recently_terminated = last
+        .and_then(|l| l.finished_at.as_ref())
+        .is_some_and(|f| now - f.0 <= chrono::Duration::minutes(RECENT_CRASH_MINUTES));
     let crash_looping = c.restart_count >= t.crash_restarts
-        && (waiting_reason == Some("CrashLoopBackOff") || !c.ready);
+        && (waiting_reason == Some("CrashLoopBackOff") || (!c.ready && recently_terminated));
     if !crash_looping {
         return None;
     }
@@ -246,8 +259,7 @@ fn container_failure(c: &ContainerStatus, t: &Thresholds) -> Option<PodFailure> 
 }
 
 /// The failure of a deployment's rollout itself: `ProgressDeadlineExceeded`, or replicas of
-/// the current revision unavailable for longer than the threshold since its replicaset was
-/// created.
+/// the current revision unavailable with no progress for longer than the threshold.
 fn rollout_failure(
     deployment: &Deployment,
     current: Option<&ReplicaSet>,
@@ -278,13 +290,17 @@ fn rollout_failure(
         .as_ref()
         .and_then(|s| s.available_replicas)
         .unwrap_or(0);
-    let created = rs.metadata.creation_timestamp.as_ref()?.0;
-    let in_rollout = progressing.is_some_and(|p| p.reason.as_deref() == Some("ReplicaSetUpdated"));
-    if in_rollout && available < desired && now - created >= t.not_ready_after {
+    // Stuck, not slow: the deployment controller moves `lastUpdateTime` whenever the rollout
+    // makes progress, so this counts the time since the last progress, whichever replicaset
+    // (a new one, or an old one a rollback reuses) it rolls to.
+    let progress = progressing
+        .filter(|p| p.status == "True" && p.reason.as_deref() == Some("ReplicaSetUpdated"))?;
+    let since = progress.last_update_time.as_ref()?.0;
+    if available < desired && now - since >= t.not_ready_after {
         return Some((
             "ReplicaSetUpdated".into(),
             Some(format!(
-                "{} of {desired} replicas of revision {} unavailable since the rollout began",
+                "{} of {desired} replicas of revision {} unavailable, no progress since {since}",
                 desired - available,
                 revision_of(rs.metadata.annotations.as_ref()).unwrap_or(0)
             )),
@@ -541,6 +557,49 @@ mod tests {
             findings(&pods, &rss, &[], now, &t())[0].failure,
             Failure::CrashLoop
         );
+    }
+
+    #[test]
+    fn old_restarts_of_a_container_that_is_merely_unready_are_no_crash_loop() {
+        let rss = [rs("web-1", 1, "shop/web:2")];
+        let status = |finished: &str| {
+            json!({"phase": "Running",
+                   "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-12-06T10:00:00Z"}],
+                   "containerStatuses": [{"name": "app", "image": "shop/web:2", "imageID": "", "ready": false,
+                       "restartCount": 5, "state": {"running": {}},
+                       "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": finished}}}]})
+        };
+        let now = at("2026-12-06T10:00:30Z");
+        let recent = [pod("web-1-a", "web-1", status("2026-12-06T09:59:00Z"))];
+        assert_eq!(
+            findings(&recent, &rss, &[], now, &t())[0].failure,
+            Failure::CrashLoop
+        );
+        let long_ago = [pod("web-1-a", "web-1", status("2026-12-05T09:00:00Z"))];
+        assert!(findings(&long_ago, &rss, &[], now, &t()).is_empty());
+    }
+
+    #[test]
+    fn a_rollout_without_progress_for_the_threshold_fails_however_old_its_replicaset() {
+        let deployment = |last_update: &str| -> Deployment {
+            serde_json::from_value(json!({
+                "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web",
+                             "annotations": {"deployment.kubernetes.io/revision": "1"}},
+                "spec": {"replicas": 2, "selector": {}, "template": {}},
+                "status": {"conditions": [{"type": "Progressing", "status": "True",
+                    "reason": "ReplicaSetUpdated", "lastUpdateTime": last_update,
+                    "message": "ReplicaSet \"web-1\" is progressing."}]}
+            }))
+            .unwrap()
+        };
+        // A replicaset created long before (a rollback reuses an old one) counts from the
+        // last progress, not from its creation.
+        let rss = [rs("web-1", 1, "shop/web:1")];
+        let now = at("2026-12-06T10:01:00Z");
+        assert!(findings(&[], &rss, &[deployment("2026-12-06T10:00:30Z")], now, &t()).is_empty());
+        let found = findings(&[], &rss, &[deployment("2026-12-06T10:00:00Z")], now, &t());
+        assert_eq!(found[0].failure, Failure::FailedRollout);
+        assert_eq!(found[0].reason, "ReplicaSetUpdated");
     }
 
     #[test]

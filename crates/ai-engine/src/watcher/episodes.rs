@@ -49,6 +49,15 @@ pub async fn restarted_within(
     .await
 }
 
+/// The open episode's failure is back before it counted as gone: it was never cleared.
+pub async fn failing_again(db: &PgPool, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE watch_episodes SET cleared_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 /// Records a reported failure: a new episode, or the return of the open one's failure.
 /// `false` when another replica opened the episode first.
 pub async fn reported(

@@ -1,13 +1,14 @@
-//! Leader election through a `coordination.k8s.io/v1` Lease, with client-go's algorithm: read
-//! the lease; take it when it is free, ours, or expired; write it back with the
-//! `resourceVersion` that was read, so that of two candidates only one can win (the other gets
-//! 409 Conflict). Expiry is judged by when *this* process last saw the record change, plus the
-//! lease duration, never by comparing another machine's `renewTime` with our clock.
+//! Leader election through a `coordination.k8s.io/v1` Lease. A candidate reads the lease and
+//! takes it when it is free, its own, or expired, writing it back with the `resourceVersion`
+//! it read: of two candidates that read the same version only one write succeeds (the other
+//! gets 409 Conflict). A lease is expired when this process has seen the same holder and renew
+//! time for longer than the lease duration; another machine's `renewTime` is never compared
+//! with this machine's clock.
 //!
-//! Written here rather than taken from a crate: `kube-leader-election` writes with merge patches
-//! that carry no precondition, so two candidates can both take an expired lease, and
-//! `kube-lease-manager` relies on server-side apply's field ownership to detect a rival, which
-//! kube-sim, the API server the tests run against, does not implement.
+//! Not taken from a crate: `kube-leader-election` writes with merge patches that carry no
+//! precondition, so two candidates can both take an expired lease, and `kube-lease-manager`
+//! detects a rival through server-side apply's field ownership, which kube-sim, the API server
+//! the tests run against, does not implement.
 
 use std::time::{Duration, Instant};
 

@@ -25,16 +25,13 @@ pub mod recommend;
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use aegis_common::contracts::{
-    EventSummary, KubernetesEvidence, KubernetesFailure, RemediationSignal, Severity, SignalKind,
-    SignalTarget, SignalWindow,
+    EventSummary, KUBERNETES_SOURCE, KubernetesEvidence, KubernetesFailure, RemediationSignal,
+    Severity, SignalKind, SignalTarget, SignalWindow,
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
@@ -53,15 +50,26 @@ use self::detect::{Finding, Thresholds};
 pub use crate::config::{KubeSource, WatcherConfig};
 use crate::state::AppState;
 
-/// What one replica knows of whether it leads.
+/// What one replica knows of whether it leads: until when its last successful renewal lets it
+/// act. The deadline counts from the start of the renewal attempt and lasts two thirds of the
+/// lease, so it always ends before a rival, which waits a whole lease duration after it last
+/// saw the record change, can take the lease.
 #[derive(Debug, Clone, Default)]
-pub struct Leadership(Arc<AtomicBool>);
+pub struct Leadership(Arc<std::sync::Mutex<Option<Instant>>>);
 
 impl Leadership {
-    /// Whether this replica holds the lease.
+    /// Whether this replica holds the lease now.
     #[must_use]
     pub fn leading(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0
+            .lock()
+            .is_ok_and(|until| until.is_some_and(|u| Instant::now() < u))
+    }
+
+    fn set(&self, until: Option<Instant>) {
+        if let Ok(mut current) = self.0.lock() {
+            *current = until;
+        }
     }
 }
 
@@ -90,6 +98,17 @@ fn thresholds(cfg: &WatcherConfig) -> Thresholds {
         not_ready_after: chrono::Duration::from_std(cfg.not_ready_after)
             .unwrap_or_else(|_| chrono::Duration::seconds(120)),
         crash_restarts: cfg.crash_restarts,
+    }
+}
+
+impl View {
+    /// Waits until every reflector of the namespace has its first list: before that the view
+    /// is an empty cluster. Only one task may wait on a store at a time.
+    async fn ready(&self) {
+        let _ = self.pods.wait_until_ready().await;
+        let _ = self.replicasets.wait_until_ready().await;
+        let _ = self.deployments.wait_until_ready().await;
+        let _ = self.events.wait_until_ready().await;
     }
 }
 
@@ -130,21 +149,28 @@ pub fn spawn(state: AppState, cfg: WatcherConfig, client: Client) -> Running {
         });
     }
     let leadership = Leadership::default();
-    tasks.push(tokio::spawn(hold_lease(
+    let campaign = hold_lease(
         client.clone(),
         cfg.clone(),
         leadership.clone(),
         notify.clone(),
         state.clone(),
-    )));
-    tasks.push(tokio::spawn(evaluate_forever(
+    );
+    let evaluation = evaluate_forever(
         state,
         cfg,
         client,
-        views,
+        views.clone(),
         leadership.clone(),
         notify,
-    )));
+    );
+    // One task waits for the views: a reflector store wakes only one waiter.
+    tasks.push(tokio::spawn(async move {
+        for view in &views {
+            view.ready().await;
+        }
+        tokio::join!(campaign, evaluation);
+    }));
     Running { tasks, leadership }
 }
 
@@ -184,8 +210,9 @@ where
     (reader, task)
 }
 
-/// Takes and renews the lease; leadership is lost when renewal has failed for two thirds of
-/// the lease duration (the lease may be someone else's by the time it expires).
+/// Takes and renews the lease; it runs once this replica's view of every namespace is
+/// complete (a leader must see the cluster). Leadership lapses by itself when renewals stop
+/// succeeding.
 async fn hold_lease(
     client: Client,
     cfg: WatcherConfig,
@@ -197,26 +224,22 @@ async fn hold_lease(
     let mut lock = lease::LeaseLock::new(api, &cfg.lease_name, &cfg.identity, cfg.lease_duration);
     let retry = (cfg.lease_duration / 8).max(Duration::from_millis(100));
     let renew_deadline = cfg.lease_duration * 2 / 3;
-    let mut renewed: Option<Instant> = None;
     loop {
-        let attempt = tokio::time::timeout(cfg.api_timeout, lock.try_acquire_or_renew()).await;
         let was = leadership.leading();
-        let now_leading = match attempt {
-            Ok(Ok(true)) => {
-                renewed = Some(Instant::now());
-                true
-            }
-            Ok(Ok(false)) => false,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "lease renewal failed");
-                renewed.is_some_and(|r| r.elapsed() < renew_deadline) && was
-            }
-            Err(_) => {
-                tracing::warn!("lease renewal timed out");
-                renewed.is_some_and(|r| r.elapsed() < renew_deadline) && was
-            }
-        };
-        leadership.0.store(now_leading, Ordering::Release);
+        let started = Instant::now();
+        let attempt = tokio::time::timeout(
+            cfg.api_timeout.min(renew_deadline),
+            lock.try_acquire_or_renew(),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(true)) => leadership.set(Some(started + renew_deadline)),
+            Ok(Ok(false)) => leadership.set(None),
+            // Not renewed: the deadline of the last renewal still stands.
+            Ok(Err(e)) => tracing::warn!(error = %e, "lease renewal failed"),
+            Err(_) => tracing::warn!("lease renewal timed out"),
+        }
+        let now_leading = leadership.leading();
         state
             .ai_metrics
             .watcher_leader
@@ -232,11 +255,21 @@ async fn hold_lease(
 /// What the leader remembers between evaluations (rebuilt from the cluster after a restart).
 #[derive(Debug, Default)]
 struct Memory {
-    /// The last revision each deployment was seen healthy at.
-    healthy: HashMap<(String, String), i64>,
+    /// The last revision each deployment (by UID: a deployment deleted and created again under
+    /// its name starts afresh) was seen healthy at.
+    healthy: HashMap<String, i64>,
     /// When each workload's current failure was first seen.
     first_seen: HashMap<(String, String), DateTime<Utc>>,
+    /// When a workload whose report the backend did not accept is tried again, and the delay
+    /// after the next refusal: one second, doubling to a minute.
+    retry: HashMap<(String, String), (Instant, Duration)>,
 }
+
+/// The longest delay between two attempts to report one workload's failure.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The longest log line and event message kept as evidence, in bytes; longer ones are cut.
+const MAX_EVIDENCE_LINE: usize = 2048;
 
 async fn evaluate_forever(
     state: AppState,
@@ -246,13 +279,6 @@ async fn evaluate_forever(
     leadership: Leadership,
     notify: Arc<Notify>,
 ) {
-    for view in &views {
-        // Evaluating before the first list would see an empty cluster.
-        let _ = view.pods.wait_until_ready().await;
-        let _ = view.replicasets.wait_until_ready().await;
-        let _ = view.deployments.wait_until_ready().await;
-        let _ = view.events.wait_until_ready().await;
-    }
     let http = reqwest::Client::new();
     let mut memory = Memory::default();
     loop {
@@ -267,7 +293,14 @@ async fn evaluate_forever(
             continue;
         }
         for view in &views {
-            if let Err(e) = evaluate(&state, &cfg, &client, &http, view, &mut memory).await {
+            let ctx = Context {
+                state: &state,
+                cfg: &cfg,
+                client: &client,
+                http: &http,
+                leadership: &leadership,
+            };
+            if let Err(e) = evaluate(&ctx, view, &mut memory).await {
                 tracing::warn!(namespace = %view.namespace, error = %e, "watcher evaluation failed; retried");
             }
         }
@@ -278,13 +311,32 @@ fn remember_healthy(view: &View, memory: &mut Memory) {
     for d in view.deployments.state() {
         if detect::healthy(&d)
             && let Some(revision) = detect::revision_of(d.metadata.annotations.as_ref())
+            && let Some(uid) = d.metadata.uid.clone()
         {
-            let name = d.metadata.name.clone().unwrap_or_default();
-            memory
-                .healthy
-                .insert((view.namespace.clone(), name), revision);
+            memory.healthy.insert(uid, revision);
         }
     }
+}
+
+/// What one evaluation works with.
+struct Context<'a> {
+    state: &'a AppState,
+    cfg: &'a WatcherConfig,
+    client: &'a Client,
+    http: &'a reqwest::Client,
+    leadership: &'a Leadership,
+}
+
+/// `text` cut to at most [`MAX_EVIDENCE_LINE`] bytes, on a character boundary.
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_EVIDENCE_LINE {
+        let mut end = MAX_EVIDENCE_LINE;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 fn owned<K: Clone>(items: Vec<Arc<K>>) -> Vec<K> {
@@ -292,14 +344,18 @@ fn owned<K: Clone>(items: Vec<Arc<K>>) -> Vec<K> {
 }
 
 /// One evaluation of one namespace: report new and returning failures, clear the rest.
-async fn evaluate(
-    state: &AppState,
-    cfg: &WatcherConfig,
-    client: &Client,
-    http: &reqwest::Client,
-    view: &View,
-    memory: &mut Memory,
-) -> anyhow::Result<()> {
+///
+/// A failure that clears and comes back within `WATCHER_NOT_READY_SECONDS` is a flap of the
+/// same failure (a container between two crashes may pass its probe) and is not reported
+/// again; one that comes back later is.
+async fn evaluate(ctx: &Context<'_>, view: &View, memory: &mut Memory) -> anyhow::Result<()> {
+    let Context {
+        state,
+        cfg,
+        client,
+        http,
+        leadership,
+    } = *ctx;
     let now = Utc::now();
     let pods = owned(view.pods.state());
     let replicasets = owned(view.replicasets.state());
@@ -314,9 +370,26 @@ async fn evaluate(
             .first_seen
             .entry((view.namespace.clone(), finding.deployment.clone()))
             .or_insert(now);
-        let open = episodes::open(&state.db, &view.namespace, &finding.deployment).await?;
-        if open.as_ref().is_some_and(|e| e.cleared_at.is_none()) {
+        let key = (view.namespace.clone(), finding.deployment.clone());
+        if memory
+            .retry
+            .get(&key)
+            .is_some_and(|(at, _)| Instant::now() < *at)
+        {
             continue;
+        }
+        let open = episodes::open(&state.db, &view.namespace, &finding.deployment).await?;
+        if let Some(episode) = &open {
+            let grace = chrono::Duration::from_std(cfg.not_ready_after)
+                .unwrap_or_else(|_| chrono::Duration::seconds(120));
+            match episode.cleared_at {
+                None => continue,
+                Some(cleared) if now - cleared < grace => {
+                    episodes::failing_again(&state.db, episode.id).await?;
+                    continue;
+                }
+                Some(_) => {}
+            }
         }
         let Some(deployment) = deployments
             .iter()
@@ -331,9 +404,11 @@ async fn evaluate(
             cfg.restart_cooldown,
         )
         .await?;
-        let healthy = memory
-            .healthy
-            .get(&(view.namespace.clone(), finding.deployment.clone()))
+        let healthy = deployment
+            .metadata
+            .uid
+            .as_ref()
+            .and_then(|uid| memory.healthy.get(uid))
             .copied();
         let window = chrono::Duration::from_std(cfg.rollout_window)
             .unwrap_or_else(|_| chrono::Duration::minutes(15));
@@ -351,7 +426,7 @@ async fn evaluate(
         let evidence = KubernetesEvidence {
             failure: finding.failure,
             reason: finding.reason.clone(),
-            message: finding.message.clone(),
+            message: finding.message.clone().map(bounded),
             pod: finding.pod.clone(),
             container: finding.container.clone(),
             image: finding.image.clone(),
@@ -367,7 +442,7 @@ async fn evaluate(
         };
         let fingerprint = format!("kubernetes/{}/{}", view.namespace, finding.deployment);
         let signal = RemediationSignal {
-            source: "kubernetes".into(),
+            source: KUBERNETES_SOURCE.into(),
             kind: SignalKind::Failure,
             observed_at: aegis_common::time::rfc3339_millis(now),
             target: SignalTarget {
@@ -387,6 +462,10 @@ async fn evaluate(
             fingerprint: Some(fingerprint.clone()),
             evidence: Some(evidence),
         };
+        // The lease may have lapsed while the evidence was gathered.
+        if !leadership.leading() {
+            return Ok(());
+        }
         let sent = crate::feed::send_signal(
             http,
             &cfg.backend_url,
@@ -402,6 +481,7 @@ async fn evaluate(
             .inc();
         match sent {
             Ok(()) => {
+                memory.retry.remove(&key);
                 tracing::info!(
                     namespace = %view.namespace,
                     deployment = %finding.deployment,
@@ -422,9 +502,16 @@ async fn evaluate(
                 )
                 .await?;
             }
-            // Not recorded: the next evaluation reports it again.
+            // Not recorded: a later evaluation reports it again, after a growing delay.
             Err(e) => {
-                tracing::warn!(deployment = %finding.deployment, error = %e, "signal not accepted")
+                let delay = memory
+                    .retry
+                    .get(&key)
+                    .map_or(Duration::from_secs(1), |(_, d)| {
+                        (*d * 2).min(MAX_RETRY_DELAY)
+                    });
+                memory.retry.insert(key, (Instant::now() + delay, delay));
+                tracing::warn!(deployment = %finding.deployment, error = %e, retry_in = ?delay, "signal not accepted");
             }
         }
     }
@@ -465,7 +552,7 @@ async fn logs(cfg: &WatcherConfig, client: &Client, finding: &Finding) -> (Vec<S
         };
         match tokio::time::timeout(cfg.api_timeout, api.logs(pod, &params)).await {
             Ok(Ok(text)) => {
-                let lines = text.lines().map(str::to_owned).collect();
+                let lines = text.lines().map(|l| bounded(l.to_owned())).collect();
                 return (lines, *previous);
             }
             Ok(Err(e)) => tracing::debug!(%pod, previous, error = %e, "log not readable"),
@@ -519,7 +606,7 @@ fn recent_events(
         .map(|e| EventSummary {
             kind: e.type_.clone().unwrap_or_default(),
             reason: e.reason.clone().unwrap_or_default(),
-            message: e.message.clone().unwrap_or_default(),
+            message: bounded(e.message.clone().unwrap_or_default()),
             object: format!(
                 "{}/{}",
                 e.involved_object

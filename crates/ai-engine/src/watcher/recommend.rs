@@ -39,7 +39,16 @@ pub fn correlate(
         .filter_map(|rs| revision_of(rs.metadata.annotations.as_ref()))
         .filter(|r| *r < revision)
         .max()?;
-    let healthy = healthy.filter(|h| *h < revision).unwrap_or(previous);
+    // The remembered healthy revision only while a replicaset still holds it (history is
+    // pruned beyond revisionHistoryLimit); else the previous one.
+    let healthy = healthy
+        .filter(|h| {
+            *h < revision
+                && owned
+                    .iter()
+                    .any(|rs| revision_of(rs.metadata.annotations.as_ref()) == Some(*h))
+        })
+        .unwrap_or(previous);
     let before = owned
         .iter()
         .find(|rs| revision_of(rs.metadata.annotations.as_ref()) == Some(healthy));
@@ -205,6 +214,18 @@ mod tests {
                 to: "shop/web:crash".into()
             }]
         );
+        // A remembered revision whose replicaset was pruned is no target.
+        let pruned = [rss[1].clone(), rss[2].clone()];
+        let found = correlate(
+            at("2026-12-06T10:05:00Z"),
+            Some(3),
+            &deployment(3),
+            &pruned,
+            Some(1),
+            window,
+        )
+        .unwrap();
+        assert_eq!(found.healthy_revision, Some(2));
         // Without a remembered healthy revision, the previous one is the target.
         let found = correlate(
             at("2026-12-06T10:05:00Z"),

@@ -510,3 +510,40 @@ async fn one_replica_leads_and_a_killed_leader_hands_over_within_the_lease() {
     assert_eq!(for_deployment(&signals, "cache").len(), 1, "{signals:#?}");
     follower.kill().await;
 }
+
+#[tokio::test]
+async fn a_rollout_past_its_progress_deadline_is_a_failed_rollout_to_roll_back() {
+    let cluster = cluster().await;
+    let mut healthy = deployment("search", "shop/search:3.1", json!({}));
+    if let Some(spec) = healthy.spec.as_mut() {
+        spec.progress_deadline_seconds = Some(1);
+    }
+    create(&cluster.admin, &healthy).await;
+    let (backend, received) = signal_sink().await;
+    let db = fresh_database("aiwatch").await;
+    // Readiness alone would take a minute to count: the deadline names the failure first.
+    let engine = engine(
+        &cluster,
+        &db.url,
+        &backend,
+        &[("WATCHER_NOT_READY_SECONDS", "60")],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let api: Api<Deployment> = Api::namespaced(cluster.admin.clone(), NS);
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "shop/search:unready"}]}}}});
+    api.patch("search", &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+
+    let signals = wait_for(&received, &["search"], Duration::from_secs(15)).await;
+    let signal = for_deployment(&signals, "search")[0].clone();
+    let e = &signal["evidence"];
+    assert_eq!(e["failure"], "failed_rollout", "{signal:#}");
+    assert_eq!(e["reason"], "ProgressDeadlineExceeded");
+    assert_eq!(signal["recommendedAction"], "rollback");
+    assert_eq!(e["rollout"]["revision"], 2);
+    assert_eq!(e["rollout"]["healthyRevision"], 1);
+    assert!(signal["target"].get("pod").is_none(), "{signal:#}");
+    engine.kill().await;
+}

@@ -8,7 +8,9 @@
 //! Nothing here holds state that a restart would lose: the incident row says where it stands,
 //! and [`resume`] picks up what a previous process left mid-flight.
 
-use aegis_common::contracts::{KubernetesEvidence, PolicyDecisionSummary, RemediationAction};
+use aegis_common::contracts::{
+    KUBERNETES_SOURCE, KubernetesEvidence, PolicyDecisionSummary, RemediationAction,
+};
 use aegis_policy::{EvaluationContext, EvaluationRequest, PolicyType, RemediationMode};
 use aegis_remediation::{
     Move, Status, Step,
@@ -182,9 +184,11 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
     };
 
     // 3. The policy decision.
+    // Evidence counts only from the Kubernetes watcher.
     let evidence = incident
         .signal
         .get("evidence")
+        .filter(|_| incident.source == KUBERNETES_SOURCE)
         .and_then(|e| serde_json::from_value::<KubernetesEvidence>(e.clone()).ok());
     let metadata = plan::policy_metadata(&incident.subject(), window.as_ref(), evidence.as_ref());
     let resource = format!("service:{}", incident.deployment);

@@ -868,3 +868,59 @@ async fn loop_alertmanager_webhook_and_labels() {
         .await;
     assert_eq!(res.status(), 400);
 }
+
+/// A signal with the watcher's evidence of a failure after the rollout of revision 2.
+fn after_rollout(source: &str, deployment: &str) -> Value {
+    let mut body = signal("shop", deployment, None, "rollback");
+    body["source"] = json!(source);
+    body["kind"] = json!("failure");
+    body["window"] = json!({"metrics": []});
+    body["evidence"] = json!({
+        "failure": "crash_loop", "reason": "CrashLoopBackOff", "pod": format!("{deployment}-x"),
+        "container": "app", "exitCode": 1, "restartCount": 4, "affectedPods": 2,
+        "firstSeen": chrono::Utc::now().to_rfc3339(),
+        "logTail": ["FATAL exiting with status 1"], "logFromPreviousInstance": true,
+        "events": [{"type": "Warning", "reason": "BackOff", "message": "Back-off restarting failed container",
+                    "object": format!("pod/{deployment}-x"), "count": 4}],
+        "rollout": {"revision": 2, "previousRevision": 1, "healthyRevision": 1,
+                    "startedAt": chrono::Utc::now().to_rfc3339(),
+                    "images": [{"container": "app", "from": "api:1", "to": "api:crash"}]},
+        "explanation": "the failure began after the rollout of revision 2; roll back to revision 1"
+    });
+    body
+}
+
+/// The watcher's evidence decides the policy request and the rollback's target revision, and
+/// is on the timeline; the same evidence from any other source decides nothing.
+#[tokio::test]
+async fn loop_trusts_kubernetes_evidence_only_from_the_watcher() {
+    let l = start("auto", &[("REMEDIATION_COOLDOWN_SECONDS", "0")]).await;
+    // The seed "Roll Back a Deploy That Broke" allows it for the watcher's evidence only.
+    let accepted = l.signal(&after_rollout("kubernetes", "api")).await;
+    let incident = l
+        .wait_for(
+            accepted["incidentId"].as_str().unwrap(),
+            &["verifying", "resolved", "failed", "escalated", "suppressed"],
+        )
+        .await;
+    assert_eq!(
+        incident["policyName"], "Roll Back a Deploy That Broke",
+        "{incident:#}"
+    );
+    assert_eq!(incident["actionParams"]["revision"], 1, "{incident:#}");
+    let evidence = &step(&incident, "signal")["details"]["evidence"];
+    assert_eq!(evidence["rollout"]["images"][0]["to"], "api:crash");
+
+    let forged = l.signal(&after_rollout("ai-engine", "cart")).await;
+    let incident = l
+        .wait_for(
+            forged["incidentId"].as_str().unwrap(),
+            &["verifying", "resolved", "failed", "escalated", "suppressed"],
+        )
+        .await;
+    assert_eq!(incident["status"], "suppressed", "{incident:#}");
+    assert!(
+        incident["actionParams"].get("revision").is_none(),
+        "{incident:#}"
+    );
+}

@@ -111,6 +111,7 @@ impl Incident {
             rollback_revision: self
                 .signal
                 .pointer("/evidence/rollout/healthyRevision")
+                .filter(|_| self.source == aegis_common::contracts::KUBERNETES_SOURCE)
                 .and_then(Value::as_i64)
                 .filter(|r| *r > 0),
         }
