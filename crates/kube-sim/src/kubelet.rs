@@ -238,46 +238,42 @@ fn run_once(store: &mut Store, pod: &Value, container: &str, image: &str, behavi
 const UNHEALTHY: &str = "Readiness probe failed: HTTP probe failed with statuscode: 503";
 
 fn pull_failed(store: &mut Store, pod: &Value, container: &str, image: &str, first: bool) {
-    if first {
-        let pulling = format!("Pulling image \"{image}\"");
-        kubelet_event(
-            store,
-            pod,
-            container,
-            EventType::Normal,
-            "Pulling",
-            &pulling,
-        );
-        let failed = format!(
-            "Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found"
-        );
-        kubelet_event(store, pod, container, EventType::Warning, "Failed", &failed);
-        kubelet_event(
-            store,
-            pod,
-            container,
-            EventType::Warning,
-            "Failed",
-            "Error: ErrImagePull",
-        );
+    let events: Vec<(EventType, &str, String)> = if first {
+        vec![
+            (
+                EventType::Normal,
+                "Pulling",
+                format!("Pulling image \"{image}\""),
+            ),
+            (
+                EventType::Warning,
+                "Failed",
+                format!(
+                    "Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found"
+                ),
+            ),
+            (
+                EventType::Warning,
+                "Failed",
+                "Error: ErrImagePull".to_owned(),
+            ),
+        ]
     } else {
-        let back_off = format!("Back-off pulling image \"{image}\"");
-        kubelet_event(
-            store,
-            pod,
-            container,
-            EventType::Normal,
-            "BackOff",
-            &back_off,
-        );
-        kubelet_event(
-            store,
-            pod,
-            container,
-            EventType::Warning,
-            "Failed",
-            "Error: ImagePullBackOff",
-        );
+        vec![
+            (
+                EventType::Normal,
+                "BackOff",
+                format!("Back-off pulling image \"{image}\""),
+            ),
+            (
+                EventType::Warning,
+                "Failed",
+                "Error: ImagePullBackOff".to_owned(),
+            ),
+        ]
+    };
+    for (kind, reason, message) in events {
+        kubelet_event(store, pod, container, kind, reason, &message);
     }
 }
 

@@ -959,14 +959,7 @@ async fn pod_logs_keep_the_crashed_instance_for_previous_and_honour_tail_lines()
     use kube::api::LogParams;
 
     // No kubelet period within the test: the crash below is the only one.
-    let sim = KubeSim::start(
-        SimConfig::default()
-            .with_seed(Seed::from_yaml(SEED).unwrap())
-            .with_read_only_token(READER)
-            .with_kubelet_period(Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_with_kubelet(Duration::from_secs(60)).await;
     let writer = client_for(&sim).await;
     let pods: Api<Pod> = Api::namespaced(client_with_token(&sim, READER), "production");
     let pod = pods
@@ -1041,16 +1034,22 @@ async fn pod_logs_keep_the_crashed_instance_for_previous_and_honour_tail_lines()
     );
 }
 
+/// The seeded cluster with the read-only token [`READER`] and a kubelet period of `period`.
+async fn start_sim_with_kubelet(period: Duration) -> RunningSim {
+    KubeSim::start(
+        SimConfig::default()
+            .with_seed(Seed::from_yaml(SEED).unwrap())
+            .with_read_only_token(READER)
+            .with_kubelet_period(period),
+    )
+    .await
+    .unwrap()
+}
+
 /// A kube-sim whose kubelet runs every 50 ms, with one namespace of deployments whose images
 /// each misbehave in their own way.
 async fn start_misbehaving() -> (RunningSim, Client) {
-    let sim = KubeSim::start(
-        SimConfig::default()
-            .with_seed(Seed::from_yaml(SEED).unwrap())
-            .with_kubelet_period(Duration::from_millis(50)),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_with_kubelet(Duration::from_millis(50)).await;
     let client = client_for(&sim).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
     for (name, image, node_selector) in [
@@ -1284,13 +1283,7 @@ async fn pods_behave_as_their_image_says_and_the_kubelet_writes_events() {
 /// `progressDeadlineSeconds` pass, then `ProgressDeadlineExceeded`; rolling back completes it.
 #[tokio::test]
 async fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
-    let sim = KubeSim::start(
-        SimConfig::default()
-            .with_seed(Seed::from_yaml(SEED).unwrap())
-            .with_kubelet_period(Duration::from_millis(100)),
-    )
-    .await
-    .unwrap();
+    let sim = start_sim_with_kubelet(Duration::from_millis(100)).await;
     let client = client_for(&sim).await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "production");
     let progressing = |d: &Deployment| {

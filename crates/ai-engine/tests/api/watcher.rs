@@ -186,6 +186,31 @@ async fn engine(
     }
 }
 
+/// One watching ai-engine over [`cluster`] with `deployments` created first, reporting to a
+/// signal sink.
+struct Watched {
+    cluster: Cluster,
+    received: Received,
+    engine: Engine,
+    _db: aegis_test_support::TestDatabase,
+}
+
+async fn watched(deployments: &[Deployment], overrides: &[(&str, &str)]) -> Watched {
+    let cluster = cluster().await;
+    for d in deployments {
+        create(&cluster.admin, d).await;
+    }
+    let (backend, received) = signal_sink().await;
+    let db = fresh_database("aiwatch").await;
+    let engine = engine(&cluster, &db.url, &backend, overrides).await;
+    Watched {
+        cluster,
+        received,
+        engine,
+        _db: db,
+    }
+}
+
 /// Waits until `received` holds a signal for every deployment in `names`.
 async fn wait_for(received: &Received, names: &[&str], within: Duration) -> Vec<Value> {
     let deadline = Instant::now() + within;
@@ -342,15 +367,16 @@ async fn each_failure_is_reported_once_with_its_cause_and_what_to_do() {
 
 #[tokio::test]
 async fn a_bad_deploy_is_blamed_on_its_rollout_with_the_images_that_changed() {
-    let cluster = cluster().await;
-    create(
-        &cluster.admin,
-        &deployment("checkout", "shop/checkout:1.4", json!({})),
+    let Watched {
+        cluster,
+        received,
+        engine,
+        _db,
+    } = watched(
+        &[deployment("checkout", "shop/checkout:1.4", json!({}))],
+        &[],
     )
     .await;
-    let (backend, received) = signal_sink().await;
-    let db = fresh_database("aiwatch").await;
-    let engine = engine(&cluster, &db.url, &backend, &[]).await;
     // The healthy revision is seen before the bad one rolls out.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let api: Api<Deployment> = Api::namespaced(cluster.admin.clone(), NS);
@@ -393,18 +419,13 @@ async fn a_bad_deploy_is_blamed_on_its_rollout_with_the_images_that_changed() {
 
 #[tokio::test]
 async fn a_crash_loop_back_within_the_cooldown_after_a_restart_is_escalated() {
-    let cluster = cluster().await;
-    create(
-        &cluster.admin,
-        &deployment("worker", "shop/worker:2", json!({})),
-    )
-    .await;
-    let (backend, received) = signal_sink().await;
-    let db = fresh_database("aiwatch").await;
-    let engine = engine(
-        &cluster,
-        &db.url,
-        &backend,
+    let Watched {
+        cluster,
+        received,
+        engine,
+        _db,
+    } = watched(
+        &[deployment("worker", "shop/worker:2", json!({}))],
         &[("WATCHER_EPISODE_QUIET_SECONDS", "1")],
     )
     .await;
@@ -513,22 +534,17 @@ async fn one_replica_leads_and_a_killed_leader_hands_over_within_the_lease() {
 
 #[tokio::test]
 async fn a_rollout_past_its_progress_deadline_is_a_failed_rollout_to_roll_back() {
-    let cluster = cluster().await;
     let mut healthy = deployment("search", "shop/search:3.1", json!({}));
     if let Some(spec) = healthy.spec.as_mut() {
         spec.progress_deadline_seconds = Some(1);
     }
-    create(&cluster.admin, &healthy).await;
-    let (backend, received) = signal_sink().await;
-    let db = fresh_database("aiwatch").await;
     // Readiness alone would take a minute to count: the deadline names the failure first.
-    let engine = engine(
-        &cluster,
-        &db.url,
-        &backend,
-        &[("WATCHER_NOT_READY_SECONDS", "60")],
-    )
-    .await;
+    let Watched {
+        cluster,
+        received,
+        engine,
+        _db,
+    } = watched(&[healthy], &[("WATCHER_NOT_READY_SECONDS", "60")]).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let api: Api<Deployment> = Api::namespaced(cluster.admin.clone(), NS);
     let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "shop/search:unready"}]}}}});
