@@ -1,11 +1,13 @@
 //! kube-sim is a small Kubernetes API server for Aegis tests and the local demo. It speaks the
 //! real Kubernetes API over HTTP or HTTPS for the resources Aegis touches (namespaces, pods
-//! and their logs, deployments with the `scale` subresource, replicasets, and the leases of
-//! leader election), reading JSON and protobuf bodies and answering JSON. It runs a tiny
-//! synchronous controller that keeps replicasets, revisions and pods the way a real cluster
-//! does, and adds what tests need: fault injection, settable per-pod CPU/memory metrics,
-//! container log lines, a request log and a generated kubeconfig. kubectl and kube-rs talk to
-//! it exactly as to a real cluster.
+//! and their logs, events, deployments with the `scale` subresource, replicasets, and the
+//! leases of leader election), reading JSON and protobuf bodies and answering JSON. It runs a
+//! tiny synchronous controller that keeps replicasets, revisions and pods the way a real cluster
+//! does, and a kubelet whose containers behave as their image says (run, crash-loop, be
+//! OOM-killed, fail to pull, fail readiness), writing the Events a real cluster writes. It adds
+//! what tests need: fault injection, settable per-pod CPU/memory metrics, container log lines,
+//! a request log and a generated kubeconfig. kubectl and kube-rs talk to it exactly as to a
+//! real cluster.
 //!
 //! kubectl only sends credentials over TLS, so start with [`SimConfig::with_tls`] (binary:
 //! `--tls`) when kubectl is the client; kube-rs sends the token over plain HTTP too.
