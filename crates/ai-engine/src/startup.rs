@@ -118,7 +118,7 @@ impl Shell for AiEngineShell {
                 identity = %watcher.identity,
                 "Kubernetes watcher started"
             );
-            tasks.extend(crate::watcher::spawn(state.clone(), watcher, client).tasks);
+            tasks.extend(crate::watcher::spawn(state.clone(), watcher, client));
         }
         let mut router = app_router(state.clone());
         if let Some(cors) = service::cors_layer(&state.config.cors_origins, false)

@@ -130,14 +130,7 @@ async fn the_closed_loop_heals_kube_sim_through_the_real_binaries() {
     // 2. A crash-looping pod: restarted, and a Ready replacement appears.
     let pods = c.pods("production", "worker").await.unwrap();
     let victim = pods[0].0.clone();
-    let res = reqwest::Client::new()
-        .post(format!("{}/_sim/crashloop", stack.urls["kube-sim"]))
-        .bearer_auth(&stack.secrets.kube_token)
-        .json(&json!({"namespace": "production", "pod": victim}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    c.crash_pod("production", &victim).await.unwrap();
     assert_eq!(replicas(&c, "worker").await, (2, 1));
     let accepted = c
         .signal(&crashloop_signal("production", "worker", &victim))

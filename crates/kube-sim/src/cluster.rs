@@ -260,12 +260,12 @@ impl Cluster {
 
     /// Sets what containers of `image` do from their next start or kubelet period on,
     /// whatever its tag says.
-    pub fn set_image_behaviour(&self, image: &str, behaviour: crate::kubelet::Behaviour) {
+    pub fn set_image_behaviour(&self, image: &str, behaviour: crate::node::Behaviour) {
         self.with_store(|s| s.set_behaviour(image, behaviour));
     }
 
     /// The behaviours set through [`Cluster::set_image_behaviour`].
-    pub fn image_behaviours(&self) -> crate::kubelet::ImageBehaviours {
+    pub fn image_behaviours(&self) -> crate::node::ImageBehaviours {
         self.with_store(|s| s.image_behaviours().clone())
     }
 
@@ -314,7 +314,10 @@ impl Cluster {
         let obj = self
             .with_store(|s| s.get(Resource::Pod, namespace, pod).cloned())
             .ok_or_else(|| StatusError::not_found(Resource::Pod, pod))?;
-        let names = container_names(&obj);
+        let names: Vec<String> = crate::kubelet::containers(&obj)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         match container {
             Some(name) if names.iter().any(|n| n == name) => Ok(name.to_owned()),
             Some(name) => Err(StatusError::bad_request(format!(
@@ -375,17 +378,4 @@ impl Cluster {
     pub fn clear_requests(&self) {
         lock(&self.inner.requests).clear();
     }
-}
-
-/// The names of a pod's containers, in spec order.
-fn container_names(pod: &Value) -> Vec<String> {
-    pod.pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .map(|containers| {
-            containers
-                .iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }

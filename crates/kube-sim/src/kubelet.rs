@@ -20,12 +20,13 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::events::{self, Event, EventType};
-pub use crate::node::{Behaviour, ImageBehaviours, NODE_LABELS, NODE_NAME, schedulable};
+use crate::node::{Behaviour, NODE_NAME, schedulable};
 use crate::object::{self, now_timestamp};
 use crate::resource::Resource;
 use crate::store::Store;
 
-fn containers(pod: &Value) -> Vec<(String, String)> {
+/// A pod's containers as (name, image), in spec order.
+pub(crate) fn containers(pod: &Value) -> Vec<(String, String)> {
     pod.pointer("/spec/containers")
         .and_then(Value::as_array)
         .map(|cs| {
@@ -43,7 +44,7 @@ fn containers(pod: &Value) -> Vec<(String, String)> {
 pub fn start(store: &mut Store, mut pod: Value) {
     let spec = pod.get("spec").cloned().unwrap_or(Value::Null);
     if !schedulable(&spec) {
-        let status = unschedulable_status(&spec);
+        let status = unschedulable_status();
         if let Some(map) = pod.as_object_mut() {
             map.insert("status".into(), status);
         }
@@ -278,7 +279,7 @@ fn pull_failed(store: &mut Store, pod: &Value, container: &str, image: &str, fir
 }
 
 fn failed_scheduling(store: &mut Store, pod: &Value) {
-    let message = unschedulable_message(pod.get("spec").unwrap_or(&Value::Null));
+    let message = UNSCHEDULABLE.to_owned();
     events::record(
         store,
         &Event {
@@ -313,13 +314,11 @@ fn kubelet_event(
     );
 }
 
-fn unschedulable_message(_spec: &Value) -> String {
-    "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. \
-     preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
-        .to_owned()
-}
+/// The scheduler's message for a pod no node fits.
+const UNSCHEDULABLE: &str = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. \
+     preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
 
-fn unschedulable_status(spec: &Value) -> Value {
+fn unschedulable_status() -> Value {
     json!({
         "phase": "Pending",
         "conditions": [{
@@ -328,7 +327,7 @@ fn unschedulable_status(spec: &Value) -> Value {
             "lastProbeTime": null,
             "lastTransitionTime": now_timestamp(),
             "reason": "Unschedulable",
-            "message": unschedulable_message(spec),
+            "message": UNSCHEDULABLE,
         }],
         "qosClass": "BestEffort",
     })

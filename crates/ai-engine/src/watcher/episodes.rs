@@ -11,8 +11,6 @@ use sqlx::PgPool;
 pub struct Episode {
     /// Row id.
     pub id: i64,
-    /// The failure that opened it.
-    pub failure: String,
     /// When the failure was last seen gone, while it is gone.
     pub cleared_at: Option<DateTime<Utc>>,
 }
@@ -20,7 +18,7 @@ pub struct Episode {
 /// The open episode of `namespace/deployment`, if any.
 pub async fn open(db: &PgPool, namespace: &str, deployment: &str) -> sqlx::Result<Option<Episode>> {
     sqlx::query_as(
-        "SELECT id, failure, cleared_at FROM watch_episodes
+        "SELECT id, cleared_at FROM watch_episodes
          WHERE namespace = $1 AND deployment = $2 AND ended_at IS NULL",
     )
     .bind(namespace)

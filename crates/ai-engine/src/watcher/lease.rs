@@ -114,29 +114,4 @@ impl LeaseLock {
             Err(e) => Err(e),
         }
     }
-
-    /// Gives the lease up when this candidate holds it, so that another takes over at once
-    /// instead of after the lease duration.
-    pub async fn release(&mut self) -> Result<(), kube::Error> {
-        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
-            return Ok(());
-        };
-        let mut spec = lease.spec.clone().unwrap_or_default();
-        if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
-            return Ok(());
-        }
-        spec.holder_identity = None;
-        spec.renew_time = None;
-        spec.acquire_time = None;
-        lease.spec = Some(spec);
-        match self
-            .api
-            .replace(&self.name, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
 }

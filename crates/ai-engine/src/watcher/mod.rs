@@ -55,12 +55,11 @@ use crate::state::AppState;
 /// lease, so it always ends before a rival, which waits a whole lease duration after it last
 /// saw the record change, can take the lease.
 #[derive(Debug, Clone, Default)]
-pub struct Leadership(Arc<std::sync::Mutex<Option<Instant>>>);
+struct Leadership(Arc<std::sync::Mutex<Option<Instant>>>);
 
 impl Leadership {
     /// Whether this replica holds the lease now.
-    #[must_use]
-    pub fn leading(&self) -> bool {
+    fn leading(&self) -> bool {
         self.0
             .lock()
             .is_ok_and(|until| until.is_some_and(|u| Instant::now() < u))
@@ -71,15 +70,6 @@ impl Leadership {
             *current = until;
         }
     }
-}
-
-/// The running watcher: its tasks, and whether it leads.
-#[derive(Debug)]
-pub struct Running {
-    /// The tasks (reflectors, lease, evaluation); aborted on shutdown.
-    pub tasks: Vec<JoinHandle<()>>,
-    /// Whether this replica leads.
-    pub leadership: Leadership,
 }
 
 /// The reflectors of one namespace.
@@ -126,8 +116,9 @@ pub async fn client(cfg: &WatcherConfig) -> anyhow::Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
-/// Starts the watcher: the reflectors, the lease and the evaluation loop.
-pub fn spawn(state: AppState, cfg: WatcherConfig, client: Client) -> Running {
+/// Starts the watcher: the reflectors, the lease and the evaluation loop; its tasks, aborted
+/// on shutdown (the lease then lapses within its duration).
+pub fn spawn(state: AppState, cfg: WatcherConfig, client: Client) -> Vec<JoinHandle<()>> {
     let notify = Arc::new(Notify::new());
     let mut tasks = Vec::new();
     let mut views = Vec::new();
@@ -171,7 +162,7 @@ pub fn spawn(state: AppState, cfg: WatcherConfig, client: Client) -> Running {
         }
         tokio::join!(campaign, evaluation);
     }));
-    Running { tasks, leadership }
+    tasks
 }
 
 /// A reflector over one resource type of one namespace; every change wakes the evaluation.

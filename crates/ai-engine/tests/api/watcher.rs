@@ -20,7 +20,7 @@ use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
-use kube_sim::{KubeSim, RunningSim, SimConfig, kubelet::Behaviour};
+use kube_sim::{KubeSim, RunningSim, SimConfig, node::Behaviour};
 use serde_json::{Value, json};
 
 /// The watcher's read-only token.

@@ -128,7 +128,7 @@ pub(super) async fn crashloop(State(state): State<AppState>, body: Bytes) -> Res
 #[serde(deny_unknown_fields)]
 struct ImageBehaviour {
     image: String,
-    behaviour: crate::kubelet::Behaviour,
+    behaviour: crate::node::Behaviour,
 }
 
 pub(super) async fn set_image_behaviour(State(state): State<AppState>, body: Bytes) -> Response {
