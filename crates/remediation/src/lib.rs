@@ -16,7 +16,7 @@
 //! ```
 //! use aegis_remediation::{Move, Status, operator};
 //!
-//! // An admin approves an incident that waits for approval: its action runs.
+//! // An operator approves an incident that waits for approval: its action runs.
 //! let approved = operator::approve(Status::AwaitingApproval).unwrap();
 //! assert_eq!(approved, Move::Approve);
 //! assert_eq!(approved.to(), Status::Executing);

@@ -2,6 +2,7 @@
 //! it as training data. Each check here is the whole rule; the routes only extract the
 //! request, call these and answer.
 
+use crate::guardrail::Blocked;
 use crate::status::Status;
 use crate::transition::Move;
 
@@ -17,8 +18,9 @@ pub enum Refused {
 }
 
 /// The move that approving an incident in `status` makes: its planned action runs. The
-/// guardrails are not applied again, because the approval is the human decision they
-/// defer to.
+/// plan is made again against the cluster as it is now, and the guardrails are checked again
+/// (see [`gate`]): an approval given minutes after the request must not act on a deployment
+/// that was acted on meanwhile, unless the approver says so explicitly.
 ///
 /// # Errors
 /// [`Refused::NotAwaitingApproval`] unless the incident awaits approval.
@@ -42,8 +44,105 @@ pub fn reject(status: Status) -> Result<Move, Refused> {
     }
 }
 
-/// The longest rejection reason, in characters.
+/// The longest rejection, approval or override reason, in characters.
 pub const MAX_REASON_CHARS: usize = 1000;
+
+/// What an approver asked for: why, and whether to act even where a guardrail holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    reason: Option<String>,
+    override_guardrails: bool,
+}
+
+/// An approval request that breaks a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidApproval {
+    /// The reason is too long.
+    #[error("reason must be at most 1000 characters")]
+    ReasonTooLong,
+    /// Overriding the guardrails without saying why.
+    #[error("overrideGuardrails needs a reason: say why the guardrails should not hold")]
+    OverrideWithoutReason,
+}
+
+impl Approval {
+    /// An approval with an optional `reason` (trimmed; blank counts as none), overriding the
+    /// guardrails when `override_guardrails`, which needs a reason.
+    ///
+    /// # Errors
+    /// [`InvalidApproval`] for a reason over [`MAX_REASON_CHARS`] characters, or an override
+    /// without a reason.
+    pub fn new(
+        reason: Option<String>,
+        override_guardrails: bool,
+    ) -> Result<Approval, InvalidApproval> {
+        let reason = reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty());
+        if reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+        {
+            return Err(InvalidApproval::ReasonTooLong);
+        }
+        if override_guardrails && reason.is_none() {
+            return Err(InvalidApproval::OverrideWithoutReason);
+        }
+        Ok(Approval {
+            reason,
+            override_guardrails,
+        })
+    }
+
+    /// Why, if the approver said.
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// Whether the approver overrides a guardrail that holds.
+    #[must_use]
+    pub fn overrides(&self) -> bool {
+        self.override_guardrails
+    }
+}
+
+/// How an approval passes the guardrails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Check them and take the action slot: no guardrail held when the approval was given.
+    Enforce,
+    /// Take the slot without checking: the approver overrode them, with a reason.
+    Override,
+}
+
+/// The gate of an approval: the approver's override skips the check; otherwise the guardrails
+/// are enforced as for an automatic action.
+#[must_use]
+pub fn gate(approval: &Approval) -> Gate {
+    if approval.override_guardrails {
+        Gate::Override
+    } else {
+        Gate::Enforce
+    }
+}
+
+/// What an approval refused by a guardrail tells the approver: which one held, and how to act
+/// anyway.
+#[must_use]
+pub fn blocked_approval(blocked: Blocked) -> String {
+    let held = match blocked {
+        Blocked::Cooldown { seconds_left } => {
+            format!("the cooldown holds for another {seconds_left} s")
+        }
+        Blocked::Capped { actions } => {
+            format!("the namespace had {actions} actions in the last hour, its cap")
+        }
+    };
+    format!(
+        "{held}; approve with overrideGuardrails and a reason to act anyway, or wait and approve again"
+    )
+}
 
 /// A reason longer than [`MAX_REASON_CHARS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -127,6 +226,39 @@ mod tests {
         assert_eq!(rejection_reason(Some(longest.clone())), Ok(Some(longest)));
         let over = "a".repeat(MAX_REASON_CHARS + 1);
         assert_eq!(rejection_reason(Some(over)), Err(ReasonTooLong));
+    }
+
+    #[test]
+    fn an_override_needs_a_reason_and_a_blank_reason_is_none() {
+        assert_eq!(
+            Approval::new(None, true),
+            Err(InvalidApproval::OverrideWithoutReason)
+        );
+        assert_eq!(
+            Approval::new(Some("   ".into()), true),
+            Err(InvalidApproval::OverrideWithoutReason)
+        );
+        let plain = Approval::new(Some("  ".into()), false).unwrap();
+        assert_eq!((plain.reason(), gate(&plain)), (None, Gate::Enforce));
+        let forced = Approval::new(Some(" pager says so ".into()), true).unwrap();
+        assert_eq!(forced.reason(), Some("pager says so"));
+        assert_eq!(gate(&forced), Gate::Override);
+        assert_eq!(
+            Approval::new(Some("a".repeat(MAX_REASON_CHARS + 1)), false),
+            Err(InvalidApproval::ReasonTooLong)
+        );
+    }
+
+    #[test]
+    fn a_blocked_approval_names_the_guardrail_and_the_way_out() {
+        let cooldown = blocked_approval(Blocked::Cooldown { seconds_left: 42 });
+        assert!(
+            cooldown.starts_with("the cooldown holds for another 42 s"),
+            "{cooldown}"
+        );
+        assert!(cooldown.contains("overrideGuardrails"), "{cooldown}");
+        let cap = blocked_approval(Blocked::Capped { actions: 6 });
+        assert!(cap.contains("6 actions"), "{cap}");
     }
 
     #[test]

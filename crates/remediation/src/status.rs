@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub enum Status {
     /// Recorded; analysis and the policy decision may be under way.
     Open,
-    /// An action is planned and waits for an admin.
+    /// An action is planned and waits for an admin or operator.
     AwaitingApproval,
     /// The executor call is under way.
     Executing,
@@ -35,11 +35,13 @@ pub enum Status {
     Escalated,
     /// Deliberately not acted on: policy, mode, dry run or a guardrail.
     Suppressed,
+    /// Nobody approved or rejected the planned action in time.
+    Expired,
 }
 
 impl Status {
     /// Every status, in the order the API lists them.
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Open,
         Status::AwaitingApproval,
         Status::Executing,
@@ -49,6 +51,7 @@ impl Status {
         Status::Failed,
         Status::Escalated,
         Status::Suppressed,
+        Status::Expired,
     ];
 
     /// The text form, as stored and sent.
@@ -64,6 +67,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Escalated => "escalated",
             Status::Suppressed => "suppressed",
+            Status::Expired => "expired",
         }
     }
 
@@ -77,7 +81,8 @@ impl Status {
             | Status::Rejected
             | Status::Failed
             | Status::Escalated
-            | Status::Suppressed => false,
+            | Status::Suppressed
+            | Status::Expired => false,
         }
     }
 
@@ -110,12 +115,14 @@ pub enum Step {
     Plan,
     /// The executor validated the action without applying it.
     DryRun,
-    /// The action waits for an admin.
+    /// The action waits for an admin or operator.
     ApprovalRequired,
-    /// An admin approved the action.
+    /// An admin or operator approved the action.
     Approved,
-    /// An admin rejected the incident.
+    /// An admin or operator rejected the incident.
     Rejected,
+    /// The approval was not given in time.
+    Expired,
     /// The action was committed to.
     Execute,
     /// The executor answered.
@@ -132,7 +139,7 @@ pub enum Step {
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 16] = [
+    pub const ALL: [Step; 17] = [
         Step::Signal,
         Step::AlertResolved,
         Step::Analysis,
@@ -143,6 +150,7 @@ impl Step {
         Step::ApprovalRequired,
         Step::Approved,
         Step::Rejected,
+        Step::Expired,
         Step::Execute,
         Step::Outcome,
         Step::Verify,
@@ -165,6 +173,7 @@ impl Step {
             Step::ApprovalRequired => "approval_required",
             Step::Approved => "approved",
             Step::Rejected => "rejected",
+            Step::Expired => "expired",
             Step::Execute => "execute",
             Step::Outcome => "outcome",
             Step::Verify => "verify",
@@ -267,7 +276,14 @@ mod tests {
         let closed: Vec<_> = Status::closed().map(Status::as_str).collect();
         assert_eq!(
             closed,
-            ["resolved", "rejected", "failed", "escalated", "suppressed"]
+            [
+                "resolved",
+                "rejected",
+                "failed",
+                "escalated",
+                "suppressed",
+                "expired"
+            ]
         );
     }
 }

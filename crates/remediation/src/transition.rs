@@ -13,14 +13,16 @@ pub enum Move {
     Analyse,
     /// Open → open: the policy decision is recorded while nothing else has decided.
     RecordPolicy,
-    /// Open → awaiting approval: the planned action waits for an admin.
+    /// Open → awaiting approval: the planned action waits for an admin or operator.
     AskApproval,
     /// Open → executing: the loop commits to the action on its own.
     Act,
-    /// Awaiting approval → executing: an admin approved the planned action.
+    /// Awaiting approval → executing: an admin or operator approved the planned action.
     Approve,
-    /// Open or awaiting approval → rejected: an admin declined to act.
+    /// Open or awaiting approval → rejected: an admin or operator declined to act.
     Reject,
+    /// Awaiting approval → expired: nobody decided before the approval timed out.
+    Expire,
     /// Executing → verifying: the executor applied the action.
     ActionSucceeded,
     /// Verifying → resolved: the deployment recovered.
@@ -35,13 +37,14 @@ pub enum Move {
 
 impl Move {
     /// Every move.
-    pub const ALL: [Move; 11] = [
+    pub const ALL: [Move; 12] = [
         Move::Analyse,
         Move::RecordPolicy,
         Move::AskApproval,
         Move::Act,
         Move::Approve,
         Move::Reject,
+        Move::Expire,
         Move::ActionSucceeded,
         Move::Resolve,
         Move::Suppress,
@@ -57,6 +60,7 @@ impl Move {
             Move::AskApproval => Status::AwaitingApproval,
             Move::Act | Move::Approve => Status::Executing,
             Move::Reject => Status::Rejected,
+            Move::Expire => Status::Expired,
             Move::ActionSucceeded => Status::Verifying,
             Move::Resolve => Status::Resolved,
             Move::Suppress => Status::Suppressed,
@@ -72,7 +76,7 @@ impl Move {
             Move::Analyse | Move::RecordPolicy | Move::AskApproval | Move::Act | Move::Suppress => {
                 matches!(status, Status::Open)
             }
-            Move::Approve => matches!(status, Status::AwaitingApproval),
+            Move::Approve | Move::Expire => matches!(status, Status::AwaitingApproval),
             Move::Reject => matches!(status, Status::Open | Status::AwaitingApproval),
             Move::ActionSucceeded => matches!(status, Status::Executing),
             Move::Resolve => matches!(status, Status::Verifying),
@@ -104,7 +108,7 @@ mod tests {
     use Status::*;
 
     /// Every legal (from, to) pair; everything else is illegal.
-    const LEGAL: [(Status, Status); 17] = [
+    const LEGAL: [(Status, Status); 18] = [
         (Open, Open),
         (Open, AwaitingApproval),
         (Open, Executing),
@@ -114,6 +118,7 @@ mod tests {
         (Open, Escalated),
         (AwaitingApproval, Executing),
         (AwaitingApproval, Rejected),
+        (AwaitingApproval, Expired),
         (AwaitingApproval, Failed),
         (AwaitingApproval, Escalated),
         (Executing, Verifying),
@@ -146,6 +151,7 @@ mod tests {
         assert_eq!(starts(Move::Act), [Open]);
         assert_eq!(starts(Move::Approve), [AwaitingApproval]);
         assert_eq!(starts(Move::Reject), [Open, AwaitingApproval]);
+        assert_eq!(starts(Move::Expire), [AwaitingApproval]);
         assert_eq!(starts(Move::ActionSucceeded), [Executing]);
         assert_eq!(starts(Move::Resolve), [Verifying]);
         assert_eq!(starts(Move::Suppress), [Open]);
