@@ -106,9 +106,27 @@ ensure_schemathesis() {
   "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
+# The notification tests' receivers, pinned, in their own virtualenv outside the clone (the
+# tests look for it there, or at NOTIFY_VENV): `standardwebhooks` verifies signed webhooks as
+# receivers do, and `aiosmtpd` is the local SMTP receiver.
+NOTIFY_VENV="${NOTIFY_VENV:-/var/cache/aegis/notify-venv}"
+NOTIFY_PACKAGES=("standardwebhooks==1.3.0" "aiosmtpd==1.4.6")
+ensure_notify_receivers() {
+  if [ -x "$NOTIFY_VENV/bin/python" ] \
+    && "$NOTIFY_VENV/bin/pip" freeze 2>/dev/null | grep -qx "standardwebhooks==1.3.0" \
+    && "$NOTIFY_VENV/bin/pip" freeze 2>/dev/null | grep -qx "aiosmtpd==1.4.6"; then
+    return
+  fi
+  say "installing ${NOTIFY_PACKAGES[*]} into $NOTIFY_VENV"
+  mkdir -p "$(dirname "$NOTIFY_VENV")"
+  python3 -m venv "$NOTIFY_VENV"
+  "$NOTIFY_VENV/bin/pip" install --quiet --disable-pip-version-check "${NOTIFY_PACKAGES[@]}"
+}
+
 ensure_postgres
 ensure_redis
 ensure_tools
 ensure_schemathesis
+ensure_notify_receivers
 ensure_databases
 say "PostgreSQL $PGHOST:$PGPORT and Redis $REDIS_HOST:$REDIS_PORT are up; tools and databases are ready"

@@ -28,6 +28,7 @@
 //! | `POLICY_*` (evaluate access, decision cache, audit writer) | see [`crate::policy::config`] | |
 //! | `REMEDIATION_*`, `ALERTMANAGER_WEBHOOK_TOKEN` (the loop) | see [`crate::remediation::config`] | |
 //! | auth, passwords, rate limits, lockout, reset mail, bootstrap admin | see [`crate::auth::config`] | |
+//! | `NOTIFY_*`, `PUBLIC_URL` (notification delivery) | see [`crate::notify::config`] | |
 
 use std::time::Duration;
 
@@ -107,6 +108,8 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// Remediation-loop settings.
     pub remediation: crate::remediation::RemediationConfig,
+    /// Notification delivery.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Config {
@@ -178,6 +181,7 @@ impl Config {
             auth: crate::auth::config::AuthConfig::from_env(env, app_env)?,
             policy: crate::policy::PolicyConfig::from_env(env)?,
             remediation: crate::remediation::RemediationConfig::from_env(env, app_env)?,
+            notify: crate::notify::NotifyConfig::from_env(env)?,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod realtime;
 pub mod remediation;

@@ -1,7 +1,7 @@
 //! The backend's metric families, all registered at start-up.
 
 use aegis_common::metrics::{Metrics, MetricsError};
-use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec};
 
 /// Handles to the backend's own families (the HTTP ones live in [`Metrics`]).
 #[derive(Debug, Clone)]
@@ -30,6 +30,15 @@ pub struct BackendMetrics {
     pub remediation_verifications: IntCounterVec,
     /// `remediation_loop_duration_seconds{action}`: signal to executor answer.
     pub remediation_loop_duration: HistogramVec,
+    /// `remediation_mode{mode}`: 1 for the global mode in force, 0 for the others.
+    pub remediation_mode: IntGaugeVec,
+    /// `remediation_mode_namespace_overrides{mode}`: namespaces with their own mode, by mode.
+    pub remediation_mode_overrides: IntGaugeVec,
+    /// `notification_deliveries_total{channel,result}`: attempts by channel type and result
+    /// (`delivered`, `retry`, `dead`).
+    pub notification_deliveries: IntCounterVec,
+    /// `notification_outbox_backlog`: events not yet routed plus deliveries not yet made.
+    pub notification_backlog: IntGauge,
 }
 
 impl BackendMetrics {
@@ -88,6 +97,25 @@ impl BackendMetrics {
                 "remediation_verifications_total",
                 "Post-action verifications by result (resolved or escalated)",
                 &["result"],
+            )?,
+            remediation_mode: metrics.int_gauge_vec(
+                "remediation_mode",
+                "The global remediation mode in force (1) and the others (0)",
+                &["mode"],
+            )?,
+            remediation_mode_overrides: metrics.int_gauge_vec(
+                "remediation_mode_namespace_overrides",
+                "Namespaces with a remediation mode of their own, by mode",
+                &["mode"],
+            )?,
+            notification_deliveries: metrics.counter_vec(
+                "notification_deliveries_total",
+                "Notification delivery attempts by channel type and result (delivered, retry, dead)",
+                &["channel", "result"],
+            )?,
+            notification_backlog: metrics.int_gauge(
+                "notification_outbox_backlog",
+                "Notification events not yet routed plus deliveries not yet made",
             )?,
             remediation_loop_duration: metrics.histogram_vec(
                 "remediation_loop_duration_seconds",

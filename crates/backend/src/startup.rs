@@ -35,6 +35,8 @@ pub type Application = service::Application<BackendShell>;
 pub struct BackendShell {
     /// Decisions and executor calls in flight are let finish.
     remediation: crate::remediation::Remediator,
+    /// Attempts in flight are let finish; the rest are retried by whichever replica runs.
+    notifier: crate::notify::Notifier,
     /// Flushed after the server stops, so no evaluation's audit row is lost.
     policy_audit: crate::policy::audit::AuditWriter,
 }
@@ -131,8 +133,16 @@ impl Shell for BackendShell {
             realtime.clone(),
             backend_metrics.clone(),
         );
+        let notifier = crate::notify::Notifier::new(
+            config.notify.clone(),
+            db.clone(),
+            auth.mailer.clone(),
+            backend_metrics.clone(),
+        )
+        .context("failed to build the notification client")?;
         let state = AppState::new(crate::state::Shared {
             remediation,
+            notifier,
             auth,
             config: Arc::new(config),
             db,
@@ -148,6 +158,12 @@ impl Shell for BackendShell {
         if let Err(e) = crate::auth::bootstrap_admin(&state.auth).await {
             tracing::error!(error = %format!("{e:#}"), "failed to create the bootstrap admin");
         }
+        // The environment's mode is the initial value: once a mode is stored, it wins.
+        if let Err(e) =
+            crate::db::modes::seed_global(&state.db, state.config.remediation.mode).await
+        {
+            tracing::error!(error = %e, "failed to store the initial remediation mode");
+        }
         match crate::remediation::engine::resume(&state.remediation).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -158,6 +174,9 @@ impl Shell for BackendShell {
                 tracing::error!(error = %e, "failed to resume unfinished remediation incidents")
             }
         }
+        crate::remediation::expiry::spawn(&state.remediation);
+        crate::remediation::mode::spawn_export(&state.remediation);
+        state.notifier.spawn();
         let router = app_router(state.clone())
             // Outside the JSON envelope: Socket.IO answers are not API error bodies. A layer,
             // not a route: it is in neither the router's paths nor the document.
@@ -179,6 +198,7 @@ impl Shell for BackendShell {
             .context("failed to hand the port from start-up to the service")?;
         let shell = BackendShell {
             remediation: state.remediation.clone(),
+            notifier: state.notifier.clone(),
             policy_audit,
         };
         Ok(Application::new(bound, state, shell))
@@ -188,6 +208,7 @@ impl Shell for BackendShell {
     /// evaluations are queued for audit), then every queued evaluation is written.
     async fn wind_down(self) {
         self.remediation.shutdown(Duration::from_secs(30)).await;
+        self.notifier.shutdown(Duration::from_secs(10)).await;
         self.policy_audit.shutdown(Duration::from_secs(30)).await;
     }
 }

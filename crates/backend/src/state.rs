@@ -63,4 +63,6 @@ pub struct Shared {
     pub realtime: crate::realtime::Hub,
     /// The remediation loop's settings and background tasks.
     pub remediation: crate::remediation::Remediator,
+    /// The notification dispatcher.
+    pub notifier: crate::notify::Notifier,
 }

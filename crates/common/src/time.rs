@@ -34,6 +34,20 @@ pub mod serde_millis {
     }
 }
 
+/// Serialises an optional timestamp as an [`rfc3339_millis`] string, or `null`.
+///
+/// # Errors
+/// Only the serializer's own.
+pub fn serde_millis_opt<S: serde::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_str(&rfc3339_millis(*at)),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,9 +28,9 @@ use sqlx::PgPool;
 
 pub use client::ClientInfo;
 pub use principal::{
-    Admin, AdminOrAuditor, AdminOrUser, AuthUser, NotAuditor, PUBLIC_ROUTES, Principal,
-    RequireRole, Role, RoleSet, ServiceKey, ServiceOrRole, authenticate, require_auth,
-    user_from_access_token,
+    Admin, AdminOrAuditor, AdminOrUser, Approvers, AuthUser, IncidentReaders, NotAuditor,
+    PUBLIC_ROUTES, Principal, RequireRole, Role, RoleSet, ServiceKey, ServiceOrRole, authenticate,
+    require_auth, user_from_access_token,
 };
 pub use rate_limit::RateLimit;
 

@@ -48,7 +48,7 @@ pub const PUBLIC_ROUTES: &[&str] = &[
     "/alerts/webhook/alertmanager",
 ];
 
-/// The four roles.
+/// The five roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Full access.
@@ -59,11 +59,20 @@ pub enum Role {
     Auditor,
     /// Service accounts.
     Service,
+    /// On-call: reads incidents, approves and rejects actions, switches the remediation
+    /// mode; no user administration and no policy changes.
+    Operator,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [Role::Admin, Role::User, Role::Auditor, Role::Service];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::User,
+        Role::Auditor,
+        Role::Service,
+        Role::Operator,
+    ];
 
     /// Its name in the `roles` table.
     #[must_use]
@@ -73,6 +82,7 @@ impl Role {
             Role::User => "user",
             Role::Auditor => "auditor",
             Role::Service => "service",
+            Role::Operator => "operator",
         }
     }
 
@@ -349,6 +359,21 @@ impl RoleSet for Admin {
 pub struct AdminOrAuditor;
 impl RoleSet for AdminOrAuditor {
     const ROLES: &'static [Role] = &[Role::Admin, Role::Auditor];
+}
+
+/// `admin` or `operator`: who decides what remediation does (approve, reject, label, the
+/// remediation mode).
+#[derive(Debug, Clone, Copy)]
+pub struct Approvers;
+impl RoleSet for Approvers {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Operator];
+}
+
+/// `admin`, `auditor` or `operator`: who reads incidents and the remediation mode.
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentReaders;
+impl RoleSet for IncidentReaders {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Auditor, Role::Operator];
 }
 
 /// `admin` or `user` (writers such as alert updates).

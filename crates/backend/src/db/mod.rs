@@ -4,6 +4,8 @@ pub mod alerts;
 pub mod audit;
 pub mod incidents;
 pub mod logs;
+pub mod modes;
+pub mod notifications;
 pub mod policies;
 pub mod policy_audit;
 pub mod predictions;
@@ -14,6 +16,13 @@ pub mod users;
 
 /// The backend's migrations, embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Whether `err` says the connection itself failed (an I/O or TLS error): another connection
+/// may well succeed. Whether repeating the work is safe is the caller's to judge.
+#[must_use]
+pub fn is_broken_connection(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::Tls(_))
+}
 
 /// Whether `err` is a unique-constraint violation (mapped to 409 where it happens).
 #[must_use]

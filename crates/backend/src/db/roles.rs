@@ -11,7 +11,7 @@ use uuid::Uuid;
 pub struct RoleRow {
     /// Id.
     pub id: Uuid,
-    /// `admin`, `user`, `auditor` or `service`.
+    /// `admin`, `user`, `auditor`, `service` or `operator`.
     pub name: String,
     /// Description.
     pub description: Option<String>,

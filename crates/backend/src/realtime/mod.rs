@@ -25,7 +25,7 @@ pub enum Audience {
     /// Every authenticated client.
     #[default]
     Everyone,
-    /// Clients whose user may read incidents through REST (admins and auditors).
+    /// Clients whose user may read incidents through REST (admins, auditors, operators).
     IncidentReaders,
 }
 

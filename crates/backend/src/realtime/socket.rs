@@ -2,7 +2,7 @@
 //! (`auth.token` in the handshake, else `?token=`) of an active user may connect; others get a
 //! connect error `{"message": "Unauthorized"}`. Each [`super::Hub`] event goes to the sockets
 //! allowed to see it as one argument `{event, data}`: `remediation` only to users who may read
-//! incidents through REST (admins, auditors), everything else to every socket.
+//! incidents through REST (admins, auditors, operators), everything else to every socket.
 //!
 //! A socket lives no longer than what authenticated it:
 //! - at its access token's expiry it is disconnected, unless the client sent a fresh token
@@ -113,9 +113,10 @@ fn expiry(claims: &Claims) -> DateTime<Utc> {
 }
 
 fn reads_incidents(roles: &[Role]) -> bool {
+    use crate::auth::RoleSet as _;
     roles
         .iter()
-        .any(|r| matches!(r, Role::Admin | Role::Auditor))
+        .any(|r| crate::auth::IncidentReaders::ROLES.contains(r))
 }
 
 async fn authenticate(

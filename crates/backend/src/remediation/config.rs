@@ -2,7 +2,8 @@
 //!
 //! | Variable | Default | Meaning |
 //! |---|---|---|
-//! | `REMEDIATION_MODE` | `dry_run` | `off` (record incidents only), `dry_run`, `approval` or `auto`; a policy's `remediationMode` can only make it stricter |
+//! | `REMEDIATION_MODE` | `dry_run` | the initial global mode: `off` (record incidents only), `dry_run`, `approval` or `auto`. It is stored the first time a backend starts on its database; after that `PUT /remediation/mode` changes it at run time. A namespace's own mode and a policy's `remediationMode` can only make it stricter |
+//! | `REMEDIATION_APPROVAL_TIMEOUT_SECONDS` | `1800` | an action waiting for approval longer than this expires (the incident becomes `expired`, and the next signal opens a new one) |
 //! | `REMEDIATION_COOLDOWN_SECONDS` | `300` | no second action on the same deployment within this time |
 //! | `REMEDIATION_MAX_ACTIONS_PER_NAMESPACE_PER_HOUR` | `6` | cap on actions per namespace in any rolling hour |
 //! | `REMEDIATION_VERIFY_DELAY_SECONDS` | `120` | wait before checking that an action worked |
@@ -21,8 +22,10 @@ use secrecy::{ExposeSecret, SecretString};
 /// The loop's settings.
 #[derive(Debug, Clone)]
 pub struct RemediationConfig {
-    /// The global mode.
+    /// The initial global mode (the stored one wins once there is one).
     pub mode: RemediationMode,
+    /// How long an action waits for approval before it expires.
+    pub approval_timeout: Duration,
     /// Cooldown per target.
     pub cooldown: Duration,
     /// Actions per namespace per rolling hour.
@@ -80,6 +83,13 @@ impl RemediationConfig {
                 "must be a number of at least 1",
             ));
         }
+        let approval_timeout: u64 = env.parse("REMEDIATION_APPROVAL_TIMEOUT_SECONDS", &[], 1800)?;
+        if !(1..=604_800).contains(&approval_timeout) {
+            return Err(ConfigError::invalid(
+                "REMEDIATION_APPROVAL_TIMEOUT_SECONDS",
+                "must be between 1 and 604800 (7 days)",
+            ));
+        }
         let alertmanager_token =
             env.secret("ALERTMANAGER_WEBHOOK_TOKEN", &[], AppEnv::Development)?;
         if app_env.is_production()
@@ -94,6 +104,7 @@ impl RemediationConfig {
         }
         Ok(Self {
             mode,
+            approval_timeout: Duration::from_secs(approval_timeout),
             cooldown: Duration::from_secs(env.parse(
                 "REMEDIATION_COOLDOWN_SECONDS",
                 &[],
@@ -123,11 +134,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_follow_contract_10() {
+    fn defaults_are_cautious() {
         let cfg =
             RemediationConfig::from_env(&Env::from_pairs::<&str, &str>([]), AppEnv::Development)
                 .unwrap();
         assert_eq!(cfg.mode, RemediationMode::DryRun);
+        assert_eq!(cfg.approval_timeout, Duration::from_secs(1800));
         assert_eq!(cfg.cooldown, Duration::from_secs(300));
         assert_eq!(cfg.max_actions_per_namespace_per_hour, 6);
         assert_eq!(cfg.verify_delay, Duration::from_secs(120));
@@ -147,6 +159,7 @@ mod tests {
             ("REMEDIATION_SCALE_FACTOR", "NaN"),
             ("REMEDIATION_APPROVAL_SCALE_RATIO", "0.9"),
             ("REMEDIATION_MAX_ACTIONS_PER_NAMESPACE_PER_HOUR", "-3"),
+            ("REMEDIATION_APPROVAL_TIMEOUT_SECONDS", "0"),
         ] {
             let err = RemediationConfig::from_env(&Env::from_pairs([(name, value)]), AppEnv::Test)
                 .unwrap_err();

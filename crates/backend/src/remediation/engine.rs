@@ -24,6 +24,7 @@ pub(crate) use super::steps::{emit, trace_of};
 
 use super::{
     analysis::{analyse, read_replicas, replicas_plan},
+    mode,
     outcome::execute,
     remediator::Remediator,
     signal::window_of,
@@ -109,14 +110,16 @@ pub async fn resume(state: &Remediator) -> Result<usize, sqlx::Error> {
 /// Steps 1–4 and, in `auto` mode, 5–6.
 async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Error> {
     let config = state.config.clone();
-    if config.mode == RemediationMode::Off {
+    // The kill switch, as stored now: a change made through any replica applies here.
+    let switch = mode::current(state, &incident.namespace).await?;
+    if switch.mode == RemediationMode::Off {
         note(
             state,
             incident.id,
             Step::Decision,
             json!({
                 "mode": "off",
-                "reason": "REMEDIATION_MODE is off: the incident is recorded and no action is considered",
+                "reason": format!("{}: the incident is recorded and no action is considered", switch.reason),
             }),
         )
         .await?;
@@ -234,7 +237,7 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
     }
     // 4. Mode and plan. The replicas a scale needs are read while the policy step is written:
     // the read changes nothing, and an incident that moved on meanwhile just drops it.
-    let mode = config
+    let mode = switch
         .mode
         .stricter(policy_mode.unwrap_or(RemediationMode::Auto));
     let (advanced, replicas) = tokio::join!(
@@ -330,10 +333,25 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
         RemediationMode::Approval | RemediationMode::Auto
             if mode == RemediationMode::Approval || blast.is_some() =>
         {
+            let expires = chrono::Utc::now()
+                + chrono::Duration::from_std(config.approval_timeout)
+                    .unwrap_or_else(|_| chrono::Duration::days(7));
             let mut details = planned;
             details["reason"] = json!(blast.unwrap_or_else(|| {
-                "REMEDIATION_MODE or the policy asks for approval".to_owned()
+                if switch.mode == RemediationMode::Approval {
+                    format!("{}: every action waits for approval", switch.reason)
+                } else {
+                    format!(
+                        "policy {} asks for approval",
+                        policy_name.as_deref().unwrap_or("-")
+                    )
+                }
             }));
+            details["expiresAt"] = json!(aegis_common::time::rfc3339_millis(expires));
+            let patch = IncidentPatch {
+                approval_expires_at: Some(expires),
+                ..patch
+            };
             let waiting = Transition {
                 to: Move::AskApproval,
                 step: Step::ApprovalRequired,
@@ -362,6 +380,70 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
         }
     }
     Ok(())
+}
+
+/// What approving finds when it looks again.
+#[derive(Debug)]
+pub enum Replan {
+    /// The action may run, with these parameters (a scale's target recomputed from the
+    /// replicas the deployment has now).
+    Ready {
+        /// The `actionParams` to send.
+        params: serde_json::Map<String, Value>,
+        /// The replicas read now, for a scale.
+        current_replicas: Option<i32>,
+    },
+    /// The mode in force now does not let an approval act (`off` or `dry_run`).
+    ModeForbids(String),
+    /// The plan no longer applies (the deployment is gone, or already at its bound): the
+    /// incident was closed here, failed or escalated with an alert.
+    Closed,
+}
+
+/// Checks an approval against the present: the mode in force for the incident's namespace,
+/// and the plan made again against the cluster as it is now.
+pub async fn replan(state: &Remediator, incident: &Incident) -> Result<Replan, sqlx::Error> {
+    let switch = mode::current(state, &incident.namespace).await?;
+    if !matches!(
+        switch.mode,
+        RemediationMode::Approval | RemediationMode::Auto
+    ) {
+        return Ok(Replan::ModeForbids(format!(
+            "{}: an approval does not act while it is",
+            switch.reason
+        )));
+    }
+    let planned = incident
+        .action_params
+        .clone()
+        .and_then(|p| match p {
+            Value::Object(map) => Some(map),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let action = incident
+        .recommended_action
+        .as_deref()
+        .and_then(parse_action);
+    let action_type = incident
+        .action_type
+        .as_deref()
+        .and_then(aegis_common::contracts::ActionType::parse);
+    let (Some(action), Some(action_type)) = (action, action_type) else {
+        return Ok(Replan::Ready {
+            params: planned,
+            current_replicas: None,
+        });
+    };
+    let trace = trace_of(incident);
+    let read = read_replicas(state, incident, action, switch.mode, &trace).await;
+    let Some((current, target)) = replicas_plan(state, incident, action, read).await? else {
+        return Ok(Replan::Closed);
+    };
+    Ok(Replan::Ready {
+        params: plan::action_params(action_type, &incident.subject(), target, false),
+        current_replicas: current,
+    })
 }
 
 fn mode_patch(mode: RemediationMode) -> IncidentPatch {

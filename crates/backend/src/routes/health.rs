@@ -86,6 +86,10 @@ pub struct HealthReport {
     pub error: BTreeMap<String, ComponentStatus>,
     /// Every check.
     pub details: BTreeMap<String, ComponentStatus>,
+    /// The remediation mode in force: `{"global": mode, "namespaces": {namespace: mode}}`
+    /// (absent when the database could not be read).
+    #[serde(rename = "remediationMode", skip_serializing_if = "Option::is_none")]
+    pub remediation_mode: Option<serde_json::Value>,
 }
 
 /// `ready` or `not_ready`.
@@ -183,10 +187,27 @@ async fn health_check(State(state): State<AppState>) -> Response {
             .await,
         )
     };
-    let (db, redis, ai) = tokio::join!(database(&state), redis, ai);
+    let modes = tokio::time::timeout(CHECK_TIMEOUT, crate::db::modes::all(&state.db));
+    let (db, redis, ai, modes) = tokio::join!(database(&state), redis, ai, modes);
     let mut checks = vec![db, redis];
     checks.extend(ai);
-    let (status, body) = health::report(&checks);
+    let (status, mut body) = health::report(&checks);
+    // The kill switch's position, so that a glance at health says whether Aegis acts.
+    if let (Ok(Ok(modes)), Some(map)) = (modes, body.as_object_mut()) {
+        let global = modes
+            .iter()
+            .find(|s| s.scope == crate::db::modes::GLOBAL)
+            .map_or(state.remediation.config.mode, |s| s.mode);
+        let namespaces: serde_json::Map<String, serde_json::Value> = modes
+            .iter()
+            .filter(|s| s.scope != crate::db::modes::GLOBAL)
+            .map(|s| (s.scope.clone(), json!(s.mode.as_str())))
+            .collect();
+        map.insert(
+            "remediationMode".into(),
+            json!({"global": global.as_str(), "namespaces": namespaces}),
+        );
+    }
     (status, Json(body)).into_response()
 }
 

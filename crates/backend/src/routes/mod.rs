@@ -10,9 +10,11 @@ pub mod docs;
 pub mod executor;
 pub mod health;
 pub mod logs;
+pub mod notifications;
 pub mod policy;
 mod query;
 pub mod remediation;
+pub mod remediation_mode;
 pub mod roles;
 pub mod settings;
 pub mod users;
@@ -40,6 +42,8 @@ pub fn api(state: AppState) -> OpenApiRouter {
         .merge(logs::router())
         .merge(policy::router())
         .merge(remediation::router())
+        .merge(remediation_mode::router())
+        .merge(notifications::router())
         .merge(alertmanager::router());
     // Deny-by-default: every route merged above is authenticated unless
     // listed in `auth::PUBLIC_ROUTES`; the document says so for each operation.

@@ -27,10 +27,17 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::docs::{Forbidden, RateLimited, ServerError, Unauthorized};
 use crate::{
-    auth::{Admin, AdminOrAuditor, RateLimit, RequireRole, ServiceOrRole, validate::Violations},
+    auth::{
+        Admin, Approvers, IncidentReaders, RateLimit, RequireRole, ServiceOrRole,
+        validate::Violations,
+    },
     clients::ai_engine::AiEngineError,
-    db::incidents::{
-        self, Guard, Guarded, Incident, IncidentEvent, IncidentFilter, IncidentPatch, Transition,
+    db::{
+        audit::{self, NewAuditEvent},
+        incidents::{
+            self, Guard, Guarded, Incident, IncidentEvent, IncidentFilter, IncidentPatch,
+            Transition,
+        },
     },
     error::{ApiError, Json, UuidPath},
     realtime::RemediationEvent,
@@ -286,54 +293,174 @@ async fn incident_body(state: &AppState, id: uuid::Uuid) -> Result<Value, ApiErr
     Ok(body)
 }
 
-/// `POST .../:id/approve` (admin): runs the planned action of an `awaiting_approval` incident.
-/// The guardrails are not re-applied: the approval is the human decision they defer to.
+/// `POST .../:id/approve` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ApproveBody {
+    /// Why; required with `overrideGuardrails`. At most 1000 characters.
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    reason: Option<String>,
+    /// Act even where a guardrail (cooldown, hourly cap) holds. Recorded with the approver
+    /// and the reason in the timeline and the audit.
+    #[serde(default)]
+    override_guardrails: bool,
+}
+
+/// An optional JSON body: empty or blank is the default.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}").into()))
+}
+
+/// `POST .../:id/approve` (admin, operator): runs the planned action of an
+/// `awaiting_approval` incident, after checking it against the present: the mode in force,
+/// the plan made again from the cluster's current state, and the guardrails, which only an
+/// explicit override with a reason bypasses.
 #[utoipa::path(post, path = "/remediation/incidents/{id}/approve", tag = "remediation", operation_id = "approve_incident",
-    description = "Runs the planned action of an `awaiting_approval` incident (admin); the guardrails defer to this decision.",
+    summary = "Approve a planned action",
+    description = "Runs the planned action of an `awaiting_approval` incident (admin, operator). The mode in force must be `approval` or `auto`; a scale is planned again from the replicas the deployment has now; the guardrails (cooldown, hourly cap) are checked again and only `overrideGuardrails` with a reason bypasses them. The body is optional.",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The incident's id (a UUID)")),
+    request_body(content = Option<ApproveBody>, description = "Optional: why, and whether to override the guardrails"),
     responses(
         (status = 200, description = "Approved; the action runs in the background", body = IncidentDetail),
-        (status = 400, description = "The id is not a UUID", body = BackendErrorBody),
+        (status = 400, description = "The id is not a UUID, an invalid body, or an override without a reason", body = BackendErrorBody),
         (status = 404, description = "No such incident", body = BackendErrorBody),
-        (status = 409, description = "The incident is not (or no longer) awaiting approval", body = BackendErrorBody),
+        (status = 409, description = "Not (or no longer) awaiting approval; the mode in force forbids acting; a guardrail holds; or the plan no longer applies", body = BackendErrorBody),
         Unauthorized, Forbidden, RateLimited, ServerError,
     ))]
 async fn approve(
     State(state): State<AppState>,
-    admin: RequireRole<Admin>,
+    approver: RequireRole<Approvers>,
     _: RateLimit,
     UuidPath(id): UuidPath,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let admin = admin.into_inner();
+    let approver = approver.into_inner();
+    let body: ApproveBody = optional_body(&body)?;
+    let approval = operator::Approval::new(body.reason, body.override_guardrails)
+        .map_err(|e| ApiError::BadRequest(e.to_string().into()))?;
     let incident = load(&state, id).await?;
-    let approval = operator::approve(incident.status)
+    let approval_move = operator::approve(incident.status)
         .map_err(|refused| ApiError::Conflict(format!("Incident {id} {refused}")))?;
-    let details = json!({"approvedBy": admin.email, "actionType": incident.action_type, "actionParams": incident.action_params});
+    let (params, current_replicas) = match engine::replan(&state.remediation, &incident).await? {
+        engine::Replan::Ready {
+            params,
+            current_replicas,
+        } => (params, current_replicas),
+        engine::Replan::ModeForbids(reason) => {
+            return Err(ApiError::Conflict(format!(
+                "Incident {id} was not approved: {reason}"
+            )));
+        }
+        engine::Replan::Closed => {
+            let now = load(&state, id).await?;
+            return Err(ApiError::Conflict(format!(
+                "Incident {id} was not approved: the plan no longer applies to the cluster, and the incident is now {} (see its timeline)",
+                now.status
+            )));
+        }
+    };
+    let params = Value::Object(params);
+    let mut details = json!({
+        "approvedBy": approver.email,
+        "reason": approval.reason(),
+        "actionType": incident.action_type,
+        "actionParams": params,
+    });
+    if incident.action_params.as_ref() != Some(&params) {
+        details["plannedParams"] = json!(incident.action_params);
+        details["replanned"] = json!(true);
+    }
+    if let Some(current) = current_replicas {
+        details["currentReplicas"] = json!(current);
+    }
     let patch = IncidentPatch {
-        decided_by: Some(admin.email.clone()),
+        decided_by: Some(approver.email.clone()),
+        action_params: Some(params),
         ..IncidentPatch::default()
     };
+    let config = &state.remediation.config;
+    let enforce = Guard::Enforce {
+        cooldown_seconds: i64::try_from(config.cooldown.as_secs()).unwrap_or(i64::MAX),
+        max_per_hour: config.max_actions_per_namespace_per_hour,
+        take: true,
+    };
+    // The slot is taken in the statement that moves the incident: an approval that loses
+    // to a concurrent rejection or expiry takes none.
     let approved = Transition {
-        to: approval,
+        to: approval_move,
         step: Step::Approved,
         details: &details,
         patch: &patch,
     };
-    // The slot is taken in the statement that moves the incident: an approval that loses
-    // to a concurrent rejection takes none.
-    let Guarded::Moved(moved) =
-        incidents::guarded_transition(&state.db, &incident, Guard::Force, &approved).await?
-    else {
-        return Err(ApiError::Conflict(format!(
-            "Incident {id} is no longer awaiting approval"
-        )));
+    let mut overridden = None;
+    let moved =
+        match incidents::guarded_transition(&state.db, &incident, enforce, &approved).await? {
+            Guarded::Blocked(blocked) if approval.overrides() => {
+                let held = operator::blocked_approval(blocked);
+                let held = held.split(';').next().unwrap_or_default().to_owned();
+                details["override"] = json!({
+                    "guardrail": held,
+                    "by": approver.email,
+                    "reason": approval.reason(),
+                });
+                overridden = Some(held);
+                let forced = Transition {
+                    to: approval_move,
+                    step: Step::Approved,
+                    details: &details,
+                    patch: &patch,
+                };
+                incidents::guarded_transition(&state.db, &incident, Guard::Force, &forced).await?
+            }
+            other => other,
+        };
+    let (incident, event) = match moved {
+        Guarded::Moved(moved) => *moved,
+        Guarded::Blocked(blocked) => {
+            return Err(ApiError::Conflict(format!(
+                "Incident {id} was not approved: {}",
+                operator::blocked_approval(blocked)
+            )));
+        }
+        Guarded::MovedOn => {
+            return Err(ApiError::Conflict(format!(
+                "Incident {id} is no longer awaiting approval"
+            )));
+        }
     };
-    let (incident, event) = *moved;
     engine::emit(&state.remediation, &incident, &event);
+    audit::record(
+        &state.db,
+        NewAuditEvent {
+            event_type: if overridden.is_some() {
+                "remediation_approved_with_override"
+            } else {
+                "remediation_approved"
+            },
+            user_id: Some(approver.id),
+            entity_type: Some("incident"),
+            entity_id: Some(id.to_string()),
+            details: event.details.clone(),
+            ..NewAuditEvent::default()
+        },
+    )
+    .await;
+    let mut reason = format!("approved by {}", approver.email);
+    if let Some(text) = approval.reason() {
+        reason.push_str(&format!(": {text}"));
+    }
+    if let Some(held) = &overridden {
+        reason.push_str(&format!(" (guardrail overridden: {held})"));
+    }
     let decision = PolicyDecisionSummary {
         allowed: true,
-        reason: format!("approved by {}", admin.email),
+        reason,
         applied_policies: incident.policy_name.clone().into_iter().collect(),
         decision_id: incident.decision_id.map(|id| id.to_string()),
         explanation: None,
@@ -352,10 +479,11 @@ struct RejectBody {
     reason: Option<String>,
 }
 
-/// `POST .../:id/reject` (admin): closes an `open` or `awaiting_approval` incident without
-/// acting. The body (`{"reason"}`) is optional.
+/// `POST .../:id/reject` (admin, operator): closes an `open` or `awaiting_approval` incident
+/// without acting. The body (`{"reason"}`) is optional.
 #[utoipa::path(post, path = "/remediation/incidents/{id}/reject", tag = "remediation", operation_id = "reject_incident",
-    description = "Closes an `open` or `awaiting_approval` incident without acting (admin). The body is optional.",
+    summary = "Reject an incident",
+    description = "Closes an `open` or `awaiting_approval` incident without acting (admin, operator). The body is optional.",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The incident's id (a UUID)")),
     request_body(content = Option<RejectBody>, description = "Optional: why"),
@@ -368,19 +496,13 @@ struct RejectBody {
     ))]
 async fn reject(
     State(state): State<AppState>,
-    admin: RequireRole<Admin>,
+    admin: RequireRole<Approvers>,
     _: RateLimit,
     UuidPath(id): UuidPath,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let admin = admin.into_inner();
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<RejectBody>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("invalid body: {e}").into()))?
-            .reason
-    };
+    let reason = optional_body::<RejectBody>(&body)?.reason;
     let reason = operator::rejection_reason(reason)
         .map_err(|e| ApiError::BadRequest(e.to_string().into()))?;
     let incident = load(&state, id).await?;
@@ -404,6 +526,18 @@ async fn reject(
         )));
     };
     engine::emit(&state.remediation, &incident, &event);
+    audit::record(
+        &state.db,
+        NewAuditEvent {
+            event_type: "remediation_rejected",
+            user_id: Some(admin.id),
+            entity_type: Some("incident"),
+            entity_id: Some(id.to_string()),
+            details: event.details.clone(),
+            ..NewAuditEvent::default()
+        },
+    )
+    .await;
     Ok(axum::Json(incident_body(&state, id).await?).into_response())
 }
 
@@ -415,10 +549,11 @@ struct LabelBody {
     failure_type: String,
 }
 
-/// `POST .../:id/label` (admin): the operator's verdict, forwarded to the ai-engine as
+/// `POST .../:id/label` (admin, operator): the operator's verdict, forwarded to the ai-engine as
 /// training data with the incident's window. Answers the engine's `201 {id, label}`.
 #[utoipa::path(post, path = "/remediation/incidents/{id}/label", tag = "remediation", operation_id = "label_incident",
-    description = "The operator's verdict, sent to the ai-engine as training data with the incident's metric window (admin). Answers the engine's `201 {id, label}`.",
+    summary = "Label an incident as training data",
+    description = "The operator's verdict, sent to the ai-engine as training data with the incident's metric window (admin, operator). Answers the engine's `201 {id, label}`.",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The incident's id (a UUID)")),
     request_body = LabelBody,
@@ -431,7 +566,7 @@ struct LabelBody {
     ))]
 async fn label(
     State(state): State<AppState>,
-    admin: RequireRole<Admin>,
+    admin: RequireRole<Approvers>,
     _: RateLimit,
     UuidPath(id): UuidPath,
     aegis_common::http::Json(body, _): Json<LabelBody>,
@@ -499,7 +634,8 @@ fn detail_text(body: &Value) -> String {
 }
 
 #[utoipa::path(get, path = "/remediation/incidents", tag = "remediation", operation_id = "list_incidents",
-    description = "Incidents, newest first (admin, auditor).",
+    summary = "List incidents",
+    description = "Incidents, newest first (admin, auditor, operator).",
     security(("bearerAuth" = [])),
     params(
         ("status" = Option<String>, Query, description = "Comma-separated incident statuses"),
@@ -513,7 +649,7 @@ fn detail_text(body: &Value) -> String {
     ))]
 async fn list(
     State(state): State<AppState>,
-    _: RequireRole<AdminOrAuditor>,
+    _: RequireRole<IncidentReaders>,
     _: RateLimit,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -567,7 +703,8 @@ async fn list(
 }
 
 #[utoipa::path(get, path = "/remediation/incidents/{id}", tag = "remediation", operation_id = "get_incident",
-    description = "One incident with its timeline (admin, auditor).",
+    summary = "Show an incident with its timeline",
+    description = "One incident with its timeline (admin, auditor, operator).",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The incident's id (a UUID)")),
     responses(
@@ -578,7 +715,7 @@ async fn list(
     ))]
 async fn show(
     State(state): State<AppState>,
-    _: RequireRole<AdminOrAuditor>,
+    _: RequireRole<IncidentReaders>,
     _: RateLimit,
     UuidPath(id): UuidPath,
 ) -> Result<Response, ApiError> {

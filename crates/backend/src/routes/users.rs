@@ -479,7 +479,7 @@ async fn set_roles(
     v.check(roles.is_empty(), "roles must contain at least 1 elements");
     v.check(
         roles.iter().any(|r| Role::parse(r).is_none()),
-        "each value in roles must be one of the following values: admin, user, auditor, service",
+        "each value in roles must be one of the following values: admin, user, auditor, service, operator",
     );
     let mut unique = roles.clone();
     unique.sort();

@@ -4,6 +4,7 @@
 
 mod ai_proxy;
 mod alerts;
+mod approvals;
 mod auth;
 mod auth_support;
 mod contracts;
@@ -12,6 +13,8 @@ mod executor_route;
 mod health;
 mod helpers;
 mod logs;
+mod notifications;
+mod notify_support;
 mod openapi;
 mod pg_restart;
 mod policy;

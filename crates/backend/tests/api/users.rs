@@ -496,7 +496,7 @@ async fn a_role_less_user_counts_as_user_and_cannot_reach_admin_routes() {
         .iter()
         .map(|r| r["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["admin", "auditor", "service", "user"]);
+    assert_eq!(names, ["admin", "auditor", "operator", "service", "user"]);
     assert_eq!(app.get("/api/v1/policy/roles/list").await.status(), 401);
 }
 

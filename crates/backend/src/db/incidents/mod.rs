@@ -10,7 +10,7 @@
 
 use aegis_remediation::{Status, Step, plan::Subject};
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -18,13 +18,6 @@ use uuid::Uuid;
 /// The text forms of `statuses`, as `text[]` parameters take them.
 fn texts(statuses: impl Iterator<Item = Status>) -> Vec<String> {
     statuses.map(|s| s.as_str().to_owned()).collect()
-}
-
-fn opt_millis<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => s.serialize_str(&aegis_common::time::rfc3339_millis(*at)),
-        None => s.serialize_none(),
-    }
 }
 
 /// An incident as the API returns it.
@@ -82,17 +75,21 @@ pub struct Incident {
     /// The executor's audit row id.
     pub executor_audit_id: Option<String>,
     /// When an action against the cluster was committed to.
-    #[serde(serialize_with = "opt_millis")]
+    #[serde(serialize_with = "aegis_common::time::serde_millis_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub acted_at: Option<DateTime<Utc>>,
     /// When verification is due.
-    #[serde(serialize_with = "opt_millis")]
+    #[serde(serialize_with = "aegis_common::time::serde_millis_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub verify_at: Option<DateTime<Utc>>,
     /// Who approved or rejected it.
     pub decided_by: Option<String>,
+    /// While it awaits approval: when the approval expires.
+    #[serde(serialize_with = "aegis_common::time::serde_millis_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub approval_expires_at: Option<DateTime<Utc>>,
     /// When it was resolved.
-    #[serde(serialize_with = "opt_millis")]
+    #[serde(serialize_with = "aegis_common::time::serde_millis_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<DateTime<Utc>>,
 }
@@ -207,6 +204,7 @@ macro_rules! incident {
             acted_at: $r.acted_at,
             verify_at: $r.verify_at,
             decided_by: $r.decided_by,
+            approval_expires_at: $r.approval_expires_at,
             resolved_at: $r.resolved_at,
         })
     }};
@@ -255,6 +253,7 @@ macro_rules! query_stepped {
                i.decision_id AS "decision_id?", i.policy_name AS "policy_name?",
                i.executor_audit_id AS "executor_audit_id?", i.acted_at AS "acted_at?",
                i.verify_at AS "verify_at?", i.decided_by AS "decided_by?",
+               i.approval_expires_at AS "approval_expires_at?",
                e.id AS "event_id!", e.at AS "event_at!", e.step AS "event_step!",
                e.status AS "event_status!", e.details AS "event_details!"
           FROM i CROSS JOIN e"#,
@@ -351,6 +350,21 @@ pub async fn signals_since(
         Step::Signal.as_str(),
     )
     .fetch_one(db)
+    .await
+}
+
+/// Up to `limit` incidents whose approval has expired, soonest first. The caller moves each
+/// with a compare-and-set, so an approval that lands first wins.
+#[tracing::instrument(skip(db))]
+pub async fn approvals_expired(db: &PgPool, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM incidents \
+          WHERE status = $1 AND approval_expires_at <= now() \
+          ORDER BY approval_expires_at LIMIT $2",
+        Status::AwaitingApproval.as_str(),
+        limit,
+    )
+    .fetch_all(db)
     .await
 }
 

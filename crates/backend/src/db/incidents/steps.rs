@@ -102,6 +102,8 @@ pub struct IncidentPatch {
     pub verify_at: Option<DateTime<Utc>>,
     /// Approver or rejecter.
     pub decided_by: Option<String>,
+    /// When a requested approval expires.
+    pub approval_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A status change of one step: the move (from one of its starting statuses to its
@@ -162,6 +164,7 @@ pub(super) async fn apply(
                    executor_audit_id = COALESCE($11, executor_audit_id),
                    verify_at = COALESCE($12, verify_at),
                    decided_by = COALESCE($13, decided_by),
+                   approval_expires_at = COALESCE($21, approval_expires_at),
                    acted_at = CASE WHEN $14 THEN now() ELSE acted_at END
              WHERE id = $1 AND status = ANY($2)
                AND ($17::text IS NULL OR (
@@ -197,6 +200,7 @@ pub(super) async fn apply(
         gate.as_ref().map(|g| g.deployment),
         gate.as_ref().map(|g| g.cooldown_seconds.max(0)),
         gate.as_ref().map(|g| g.max_per_hour.max(0)),
+        patch.approval_expires_at,
     )
     .fetch_optional(db)
     .await?;

@@ -55,8 +55,20 @@ pub(super) async fn forgot_password(
     // A failure there is logged; the caller was told nothing it could act on anyway.
     let state = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = request_reset(&state, &email, &client).await {
-            tracing::error!(error = %e, "failed to record a password-reset request");
+        // A statement sent on a pooled connection that broke while idle (PostgreSQL restarted,
+        // a link dropped) fails before it is run; each failure takes one such connection out
+        // of the pool, so trying again as often as the pool can hold connections reaches a
+        // live one, and the request is not lost.
+        let attempts = state.config.db.max_connections.saturating_add(1);
+        for attempt in 1..=attempts {
+            match request_reset(&state, &email, &client).await {
+                Err(ApiError::Db(e)) if db::is_broken_connection(&e) && attempt < attempts => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "failed to record a password-reset request");
+                    break;
+                }
+                Ok(()) => break,
+            }
         }
     });
     Ok(axum::Json(SuccessMessage::new(
