@@ -89,6 +89,30 @@ impl Client {
         json_of(res, "create policy").await.map(drop)
     }
 
+    /// `POST` of `body` to a backend path as the admin; the answer's JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.backend))
+            .bearer_auth(&self.access_token)
+            .json(body)
+            .send()
+            .await?;
+        json_of(res, path).await
+    }
+
+    /// `PUT /api/v1/remediation/mode`: the kill switch, with a reason.
+    pub async fn set_mode(&self, mode: &str, reason: &str) -> anyhow::Result<Value> {
+        let res = self
+            .http
+            .put(format!("{}/api/v1/remediation/mode", self.backend))
+            .bearer_auth(&self.access_token)
+            .json(&json!({"mode": mode, "reason": reason}))
+            .send()
+            .await?;
+        json_of(res, "set the remediation mode").await
+    }
+
     /// `POST /api/v1/remediation/signals` with the service key (what the ai-engine feed
     /// sends); the 202 body.
     pub async fn signal(&self, signal: &Value) -> anyhow::Result<Value> {

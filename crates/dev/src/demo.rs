@@ -14,6 +14,10 @@
 //! fault injection) and rolls the api out to an image that crashes, as a deploy pipeline
 //! would. The watcher names the cause; the rollback in production waits for an admin, and the
 //! launcher approves it through the API, as an admin would, and says so.
+//!
+//! Every notification the backend sends goes to a local receiver the launcher runs
+//! ([`Notices`]), printed after each scene; a fourth scene turns the kill switch off, shows a
+//! signal recorded and not acted on, and turns it back on.
 
 use std::time::Duration;
 
@@ -23,9 +27,13 @@ use serde_json::{Value, json};
 
 use crate::{
     Stack,
-    client::{Client, prometheus_range},
+    client::{Client, cpu_signal, prometheus_range},
+    notices::{Notice, Notices},
     stack::FeedOptions,
 };
+
+/// How long to wait for a scene's notifications.
+const NOTIFIED_WITHIN: Duration = Duration::from_secs(5);
 
 /// How often the demo's feed runs, in seconds.
 const FEED_INTERVAL_SECONDS: u64 = 2;
@@ -99,8 +107,8 @@ const SETTLED: &[&str] = &[
     "awaiting_approval",
 ];
 
-/// Plays the three scenes and prints their timelines.
-pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
+/// Plays the four scenes and prints their timelines and notifications.
+pub async fn play(stack: &Stack, client: &Client, notices: &Notices) -> anyhow::Result<()> {
     for policy in policies() {
         client.ensure_policy(&policy).await?;
     }
@@ -124,6 +132,9 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
                 );
             }
             print_audit(client, &incident).await?;
+            notices
+                .print_after(resolved("production/api"), NOTIFIED_WITHIN)
+                .await;
         }
         None => println!(
             "   Skipped: Prometheus is not installed, so nothing scrapes the api's CPU (apt-get install prometheus)."
@@ -148,6 +159,9 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     print_timeline(&incident);
     print_state("worker", &before, &pods_line(client).await?);
     print_audit(client, &incident).await?;
+    notices
+        .print_after(resolved("production/worker"), NOTIFIED_WITHIN)
+        .await;
 
     println!("\n   Scene 3: a bad deploy");
     println!("   ---------------------");
@@ -174,6 +188,61 @@ pub async fn play(stack: &Stack, client: &Client) -> anyhow::Result<()> {
     print_timeline(&incident);
     print_state("api", &before, &revision_line(client, "api").await?);
     print_audit(client, &incident).await?;
+    notices
+        .print_after(resolved("production/api"), NOTIFIED_WITHIN)
+        .await;
+
+    println!("\n   Scene 4: the kill switch");
+    println!("   ------------------------");
+    kill_switch(client).await?;
+    notices
+        .print_after(
+            |n| n.event_type == "aegis.mode_changed" && n.summary.ends_with("now auto"),
+            NOTIFIED_WITHIN,
+        )
+        .await;
+    Ok(())
+}
+
+/// Whether a notification says the incident of `workload` resolved.
+fn resolved(workload: &'static str) -> impl Fn(&Notice) -> bool {
+    move |n| n.event_type == "aegis.resolved" && n.summary.ends_with(workload)
+}
+
+/// Turns remediation off, shows a signal recorded and not acted on, and turns it back on.
+async fn kill_switch(client: &Client) -> anyhow::Result<()> {
+    client
+        .set_mode("off", "demo: a change freeze starts")
+        .await?;
+    println!(
+        "   An operator turns remediation off everywhere: PUT /api/v1/remediation/mode {{\"mode\": \"off\"}}. Every backend replica reads it before its next decision."
+    );
+    let before = deployment_line(client, "api").await?;
+    let accepted = client
+        .signal(&cpu_signal("production", "api", 97.0, 10))
+        .await?;
+    let id = s(&accepted["incidentId"]);
+    println!("   A CPU anomaly on production/api arrives (incident {id}).");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let incident = loop {
+        let incident = client.incident(&id).await?;
+        let decided = incident["timeline"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|e| e["step"] == "decision"));
+        if decided {
+            break incident;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "incident {id} was not decided within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    print_timeline(&incident);
+    print_state("api", &before, &deployment_line(client, "api").await?);
+    client.decide(&id, "reject").await?;
+    println!("   The operator closes it by hand (POST .../reject) and turns remediation back on.");
+    client.set_mode("auto", "demo: the freeze is over").await?;
     Ok(())
 }
 
@@ -481,6 +550,19 @@ fn describe(incident: &Value, event: &Value) -> String {
             s(&d["actionType"]),
             s(&d["actionParams"]),
             s(&d["mode"]),
+        ),
+        "approved" => format!(
+            "approved by {}{}{}",
+            s(&d["approvedBy"]),
+            d["reason"]
+                .as_str()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+            if d["replanned"] == true {
+                format!(" (planned again: {})", s(&d["actionParams"]))
+            } else {
+                String::new()
+            }
         ),
         "outcome" if d["success"] == true => format!(
             "executor succeeded (audit row {}); verifying at {}",

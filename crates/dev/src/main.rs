@@ -6,6 +6,7 @@ use aegis_dev::{
     Stack, StackOptions,
     client::Client,
     demo,
+    notices::Notices,
     preflight::{self, DataTier},
 };
 use serde_json::Value;
@@ -160,8 +161,13 @@ async fn run(keep: bool) -> anyhow::Result<()> {
         println!("   {name:<10} {path:<16} {status}");
     }
 
-    println!("\n5. An incident, end to end (REMEDIATION_MODE=auto):");
-    if let Err(e) = demo::play(&stack, &client).await {
+    let notices = Notices::start().await?;
+    notices.subscribe(&client).await?;
+    println!(
+        "\n5. Incidents, end to end (REMEDIATION_MODE=auto); notifications go to a local receiver at {}:",
+        notices.url()
+    );
+    if let Err(e) = demo::play(&stack, &client, &notices).await {
         println!("\n   The incident did not play out: {e:#}");
         println!("   Backend log tail:\n{}", stack.log_tail("backend", 20));
         stack.stop().await;

@@ -368,10 +368,12 @@ async fn approve(
     let params = Value::Object(params);
     let mut details = json!({
         "approvedBy": approver.email,
-        "reason": approval.reason(),
         "actionType": incident.action_type,
         "actionParams": params,
     });
+    if let Some(reason) = approval.reason() {
+        details["reason"] = json!(reason);
+    }
     if incident.action_params.as_ref() != Some(&params) {
         details["plannedParams"] = json!(incident.action_params);
         details["replanned"] = json!(true);
