@@ -16,6 +16,9 @@ ALTER TABLE incidents ADD CONSTRAINT incidents_status_check CHECK (status IN (
     'open', 'awaiting_approval', 'executing', 'verifying',
     'resolved', 'rejected', 'failed', 'escalated', 'suppressed', 'expired'));
 ALTER TABLE incidents ADD COLUMN approval_expires_at timestamptz NULL;
+-- Incidents already waiting when this version starts get the default timeout from now.
+UPDATE incidents SET approval_expires_at = now() + interval '30 minutes'
+ WHERE status = 'awaiting_approval';
 -- The expiry sweep reads only the incidents that wait.
 CREATE INDEX incidents_approval_expires_idx ON incidents (approval_expires_at)
     WHERE status = 'awaiting_approval';

@@ -162,7 +162,7 @@ pub struct Channel {
     pub config: Value,
     /// Whether a secret is stored (it is never returned).
     pub has_secret: bool,
-    /// Disabled channels receive nothing.
+    /// A disabled channel is routed no new event (deliveries already made still go out).
     pub enabled: bool,
     /// Created.
     #[serde(with = "aegis_common::time::serde_millis")]
@@ -529,23 +529,32 @@ pub struct Due {
     pub secret: Option<SecretString>,
 }
 
-/// Leases up to `limit` due deliveries for one attempt each: their next attempt moves
-/// `lease_seconds` ahead (so a replica that dies mid-attempt leaves them due again then) and
-/// their attempt count goes up. Replicas skip each other's rows.
-#[tracing::instrument(skip(db))]
+/// Leases up to `limit` due deliveries for one attempt each, at most `per_channel` of one
+/// channel and none of the channels in `busy`: their next attempt moves `lease_seconds` ahead
+/// (so a replica that dies mid-attempt leaves them due again then) and their attempt count
+/// goes up. Replicas skip each other's rows.
+#[tracing::instrument(skip(db, busy))]
 pub async fn claim_due(
     db: &PgPool,
     limit: i64,
+    per_channel: i64,
+    busy: &[Uuid],
     lease_seconds: f64,
 ) -> Result<Vec<Due>, sqlx::Error> {
     let rows = sqlx::query(
-        "WITH c AS (
+        "WITH due AS (
+            SELECT id, channel_id, next_attempt_at FROM notification_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= now() AND channel_id <> ALL($3)
+             ORDER BY next_attempt_at LIMIT $1 * 4 FOR UPDATE SKIP LOCKED),
+          ranked AS (
+            SELECT id, next_attempt_at,
+                   row_number() OVER (PARTITION BY channel_id ORDER BY next_attempt_at) AS n
+              FROM due),
+          c AS (
             UPDATE notification_deliveries d
                SET attempts = attempts + 1,
                    next_attempt_at = now() + make_interval(secs => $2)
-             WHERE id IN (SELECT id FROM notification_deliveries
-                           WHERE status = 'pending' AND next_attempt_at <= now()
-                           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+             WHERE id IN (SELECT id FROM ranked WHERE n <= $4 ORDER BY next_attempt_at LIMIT $1)
             RETURNING d.id, d.event_id, d.channel_id, d.attempts, d.created_at)
          SELECT c.id, c.event_id, c.channel_id, c.attempts, c.created_at,
                 e.event_type, e.incident_id, e.severity, e.namespace, e.payload,
@@ -557,6 +566,8 @@ pub async fn claim_due(
     )
     .bind(limit)
     .bind(lease_seconds)
+    .bind(busy)
+    .bind(per_channel)
     .fetch_all(db)
     .await?;
     rows.iter()
@@ -582,6 +593,19 @@ pub async fn claim_due(
             })
         })
         .collect()
+}
+
+/// Gives a leased delivery back unattempted: due now, its attempt not counted.
+#[tracing::instrument(skip(db))]
+pub async fn release(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notification_deliveries SET next_attempt_at = now(), attempts = attempts - 1 \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .execute(db)
+    .await
+    .map(|_| ())
 }
 
 /// Marks a delivery delivered.
@@ -629,6 +653,22 @@ pub async fn backlog(db: &PgPool) -> Result<i64, sqlx::Error> {
     )
     .fetch_one(db)
     .await
+}
+
+/// Deletes events older than `days` days whose deliveries are all settled (delivered or
+/// dead), with their deliveries; answers how many events went.
+#[tracing::instrument(skip(db))]
+pub async fn prune(db: &PgPool, days: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "DELETE FROM notification_events e \
+          WHERE e.created_at < now() - make_interval(days => $1::int) AND e.routed_at IS NOT NULL \
+            AND NOT EXISTS (SELECT 1 FROM notification_deliveries d \
+                             WHERE d.event_id = e.id AND d.status = 'pending')",
+    )
+    .bind(i32::try_from(days).unwrap_or(i32::MAX))
+    .execute(db)
+    .await?
+    .rows_affected())
 }
 
 /// A delivery as the API shows it.

@@ -367,13 +367,16 @@ async fn post(request: reqwest::RequestBuilder) -> Result<(), SendError> {
     if status.is_success() {
         return Ok(());
     }
-    let body: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect();
+    // At most 1 KiB of the answer is read: enough to say why, never a receiver's whole page.
+    let mut response = response;
+    let mut raw = Vec::new();
+    while raw.len() < 1024 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => raw.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let body: String = String::from_utf8_lossy(&raw).chars().take(200).collect();
     let message = format!("the receiver answered {status}: {body}");
     if status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429) {
         Err(SendError::Retry(message))

@@ -8,6 +8,7 @@
 //! | `NOTIFY_DEAD_AFTER_SECONDS` | `3600` | a delivery still failing this long after its event becomes `dead` (shown by `GET /notifications/deliveries?status=dead`) |
 //! | `NOTIFY_MAX_IN_FLIGHT` | `16` | attempts in flight per replica, so a slow channel holds only its own |
 //! | `NOTIFY_ALERTMANAGER_HOLD_SECONDS` | `86400` | how long a failed or escalated incident stays a firing Alertmanager alert |
+//! | `NOTIFY_RETENTION_DAYS` | `30` | events older than this, with nothing left to deliver, are deleted with their deliveries |
 //! | `PUBLIC_URL` | `http://localhost:3000` | the backend's address as people reach it: notifications link to incidents under it |
 
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct NotifyConfig {
     pub max_in_flight: usize,
     /// How long a failed or escalated incident fires in Alertmanager.
     pub alertmanager_hold: Duration,
+    /// Days an event is kept once nothing is left to deliver.
+    pub retention_days: i64,
     /// The backend's public base URL, without a trailing slash.
     pub public_url: String,
 }
@@ -64,6 +67,10 @@ impl NotifyConfig {
             "NOTIFY_ALERTMANAGER_HOLD_SECONDS",
             env.parse("NOTIFY_ALERTMANAGER_HOLD_SECONDS", &[], 86_400)?,
         )?;
+        let retention = positive(
+            "NOTIFY_RETENTION_DAYS",
+            env.parse("NOTIFY_RETENTION_DAYS", &[], 30)?,
+        )?;
         let public_url = env.string("PUBLIC_URL", &[], "http://localhost:3000");
         let parsed = reqwest::Url::parse(&public_url)
             .map_err(|e| ConfigError::invalid("PUBLIC_URL", e.to_string()))?;
@@ -80,6 +87,7 @@ impl NotifyConfig {
             dead_after: Duration::from_secs(dead),
             max_in_flight: usize::try_from(in_flight).unwrap_or(usize::MAX),
             alertmanager_hold: Duration::from_secs(hold),
+            retention_days: i64::try_from(retention).unwrap_or(i64::MAX),
             public_url: public_url.trim_end_matches('/').to_owned(),
         })
     }

@@ -4,9 +4,9 @@
 //! (an incident's status change, a mode change). Every replica runs one dispatcher, which
 //! every [`NotifyConfig::poll`]:
 //! 1. routes new events: one delivery row per enabled channel of every matching route;
-//! 2. leases the due deliveries it has room for and attempts each in a task of its own, so
-//!    a slow or dead channel holds only its own attempts, never another channel's and never
-//!    the remediation loop;
+//! 2. leases the due deliveries it has room for and attempts each in a task of its own; a
+//!    channel has at most a quarter of the attempts in flight, so a slow channel holds only
+//!    its own share, never another channel's and never the remediation loop;
 //! 3. records the outcome: delivered, due again after an exponential backoff with jitter, or
 //!    dead once the event is older than [`NotifyConfig::dead_after`] or the receiver refused it.
 //!
@@ -18,7 +18,10 @@ pub mod channels;
 pub mod config;
 pub mod signing;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use chrono::Utc;
 use sqlx::PgPool;
@@ -37,6 +40,9 @@ use crate::{
 /// Events routed per cycle.
 const ROUTE_BATCH: i64 = 500;
 
+/// How often each replica deletes events past their retention.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The dispatcher's handle.
 #[derive(Debug, Clone)]
 pub struct Notifier(Arc<Parts>);
@@ -50,6 +56,9 @@ pub struct Parts {
     mailer: Mailer,
     metrics: BackendMetrics,
     in_flight: Arc<Semaphore>,
+    /// Attempts in flight per channel, each at most [`Parts::per_channel`].
+    channels: Mutex<HashMap<uuid::Uuid, Arc<Semaphore>>>,
+    per_channel: usize,
     tasks: TaskTracker,
     stop: CancellationToken,
 }
@@ -69,6 +78,7 @@ impl Notifier {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
+        let per_channel = (config.max_in_flight / 4).max(1);
         Ok(Self(Arc::new(Parts {
             config,
             db,
@@ -76,6 +86,8 @@ impl Notifier {
             mailer,
             metrics,
             in_flight,
+            channels: Mutex::new(HashMap::new()),
+            per_channel,
             tasks: TaskTracker::new(),
             stop: CancellationToken::new(),
         })))
@@ -97,9 +109,16 @@ impl Notifier {
     pub fn spawn(&self) {
         let me = self.clone();
         self.0.tasks.spawn(async move {
+            let mut pruned = tokio::time::Instant::now();
             loop {
                 if let Err(e) = me.cycle().await {
                     tracing::warn!(error = %e, "notification dispatch failed; retrying");
+                }
+                if pruned.elapsed() >= PRUNE_EVERY {
+                    pruned = tokio::time::Instant::now();
+                    if let Err(e) = store::prune(&me.0.db, me.0.config.retention_days).await {
+                        tracing::warn!(error = %e, "could not delete old notification events");
+                    }
                 }
                 tokio::select! {
                     () = me.0.stop.cancelled() => break,
@@ -128,21 +147,55 @@ impl Notifier {
         let room = parts.in_flight.available_permits();
         if room > 0 {
             let lease = parts.config.lease().as_secs_f64();
-            let due = store::claim_due(&parts.db, i64::try_from(room).unwrap_or(0), lease).await?;
+            let busy = self.busy_channels();
+            let limit = i64::try_from(room).unwrap_or(0);
+            let per_channel = i64::try_from(parts.per_channel).unwrap_or(1);
+            let due = store::claim_due(&parts.db, limit, per_channel, &busy, lease).await?;
             for delivery in due {
-                let Ok(permit) = parts.in_flight.clone().try_acquire_owned() else {
-                    break;
+                let permits = parts
+                    .in_flight
+                    .clone()
+                    .try_acquire_owned()
+                    .ok()
+                    .zip(self.channel_slot(delivery.channel_id));
+                let Some(permits) = permits else {
+                    // No room after all (another cycle's attempts finished late): due again now.
+                    store::release(&parts.db, delivery.id).await?;
+                    continue;
                 };
                 let me = self.clone();
                 parts.tasks.spawn(async move {
                     me.attempt(delivery).await;
-                    drop(permit);
+                    drop(permits);
                 });
             }
         }
         let backlog = store::backlog(&parts.db).await?;
         parts.metrics.notification_backlog.set(backlog);
         Ok(())
+    }
+
+    /// The channels with their share of attempts in flight.
+    fn busy_channels(&self) -> Vec<uuid::Uuid> {
+        self.0.channels.lock().map_or_else(
+            |_| Vec::new(),
+            |map| {
+                map.iter()
+                    .filter(|(_, s)| s.available_permits() == 0)
+                    .map(|(id, _)| *id)
+                    .collect()
+            },
+        )
+    }
+
+    /// A slot of `channel`'s share, if one is free.
+    fn channel_slot(&self, channel: uuid::Uuid) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let mut map = self.0.channels.lock().ok()?;
+        let share = map
+            .entry(channel)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.0.per_channel)))
+            .clone();
+        share.try_acquire_owned().ok()
     }
 
     /// One attempt, and its outcome recorded.

@@ -769,3 +769,97 @@ async fn a_backend_killed_mid_delivery_delivers_every_event_after_its_restart() 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn old_settled_events_are_pruned_and_pending_ones_kept() {
+    let app = spawn_with_admin(&[]).await;
+    let admin = app.admin().await;
+    let pool = app.pool().await;
+    let ch = channel(
+        &app,
+        &admin,
+        json!({"name": "hook", "type": "webhook", "config": {"url": "http://127.0.0.1:9/hook"}, "secret": SECRET}),
+    )
+    .await;
+    // Three events 40 days old: one delivered, one dead, one still pending; and a fresh one.
+    let mut ids = Vec::new();
+    for (age_days, status) in [
+        (40, "delivered"),
+        (40, "dead"),
+        (40, "pending"),
+        (1, "delivered"),
+    ] {
+        let id: uuid::Uuid = sqlx::query_scalar(
+            "INSERT INTO notification_events (event_type, severity, payload, created_at, routed_at) \
+             VALUES ('mode_changed', 'high', '{}', now() - make_interval(days => $1), now()) RETURNING id",
+        )
+        .bind(age_days)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO notification_deliveries (event_id, channel_id, status, next_attempt_at) \
+             VALUES ($1, $2::uuid, $3, now() + interval '1 day')",
+        )
+        .bind(id)
+        .bind(&ch)
+        .bind(status)
+        .execute(&pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let pruned = aegis_backend::db::notifications::prune(&pool, 30)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    let left: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM notification_events ORDER BY created_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        left,
+        [ids[2], ids[3]],
+        "the pending one and the fresh one stay"
+    );
+    let deliveries: i64 = sqlx::query_scalar("SELECT count(*) FROM notification_deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries, 2,
+        "the pruned events' deliveries went with them"
+    );
+}
+
+/// A slow receiver holds at most its channel's share of the attempts in flight (a quarter),
+/// so a fast channel's deliveries go out meanwhile.
+#[tokio::test]
+async fn a_slow_channel_holds_only_its_share_of_the_attempts() {
+    let slow = Receiver::start().await;
+    let fast = Receiver::start().await;
+    slow.control(0, 1000).await;
+    let app = spawn_with_admin(&[("NOTIFY_POLL_MS", "50"), ("NOTIFY_MAX_IN_FLIGHT", "4")]).await;
+    let admin = app.admin().await;
+    let slow_ch = channel(&app, &admin, json!({"name": "slow", "type": "webhook", "config": {"url": slow.hook_url()}, "secret": SECRET})).await;
+    let fast_ch = channel(&app, &admin, json!({"name": "fast", "type": "webhook", "config": {"url": fast.hook_url()}, "secret": SECRET})).await;
+    route(
+        &app,
+        &admin,
+        json!({"name": "both", "channelIds": [slow_ch, fast_ch]}),
+    )
+    .await;
+    for mode in ["off", "dry_run", "approval", "auto", "off", "dry_run"] {
+        set_mode(&app, &admin, mode).await;
+    }
+    fast.wait_until("the fast channel's six", |r| {
+        r["verified"].as_array().is_some_and(|v| v.len() == 6)
+    })
+    .await;
+    let slow_so_far = slow.verified().await.len();
+    assert!(
+        slow_so_far <= 2,
+        "the slow receiver, one attempt at a time, has {slow_so_far} already"
+    );
+}
