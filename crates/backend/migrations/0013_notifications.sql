@@ -71,8 +71,12 @@ CREATE TABLE notification_deliveries (
     created_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (event_id, channel_id)
 );
-CREATE INDEX notification_deliveries_due_idx ON notification_deliveries (next_attempt_at)
+-- The claim asks each channel for its oldest due rows, and an incident's earlier events
+-- still pending on the same channel.
+CREATE INDEX notification_deliveries_due_idx ON notification_deliveries (channel_id, next_attempt_at)
     WHERE status = 'pending';
+CREATE INDEX notification_events_incident_idx ON notification_events (incident_id, created_at)
+    WHERE incident_id IS NOT NULL;
 CREATE INDEX notification_deliveries_dead_idx ON notification_deliveries (created_at DESC)
     WHERE status = 'dead';
 

@@ -241,7 +241,9 @@ async fn kill_switch(client: &Client) -> anyhow::Result<()> {
     print_timeline(&incident);
     print_state("api", &before, &deployment_line(client, "api").await?);
     client.decide(&id, "reject").await?;
-    println!("   The operator closes it by hand (POST .../reject) and turns remediation back on.");
+    println!(
+        "   Left open, it would be decided once remediation is on again; the operator rejects it (POST .../reject) and turns remediation back on."
+    );
     client.set_mode("auto", "demo: the freeze is over").await?;
     Ok(())
 }

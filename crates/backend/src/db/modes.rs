@@ -134,7 +134,13 @@ pub async fn change(
     reason: Option<&str>,
     by: Changer<'_>,
 ) -> Result<Change, sqlx::Error> {
+    // A transaction-scoped lock per scope: the row lock below holds nothing while the scope
+    // has no row yet, and two first changes must still be applied one after the other.
     let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('aegis-mode:' || $1, 0))")
+        .bind(scope)
+        .execute(&mut *tx)
+        .await?;
     let before = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM remediation_modes WHERE scope = $1 FOR UPDATE"
     ))

@@ -529,10 +529,12 @@ pub struct Due {
     pub secret: Option<SecretString>,
 }
 
-/// Leases up to `limit` due deliveries for one attempt each, at most `per_channel` of one
-/// channel and none of the channels in `busy`: their next attempt moves `lease_seconds` ahead
-/// (so a replica that dies mid-attempt leaves them due again then) and their attempt count
-/// goes up. Replicas skip each other's rows.
+/// Leases up to `limit` due deliveries for one attempt each: at most `per_channel` of any one
+/// channel, none of the channels in `busy`, and, per channel, an incident's event only once
+/// every earlier event of that incident is settled there, so that a receiver sees an
+/// incident's events in order (Alertmanager keeps the last update of an alert). Their next
+/// attempt moves `lease_seconds` ahead (so a replica that dies mid-attempt leaves them due
+/// again then) and their attempt count goes up. Replicas skip each other's rows.
 #[tracing::instrument(skip(db, busy))]
 pub async fn claim_due(
     db: &PgPool,
@@ -541,20 +543,33 @@ pub async fn claim_due(
     busy: &[Uuid],
     lease_seconds: f64,
 ) -> Result<Vec<Due>, sqlx::Error> {
+    // Each channel with due rows is asked for its own oldest `per_channel`: one channel's
+    // backlog never hides another channel's rows.
     let rows = sqlx::query(
-        "WITH due AS (
-            SELECT id, channel_id, next_attempt_at FROM notification_deliveries
-             WHERE status = 'pending' AND next_attempt_at <= now() AND channel_id <> ALL($3)
-             ORDER BY next_attempt_at LIMIT $1 * 4 FOR UPDATE SKIP LOCKED),
-          ranked AS (
-            SELECT id, next_attempt_at,
-                   row_number() OVER (PARTITION BY channel_id ORDER BY next_attempt_at) AS n
-              FROM due),
+        "WITH chans AS (
+            SELECT DISTINCT channel_id FROM notification_deliveries
+             WHERE status = 'pending' AND next_attempt_at <= now() AND channel_id <> ALL($3)),
+          due AS (
+            SELECT d.id, d.next_attempt_at
+              FROM chans CROSS JOIN LATERAL (
+                SELECT x.id, x.next_attempt_at
+                  FROM notification_deliveries x
+                  JOIN notification_events e ON e.id = x.event_id
+                 WHERE x.channel_id = chans.channel_id AND x.status = 'pending'
+                   AND x.next_attempt_at <= now()
+                   AND (e.incident_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM notification_deliveries o
+                          JOIN notification_events oe ON oe.id = o.event_id
+                         WHERE o.channel_id = x.channel_id AND o.status = 'pending'
+                           AND oe.incident_id = e.incident_id
+                           AND (oe.created_at, oe.id) < (e.created_at, e.id)))
+                 ORDER BY x.next_attempt_at LIMIT $4
+                 FOR UPDATE OF x SKIP LOCKED) d),
           c AS (
             UPDATE notification_deliveries d
                SET attempts = attempts + 1,
                    next_attempt_at = now() + make_interval(secs => $2)
-             WHERE id IN (SELECT id FROM ranked WHERE n <= $4 ORDER BY next_attempt_at LIMIT $1)
+             WHERE id IN (SELECT id FROM due ORDER BY next_attempt_at LIMIT $1)
             RETURNING d.id, d.event_id, d.channel_id, d.attempts, d.created_at)
          SELECT c.id, c.event_id, c.channel_id, c.attempts, c.created_at,
                 e.event_type, e.incident_id, e.severity, e.namespace, e.payload,
@@ -608,25 +623,28 @@ pub async fn release(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
     .map(|_| ())
 }
 
-/// Marks a delivery delivered.
+/// Marks a delivery delivered, if it is still the attempt `attempts` of this lease (a
+/// replica whose lease ran out must not overwrite what the next attempt recorded).
 #[tracing::instrument(skip(db))]
-pub async fn delivered(db: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+pub async fn delivered(db: &PgPool, id: i64, attempts: i32) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE notification_deliveries SET status = 'delivered', delivered_at = now(), \
-             last_error = NULL WHERE id = $1",
+             last_error = NULL WHERE id = $1 AND status = 'pending' AND attempts = $2",
     )
     .bind(id)
+    .bind(attempts)
     .execute(db)
     .await
     .map(|_| ())
 }
 
-/// Records a failed attempt: the next one is due at `retry_at`, or, with `None`, the
-/// delivery is dead.
+/// Records the failed attempt `attempts` (if it is still the current one): the next one is
+/// due at `retry_at`, or, with `None`, the delivery is dead.
 #[tracing::instrument(skip(db, error))]
 pub async fn attempt_failed(
     db: &PgPool,
     id: i64,
+    attempts: i32,
     error: &str,
     retry_at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
@@ -634,11 +652,12 @@ pub async fn attempt_failed(
         "UPDATE notification_deliveries SET last_error = $2, \
              status = CASE WHEN $3::timestamptz IS NULL THEN 'dead' ELSE 'pending' END, \
              next_attempt_at = COALESCE($3, next_attempt_at) \
-         WHERE id = $1",
+         WHERE id = $1 AND status = 'pending' AND attempts = $4",
     )
     .bind(id)
     .bind(error)
     .bind(retry_at)
+    .bind(attempts)
     .execute(db)
     .await
     .map(|_| ())

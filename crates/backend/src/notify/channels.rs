@@ -160,10 +160,13 @@ impl Notice<'_> {
 
     /// The Alertmanager alert of an incident event: firing while the incident waits for
     /// approval (until the approval expires) and after it failed or escalated (for `hold`),
-    /// resolved (`endsAt` now) by any other event of the incident. `None` for events that are
-    /// not about an incident.
+    /// resolved (`endsAt` at the event's time) by any later event of the incident. `None` for
+    /// events that are not about an incident, and for `opened`, which asks nobody anything.
     #[must_use]
     pub fn alert(&self, hold: std::time::Duration) -> Option<Value> {
+        if self.event_type == EventType::Opened {
+            return None;
+        }
         let incident = self.text("incidentId")?;
         let ends = match self.event_type {
             EventType::AwaitingApproval => self
@@ -559,6 +562,7 @@ mod tests {
                 .alert(hold)
                 .is_none()
         );
+        assert!(notice(EventType::Opened, &waiting).alert(hold).is_none());
     }
 
     #[test]

@@ -224,7 +224,7 @@ impl Notifier {
         let recorded = match sent {
             Ok(()) => {
                 self.count(channel, "delivered");
-                store::delivered(&parts.db, delivery.id).await
+                store::delivered(&parts.db, delivery.id, delivery.attempts).await
             }
             Err(error) => {
                 let age = Utc::now() - delivery.created_at;
@@ -248,7 +248,14 @@ impl Notifier {
                     "notification attempt failed"
                 );
                 self.count(channel, if retry_at.is_some() { "retry" } else { "dead" });
-                store::attempt_failed(&parts.db, delivery.id, &error.to_string(), retry_at).await
+                store::attempt_failed(
+                    &parts.db,
+                    delivery.id,
+                    delivery.attempts,
+                    &error.to_string(),
+                    retry_at,
+                )
+                .await
             }
         };
         if let Err(e) = recorded {

@@ -42,7 +42,7 @@ pub const LOOP_USER: &str = "aegis-remediation";
 
 /// Incidents older than this that were never decided (the backend was down) are escalated at
 /// start-up instead of acted on: the signal is stale.
-const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+pub(super) const STALE_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
 /// Starts the decision path for a newly opened incident, in the background.
 pub fn spawn_decision(state: &Remediator, incident: Incident) {
@@ -72,6 +72,7 @@ pub fn spawn_execution(state: &Remediator, incident: Incident, decision: PolicyD
 /// old ones escalated; an interrupted executor call is escalated (its outcome is unknown, so
 /// it is never repeated blindly); verifications are rescheduled.
 pub async fn resume(state: &Remediator) -> Result<usize, sqlx::Error> {
+    decide_recorded(state, None).await?;
     let pending = incidents::unfinished(&state.db).await?;
     let count = pending.len();
     for incident in pending {
@@ -107,23 +108,60 @@ pub async fn resume(state: &Remediator) -> Result<usize, sqlx::Error> {
     Ok(count)
 }
 
+/// Decides the incidents the kill switch only recorded (open, their last step its note), in
+/// `namespace` or everywhere, now that the switch may allow it: after a mode change and at
+/// start-up. One whose namespace is still off stays recorded; one whose last signal is older
+/// than [`STALE_AFTER`] is escalated instead of acted on. Answers how many were taken up.
+pub async fn decide_recorded(
+    state: &Remediator,
+    namespace: Option<&str>,
+) -> Result<usize, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "SELECT i.id FROM incidents i \
+          WHERE i.status = $1 AND ($2::text IS NULL OR i.namespace = $2) \
+            AND (SELECT e.step = $3 AND e.details->>'mode' = 'off' FROM incident_events e \
+                  WHERE e.incident_id = i.id ORDER BY e.id DESC LIMIT 1) \
+          ORDER BY i.created_at LIMIT 1000",
+    )
+    .bind(Status::Open.as_str())
+    .bind(namespace)
+    .bind(Step::Decision.as_str())
+    .fetch_all(&state.db)
+    .await?;
+    let mut taken = 0;
+    for id in ids {
+        let Some(incident) = incidents::get(&state.db, id).await? else {
+            continue;
+        };
+        if mode::current(state, &incident.namespace).await?.mode == RemediationMode::Off {
+            continue;
+        }
+        taken += 1;
+        if Utc::now() - incident.updated_at < STALE_AFTER {
+            spawn_decision(state, incident);
+        } else {
+            escalate(
+                state,
+                &incident,
+                Step::Decision,
+                "recorded while remediation was off, and its last signal is now too old to act on",
+                json!({}),
+            )
+            .await?;
+        }
+    }
+    Ok(taken)
+}
+
 /// Steps 1–4 and, in `auto` mode, 5–6.
 async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Error> {
     let config = state.config.clone();
-    // The kill switch, as stored now: a change made through any replica applies here.
+    // The kill switch, as stored now: a change made through any replica applies here. With
+    // it off, the incident is recorded and stays open, absorbing repeats of its signal; when
+    // the switch is turned on again it is decided then (`decide_recorded`).
     let switch = mode::current(state, &incident.namespace).await?;
     if switch.mode == RemediationMode::Off {
-        note(
-            state,
-            incident.id,
-            Step::Decision,
-            json!({
-                "mode": "off",
-                "reason": format!("{}: the incident is recorded and no action is considered", switch.reason),
-            }),
-        )
-        .await?;
-        count_outcome(state, "recorded");
+        switched_off(state, &incident, &switch.reason).await?;
         return Ok(());
     }
     let trace = trace_of(&incident);
@@ -236,11 +274,13 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
         return Ok(());
     }
     // 4. Mode and plan. The replicas a scale needs are read while the policy step is written:
-    // the read changes nothing, and an incident that moved on meanwhile just drops it.
-    let mode = switch
+    // the read changes nothing, and an incident that moved on meanwhile just drops it. The
+    // kill switch is read again meanwhile: the analysis and the evaluation may have taken
+    // seconds, and a switch turned off during them must hold for this action too.
+    let planned_mode = switch
         .mode
         .stricter(policy_mode.unwrap_or(RemediationMode::Auto));
-    let (advanced, replicas) = tokio::join!(
+    let (advanced, replicas, switch) = tokio::join!(
         advance(
             state,
             &incident,
@@ -249,11 +289,20 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
             details,
             patch
         ),
-        read_replicas(state, &incident, action, mode, &trace),
+        read_replicas(state, &incident, action, planned_mode, &trace),
+        mode::current(state, &incident.namespace),
     );
     let Some(incident) = advanced? else {
         return Ok(());
     };
+    let switch = switch?;
+    if switch.mode == RemediationMode::Off {
+        switched_off(state, &incident, &switch.reason).await?;
+        return Ok(());
+    }
+    let mode = switch
+        .mode
+        .stricter(policy_mode.unwrap_or(RemediationMode::Auto));
     let summary = PolicyDecisionSummary {
         allowed: true,
         reason: decision.reason.clone(),
@@ -398,6 +447,9 @@ pub enum Replan {
     /// The plan no longer applies (the deployment is gone, or already at its bound): the
     /// incident was closed here, failed or escalated with an alert.
     Closed,
+    /// The deployment could not be read through the executor: nothing changed, and the
+    /// incident still waits.
+    Unavailable(String),
 }
 
 /// Checks an approval against the present: the mode in force for the incident's namespace,
@@ -437,6 +489,11 @@ pub async fn replan(state: &Remediator, incident: &Incident) -> Result<Replan, s
     };
     let trace = trace_of(incident);
     let read = read_replicas(state, incident, action, switch.mode, &trace).await;
+    if let Some(Err(e)) = &read {
+        return Ok(Replan::Unavailable(format!(
+            "could not read the deployment through the executor: {e}"
+        )));
+    }
     let Some((current, target)) = replicas_plan(state, incident, action, read).await? else {
         return Ok(Replan::Closed);
     };
@@ -444,6 +501,29 @@ pub async fn replan(state: &Remediator, incident: &Incident) -> Result<Replan, s
         params: plan::action_params(action_type, &incident.subject(), target, false),
         current_replicas: current,
     })
+}
+
+/// Records that the kill switch forbids acting on the incident, saying who set it. The
+/// incident stays open: [`decide_recorded`] decides it once the switch allows.
+async fn switched_off(
+    state: &Remediator,
+    incident: &Incident,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    note(
+        state,
+        incident.id,
+        Step::Decision,
+        json!({
+            "mode": "off",
+            "reason": format!(
+                "{reason}: the incident is recorded, and decided when remediation is turned on again"
+            ),
+        }),
+    )
+    .await?;
+    count_outcome(state, "recorded");
+    Ok(())
 }
 
 fn mode_patch(mode: RemediationMode) -> IncidentPatch {

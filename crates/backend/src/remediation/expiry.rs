@@ -24,7 +24,8 @@ pub fn period(timeout: Duration) -> Duration {
 
 /// Expires what is due; answers how many incidents expired.
 pub async fn sweep(state: &Remediator) -> Result<usize, sqlx::Error> {
-    let due = incidents::approvals_expired(&state.db, BATCH).await?;
+    let timeout = i64::try_from(state.config.approval_timeout.as_secs()).unwrap_or(i64::MAX);
+    let due = incidents::approvals_expired(&state.db, BATCH, timeout).await?;
     let minutes = state.config.approval_timeout.as_secs().div_ceil(60);
     let details = json!({
         "reason": format!(

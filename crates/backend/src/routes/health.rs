@@ -86,10 +86,10 @@ pub struct HealthReport {
     pub error: BTreeMap<String, ComponentStatus>,
     /// Every check.
     pub details: BTreeMap<String, ComponentStatus>,
-    /// The remediation mode in force: `{"global": mode, "namespaces": {namespace: mode}}`
-    /// (absent when the database could not be read).
+    /// The global remediation mode in force (`off`, `dry_run`, `approval`, `auto`); absent
+    /// when the database could not be read.
     #[serde(rename = "remediationMode", skip_serializing_if = "Option::is_none")]
-    pub remediation_mode: Option<serde_json::Value>,
+    pub remediation_mode: Option<String>,
 }
 
 /// `ready` or `not_ready`.
@@ -192,21 +192,14 @@ async fn health_check(State(state): State<AppState>) -> Response {
     let mut checks = vec![db, redis];
     checks.extend(ai);
     let (status, mut body) = health::report(&checks);
-    // The kill switch's position, so that a glance at health says whether Aegis acts.
+    // The kill switch's global position, so that a glance at health says whether Aegis acts.
+    // Namespaces' own modes stay behind `GET /remediation/mode`: this route is public.
     if let (Ok(Ok(modes)), Some(map)) = (modes, body.as_object_mut()) {
         let global = modes
             .iter()
             .find(|s| s.scope == crate::db::modes::GLOBAL)
             .map_or(state.remediation.config.mode, |s| s.mode);
-        let namespaces: serde_json::Map<String, serde_json::Value> = modes
-            .iter()
-            .filter(|s| s.scope != crate::db::modes::GLOBAL)
-            .map(|s| (s.scope.clone(), json!(s.mode.as_str())))
-            .collect();
-        map.insert(
-            "remediationMode".into(),
-            json!({"global": global.as_str(), "namespaces": namespaces}),
-        );
+        map.insert("remediationMode".into(), json!(global.as_str()));
     }
     (status, Json(body)).into_response()
 }

@@ -43,6 +43,19 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retry_delivery))
 }
 
+fn not_found(what: &str, id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("Notification {what} {id} not found"))
+}
+
+/// 204 when a row was deleted, else 404.
+fn deleted(gone: bool, what: &str, id: Uuid) -> Result<Response, ApiError> {
+    if gone {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found(what, id))
+    }
+}
+
 fn conflict_on_name(e: sqlx::Error, what: &str) -> ApiError {
     if db::is_unique_violation(&e) {
         ApiError::Conflict(format!("A {what} with this name already exists"))
@@ -153,7 +166,7 @@ async fn list_channels(
 async fn load_channel(state: &AppState, id: Uuid) -> Result<Channel, ApiError> {
     store::get_channel(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Notification channel {id} not found")))
+        .ok_or_else(|| not_found("channel", id))
 }
 
 #[utoipa::path(get, path = "/notifications/channels/{id}", tag = "notifications", operation_id = "get_notification_channel",
@@ -243,7 +256,7 @@ async fn update_channel(
     let channel = store::update_channel(&state.db, id, &fields)
         .await
         .map_err(|e| conflict_on_name(e, "channel"))?
-        .ok_or_else(|| ApiError::NotFound(format!("Notification channel {id} not found")))?;
+        .ok_or_else(|| not_found("channel", id))?;
     Ok(axum::Json(channel).into_response())
 }
 
@@ -264,13 +277,7 @@ async fn delete_channel(
     _: RateLimit,
     UuidPath(id): UuidPath,
 ) -> Result<Response, ApiError> {
-    if store::delete_channel(&state.db, id).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::NotFound(format!(
-            "Notification channel {id} not found"
-        )))
-    }
+    deleted(store::delete_channel(&state.db, id).await?, "channel", id)
 }
 
 #[utoipa::path(post, path = "/notifications/channels/{id}/test", tag = "notifications", operation_id = "test_notification_channel",
@@ -494,7 +501,7 @@ async fn update_route(
     let route = store::update_route(&state.db, id, &fields)
         .await
         .map_err(|e| conflict_on_name(e, "route"))?
-        .ok_or_else(|| ApiError::NotFound(format!("Notification route {id} not found")))?;
+        .ok_or_else(|| not_found("route", id))?;
     Ok(axum::Json(route).into_response())
 }
 
@@ -515,13 +522,7 @@ async fn delete_route(
     _: RateLimit,
     UuidPath(id): UuidPath,
 ) -> Result<Response, ApiError> {
-    if store::delete_route(&state.db, id).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::NotFound(format!(
-            "Notification route {id} not found"
-        )))
-    }
+    deleted(store::delete_route(&state.db, id).await?, "route", id)
 }
 
 #[utoipa::path(get, path = "/notifications/deliveries", tag = "notifications", operation_id = "list_notification_deliveries",

@@ -330,7 +330,8 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
         (status = 200, description = "Approved; the action runs in the background", body = IncidentDetail),
         (status = 400, description = "The id is not a UUID, an invalid body, or an override without a reason", body = BackendErrorBody),
         (status = 404, description = "No such incident", body = BackendErrorBody),
-        (status = 409, description = "Not (or no longer) awaiting approval; the mode in force forbids acting; a guardrail holds; or the plan no longer applies", body = BackendErrorBody),
+        (status = 409, description = "Not (or no longer) awaiting approval; its approval expired; the mode in force forbids acting; a guardrail holds; or the plan no longer applies", body = BackendErrorBody),
+        (status = 503, description = "The deployment could not be read through the executor; the incident still waits", body = BackendErrorBody),
         Unauthorized, Forbidden, RateLimited, ServerError,
     ))]
 async fn approve(
@@ -347,6 +348,16 @@ async fn approve(
     let incident = load(&state, id).await?;
     let approval_move = operator::approve(incident.status)
         .map_err(|refused| ApiError::Conflict(format!("Incident {id} {refused}")))?;
+    // Past its deadline an approval is too late, even before the sweep has closed it.
+    if let Some(at) = incident
+        .approval_expires_at
+        .filter(|at| *at <= chrono::Utc::now())
+    {
+        return Err(ApiError::Conflict(format!(
+            "Incident {id} was not approved: its approval expired at {}",
+            aegis_common::time::rfc3339_millis(at)
+        )));
+    }
     let (params, current_replicas) = match engine::replan(&state.remediation, &incident).await? {
         engine::Replan::Ready {
             params,
@@ -355,6 +366,11 @@ async fn approve(
         engine::Replan::ModeForbids(reason) => {
             return Err(ApiError::Conflict(format!(
                 "Incident {id} was not approved: {reason}"
+            )));
+        }
+        engine::Replan::Unavailable(reason) => {
+            return Err(ApiError::Unavailable(format!(
+                "Incident {id} was not approved, and still waits: {reason}"
             )));
         }
         engine::Replan::Closed => {

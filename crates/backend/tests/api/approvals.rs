@@ -76,6 +76,22 @@ async fn an_unanswered_approval_expires_and_the_next_signal_opens_a_new_incident
         &format!("Incident {id} is not awaiting approval (status: expired)"),
     )
     .await;
+    // One asked for by a backend of an earlier version has no deadline: it expires the
+    // timeout after its last change.
+    l.allow("scale api", "scale_up", "api", None).await;
+    let legacy = l.signal(&signal("shop", "api", None, "scale_up")).await["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    l.wait_for(&legacy, &["awaiting_approval"]).await;
+    sqlx::query("UPDATE incidents SET approval_expires_at = NULL WHERE id = $1::uuid")
+        .bind(&legacy)
+        .execute(&l.backend_db)
+        .await
+        .unwrap();
+    let legacy = l.wait_for(&legacy, &["expired"]).await;
+    assert!(legacy["approvalExpiresAt"].is_null());
+
     // The same signal again is a new incident, decided afresh.
     let second = l.signal(&signal("shop", "web", None, "scale_up")).await;
     assert_eq!(second["deduplicated"], false);
@@ -407,6 +423,33 @@ async fn an_approval_plans_again_and_checks_the_guardrails_again_unless_overridd
 }
 
 #[tokio::test]
+async fn an_approval_past_its_deadline_is_refused_before_the_sweep_closes_it() {
+    // The sweep runs every 15 s with the default timeout, so it cannot get there first.
+    let l = start("approval", &[]).await;
+    l.allow("scale web", "scale_up", "web", None).await;
+    let id = l.signal(&signal("shop", "web", None, "scale_up")).await["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    l.wait_for(&id, &["awaiting_approval"]).await;
+    sqlx::query(
+        "UPDATE incidents SET approval_expires_at = now() - interval '1 second' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&l.backend_db)
+    .await
+    .unwrap();
+    let res = l.call(Method::POST, &approve_path(&id), None).await;
+    assert_eq!(res.status(), 409);
+    let message = res.json::<Value>().await.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("its approval expired at"), "{message}");
+    assert_eq!(l.replicas("shop", "web"), 2);
+}
+
+#[tokio::test]
 async fn an_approval_that_no_longer_applies_closes_the_incident_and_says_so() {
     let l = start("approval", &[("REMEDIATION_MAX_REPLICAS", "5")]).await;
     l.allow("scale web", "scale_up", "web", None).await;
@@ -524,7 +567,7 @@ async fn the_kill_switch_set_through_one_replica_holds_in_the_other_at_once() {
         .await,
     )
     .unwrap();
-    assert_eq!(health["remediationMode"]["global"], "off");
+    assert_eq!(health["remediationMode"], "off");
     eventually(&replica, "/metrics", |t| {
         t.contains("remediation_mode{mode=\"off\"} 1")
     })
@@ -547,7 +590,7 @@ async fn the_kill_switch_set_through_one_replica_holds_in_the_other_at_once() {
     assert_eq!(notified["to"], "off");
     assert_eq!(notified["changedBy"], ADMIN_EMAIL);
 
-    // Back to auto globally, but shop only dry-runs: shop is not touched, production is.
+    // Back to auto: the incident recorded while off is decided now, and acts.
     let res = l
         .call(
             Method::PUT,
@@ -556,6 +599,13 @@ async fn the_kill_switch_set_through_one_replica_holds_in_the_other_at_once() {
         )
         .await;
     assert_eq!(res.status(), 200);
+    let taken_up = l
+        .wait_for(&id, &["resolved", "failed", "escalated", "suppressed"])
+        .await;
+    assert_eq!(taken_up["status"], "resolved", "{taken_up:#}");
+    assert_eq!(l.replicas("shop", "web"), 3);
+
+    // Shop only dry-runs: shop is not touched, production is.
     let res = replica
         .send(
             Method::PUT,

@@ -863,3 +863,111 @@ async fn a_slow_channel_holds_only_its_share_of_the_attempts() {
         "the slow receiver, one attempt at a time, has {slow_so_far} already"
     );
 }
+
+/// Inserts an event (for `incident`, if any) and its pending, due delivery to `channel`;
+/// answers the delivery's id. `age_s` makes both that many seconds old.
+async fn pending_delivery(
+    pool: &sqlx::PgPool,
+    channel: &str,
+    incident: Option<uuid::Uuid>,
+    age_s: i32,
+) -> i64 {
+    let event: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO notification_events (event_type, incident_id, severity, payload, created_at, routed_at) \
+         VALUES ('failed', $1, 'high', '{}', now() - make_interval(secs => $2), now()) RETURNING id",
+    )
+    .bind(incident)
+    .bind(f64::from(age_s))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query_scalar(
+        "INSERT INTO notification_deliveries (event_id, channel_id, next_attempt_at, created_at) \
+         VALUES ($1, $2::uuid, now() - make_interval(secs => $3), now() - make_interval(secs => $3)) \
+         RETURNING id",
+    )
+    .bind(event)
+    .bind(channel)
+    .bind(f64::from(age_s))
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// The claim, as the dispatcher makes it: a channel's backlog never hides another channel's
+/// rows, an incident's events go out in order per channel, and an attempt whose lease ran out
+/// records nothing over the next attempt.
+#[tokio::test]
+async fn the_claim_is_fair_between_channels_ordered_per_incident_and_bound_to_its_lease() {
+    use aegis_backend::db::notifications as store;
+    // A dispatcher that never runs on its own during the test.
+    let app = spawn_with_admin(&[("NOTIFY_POLL_MS", "3600000")]).await;
+    let admin = app.admin().await;
+    let pool = app.pool().await;
+    let body = |name: &str| json!({"name": name, "type": "webhook", "config": {"url": "http://127.0.0.1:9/hook"}, "secret": SECRET});
+    let backlog = channel(&app, &admin, body("backlog")).await;
+    let other = channel(&app, &admin, body("other")).await;
+    for age in 0..200 {
+        pending_delivery(&pool, &backlog, None, 1000 + age).await;
+    }
+    let behind = pending_delivery(&pool, &other, None, 10).await;
+    let claimed = store::claim_due(&pool, 16, 4, &[], 30.0).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        5,
+        "four of the backlog and the other channel's one"
+    );
+    assert!(
+        claimed.iter().any(|d| d.id == behind),
+        "the other channel's row was claimed"
+    );
+    assert_eq!(
+        claimed
+            .iter()
+            .filter(|d| d.channel_name == "backlog")
+            .count(),
+        4
+    );
+
+    // Two events of one incident on one channel: the later waits for the earlier.
+    let incident = uuid::Uuid::new_v4();
+    let first = pending_delivery(&pool, &other, Some(incident), 5).await;
+    let second = pending_delivery(&pool, &other, Some(incident), 4).await;
+    let claimed = store::claim_due(
+        &pool,
+        16,
+        4,
+        &[uuid::Uuid::parse_str(&backlog).unwrap()],
+        30.0,
+    )
+    .await
+    .unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
+    assert_eq!(ids, [first], "only the incident's first event");
+    let attempt = claimed[0].attempts;
+    // An attempt from an earlier lease records nothing; the current one does.
+    store::delivered(&pool, first, attempt - 1).await.unwrap();
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE id = $1")
+            .bind(first)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "pending");
+    store::delivered(&pool, first, attempt).await.unwrap();
+    sqlx::query("UPDATE notification_deliveries SET next_attempt_at = now() WHERE id = $1")
+        .bind(second)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let claimed = store::claim_due(
+        &pool,
+        16,
+        4,
+        &[uuid::Uuid::parse_str(&backlog).unwrap()],
+        30.0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), [second]);
+}

@@ -353,16 +353,28 @@ pub async fn signals_since(
     .await
 }
 
-/// Up to `limit` incidents whose approval has expired, soonest first. The caller moves each
-/// with a compare-and-set, so an approval that lands first wins.
+/// Up to `limit` incidents whose approval has expired, soonest first. One that waits without
+/// a deadline (asked for by a backend of an earlier version during a rolling update) expires
+/// `timeout_seconds` after its last change. The caller moves each with a compare-and-set, so
+/// an approval that lands first wins.
 #[tracing::instrument(skip(db))]
-pub async fn approvals_expired(db: &PgPool, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn approvals_expired(
+    db: &PgPool,
+    limit: i64,
+    timeout_seconds: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
-        "SELECT id FROM incidents \
-          WHERE status = $1 AND approval_expires_at <= now() \
-          ORDER BY approval_expires_at LIMIT $2",
+        r#"SELECT id AS "id!" FROM (
+             SELECT id, approval_expires_at AS due FROM incidents
+              WHERE status = $1 AND approval_expires_at <= now()
+             UNION ALL
+             SELECT id, updated_at + make_interval(secs => $3::int8) FROM incidents
+              WHERE status = $1 AND approval_expires_at IS NULL
+                AND updated_at <= now() - make_interval(secs => $3::int8)) AS expired
+            ORDER BY due LIMIT $2"#,
         Status::AwaitingApproval.as_str(),
         limit,
+        timeout_seconds,
     )
     .fetch_all(db)
     .await
