@@ -450,6 +450,36 @@ async fn an_approval_past_its_deadline_is_refused_before_the_sweep_closes_it() {
 }
 
 #[tokio::test]
+async fn an_approval_that_cannot_read_the_cluster_changes_nothing_and_can_be_given_again() {
+    let l = start("approval", &[]).await;
+    l.allow("scale web", "scale_up", "web", None).await;
+    let id = l.signal(&signal("shop", "web", None, "scale_up")).await["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    l.wait_for(&id, &["awaiting_approval"]).await;
+    // The API server fails every deployment read for a while.
+    let fault: kube_sim::FaultRule = serde_json::from_value(json!({
+        "pathPrefix": "/apis/apps/v1/namespaces/shop/deployments", "method": "GET", "status": 500
+    }))
+    .unwrap();
+    l.sim.set_faults(vec![fault]);
+    let res = l.call(Method::POST, &approve_path(&id), None).await;
+    assert_eq!(res.status(), 503);
+    let message = res.json::<Value>().await.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("still waits"), "{message}");
+    assert_eq!(l.incident(&id).await["status"], "awaiting_approval");
+    l.sim.clear_faults();
+    let res = l.call(Method::POST, &approve_path(&id), None).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let done = l.wait_for(&id, &["resolved", "failed", "escalated"]).await;
+    assert_eq!(done["status"], "resolved", "{done:#}");
+}
+
+#[tokio::test]
 async fn an_approval_that_no_longer_applies_closes_the_incident_and_says_so() {
     let l = start("approval", &[("REMEDIATION_MAX_REPLICAS", "5")]).await;
     l.allow("scale web", "scale_up", "web", None).await;

@@ -393,8 +393,13 @@ async fn remediation_events_reach_only_incident_readers() {
     let app = spawn_with_admin(&[("REMEDIATION_MODE", "off")]).await;
     let admin = app.admin().await;
     let u1 = app.signup("u1@example.com", PW).await;
+    let operator = app
+        .user_with_role(&admin, "op@example.com", "operator")
+        .await;
     let mut reader = Client::start(&app, "auth", &admin.access, "websocket").await;
     reader.connected().await;
+    let mut on_call = Client::start(&app, "auth", &operator.access, "websocket").await;
+    on_call.connected().await;
     let mut plain = Client::start(&app, "auth", &u1.access, "websocket").await;
     plain.connected().await;
     let res = app
@@ -412,6 +417,11 @@ async fn remediation_events_reach_only_incident_readers() {
         .await;
     assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
     assert_eq!(reader.event("remediation").await["event"], "remediation");
+    assert_eq!(
+        on_call.event("remediation").await["event"],
+        "remediation",
+        "operators read incidents, so they get their events"
+    );
     post_alert(&app, &admin.access, "after").await;
     let next = plain
         .wait_for("alert", |v| {
