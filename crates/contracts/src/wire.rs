@@ -355,7 +355,8 @@ pub struct AnomalyResult {
     pub severity: Severity,
     /// What to do.
     pub recommended_action: RemediationAction,
-    /// Confidence in [0, 1].
+    /// How unusual the window is, in [0, 1], rising with the score: the share of the
+    /// signature's recent windows that were less anomalous (forest), or `erf(|z|/√2)` (z-score).
     pub confidence: f64,
     /// Distinct metric types that produced features, sorted.
     pub affected_metrics: Vec<MetricType>,

@@ -1,6 +1,6 @@
 //! Anomaly detection: the per-signature training regimen, the z-score
-//! cold start, severity, recommended action, confidence and
-//! `affected_features`.
+//! cold start, severity, recommended action, a confidence calibrated against the baseline
+//! (see [`calibrated_confidence`]) and `affected_features`.
 //!
 //! [`AnomalyDetector`] holds the in-memory state (one FIFO baseline and at most one forest per
 //! feature signature). Storage is the service's job: it writes each appended row to
@@ -97,13 +97,34 @@ impl AnomalyMethod {
     }
 }
 
-/// `min(1, 2·|score − 0.5|)`, 0 for `insufficient_data`.
-pub fn confidence(method: AnomalyMethod, anomaly_score: f64) -> f64 {
-    match method {
-        AnomalyMethod::InsufficientData => 0.0,
-        AnomalyMethod::IsolationForest | AnomalyMethod::Zscore => {
-            (2.0 * (anomaly_score - 0.5).abs()).min(1.0)
-        }
+/// The confidence of a forest's answer: how unusual the window is among the signature's own
+/// recent windows, as the share of them that were less anomalous (`score_samples` above `raw`;
+/// ties count half). `baseline` is sorted ascending. In [0, 1], and it rises with the anomaly
+/// score: a window as anomalous as the most anomalous tenth of its recent windows gets 0.9,
+/// whatever the scale of the raw scores.
+///
+/// The recent windows are the ones the signature's forests scored as they arrived, so each was
+/// out of sample when scored; the forest's own training rows score as more normal than new
+/// windows do (they sit in its trees), and serve only until enough windows were scored.
+pub fn calibrated_confidence(baseline: &[f64], raw: f64) -> f64 {
+    if baseline.is_empty() || !raw.is_finite() {
+        return 0.0;
+    }
+    let below = baseline.partition_point(|s| *s < raw);
+    let not_above = baseline.partition_point(|s| *s <= raw);
+    let less_anomalous = baseline.len() - not_above;
+    let ties = not_above - below;
+    ((less_anomalous as f64 + ties as f64 / 2.0) / baseline.len() as f64).clamp(0.0, 1.0)
+}
+
+/// The confidence of a z-score answer: the share of a normal distribution closer to its mean
+/// than the window's last point, `erf(|z| / √2)`. It rises with the anomaly score; 0 for a
+/// point at the mean.
+pub fn z_confidence(max_abs_z: f64) -> f64 {
+    if max_abs_z.is_finite() {
+        libm::erf(max_abs_z.abs() / std::f64::consts::SQRT_2).clamp(0.0, 1.0)
+    } else {
+        1.0
     }
 }
 
@@ -216,11 +237,24 @@ impl AnomalyConfig {
     }
 }
 
-/// One signature's state: FIFO baseline, the forest trained on it, and the retrain counter.
+/// A forest in place: the forest, the rows it was trained on, and their `score_samples`
+/// sorted ascending (what [`calibrated_confidence`] ranks a window against).
+#[derive(Debug, Clone)]
+struct Fitted {
+    forest: IsolationForest,
+    rows: usize,
+    scores: Vec<f64>,
+}
+
+/// One signature's state: FIFO baseline, the forest trained on it, the scores its forests
+/// gave its recent windows, and the retrain counter.
 #[derive(Debug, Clone, Default)]
 struct SignatureState {
     baseline: VecDeque<Vec<f64>>,
-    forest: Option<(IsolationForest, usize)>,
+    forest: Option<Fitted>,
+    /// The raw scores of the latest scored windows, oldest first, and the same sorted.
+    scored: VecDeque<f64>,
+    scored_sorted: Vec<f64>,
     appended_since_training: usize,
     /// The number of the latest retrain handed out, and of the one whose forest is in place:
     /// a forest fitted outside the lock is installed only if no later one is.
@@ -245,8 +279,7 @@ pub struct TrainingJob {
 pub struct TrainedForest {
     signature: String,
     number: u64,
-    forest: IsolationForest,
-    rows: usize,
+    fitted: Fitted,
 }
 
 impl TrainingJob {
@@ -255,11 +288,15 @@ impl TrainingJob {
         let p = self.flat.len().checked_div(self.rows).unwrap_or(0);
         let x = Array2::from_shape_vec((self.rows, p), self.flat)
             .map_err(|e| DetectorError::InvalidParameter(e.to_string()))?;
+        let (forest, scores) = self.params.fit_array_scored(x.view())?;
         Ok(TrainedForest {
-            forest: self.params.fit_array(x.view())?,
+            fitted: Fitted {
+                forest,
+                rows: self.rows,
+                scores,
+            },
             signature: self.signature,
             number: self.number,
-            rows: self.rows,
         })
     }
 }
@@ -348,7 +385,7 @@ impl AnomalyDetector {
     pub fn forest(&self, signature: &str) -> Option<(&IsolationForest, usize)> {
         self.signatures
             .get(signature)
-            .and_then(|s| s.forest.as_ref().map(|(f, n)| (f, *n)))
+            .and_then(|s| s.forest.as_ref().map(|f| (&f.forest, f.rows)))
     }
 
     /// Loads persisted rows (oldest first) for a signature at startup, keeping the newest
@@ -410,39 +447,64 @@ impl AnomalyDetector {
         let sig = signature(series);
         let row = features.values().to_vec();
         let state = self.signatures.entry(sig.clone()).or_default();
-        let (score, is_anomaly, method, threshold_used, baseline_size, max_abs_z, version) =
-            match (&state.forest, zscore(series)) {
-                (Some((forest, n)), _) if forest.n_features() == row.len() => {
-                    let s = forest.anomaly_score_slice(&row)?;
-                    (
-                        s,
-                        s > 0.5,
-                        AnomalyMethod::IsolationForest,
-                        Some(self.config.contamination),
-                        Some(*n),
-                        None,
-                        format!("iforest-{sig}-{n}"),
-                    )
-                }
-                (_, Some(z)) => (
-                    z.anomaly_score,
-                    z.is_anomaly,
-                    AnomalyMethod::Zscore,
-                    Some(Z_ANOMALY),
+        let (
+            score,
+            is_anomaly,
+            method,
+            threshold_used,
+            baseline_size,
+            max_abs_z,
+            version,
+            model_confidence,
+        ) = match (&state.forest, zscore(series)) {
+            (Some(fitted), _) if fitted.forest.n_features() == row.len() => {
+                let raw = fitted.forest.score_slice(&row)?;
+                let s = fitted.forest.anomaly_score_of(raw);
+                let n = fitted.rows;
+                let reference = if state.scored_sorted.len() >= self.config.min_rows() {
+                    &state.scored_sorted
+                } else {
+                    &fitted.scores
+                };
+                let calibrated = calibrated_confidence(reference, raw);
+                remember_score(
+                    &mut state.scored,
+                    &mut state.scored_sorted,
+                    raw,
+                    self.config.baseline_max_rows.max(1),
+                );
+                (
+                    s,
+                    s > 0.5,
+                    AnomalyMethod::IsolationForest,
+                    Some(self.config.contamination),
+                    Some(n),
                     None,
-                    Some(z.max_abs_z),
-                    "zscore-1".to_owned(),
-                ),
-                (_, None) => (
-                    0.0,
-                    false,
-                    AnomalyMethod::InsufficientData,
-                    None,
-                    None,
-                    None,
-                    "insufficient-data".to_owned(),
-                ),
-            };
+                    format!("iforest-{sig}-{n}"),
+                    calibrated,
+                )
+            }
+            (_, Some(z)) => (
+                z.anomaly_score,
+                z.is_anomaly,
+                AnomalyMethod::Zscore,
+                Some(Z_ANOMALY),
+                None,
+                Some(z.max_abs_z),
+                "zscore-1".to_owned(),
+                z_confidence(z.max_abs_z),
+            ),
+            (_, None) => (
+                0.0,
+                false,
+                AnomalyMethod::InsufficientData,
+                None,
+                None,
+                None,
+                "insufficient-data".to_owned(),
+                0.0,
+            ),
+        };
         let (severity, action) = if method == AnomalyMethod::InsufficientData {
             (Severity::Low, RemediationAction::NoAction)
         } else {
@@ -478,7 +540,7 @@ impl AnomalyDetector {
             anomaly_score: score,
             severity,
             recommended_action: action,
-            confidence: confidence(method, score),
+            confidence: model_confidence,
             method,
             threshold_used,
             baseline_size,
@@ -502,21 +564,41 @@ impl AnomalyDetector {
             return false;
         }
         state.job_installed = trained.number;
-        state.forest = Some((trained.forest, trained.rows));
+        state.forest = Some(trained.fitted);
         true
     }
 }
 
-fn train(
-    config: &AnomalyConfig,
-    baseline: &VecDeque<Vec<f64>>,
-) -> Result<(IsolationForest, usize), DetectorError> {
+/// Adds `raw` to the recent scores, dropping the oldest beyond `max`, and keeps the sorted
+/// copy in step (a binary search and a shift each way).
+fn remember_score(scored: &mut VecDeque<f64>, sorted: &mut Vec<f64>, raw: f64, max: usize) {
+    if !raw.is_finite() {
+        return;
+    }
+    scored.push_back(raw);
+    sorted.insert(sorted.partition_point(|s| *s < raw), raw);
+    while scored.len() > max {
+        if let Some(old) = scored.pop_front() {
+            let at = sorted.partition_point(|s| *s < old);
+            if sorted.get(at) == Some(&old) {
+                sorted.remove(at);
+            }
+        }
+    }
+}
+
+fn train(config: &AnomalyConfig, baseline: &VecDeque<Vec<f64>>) -> Result<Fitted, DetectorError> {
     let n = baseline.len();
     let p = baseline.front().map_or(0, Vec::len);
     let flat: Vec<f64> = baseline.iter().flatten().copied().collect();
     let x = Array2::from_shape_vec((n, p), flat)
         .map_err(|e| DetectorError::InvalidParameter(e.to_string()))?;
-    Ok((config.forest_params().fit_array(x.view())?, n))
+    let (forest, scores) = config.forest_params().fit_array_scored(x.view())?;
+    Ok(Fitted {
+        forest,
+        rows: n,
+        scores,
+    })
 }
 
 #[cfg(test)]

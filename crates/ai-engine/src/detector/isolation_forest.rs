@@ -166,6 +166,24 @@ impl IsolationForestParams {
 
     /// Fits a forest on the rows of `x` (at least 2 rows, finite values).
     pub fn fit_array(&self, x: ArrayView2<'_, f64>) -> Result<IsolationForest, DetectorError> {
+        self.fit_scored(x, false).map(|(forest, _)| forest)
+    }
+
+    /// [`fit_array`](Self::fit_array), and the training rows' `score_samples`, sorted
+    /// ascending (most anomalous first): the distribution a new row's score is ranked in. With
+    /// a contamination fraction the offset needs these scores anyway, so they cost nothing more.
+    pub fn fit_array_scored(
+        &self,
+        x: ArrayView2<'_, f64>,
+    ) -> Result<(IsolationForest, Vec<f64>), DetectorError> {
+        self.fit_scored(x, true)
+    }
+
+    fn fit_scored(
+        &self,
+        x: ArrayView2<'_, f64>,
+        want_scores: bool,
+    ) -> Result<(IsolationForest, Vec<f64>), DetectorError> {
         self.validate()?;
         let (n, p) = x.dim();
         if n < 2 {
@@ -207,16 +225,28 @@ impl IsolationForestParams {
             roots,
             nodes,
         };
-        if let Contamination::Fraction(c) = self.contamination {
-            let mut scores = if self.parallel {
+        let fraction = match self.contamination {
+            Contamination::Fraction(c) => Some(c),
+            Contamination::Auto => None,
+        };
+        let mut scores = Vec::new();
+        if fraction.is_some() || want_scores {
+            scores = if self.parallel {
                 forest.score_samples(x)?
             } else {
                 forest.score_samples_serial(x)?
             }
             .to_vec();
-            forest.offset = percentile_linear(&mut scores, 100.0 * c);
+            // Sorts the scores, which is what the caller wants too.
+            let offset = percentile_linear(&mut scores, 100.0 * fraction.unwrap_or(0.0));
+            if fraction.is_some() {
+                forest.offset = offset;
+            }
         }
-        Ok(forest)
+        if !want_scores {
+            scores = Vec::new();
+        }
+        Ok((forest, scores))
     }
 }
 
@@ -669,7 +699,13 @@ impl IsolationForest {
 
     /// The port's `anomaly_score` for a slice row (allocation-free hot path).
     pub fn anomaly_score_slice(&self, row: &[f64]) -> Result<f64, DetectorError> {
-        Ok(port_score(self.score_slice(row)? - self.offset))
+        Ok(self.anomaly_score_of(self.score_slice(row)?))
+    }
+
+    /// The port's anomaly score in [0, 1] of a row whose `score_samples` is `raw`.
+    #[must_use]
+    pub fn anomaly_score_of(&self, raw: f64) -> f64 {
+        port_score(raw - self.offset)
     }
 }
 

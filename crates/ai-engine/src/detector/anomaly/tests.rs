@@ -114,7 +114,11 @@ fn zscore_cold_start() {
         .unwrap()
         .unwrap();
     assert!(!out.is_anomaly);
-    assert_eq!((out.anomaly_score, out.confidence), (0.0, 1.0));
+    assert_eq!(
+        (out.anomaly_score, out.confidence),
+        (0.0, 0.0),
+        "a point at the mean is not unusual at all"
+    );
     assert_eq!(out.recommended_action, RemediationAction::NoAction);
 
     let single = cpu(&[95.0]);
@@ -253,4 +257,86 @@ fn restoring_a_baseline_retrains_identically() {
     assert_eq!(a.baseline_len("cpu_usage"), 15);
     assert_eq!(a.forest("cpu_usage"), b.forest("cpu_usage"));
     assert!(a.forest("cpu_usage").is_some());
+}
+
+#[test]
+fn calibrated_confidence_is_the_share_of_the_baseline_less_anomalous() {
+    // score_samples: lower is more anomalous.
+    let baseline = [-0.9, -0.7, -0.5, -0.5, -0.4, -0.3];
+    assert_eq!(calibrated_confidence(&baseline, -1.0), 1.0);
+    assert_eq!(calibrated_confidence(&baseline, -0.2), 0.0);
+    assert!((calibrated_confidence(&baseline, -0.6) - 4.0 / 6.0).abs() < 1e-12);
+    // Ties count half.
+    assert!((calibrated_confidence(&baseline, -0.5) - 3.0 / 6.0).abs() < 1e-12);
+    assert_eq!(calibrated_confidence(&[], -0.5), 0.0);
+    assert_eq!(calibrated_confidence(&baseline, f64::NAN), 0.0);
+}
+
+#[test]
+fn z_confidence_rises_from_zero_at_the_mean_towards_one() {
+    assert_eq!(z_confidence(0.0), 0.0);
+    assert!((z_confidence(1.0) - 0.682_689).abs() < 1e-6);
+    assert!((z_confidence(3.0) - 0.997_300).abs() < 1e-6);
+    assert_eq!(z_confidence(f64::INFINITY), 1.0);
+    let mut last = 0.0;
+    for i in 0..100 {
+        let c = z_confidence(f64::from(i) / 10.0);
+        assert!((0.0..=1.0).contains(&c) && c >= last, "{c} after {last}");
+        last = c;
+    }
+}
+
+/// A forest's confidence lies in [0, 1] and never falls as the anomaly score rises; an
+/// ordinary window is middling, a far outlier is near certain.
+#[test]
+fn a_forests_confidence_rises_with_its_score() {
+    let mut det = AnomalyDetector::new(AnomalyConfig {
+        min_samples_for_training: 50,
+        ..AnomalyConfig::default()
+    });
+    let mut rng = 7u64;
+    let mut noise = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % 1000) as f64 / 100.0
+    };
+    // Enough windows for a forest and, after it, a full reference of out-of-sample scores.
+    for _ in 0..200 {
+        let window: Vec<f64> = (0..5).map(|_| 50.0 + noise()).collect();
+        let s = cpu(&window);
+        det.detect(&s, &metric_features_from_series(&s)).unwrap();
+    }
+    // Each window is scored by a copy of the warmed-up detector, so all of them are ranked
+    // against the same recent windows.
+    let mut answers = Vec::new();
+    for level in [50.0, 53.0, 56.0, 60.0, 75.0, 140.0] {
+        let window: Vec<f64> = (0..5).map(|_| level + noise()).collect();
+        let s = cpu(&window);
+        let out = det
+            .clone()
+            .detect_deferred(&s, &metric_features_from_series(&s))
+            .unwrap()
+            .unwrap()
+            .outcome;
+        assert_eq!(out.method, AnomalyMethod::IsolationForest);
+        assert!((0.0..=1.0).contains(&out.confidence), "{out:?}");
+        answers.push((out.anomaly_score, out.confidence));
+    }
+    let mut sorted = answers.clone();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for pair in sorted.windows(2) {
+        assert!(
+            pair[1].1 >= pair[0].1,
+            "confidence fell as the score rose: {sorted:?}"
+        );
+    }
+    assert!(
+        answers[0].1 < 0.9,
+        "an ordinary window is not near certain: {answers:?}"
+    );
+    assert!(
+        answers[5].1 > 0.95,
+        "a far outlier is near certain: {answers:?}"
+    );
 }
