@@ -361,7 +361,10 @@ async fn zscore_cold_start() {
     assert_eq!(flat["is_anomaly"], false);
     assert_eq!(flat["anomaly_score"], 0.0);
     assert_eq!(flat["recommended_action"], "no_action");
-    assert_eq!(flat["confidence"], 0.0, "a point at the mean is not unusual");
+    assert_eq!(
+        flat["confidence"], 0.0,
+        "a point at the mean is not unusual"
+    );
     let single: Value = app
         .post_json("/api/v1/detect-anomaly", &cpu(&[95.0]))
         .await
