@@ -108,6 +108,17 @@ pub async fn resume(state: &Remediator) -> Result<usize, sqlx::Error> {
     Ok(count)
 }
 
+/// [`decide_recorded`] in the background (a mode change answers at once, however many
+/// incidents the switch recorded).
+pub fn spawn_decide_recorded(state: &Remediator, namespace: Option<String>) {
+    let st = state.clone();
+    state.tasks.spawn(async move {
+        if let Err(e) = decide_recorded(&st, namespace.as_deref()).await {
+            tracing::error!(error = %e, "could not take up the incidents recorded while remediation was off");
+        }
+    });
+}
+
 /// Decides the incidents the kill switch only recorded (open, their last step its note), in
 /// `namespace` or everywhere, now that the switch may allow it: after a mode change and at
 /// start-up. One whose namespace is still off stays recorded; one whose last signal is older

@@ -198,10 +198,7 @@ async fn change(
         "remediation mode changed"
     );
     // Incidents recorded while it was off are decided now, if the change allows it.
-    let namespace = (scope != GLOBAL).then_some(scope);
-    if let Err(e) = crate::remediation::engine::decide_recorded(&state.remediation, namespace).await
-    {
-        tracing::error!(error = %e, "could not take up the incidents recorded while remediation was off");
-    }
+    let namespace = (scope != GLOBAL).then(|| scope.to_owned());
+    crate::remediation::engine::spawn_decide_recorded(&state.remediation, namespace);
     Ok(axum::Json(modes(state).await?).into_response())
 }
