@@ -24,29 +24,17 @@ Prints a table on stderr and the figures as JSON on stdout.
 
 import csv
 import json
-import os
-import subprocess
 import sys
 import urllib.request
 from datetime import datetime
 from pathlib import Path
 
+from sklearn_reference import ensure_venv
+
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venv"
-PINS = ["scikit-learn==1.9.1", "numpy==2.4.6"]
 NAB = HERE / "data" / "nab"
 WINDOW = 5
 PROBATION = 0.15
-
-
-def ensure_venv() -> None:
-    python = VENV / "bin" / "python"
-    if Path(sys.prefix).resolve() == VENV.resolve():
-        return
-    if not python.exists():
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-        subprocess.check_call([str(python), "-m", "pip", "install", "--quiet", *PINS])
-    os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
 
 
 def metric_type(name: str) -> str:
@@ -162,5 +150,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    ensure_venv()
+    ensure_venv(__file__)
     main()

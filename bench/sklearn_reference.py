@@ -29,14 +29,16 @@ VENV = HERE / ".venv"
 PINS = ["scikit-learn==1.9.1", "numpy==2.4.6"]
 
 
-def ensure_venv() -> None:
+def ensure_venv(script: str = __file__) -> None:
+    """Runs `script` again inside bench/.venv (made with PINS on first use), unless it already
+    runs there."""
     python = VENV / "bin" / "python"
     if Path(sys.prefix).resolve() == VENV.resolve():
         return
     if not python.exists():
         subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
         subprocess.check_call([str(python), "-m", "pip", "install", "--quiet", *PINS])
-    os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
+    os.execv(str(python), [str(python), script, *sys.argv[1:]])
 
 
 def best_of(fn, repeat: int) -> tuple[float, float]:

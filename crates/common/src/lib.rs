@@ -24,4 +24,4 @@ pub mod telemetry;
 pub mod time;
 
 pub use aegis_contracts as contracts;
-pub use aegis_contracts::{names, signing};
+pub use aegis_contracts::{names, signing, webhooks};

@@ -19,6 +19,7 @@
 
 pub mod names;
 pub mod signing;
+pub mod webhooks;
 mod wire;
 
 pub use wire::*;

@@ -5,6 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aegis_common::webhooks;
 use anyhow::Context as _;
 use axum::{
     Router,
@@ -14,9 +15,7 @@ use axum::{
     routing::post,
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use crate::client::Client;
 
@@ -65,20 +64,16 @@ impl Drop for Notices {
 
 fn verify(key: &[u8], headers: &HeaderMap, body: &[u8]) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(id), Some(timestamp), Some(signatures)) = (
+    match (
         header("webhook-id"),
         header("webhook-timestamp"),
         header("webhook-signature"),
-    ) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
-        return false;
-    };
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    signatures.split(' ').any(|s| s == expected)
+    ) {
+        (Some(id), Some(timestamp), Some(signatures)) => {
+            webhooks::verify(key, id, timestamp, body, signatures)
+        }
+        _ => false,
+    }
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {

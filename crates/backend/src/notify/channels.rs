@@ -12,9 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::signing;
 use crate::auth::mailer::Mailer;
 use crate::db::notifications::{ChannelType, EventType};
+use aegis_common::webhooks as signing;
 
 /// One notification, as every channel renders it.
 #[derive(Debug, Clone)]

@@ -16,7 +16,6 @@
 
 pub mod channels;
 pub mod config;
-pub mod signing;
 
 use std::{
     collections::HashMap,

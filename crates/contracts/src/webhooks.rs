@@ -1,6 +1,9 @@
 //! Standard Webhooks signatures (<https://www.standardwebhooks.com>), so that receivers
 //! verify Aegis' deliveries with the specification's published libraries.
 //!
+//! The backend signs its webhook notifications with [`signature`]; a receiver (the demo's)
+//! checks them with [`verify`].
+//!
 //! A delivery carries `webhook-id` (the event id, which is also the idempotency key),
 //! `webhook-timestamp` (Unix seconds) and `webhook-signature`: `v1,` and the base64 of
 //! HMAC-SHA256 over `"{id}.{timestamp}.{body}"`. The key is the secret's bytes: the secret is
@@ -47,6 +50,23 @@ pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// Whether `signatures` (the `webhook-signature` header: space-separated `v1,…` values)
+/// holds the signature of `body` sent as message `id` at `timestamp` (the header's text).
+#[must_use]
+pub fn verify(key: &[u8], id: &str, timestamp: &str, body: &[u8], signatures: &str) -> bool {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = mac.finalize().into_bytes();
+    signatures.split(' ').any(|s| {
+        s.strip_prefix("v1,")
+            .and_then(|b| STANDARD.decode(b).ok())
+            .is_some_and(|given| given.as_slice() == expected.as_slice())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +82,34 @@ mod tests {
             br#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn the_reference_example_verifies_and_a_changed_body_does_not() {
+        let key = key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sig = "v1,bm9wZQ== v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        assert!(verify(
+            &key,
+            id,
+            "1614265330",
+            br#"{"test": 2432232314}"#,
+            sig
+        ));
+        assert!(!verify(
+            &key,
+            id,
+            "1614265330",
+            br#"{"test": 2432232315}"#,
+            sig
+        ));
+        assert!(!verify(
+            &key,
+            id,
+            "1614265331",
+            br#"{"test": 2432232314}"#,
+            sig
+        ));
     }
 
     #[test]
