@@ -12,7 +12,8 @@
 //! | `MIN_SAMPLES_FOR_TRAINING` | `100` | baseline size before the forest is used (min 10) |
 //! | `MAX_BODY_BYTES` | 2 MiB | larger bodies get 413 |
 //! | `MAX_ITEMS` | 10000 | longest `metrics`/`logs` list (422 beyond) |
-//! | `BASELINE_MAX_ROWS` | 10 × `MIN_SAMPLES_FOR_TRAINING` | anomaly baseline rows kept per signature |
+//! | `BASELINE_MAX_ROWS` | 10 × `MIN_SAMPLES_FOR_TRAINING` | anomaly baseline rows kept per series |
+//! | `ANOMALY_MAX_SERIES` | `500` | anomaly series held in memory; the least recently used beyond it is evicted and rebuilt from storage when it returns |
 //! | `FAILURE_DETECTION_WINDOW` | 300 | log look-back in seconds |
 //! | `RF_MIN_ROWS_PER_CLASS` | 20 | labelled rows per class before the random forest answers |
 //! | `RF_RETRAIN_INTERVAL_SECONDS` | 3600 | scheduled retraining when new labels arrived |
@@ -80,8 +81,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `MAX_ITEMS`: longest `metrics` or `logs` list.
     pub max_items: usize,
-    /// `BASELINE_MAX_ROWS`: anomaly baseline ring size per signature.
+    /// `BASELINE_MAX_ROWS`: anomaly baseline ring size per series.
     pub baseline_max_rows: usize,
+    /// `ANOMALY_MAX_SERIES`: anomaly series held in memory.
+    pub anomaly_max_series: usize,
     /// `FAILURE_DETECTION_WINDOW` (seconds): log look-back.
     pub failure_window: chrono::Duration,
     /// `RF_MIN_ROWS_PER_CLASS`: rows per labelled class before the forest answers.
@@ -130,6 +133,7 @@ impl Config {
             baseline_max_rows: env
                 .parse("BASELINE_MAX_ROWS", &[], 10 * min_samples.max(10))?
                 .max(1),
+            anomaly_max_series: env.parse("ANOMALY_MAX_SERIES", &[], 500usize)?.max(1),
             failure_window: chrono::Duration::seconds(env.parse(
                 "FAILURE_DETECTION_WINDOW",
                 &[],

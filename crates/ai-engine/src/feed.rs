@@ -231,13 +231,26 @@ impl Feed {
                 .collect();
             let series = metric_series(&points);
             let features = metric_features(&points);
-            let Ok(Some(outcome)) = state.engine.detect_anomaly(&series, &features).await else {
+            let workload = (!deployment.is_empty()).then(|| format!("{namespace}/{deployment}"));
+            let Ok(Some(outcome)) = state
+                .engine
+                .detect_anomaly(workload.as_deref(), &series, &features)
+                .await
+            else {
                 continue;
             };
             report.groups += 1;
             let body =
                 serde_json::to_value(crate::answer::anomaly_result(&outcome)).unwrap_or_default();
-            record(state, &group, &outcome, &body, category, &features).await;
+            record(
+                state,
+                &group,
+                (&outcome, workload.as_deref(), &series),
+                &body,
+                category,
+                &features,
+            )
+            .await;
             if !outcome.is_anomaly {
                 continue;
             }
@@ -277,7 +290,11 @@ fn enough_fresh(fresh: &[LabelledSample]) -> bool {
 async fn record(
     state: &AppState,
     group: &[LabelledSample],
-    outcome: &AnomalyOutcome,
+    (outcome, workload, series): (
+        &AnomalyOutcome,
+        Option<&str>,
+        &std::collections::BTreeMap<crate::detector::MetricType, Vec<f64>>,
+    ),
     body: &Value,
     category: &str,
     features: &crate::detector::FeatureSet,
@@ -299,10 +316,12 @@ async fn record(
     ));
     state
         .history
-        .record(Record::Baseline(BaselineRecord {
-            signature: outcome.signature.clone(),
-            features: features_json.clone(),
-        }))
+        .record(Record::Baseline(BaselineRecord::new(
+            &outcome.signature,
+            workload,
+            series,
+            features_json.clone(),
+        )))
         .await;
     let input: Vec<Value> = group
         .iter()

@@ -93,13 +93,39 @@ pub struct PredictionRecord {
     pub metadata: JsonText,
 }
 
-/// One anomaly baseline row (`training_data`, `model_type='anomaly'`).
+/// One anomaly baseline row (`training_data`, `model_type='anomaly'`): what a series' state
+/// is rebuilt from ([`crate::models::load_series`]).
 #[derive(Debug, Clone)]
 pub struct BaselineRecord {
-    /// The feature signature (comma-joined metric types).
-    pub signature: String,
-    /// `{name: value}`.
+    /// `{name: value}`: the window's statistics (its `<type>_mean` are replayed).
     pub features: JsonText,
+    /// `{"signature": …, "series": <workload>, "last": {<type>: <newest value>}}`; `series` is
+    /// left out when the window names no workload.
+    pub metadata: JsonText,
+}
+
+impl BaselineRecord {
+    /// The row of a window of `series` with statistics `features`.
+    #[must_use]
+    pub fn new(
+        signature: &str,
+        workload: Option<&str>,
+        series: &std::collections::BTreeMap<crate::detector::MetricType, Vec<f64>>,
+        features: JsonText,
+    ) -> Self {
+        let last: serde_json::Map<String, Value> = series
+            .iter()
+            .filter_map(|(t, v)| Some((t.as_str().to_owned(), serde_json::json!(v.last()?))))
+            .collect();
+        let mut metadata = serde_json::json!({"signature": signature, "last": last});
+        if let (Some(w), Some(obj)) = (workload, metadata.as_object_mut()) {
+            obj.insert("series".into(), Value::String(w.to_owned()));
+        }
+        Self {
+            features,
+            metadata: JsonText::from_value(&metadata),
+        }
+    }
 }
 
 /// What the writer stores.
@@ -124,10 +150,7 @@ impl Record {
                 p.model_version = strip_nul(std::mem::take(&mut p.model_version));
                 Self::Prediction(p)
             }
-            Self::Baseline(b) => Self::Baseline(BaselineRecord {
-                signature: strip_nul(b.signature),
-                ..b
-            }),
+            Self::Baseline(b) => Self::Baseline(b),
         }
     }
 }
@@ -319,14 +342,14 @@ async fn write_batch(pool: &PgPool, batch: &[Record]) -> Result<(), sqlx::Error>
     }
     if !baselines.is_empty() {
         let features: Vec<&str> = baselines.iter().map(|b| b.features.as_str()).collect();
-        let signatures: Vec<&str> = baselines.iter().map(|b| b.signature.as_str()).collect();
+        let metadata: Vec<&str> = baselines.iter().map(|b| b.metadata.as_str()).collect();
         sqlx::query(
             "INSERT INTO training_data (model_type, features, label, source, metadata) \
-             SELECT 'anomaly', f::jsonb, NULL, 'request', jsonb_build_object('signature', s) \
-             FROM UNNEST($1::text[], $2::text[]) AS t(f, s)",
+             SELECT 'anomaly', f::jsonb, NULL, 'request', m::jsonb \
+             FROM UNNEST($1::text[], $2::text[]) AS t(f, m)",
         )
         .bind(features)
-        .bind(signatures)
+        .bind(metadata)
         .execute(&mut *tx)
         .await?;
     }

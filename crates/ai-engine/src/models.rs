@@ -1,15 +1,20 @@
-//! The in-memory models of a running ai-engine: the anomaly regimen (baselines and forests per
-//! signature) and the failure forest, plus how they are restored and retrained.
+//! The in-memory models of a running ai-engine: the anomaly regimen (a model per series, rebuilt
+//! from `training_data` when a series is not in memory) and the failure forest, plus how they
+//! are retrained.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use sqlx::PgPool;
 
 use crate::detector::{
     AnomalyConfig, AnomalyDetector, AnomalyOutcome, Detected, DetectorError, FeatureSet,
-    MetricType, RandomForest, RandomForestParams,
+    MetricType, Observation, RandomForest, RandomForestParams,
+    anomaly::signature,
     failure::{FailureClass, enough_training_rows, train_failure_forest},
+    series_key,
+    temporal::HISTORY_POINTS,
 };
 
 /// Why [`Engine::detect_anomaly`] could not answer.
@@ -34,19 +39,35 @@ pub struct Engine {
     pub anomaly: Arc<Mutex<AnomalyDetector>>,
     /// The failure forest once enough labelled rows exist, with its version.
     pub failure: Arc<RwLock<Option<FailureModel>>>,
+    /// Where a series not in memory is rebuilt from (`training_data`).
+    store: Option<PgPool>,
 }
 
+/// How long loading a series' stored windows may take before the series starts empty.
+const REBUILD_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Engine {
-    /// Empty models.
+    /// Empty models, rebuilt from nothing.
     #[must_use]
     pub fn new(config: AnomalyConfig) -> Self {
         Self {
             anomaly: Arc::new(Mutex::new(AnomalyDetector::new(config))),
             failure: Arc::new(RwLock::new(None)),
+            store: None,
         }
     }
 
-    /// Trained forests in memory: one per anomaly signature, plus the failure forest.
+    /// Empty models that rebuild each series from its windows stored in `pool` when they
+    /// first need it.
+    #[must_use]
+    pub fn with_store(config: AnomalyConfig, pool: PgPool) -> Self {
+        Self {
+            store: Some(pool),
+            ..Self::new(config)
+        }
+    }
+
+    /// Trained forests in memory: one per anomaly series, plus the failure forest.
     #[must_use]
     pub fn active_models(&self) -> i64 {
         let anomaly = self.anomaly.lock().map(|d| d.forest_count()).unwrap_or(0);
@@ -54,20 +75,48 @@ impl Engine {
         i64::try_from(anomaly + failure).unwrap_or(i64::MAX)
     }
 
-    /// Scores a request and appends its row. A retrain it makes due is fitted on a
-    /// blocking thread, with the lock released so that other requests are scored meanwhile
-    /// (by the previous forest), and installed before this returns: a client that waits for
-    /// its answer always gets the new forest on its next request. `Ok(None)`: no features.
+    /// Series held in memory.
+    #[must_use]
+    pub fn series_count(&self) -> usize {
+        self.anomaly.lock().map(|d| d.series_count()).unwrap_or(0)
+    }
+
+    /// Scores a request of `workload` (see [`series_key`]) and appends its row.
+    ///
+    /// A series not in memory is first rebuilt from its stored windows (one indexed query
+    /// and a replay, on a blocking thread), so that neither a restart nor an eviction forgets
+    /// what normal looks like; when PostgreSQL does not answer within [`REBUILD_TIMEOUT`] the
+    /// series starts empty rather than failing the request. A retrain the request makes due
+    /// is fitted on a blocking thread, with the lock released so that other requests are
+    /// scored meanwhile (by the previous forest), and installed before this returns: a client
+    /// that waits for its answer always gets the new forest on its next request.
+    /// `Ok(None)`: no features.
     pub async fn detect_anomaly(
         &self,
+        workload: Option<&str>,
         series: &BTreeMap<MetricType, Vec<f64>>,
         features: &FeatureSet,
     ) -> Result<Option<AnomalyOutcome>, EngineError> {
+        if features.is_empty() {
+            return Ok(None);
+        }
+        if let Some(pool) = &self.store {
+            let sig = signature(series);
+            let key = series_key(workload, &sig);
+            let held = self
+                .anomaly
+                .lock()
+                .map_err(|_| EngineError::Poisoned)?
+                .contains(&key);
+            if !held {
+                self.rebuild(pool, workload, sig, key).await?;
+            }
+        }
         let detected = self
             .anomaly
             .lock()
             .map_err(|_| EngineError::Poisoned)?
-            .detect_deferred(series, features)?;
+            .detect_deferred(workload, series, features)?;
         let Some(Detected { outcome, training }) = detected else {
             return Ok(None);
         };
@@ -83,6 +132,51 @@ impl Engine {
         Ok(Some(outcome))
     }
 
+    /// Rebuilds a series from storage and puts it in place (unless a concurrent request did).
+    async fn rebuild(
+        &self,
+        pool: &PgPool,
+        workload: Option<&str>,
+        sig: String,
+        key: String,
+    ) -> Result<(), EngineError> {
+        let config = self
+            .anomaly
+            .lock()
+            .map_err(|_| EngineError::Poisoned)?
+            .config()
+            .clone();
+        let limit = HISTORY_POINTS + config.baseline_max_rows;
+        let rows = match tokio::time::timeout(
+            REBUILD_TIMEOUT,
+            load_series(pool, workload, &sig, limit),
+        )
+        .await
+        {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                tracing::warn!(series = %key, error = %e, "series history not loaded; starting it empty");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::warn!(series = %key, "series history not loaded in time; starting it empty");
+                return Ok(());
+            }
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let state =
+            tokio::task::spawn_blocking(move || AnomalyDetector::rebuild(&config, &sig, rows))
+                .await
+                .map_err(|_| EngineError::Poisoned)??;
+        self.anomaly
+            .lock()
+            .map_err(|_| EngineError::Poisoned)?
+            .insert(key, state);
+        Ok(())
+    }
+
     /// The current failure forest, if trained.
     #[must_use]
     pub fn failure_forest(&self) -> Option<FailureModel> {
@@ -90,40 +184,47 @@ impl Engine {
     }
 }
 
-/// Loads the newest `max_rows` baseline rows per signature from `training_data`.
-pub async fn restore_baselines(
+/// The newest `limit` stored windows of a series, oldest first, as observations per metric
+/// type of `signature`: each type's mean from the row's features (`<type>_mean`) and its
+/// newest point from `metadata.last` (rows written before it was recorded replay their mean).
+/// Rows that lack a type are skipped.
+pub async fn load_series(
     pool: &PgPool,
-    engine: &Engine,
-    max_rows: usize,
-) -> anyhow::Result<usize> {
-    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
-        "SELECT sig, features FROM ( \
-           SELECT metadata ->> 'signature' AS sig, features, id, \
-                  row_number() OVER (PARTITION BY metadata ->> 'signature' ORDER BY id DESC) AS rn \
-           FROM training_data WHERE model_type = 'anomaly' AND metadata ? 'signature' \
-         ) t WHERE rn <= $1 ORDER BY sig, id",
+    workload: Option<&str>,
+    signature: &str,
+    limit: usize,
+) -> Result<Vec<Vec<Observation>>, sqlx::Error> {
+    let rows: Vec<(serde_json::Value, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT features, metadata -> 'last' FROM training_data \
+         WHERE model_type = 'anomaly' AND metadata ->> 'signature' = $1 \
+           AND (metadata ->> 'series') IS NOT DISTINCT FROM $2 \
+         ORDER BY id DESC LIMIT $3",
     )
-    .bind(i64::try_from(max_rows).unwrap_or(i64::MAX))
+    .bind(signature)
+    .bind(workload)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(pool)
     .await?;
-    let mut by_sig: std::collections::BTreeMap<String, Vec<Vec<f64>>> = Default::default();
-    for (sig, features) in rows {
-        if let Some(obj) = features.as_object() {
-            // Feature maps are stored in name order, which is the detector's column order.
-            let row: Vec<f64> = obj.values().filter_map(serde_json::Value::as_f64).collect();
-            by_sig.entry(sig).or_default().push(row);
-        }
-    }
-    let mut total = 0;
-    let mut detector = engine
-        .anomaly
-        .lock()
-        .map_err(|_| anyhow::anyhow!("anomaly detector lock poisoned"))?;
-    for (sig, rows) in by_sig {
-        total += rows.len();
-        detector.restore_baseline(&sig, rows)?;
-    }
-    Ok(total)
+    let types: Vec<&str> = signature.split(',').filter(|t| !t.is_empty()).collect();
+    let mut out: Vec<Vec<Observation>> = rows
+        .iter()
+        .filter_map(|(features, last)| {
+            types
+                .iter()
+                .map(|t| {
+                    let mean = features.get(format!("{t}_mean"))?.as_f64()?;
+                    let last = last
+                        .as_ref()
+                        .and_then(|l| l.get(*t))
+                        .and_then(serde_json::Value::as_f64)
+                        .unwrap_or(mean);
+                    Some(Observation { mean, last })
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .collect();
+    out.reverse();
+    Ok(out)
 }
 
 /// Outcome of a failure-forest training run.

@@ -43,6 +43,39 @@ pub struct DetectRequest {
     pub verbatim: bool,
 }
 
+/// Longest label value that can name a workload (a Kubernetes name is at most 253 bytes).
+pub const MAX_WORKLOAD_LABEL: usize = 253;
+
+/// The workload a window's labels name, which keys its anomaly model: `<namespace>/<deployment>`
+/// when a metric carries a `deployment` label, else `<namespace>/pod/<pod>` when one carries
+/// `pod`, else `None` (the window shares its signature's model with every window that names no
+/// workload). The first metric that names one decides. A value that could not be a
+/// Kubernetes name (empty, longer than [`MAX_WORKLOAD_LABEL`], or holding `/`, `|` or a
+/// control character) counts as absent, so that no label can forge another series' key.
+#[must_use]
+pub fn workload(metrics: &[Metric]) -> Option<String> {
+    let usable = |v: &String| {
+        !v.is_empty()
+            && v.len() <= MAX_WORKLOAD_LABEL
+            && !v.chars().any(|c| c == '/' || c == '|' || c.is_control())
+    };
+    metrics.iter().find_map(|m| {
+        let ns = m
+            .labels
+            .get("namespace")
+            .filter(|v| usable(v))
+            .map_or("", String::as_str);
+        if let Some(d) = m.labels.get("deployment").filter(|v| usable(v)) {
+            Some(format!("{ns}/{d}"))
+        } else {
+            m.labels
+                .get("pod")
+                .filter(|v| usable(v))
+                .map(|p| format!("{ns}/pod/{p}"))
+        }
+    })
+}
+
 /// Which endpoint is parsing: `detect-failure` requires `logs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -515,6 +548,45 @@ mod tests {
         assert_eq!(errs[0]["type"], "missing");
         assert_eq!(errs[0]["loc"], json!(["body", "logs"]));
         assert!(parse_detect(br#"{"metrics":[],"logs":[]}"#, Kind::Failure, 100).is_ok());
+    }
+
+    #[test]
+    fn workload_from_labels() {
+        let metric = |labels: &[(&str, &str)]| Metric {
+            point: MetricPoint {
+                metric_type: MetricType::CpuUsage,
+                value: 1.0,
+                timestamp: Utc::now(),
+            },
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        let both = metric(&[
+            ("namespace", "shop"),
+            ("deployment", "api"),
+            ("pod", "api-1"),
+        ]);
+        assert_eq!(workload(&[both]).as_deref(), Some("shop/api"));
+        let pod = metric(&[("namespace", "shop"), ("pod", "api-1")]);
+        assert_eq!(workload(&[pod]).as_deref(), Some("shop/pod/api-1"));
+        assert_eq!(workload(&[metric(&[("service", "x")])]), None);
+        assert_eq!(workload(&[]), None);
+        // The first metric that names a workload decides.
+        let named = metric(&[("deployment", "web")]);
+        assert_eq!(workload(&[metric(&[]), named]).as_deref(), Some("/web"));
+        // Values that could forge another key, or are not names, do not count.
+        for bad in ["a|b", "a/b", "", "x\n"] {
+            let bad = bad.replace("\\n", "\n");
+            assert_eq!(
+                workload(&[metric(&[("deployment", &bad)])]),
+                None,
+                "{bad:?}"
+            );
+        }
+        let long = "a".repeat(MAX_WORKLOAD_LABEL + 1);
+        assert_eq!(workload(&[metric(&[("deployment", &long)])]), None);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::{
     detector::AnomalyConfig,
     history::{HistoryHandle, HistoryWriter},
     metrics::AiMetrics,
-    models::{Engine, restore_baselines, train_failure},
+    models::{Engine, train_failure},
     routes,
     state::AppState,
 };
@@ -90,12 +90,16 @@ impl Shell for AiEngineShell {
             .context("failed to register metrics")?;
         let (history, history_handle) =
             HistoryWriter::spawn(db.clone(), HISTORY_QUEUE, move || storage_errors.inc());
-        let engine = Engine::new(AnomalyConfig {
-            contamination: 1.0 - config.anomaly_threshold,
-            min_samples_for_training: config.min_samples_for_training,
-            baseline_max_rows: config.baseline_max_rows,
-            ..AnomalyConfig::default()
-        });
+        let engine = Engine::with_store(
+            AnomalyConfig {
+                contamination: 1.0 - config.anomaly_threshold,
+                min_samples_for_training: config.min_samples_for_training,
+                baseline_max_rows: config.baseline_max_rows,
+                max_series: config.anomaly_max_series,
+                ..AnomalyConfig::default()
+            },
+            db.clone(),
+        );
         let state = AppState::new(crate::state::Shared {
             config: Arc::new(config),
             db,
@@ -148,22 +152,23 @@ impl Shell for AiEngineShell {
     }
 }
 
-/// Restores the anomaly baselines and the failure forest in the background; inference answers
+/// Waits for the model store and restores the failure forest in the background; inference answers
 /// 503 until done. Then retrains the forest on a schedule when new labels arrived.
 fn spawn_model_loading(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(200);
         loop {
-            match restore_baselines(&state.db, &state.engine, state.config.baseline_max_rows).await
+            // Anomaly series are rebuilt from storage one by one as their windows arrive; what
+            // start-up waits for is a database to rebuild them from.
+            match sqlx::query("SELECT 1 FROM training_data LIMIT 1")
+                .execute(&state.db)
+                .await
             {
-                Ok(rows) => {
-                    tracing::info!(rows, "anomaly baselines restored");
-                    break;
-                }
+                Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(
                         error = format!("{e:#}"),
-                        "restoring baselines failed; retrying"
+                        "the model store is not reachable; retrying"
                     );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(10));

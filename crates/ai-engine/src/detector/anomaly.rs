@@ -1,11 +1,16 @@
-//! Anomaly detection: the per-signature training regimen, the z-score
-//! cold start, severity, recommended action, a confidence calibrated against the baseline
-//! (see [`calibrated_confidence`]) and `affected_features`.
+//! Anomaly detection: models per series, the z-score cold start, severity, recommended action,
+//! a confidence calibrated against the series' own scores (see [`calibrated_confidence`]) and
+//! `affected_features`.
 //!
-//! [`AnomalyDetector`] holds the in-memory state (one FIFO baseline and at most one forest per
-//! feature signature). Storage is the service's job: it writes each appended row to
-//! `training_data` and, at startup, feeds the newest `BASELINE_MAX_ROWS` rows per signature back
-//! through [`AnomalyDetector::restore_baseline`], which retrains deterministically (seed 42).
+//! A series is a workload (the window's `namespace` and `deployment` labels, or its `pod`)
+//! and a feature signature (the window's metric types); windows that name no workload share
+//! one series per signature ([`series_key`]). [`AnomalyDetector`] holds, per series, the
+//! temporal context of each metric type ([`super::temporal`]), a FIFO baseline of feature
+//! rows, and at most one isolation forest trained on them, for at most
+//! [`AnomalyConfig::max_series`] series. Storage is the service's job: it writes each window's
+//! means and newest points to `training_data`, and when a series is not in memory (new,
+//! evicted, or after a restart) it replays the stored rows through
+//! [`AnomalyDetector::rebuild`], which trains deterministically (seed 42).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -15,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::DetectorError;
 use super::features::{FeatureSet, MetricType};
 use super::isolation_forest::{Contamination, IsolationForest, IsolationForestParams};
+use super::temporal::Temporal;
 
 /// Points a metric type needs for the z-score fallback.
 pub const MIN_SERIES_POINTS: usize = 3;
@@ -202,12 +208,15 @@ pub struct AnomalyConfig {
     pub contamination: f64,
     /// `MIN_SAMPLES_FOR_TRAINING` (default 100; values below 10 act as 10).
     pub min_samples_for_training: usize,
-    /// `BASELINE_MAX_ROWS` (default 10 × `min_samples_for_training`).
+    /// `BASELINE_MAX_ROWS` (default 10 × `min_samples_for_training`), per series.
     pub baseline_max_rows: usize,
     /// Forest seed (42).
     pub seed: u64,
     /// Number of trees (100).
     pub n_estimators: usize,
+    /// `ANOMALY_MAX_SERIES`: series held in memory (default 500); the least recently used
+    /// beyond it is evicted.
+    pub max_series: usize,
 }
 
 impl Default for AnomalyConfig {
@@ -218,6 +227,7 @@ impl Default for AnomalyConfig {
             baseline_max_rows: 1000,
             seed: 42,
             n_estimators: 100,
+            max_series: 500,
         }
     }
 }
@@ -246,10 +256,44 @@ struct Fitted {
     scores: Vec<f64>,
 }
 
-/// One signature's state: FIFO baseline, the forest trained on it, the scores its forests
-/// gave its recent windows, and the retrain counter.
+/// The key of a series: the workload its labels name, then its signature (`nab/api|cpu_usage`),
+/// or the signature alone for windows that name no workload.
+pub fn series_key(workload: Option<&str>, signature: &str) -> String {
+    match workload {
+        Some(w) => format!("{w}|{signature}"),
+        None => signature.to_owned(),
+    }
+}
+
+/// One metric type of one window as a series' history keeps it: the window's mean and its
+/// newest point. A stored row replays as one of these per type, in signature order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    /// The mean of the window's points of this type.
+    pub mean: f64,
+    /// The newest of them.
+    pub last: f64,
+}
+
+/// The observations of a window, one per metric type in signature order.
+pub fn observations(series: &BTreeMap<MetricType, Vec<f64>>) -> Vec<Observation> {
+    series
+        .values()
+        .filter_map(|values| {
+            let last = *values.last()?;
+            Some(Observation {
+                mean: values.iter().sum::<f64>() / values.len() as f64,
+                last,
+            })
+        })
+        .collect()
+}
+
+/// One series' state: each metric type's past, the FIFO baseline of feature rows, the forest
+/// trained on it, the scores its forests gave its recent windows, and the retrain counter.
 #[derive(Debug, Clone, Default)]
-struct SignatureState {
+pub struct SeriesState {
+    temporal: Vec<Temporal>,
     baseline: VecDeque<Vec<f64>>,
     forest: Option<Fitted>,
     /// The raw scores of the latest scored windows, oldest first, and the same sorted.
@@ -260,14 +304,55 @@ struct SignatureState {
     /// a forest fitted outside the lock is installed only if no later one is.
     jobs_started: u64,
     job_installed: u64,
+    /// When the series was last used ([`AnomalyDetector`]'s clock), for eviction.
+    last_used: u64,
 }
 
-/// A retrain that fell due: the signature's baseline as it stood then (the due request's row
+impl SeriesState {
+    /// The series' feature row for a window: each type's [`Temporal::observe`] in order. The
+    /// window becomes part of the series' past.
+    fn observe(&mut self, window: &[Observation]) -> Vec<f64> {
+        if self.temporal.len() != window.len() {
+            self.temporal = vec![Temporal::new(); window.len()];
+        }
+        self.temporal
+            .iter_mut()
+            .zip(window)
+            .flat_map(|(t, o)| t.observe(o.mean, o.last))
+            .collect()
+    }
+
+    /// Appends a feature row to the baseline (FIFO of `max` rows).
+    fn append(&mut self, row: Vec<f64>, max: usize) {
+        self.baseline.push_back(row);
+        if self.baseline.len() > max.max(1) {
+            self.baseline.pop_front();
+        }
+        self.appended_since_training += 1;
+    }
+
+    /// Bytes the series holds: its histories, baseline, forest and recent scores.
+    pub fn heap_bytes(&self) -> usize {
+        let history: usize = self.temporal.iter().map(Temporal::heap_bytes).sum();
+        let baseline: usize = self
+            .baseline
+            .iter()
+            .map(|r| r.capacity() * size_of::<f64>() + size_of::<Vec<f64>>())
+            .sum();
+        let forest = self.forest.as_ref().map_or(0, |f| {
+            f.forest.heap_bytes() + f.scores.capacity() * size_of::<f64>()
+        });
+        let scores = (self.scored.capacity() + self.scored_sorted.capacity()) * size_of::<f64>();
+        size_of::<Self>() + history + baseline + forest + scores
+    }
+}
+
+/// A retrain that fell due: the series' baseline as it stood then (the due request's row
 /// included), to fit without holding the detector's lock ([`TrainingJob::fit`]) and hand back
 /// with [`AnomalyDetector::install`].
 #[derive(Debug)]
 pub struct TrainingJob {
-    signature: String,
+    series: String,
     number: u64,
     params: IsolationForestParams,
     rows: usize,
@@ -277,7 +362,7 @@ pub struct TrainingJob {
 /// A fitted [`TrainingJob`], ready to install.
 #[derive(Debug)]
 pub struct TrainedForest {
-    signature: String,
+    series: String,
     number: u64,
     fitted: Fitted,
 }
@@ -295,7 +380,7 @@ impl TrainingJob {
                 rows: self.rows,
                 scores,
             },
-            signature: self.signature,
+            series: self.series,
             number: self.number,
         })
     }
@@ -330,6 +415,8 @@ pub struct AnomalyOutcome {
     pub model_version: String,
     /// The signature the request belongs to.
     pub signature: String,
+    /// The series it belongs to ([`series_key`]).
+    pub series: String,
     /// True when this request's row triggered a (re)training; the service may record a
     /// `model_registry` row.
     pub retrained: bool,
@@ -344,20 +431,29 @@ pub struct Detected {
     pub training: Option<TrainingJob>,
 }
 
-/// The regimen over all signatures. Not internally synchronised: the service wraps it in a
-/// mutex (training a 1,000-row baseline takes a few milliseconds).
+/// The regimen over all series. Not internally synchronised: the service wraps it in a
+/// mutex (scoring and appending take microseconds; retrains are fitted outside it).
+///
+/// At most [`AnomalyConfig::max_series`] series are held; taking in a new one beyond that
+/// evicts the least recently used (a scan over the series, paid only when a new series
+/// arrives at a full detector). An evicted series is rebuilt from its stored rows when it
+/// comes back ([`AnomalyDetector::rebuild`]).
 #[derive(Debug, Clone, Default)]
 pub struct AnomalyDetector {
     config: AnomalyConfig,
-    signatures: HashMap<String, SignatureState>,
+    series: HashMap<String, SeriesState>,
+    clock: u64,
+    evicted: u64,
 }
 
 impl AnomalyDetector {
-    /// An empty detector (no baselines).
+    /// An empty detector (no series).
     pub fn new(config: AnomalyConfig) -> Self {
         Self {
             config,
-            signatures: HashMap::new(),
+            series: HashMap::new(),
+            clock: 0,
+            evicted: 0,
         }
     }
 
@@ -366,64 +462,114 @@ impl AnomalyDetector {
         &self.config
     }
 
-    /// How many signatures have a trained forest.
+    /// How many series have a trained forest.
     pub fn forest_count(&self) -> usize {
-        self.signatures
-            .values()
-            .filter(|s| s.forest.is_some())
-            .count()
+        self.series.values().filter(|s| s.forest.is_some()).count()
     }
 
-    /// Rows in a signature's baseline.
-    pub fn baseline_len(&self, signature: &str) -> usize {
-        self.signatures
-            .get(signature)
-            .map_or(0, |s| s.baseline.len())
+    /// How many series are held.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
     }
 
-    /// The forest of a signature and the baseline size it was trained on, if any.
-    pub fn forest(&self, signature: &str) -> Option<(&IsolationForest, usize)> {
-        self.signatures
-            .get(signature)
+    /// How many series were evicted since start-up.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Whether a series is held.
+    pub fn contains(&self, key: &str) -> bool {
+        self.series.contains_key(key)
+    }
+
+    /// Rows in a series' baseline.
+    pub fn baseline_len(&self, key: &str) -> usize {
+        self.series.get(key).map_or(0, |s| s.baseline.len())
+    }
+
+    /// The bytes a series holds ([`SeriesState::heap_bytes`]), if it is held.
+    pub fn series_bytes(&self, key: &str) -> Option<usize> {
+        self.series.get(key).map(SeriesState::heap_bytes)
+    }
+
+    /// The forest of a series and the baseline size it was trained on, if any.
+    pub fn forest(&self, key: &str) -> Option<(&IsolationForest, usize)> {
+        self.series
+            .get(key)
             .and_then(|s| s.forest.as_ref().map(|f| (&f.forest, f.rows)))
     }
 
-    /// Loads persisted rows (oldest first) for a signature at startup, keeping the newest
-    /// `baseline_max_rows`, and trains once if there are enough. Rows whose width does not
-    /// match the signature's 7 × types are skipped.
-    pub fn restore_baseline(
-        &mut self,
+    /// A series' state rebuilt from its stored windows (oldest first, one [`Observation`] per
+    /// metric type of `signature`): each window is replayed through the temporal features,
+    /// the newest `baseline_max_rows` rows form the baseline, and the forest is trained on
+    /// them when there are enough. Deterministic: the same rows give the same forest. Rows
+    /// whose width does not match the signature are skipped. CPU-bound (a replay of a few
+    /// thousand windows and one fit): run it off the async threads.
+    pub fn rebuild(
+        config: &AnomalyConfig,
         signature: &str,
-        rows: impl IntoIterator<Item = Vec<f64>>,
-    ) -> Result<(), DetectorError> {
-        let width = 7 * signature.split(',').filter(|s| !s.is_empty()).count();
-        let max = self.config.baseline_max_rows.max(1);
-        let state = self.signatures.entry(signature.to_owned()).or_default();
+        rows: impl IntoIterator<Item = Vec<Observation>>,
+    ) -> Result<SeriesState, DetectorError> {
+        let types = signature.split(',').filter(|s| !s.is_empty()).count();
+        let mut state = SeriesState::default();
         for row in rows {
-            if row.len() == width && row.iter().all(|v| v.is_finite()) {
-                state.baseline.push_back(row);
-                if state.baseline.len() > max {
-                    state.baseline.pop_front();
-                }
+            if row.len() == types {
+                let features = state.observe(&row);
+                state.append(features, config.baseline_max_rows);
             }
         }
         state.appended_since_training = 0;
-        if state.baseline.len() >= self.config.min_rows() {
-            state.forest = Some(train(&self.config, &state.baseline)?);
+        if state.baseline.len() >= config.min_rows() {
+            state.forest = Some(train(config, &state.baseline)?);
         }
-        Ok(())
+        Ok(state)
+    }
+
+    /// Puts a rebuilt series in place, unless the series is already held (a request that
+    /// arrived meanwhile started it; its state is newer). Returns whether it was put.
+    pub fn insert(&mut self, key: String, state: SeriesState) -> bool {
+        if self.series.contains_key(&key) {
+            return false;
+        }
+        self.make_room();
+        self.clock += 1;
+        self.series.insert(
+            key,
+            SeriesState {
+                last_used: self.clock,
+                ..state
+            },
+        );
+        true
+    }
+
+    /// Evicts least recently used series until one more fits.
+    fn make_room(&mut self) {
+        let max = self.config.max_series.max(1);
+        while self.series.len() >= max {
+            let Some(oldest) = self
+                .series
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                return;
+            };
+            self.series.remove(&oldest);
+            self.evicted += 1;
+        }
     }
 
     /// Scores the request (forest, else z-score, else insufficient data), then
-    /// appends its feature row to the signature's baseline and (re)trains when due. The
-    /// returned row is the one the service persists to `training_data` (`None` when the
-    /// feature set is empty: then nothing is appended).
+    /// appends its feature row to the series' baseline and (re)trains when due.
+    /// `Ok(None)` when the feature set is empty (then nothing is appended).
     pub fn detect(
         &mut self,
+        workload: Option<&str>,
         series: &BTreeMap<MetricType, Vec<f64>>,
         features: &FeatureSet,
     ) -> Result<Option<AnomalyOutcome>, DetectorError> {
-        let Some(detected) = self.detect_deferred(series, features)? else {
+        let Some(detected) = self.detect_deferred(workload, series, features)? else {
             return Ok(None);
         };
         if let Some(job) = detected.training {
@@ -436,8 +582,11 @@ impl AnomalyDetector {
     /// the answer carries it as a [`TrainingJob`], so that the caller can fit it after letting
     /// go of the detector's lock and [`install`](AnomalyDetector::install) it before answering.
     /// Requests scored in between use the previous forest, as the due request itself does.
+    /// A series not held starts empty: the service rebuilds it from storage first
+    /// ([`AnomalyDetector::rebuild`]).
     pub fn detect_deferred(
         &mut self,
+        workload: Option<&str>,
         series: &BTreeMap<MetricType, Vec<f64>>,
         features: &FeatureSet,
     ) -> Result<Option<Detected>, DetectorError> {
@@ -445,8 +594,18 @@ impl AnomalyDetector {
             return Ok(None);
         }
         let sig = signature(series);
-        let row = features.values().to_vec();
-        let state = self.signatures.entry(sig.clone()).or_default();
+        let key = series_key(workload, &sig);
+        if !self.series.contains_key(&key) {
+            self.insert(key.clone(), SeriesState::default());
+        }
+        self.clock += 1;
+        let clock = self.clock;
+        let config = &self.config;
+        let Some(state) = self.series.get_mut(&key) else {
+            return Ok(None);
+        };
+        state.last_used = clock;
+        let row = state.observe(&observations(series));
         let (
             score,
             is_anomaly,
@@ -461,7 +620,7 @@ impl AnomalyDetector {
                 let raw = fitted.forest.score_slice(&row)?;
                 let s = fitted.forest.anomaly_score_of(raw);
                 let n = fitted.rows;
-                let reference = if state.scored_sorted.len() >= self.config.min_rows() {
+                let reference = if state.scored_sorted.len() >= config.min_rows() {
                     &state.scored_sorted
                 } else {
                     &fitted.scores
@@ -471,13 +630,13 @@ impl AnomalyDetector {
                     &mut state.scored,
                     &mut state.scored_sorted,
                     raw,
-                    self.config.baseline_max_rows.max(1),
+                    config.baseline_max_rows.max(1),
                 );
                 (
                     s,
                     s > 0.5,
                     AnomalyMethod::IsolationForest,
-                    Some(self.config.contamination),
+                    Some(config.contamination),
                     Some(n),
                     None,
                     format!("iforest-{sig}-{n}"),
@@ -514,12 +673,8 @@ impl AnomalyDetector {
             )
         };
         // Score first, then append.
-        state.baseline.push_back(row);
-        if state.baseline.len() > self.config.baseline_max_rows.max(1) {
-            state.baseline.pop_front();
-        }
-        state.appended_since_training += 1;
-        let min_rows = self.config.min_rows();
+        state.append(row, config.baseline_max_rows);
+        let min_rows = config.min_rows();
         let due = match state.forest {
             None => state.baseline.len() >= min_rows,
             Some(_) => state.appended_since_training >= min_rows,
@@ -528,9 +683,9 @@ impl AnomalyDetector {
             state.appended_since_training = 0;
             state.jobs_started += 1;
             TrainingJob {
-                signature: sig.clone(),
+                series: key.clone(),
                 number: state.jobs_started,
-                params: self.config.forest_params(),
+                params: config.forest_params(),
                 rows: state.baseline.len(),
                 flat: state.baseline.iter().flatten().copied().collect(),
             }
@@ -549,15 +704,16 @@ impl AnomalyDetector {
             affected_metrics: series.keys().copied().collect(),
             model_version: version,
             signature: sig,
+            series: key,
             retrained: due,
         };
         Ok(Some(Detected { outcome, training }))
     }
 
-    /// Puts a fitted forest in place, unless a later retrain of its signature already is.
-    /// Returns whether it was installed.
+    /// Puts a fitted forest in place, unless a later retrain of its series already is (or
+    /// the series was evicted meanwhile). Returns whether it was installed.
     pub fn install(&mut self, trained: TrainedForest) -> bool {
-        let Some(state) = self.signatures.get_mut(&trained.signature) else {
+        let Some(state) = self.series.get_mut(&trained.series) else {
             return false;
         };
         if trained.number <= state.job_installed {

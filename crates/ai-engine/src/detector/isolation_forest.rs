@@ -522,6 +522,11 @@ impl IsolationForest {
         self.n_features
     }
 
+    /// Bytes the trees hold on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * size_of::<Node>() + self.roots.capacity() * size_of::<u32>()
+    }
+
     /// Number of trees.
     pub fn n_estimators(&self) -> usize {
         self.roots.len()

@@ -12,10 +12,12 @@ pub mod failure;
 pub mod features;
 pub mod isolation_forest;
 pub mod random_forest;
+pub mod temporal;
 
 pub use anomaly::{
-    AnomalyConfig, AnomalyDetector, AnomalyMethod, AnomalyOutcome, Detected, RemediationAction,
-    Severity, SeverityFromScore, TrainedForest, TrainingJob,
+    AnomalyConfig, AnomalyDetector, AnomalyMethod, AnomalyOutcome, Detected, Observation,
+    RemediationAction, SeriesState, Severity, SeverityFromScore, TrainedForest, TrainingJob,
+    series_key,
 };
 pub use failure::{
     FailureClass, FailureDetails, FailureMethod, FailureOutcome, heuristic_failure, trained_failure,

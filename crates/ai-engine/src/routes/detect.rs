@@ -28,7 +28,7 @@ use crate::{
         heuristic_failure, trained_failure,
     },
     history::{BaselineRecord, JsonText, PredictionRecord, Record},
-    request::{DetectRequest, Kind, parse_detect},
+    request::{DetectRequest, Kind, parse_detect, workload},
     state::AppState,
 };
 
@@ -186,7 +186,12 @@ async fn detect_anomaly(
     m.preprocessing_duration
         .with_label_values(&["metric_features"])
         .observe(started.elapsed().as_secs_f64());
-    let outcome = match state.engine.detect_anomaly(&series, &features).await {
+    let workload = workload(&req.metrics);
+    let outcome = match state
+        .engine
+        .detect_anomaly(workload.as_deref(), &series, &features)
+        .await
+    {
         Ok(Some(o)) => o,
         Ok(None) => {
             m.predictions
@@ -230,10 +235,12 @@ async fn detect_anomaly(
     }
     state
         .history
-        .record(Record::Baseline(BaselineRecord {
-            signature: outcome.signature.clone(),
-            features: features_map.clone(),
-        }))
+        .record(Record::Baseline(BaselineRecord::new(
+            &outcome.signature,
+            workload.as_deref(),
+            &series,
+            features_map.clone(),
+        )))
         .await;
     state
         .history

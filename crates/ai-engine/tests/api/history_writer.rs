@@ -84,8 +84,8 @@ async fn mixed_batches_store_every_column_and_large_bodies_are_lz4_compressed() 
         writer.record(r).await;
         writer
             .record(Record::Baseline(BaselineRecord {
-                signature: "cpu_usage,error_rate".into(),
                 features: JsonText::from_value(&json!({"cpu_usage_mean": f64::from(i)})),
+                metadata: JsonText::from_value(&json!({"signature": "cpu_usage,error_rate"})),
             }))
             .await;
     }

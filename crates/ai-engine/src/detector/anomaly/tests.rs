@@ -87,7 +87,7 @@ fn zscore_cold_start() {
     let series = cpu(&[85.0, 86.0, 84.0, 85.0, 99.0]);
     let features = metric_features_from_series(&series);
     let mut det = AnomalyDetector::new(AnomalyConfig::default());
-    let out = det.detect(&series, &features).unwrap().unwrap();
+    let out = det.detect(None, &series, &features).unwrap().unwrap();
     assert!(out.is_anomaly);
     assert_eq!(out.anomaly_score, 1.0);
     assert_eq!(out.severity, Severity::Critical);
@@ -110,7 +110,7 @@ fn zscore_cold_start() {
 
     let flat = cpu(&[50.0; 5]);
     let out = det
-        .detect(&flat, &metric_features_from_series(&flat))
+        .detect(None, &flat, &metric_features_from_series(&flat))
         .unwrap()
         .unwrap();
     assert!(!out.is_anomaly);
@@ -123,7 +123,7 @@ fn zscore_cold_start() {
 
     let single = cpu(&[95.0]);
     let out = det
-        .detect(&single, &metric_features_from_series(&single))
+        .detect(None, &single, &metric_features_from_series(&single))
         .unwrap()
         .unwrap();
     assert_eq!(out.method, AnomalyMethod::InsufficientData);
@@ -152,7 +152,7 @@ fn the_forest_takes_over_after_min_samples_and_retrains_on_cadence() {
         let mut noisy = || 50.0 + rng.random_range(-5.0..5.0);
         let series = cpu(&[noisy(), noisy(), noisy(), noisy()]);
         let out = det
-            .detect(&series, &metric_features_from_series(&series))
+            .detect(None, &series, &metric_features_from_series(&series))
             .unwrap()
             .unwrap();
         // The request that triggers training is still scored by the fallback.
@@ -170,7 +170,7 @@ fn the_forest_takes_over_after_min_samples_and_retrains_on_cadence() {
     assert_eq!(det.forest("cpu_usage").map(|(_, n)| n), Some(20));
     let series = cpu(&[50.0, 52.0, 49.0, 95.0]);
     let out = det
-        .detect(&series, &metric_features_from_series(&series))
+        .detect(None, &series, &metric_features_from_series(&series))
         .unwrap()
         .unwrap();
     assert!(out.is_anomaly && out.anomaly_score > 0.5, "{out:?}");
@@ -192,7 +192,7 @@ fn a_deferred_retrain_scores_with_the_old_forest_until_installed_and_never_goes_
         series.push(cpu(&[noisy(), noisy(), noisy(), noisy()]));
     }
     let detect = |det: &mut AnomalyDetector, s: &BTreeMap<MetricType, Vec<f64>>| {
-        det.detect_deferred(s, &metric_features_from_series(s))
+        det.detect_deferred(None, s, &metric_features_from_series(s))
             .unwrap()
             .unwrap()
     };
@@ -200,14 +200,18 @@ fn a_deferred_retrain_scores_with_the_old_forest_until_installed_and_never_goes_
     let mut jobs = Vec::new();
     for s in &series[..10] {
         jobs.extend(detect(&mut deferred, s).training);
-        inline.detect(s, &metric_features_from_series(s)).unwrap();
+        inline
+            .detect(None, s, &metric_features_from_series(s))
+            .unwrap();
     }
     assert_eq!(jobs.len(), 1);
     assert!(deferred.install(jobs.remove(0).fit().unwrap()));
     // The next retrain falls due; while it is out, requests use the 10-row forest.
     for s in &series[10..20] {
         jobs.extend(detect(&mut deferred, s).training);
-        inline.detect(s, &metric_features_from_series(s)).unwrap();
+        inline
+            .detect(None, s, &metric_features_from_series(s))
+            .unwrap();
     }
     assert_eq!(jobs.len(), 1);
     let second = jobs.remove(0);
@@ -220,7 +224,7 @@ fn a_deferred_retrain_scores_with_the_old_forest_until_installed_and_never_goes_
     // is dropped (the later one here: the same baseline under the next number).
     let late = TrainingJob {
         number: second.number + 1,
-        signature: second.signature.clone(),
+        series: second.series.clone(),
         params: second.params.clone(),
         rows: second.rows,
         flat: second.flat.clone(),
@@ -234,29 +238,135 @@ fn a_deferred_retrain_scores_with_the_old_forest_until_installed_and_never_goes_
     let (forest, n) = deferred.forest("cpu_usage").unwrap();
     let (reference, m) = inline.forest("cpu_usage").unwrap();
     assert_eq!((n, m), (20, 20));
-    let row = metric_features_from_series(probe).values().to_vec();
-    assert_eq!(
-        forest.anomaly_score_slice(&row).unwrap(),
-        reference.anomaly_score_slice(&row).unwrap()
+    assert_eq!(forest, reference);
+}
+
+/// Windows of one metric type around `level` (±`spread`), labelled with `workload`.
+fn windows(level: f64, spread: f64, n: usize, seed: u64) -> Vec<BTreeMap<MetricType, Vec<f64>>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            cpu(&(0..5)
+                .map(|_| level + rng.random_range(-spread..spread))
+                .collect::<Vec<_>>())
+        })
+        .collect()
+}
+
+fn feed(
+    det: &mut AnomalyDetector,
+    workload: Option<&str>,
+    windows: &[BTreeMap<MetricType, Vec<f64>>],
+) {
+    for w in windows {
+        det.detect(workload, w, &metric_features_from_series(w))
+            .unwrap();
+    }
+}
+
+fn score(det: &AnomalyDetector, workload: Option<&str>, level: f64) -> AnomalyOutcome {
+    let w = cpu(&[level; 5]);
+    det.clone()
+        .detect(workload, &w, &metric_features_from_series(&w))
+        .unwrap()
+        .unwrap()
+}
+
+#[test]
+fn each_workload_has_its_own_notion_of_normal() {
+    let mut det = AnomalyDetector::new(AnomalyConfig {
+        min_samples_for_training: 50,
+        ..AnomalyConfig::default()
+    });
+    feed(&mut det, Some("shop/api"), &windows(20.0, 3.0, 300, 1));
+    feed(&mut det, Some("shop/batch"), &windows(80.0, 3.0, 300, 2));
+    assert_eq!(det.series_count(), 2);
+    assert!(det.forest("shop/api|cpu_usage").is_some());
+    assert!(det.forest("shop/batch|cpu_usage").is_some());
+    // 80 % is the batch worker's everyday level and far off the API server's.
+    let api = score(&det, Some("shop/api"), 80.0);
+    let batch = score(&det, Some("shop/batch"), 80.0);
+    assert_eq!(api.method, AnomalyMethod::IsolationForest);
+    assert_eq!(api.series, "shop/api|cpu_usage");
+    assert!(api.is_anomaly, "{api:?}");
+    assert!(!batch.is_anomaly, "{batch:?}");
+    assert!(
+        api.anomaly_score > batch.anomaly_score + 0.1,
+        "{api:?} {batch:?}"
+    );
+    assert!(api.confidence > 0.9, "{api:?}");
+    // A window that names no workload has a series of its own, still cold.
+    assert_eq!(score(&det, None, 80.0).method, AnomalyMethod::Zscore);
+}
+
+#[test]
+fn the_least_recently_used_series_is_evicted_at_the_cap() {
+    let mut det = AnomalyDetector::new(AnomalyConfig {
+        min_samples_for_training: 10,
+        max_series: 2,
+        ..AnomalyConfig::default()
+    });
+    let w = windows(50.0, 2.0, 12, 3);
+    feed(&mut det, Some("a/one"), &w);
+    feed(&mut det, Some("a/two"), &w);
+    // `one` was used last, so the third series pushes out `two`.
+    feed(&mut det, Some("a/one"), &w[..1]);
+    feed(&mut det, Some("a/three"), &w[..1]);
+    assert_eq!(det.series_count(), 2);
+    assert_eq!(det.evicted(), 1);
+    assert!(det.contains("a/one|cpu_usage"));
+    assert!(!det.contains("a/two|cpu_usage"));
+    assert!(det.contains("a/three|cpu_usage"));
+    let bytes = det.series_bytes("a/one|cpu_usage").unwrap();
+    assert!(
+        bytes > 10_000,
+        "a series with a forest holds its trees: {bytes}"
     );
 }
 
 #[test]
-fn restoring_a_baseline_retrains_identically() {
+fn a_rebuilt_series_knows_normal_and_rebuilds_identically() {
     let config = AnomalyConfig {
-        min_samples_for_training: 10,
+        min_samples_for_training: 50,
         ..AnomalyConfig::default()
     };
-    let rows: Vec<Vec<f64>> = (0..15)
-        .map(|i| (0..7).map(|j| (i * 7 + j) as f64 % 11.0).collect())
+    let rows: Vec<Vec<Observation>> = windows(30.0, 2.0, 400, 4)
+        .iter()
+        .map(observations)
         .collect();
-    let mut a = AnomalyDetector::new(config.clone());
-    let mut b = AnomalyDetector::new(config);
-    a.restore_baseline("cpu_usage", rows.clone()).unwrap();
-    b.restore_baseline("cpu_usage", rows).unwrap();
-    assert_eq!(a.baseline_len("cpu_usage"), 15);
-    assert_eq!(a.forest("cpu_usage"), b.forest("cpu_usage"));
-    assert!(a.forest("cpu_usage").is_some());
+    let a = AnomalyDetector::rebuild(&config, "cpu_usage", rows.clone()).unwrap();
+    let b = AnomalyDetector::rebuild(&config, "cpu_usage", rows.clone()).unwrap();
+    let mut det = AnomalyDetector::new(config.clone());
+    assert!(det.insert("ns/app|cpu_usage".into(), a));
+    assert!(
+        !det.insert("ns/app|cpu_usage".into(), b.clone()),
+        "a held series is kept"
+    );
+    assert_eq!(det.baseline_len("ns/app|cpu_usage"), 400);
+    let mut other = AnomalyDetector::new(config.clone());
+    other.insert("ns/app|cpu_usage".into(), b);
+    assert_eq!(
+        det.forest("ns/app|cpu_usage"),
+        other.forest("ns/app|cpu_usage")
+    );
+    // The rebuilt series scores at once with its forest, and knows 30 % from 60 %.
+    let calm = score(&det, Some("ns/app"), 30.0);
+    let high = score(&det, Some("ns/app"), 60.0);
+    assert_eq!(calm.method, AnomalyMethod::IsolationForest);
+    assert!(!calm.is_anomaly && high.is_anomaly, "{calm:?} {high:?}");
+    // Rows of another width (another signature's) are skipped.
+    let wide = vec![
+        vec![
+            Observation {
+                mean: 1.0,
+                last: 1.0
+            };
+            2
+        ];
+        100
+    ];
+    let empty = AnomalyDetector::rebuild(&config, "cpu_usage", wide).unwrap();
+    assert!(empty.forest.is_none() && empty.baseline.is_empty());
 }
 
 #[test]
@@ -305,7 +415,8 @@ fn a_forests_confidence_rises_with_its_score() {
     for _ in 0..200 {
         let window: Vec<f64> = (0..5).map(|_| 50.0 + noise()).collect();
         let s = cpu(&window);
-        det.detect(&s, &metric_features_from_series(&s)).unwrap();
+        det.detect(None, &s, &metric_features_from_series(&s))
+            .unwrap();
     }
     // Each window is scored by a copy of the warmed-up detector, so all of them are ranked
     // against the same recent windows.
@@ -315,7 +426,7 @@ fn a_forests_confidence_rises_with_its_score() {
         let s = cpu(&window);
         let out = det
             .clone()
-            .detect_deferred(&s, &metric_features_from_series(&s))
+            .detect_deferred(None, &s, &metric_features_from_series(&s))
             .unwrap()
             .unwrap()
             .outcome;
