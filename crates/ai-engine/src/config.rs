@@ -13,6 +13,8 @@
 //! | `MAX_BODY_BYTES` | 2 MiB | larger bodies get 413 |
 //! | `MAX_ITEMS` | 10000 | longest `metrics`/`logs` list (422 beyond) |
 //! | `BASELINE_MAX_ROWS` | 10 × `MIN_SAMPLES_FOR_TRAINING` | anomaly baseline rows kept per series |
+//! | `AI_ENGINE_PEERS` | unset | comma-separated base URLs of every ai-engine replica; each anomaly series is owned by one of them (with `AI_ENGINE_SELF_URL`, this replica's URL in the list) |
+//! | `AI_ENGINE_PEERS_DNS` | unset | `host:port` of a headless Service whose addresses are the replicas (with `POD_IP`); instead of `AI_ENGINE_PEERS` |
 //! | `ANOMALY_MAX_SERIES` | `500` | anomaly series held in memory; the least recently used beyond it is evicted and rebuilt from storage when it returns |
 //! | `FAILURE_DETECTION_WINDOW` | 300 | log look-back in seconds |
 //! | `RF_MIN_ROWS_PER_CLASS` | 20 | labelled rows per class before the random forest answers |
@@ -85,6 +87,9 @@ pub struct Config {
     pub baseline_max_rows: usize,
     /// `ANOMALY_MAX_SERIES`: anomaly series held in memory.
     pub anomaly_max_series: usize,
+    /// The replicas among which anomaly series are shared out (`AI_ENGINE_PEERS`,
+    /// `AI_ENGINE_SELF_URL`, `AI_ENGINE_PEERS_DNS`, `POD_IP`).
+    pub membership: crate::routing::Membership,
     /// `FAILURE_DETECTION_WINDOW` (seconds): log look-back.
     pub failure_window: chrono::Duration,
     /// `RF_MIN_ROWS_PER_CLASS`: rows per labelled class before the forest answers.
@@ -134,6 +139,7 @@ impl Config {
                 .parse("BASELINE_MAX_ROWS", &[], 10 * min_samples.max(10))?
                 .max(1),
             anomaly_max_series: env.parse("ANOMALY_MAX_SERIES", &[], 500usize)?.max(1),
+            membership: membership(env)?,
             failure_window: chrono::Duration::seconds(env.parse(
                 "FAILURE_DETECTION_WINDOW",
                 &[],
@@ -151,6 +157,64 @@ impl Config {
             log_level: env.string("LOG_LEVEL", &[], "info"),
             otlp_endpoint: env.opt_string("OTEL_EXPORTER_OTLP_ENDPOINT", &[]),
         })
+    }
+}
+
+/// How the replicas that share out anomaly series are found (see [`crate::routing`]).
+fn membership(env: &Env) -> Result<crate::routing::Membership, ConfigError> {
+    use crate::routing::Membership;
+    let set = |name: &str| env.opt_string(name, &[]).filter(|v| !v.is_empty());
+    match (set("AI_ENGINE_PEERS"), set("AI_ENGINE_PEERS_DNS")) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            "AI_ENGINE_PEERS_DNS",
+            "set AI_ENGINE_PEERS or AI_ENGINE_PEERS_DNS, not both",
+        )),
+        (Some(list), None) => {
+            let mut peers = Vec::new();
+            for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let url = reqwest::Url::parse(p).map_err(|e| {
+                    ConfigError::invalid("AI_ENGINE_PEERS", format!("{p:?} is not a URL: {e}"))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(ConfigError::invalid(
+                        "AI_ENGINE_PEERS",
+                        format!("{p:?} is not an http(s) base URL"),
+                    ));
+                }
+                peers.push(p.trim_end_matches('/').to_owned());
+            }
+            let self_url = env.required("AI_ENGINE_SELF_URL", &[])?;
+            let self_url = self_url.trim_end_matches('/').to_owned();
+            if !peers.contains(&self_url) {
+                return Err(ConfigError::invalid(
+                    "AI_ENGINE_SELF_URL",
+                    format!("{self_url:?} is not one of AI_ENGINE_PEERS"),
+                ));
+            }
+            Ok(Membership::Static { self_url, peers })
+        }
+        (None, Some(hostport)) => {
+            let (host, port) = hostport
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+                .filter(|(h, _)| !h.is_empty())
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "AI_ENGINE_PEERS_DNS",
+                        format!("expected host:port, got {hostport:?}"),
+                    )
+                })?;
+            let ip = env.required("POD_IP", &[])?;
+            let self_ip = ip.parse().map_err(|_| {
+                ConfigError::invalid("POD_IP", format!("{ip:?} is not an IP address"))
+            })?;
+            Ok(Membership::Dns {
+                host,
+                port,
+                self_ip,
+            })
+        }
+        (None, None) => Ok(Membership::Alone),
     }
 }
 
@@ -431,6 +495,75 @@ mod tests {
         ]);
         let err = Config::from_env(&env).unwrap_err();
         assert!(err.to_string().contains("API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn replicas_are_named_by_a_list_or_a_dns_name() {
+        use crate::routing::Membership;
+        let parse = |pairs: &[(&str, &str)]| {
+            Config::from_env(&Env::from_pairs(pairs.iter().copied())).map(|c| c.membership)
+        };
+        assert_eq!(parse(&[]).unwrap(), Membership::Alone);
+        assert_eq!(
+            parse(&[
+                ("AI_ENGINE_PEERS", "http://a:8000/, http://b:8000"),
+                ("AI_ENGINE_SELF_URL", "http://b:8000/"),
+            ])
+            .unwrap(),
+            Membership::Static {
+                self_url: "http://b:8000".into(),
+                peers: vec!["http://a:8000".into(), "http://b:8000".into()],
+            }
+        );
+        assert_eq!(
+            parse(&[
+                ("AI_ENGINE_PEERS_DNS", "ai-peers.aegis:8000"),
+                ("POD_IP", "10.0.0.9")
+            ])
+            .unwrap(),
+            Membership::Dns {
+                host: "ai-peers.aegis".into(),
+                port: 8000,
+                self_ip: "10.0.0.9".parse().unwrap(),
+            }
+        );
+        let refused = [
+            (
+                vec![("AI_ENGINE_PEERS", "http://a:8000")],
+                "AI_ENGINE_SELF_URL",
+            ),
+            (
+                vec![
+                    ("AI_ENGINE_PEERS", "http://a:8000"),
+                    ("AI_ENGINE_SELF_URL", "http://c:8000"),
+                ],
+                "AI_ENGINE_SELF_URL",
+            ),
+            (
+                vec![("AI_ENGINE_PEERS", "a:8000,ftp://b")],
+                "AI_ENGINE_PEERS",
+            ),
+            (
+                vec![("AI_ENGINE_PEERS_DNS", "ai-peers")],
+                "AI_ENGINE_PEERS_DNS",
+            ),
+            (vec![("AI_ENGINE_PEERS_DNS", "ai-peers:80")], "POD_IP"),
+            (
+                vec![("AI_ENGINE_PEERS_DNS", "ai-peers:80"), ("POD_IP", "pod")],
+                "POD_IP",
+            ),
+            (
+                vec![
+                    ("AI_ENGINE_PEERS_DNS", "p:80"),
+                    ("AI_ENGINE_PEERS", "http://a"),
+                ],
+                "AI_ENGINE_PEERS_DNS",
+            ),
+        ];
+        for (pairs, variable) in refused {
+            let err = parse(&pairs).unwrap_err().to_string();
+            assert!(err.contains(variable), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

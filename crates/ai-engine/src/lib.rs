@@ -1,5 +1,6 @@
-//! The Aegis AI engine (port 8000): metric and log features, a native isolation forest for
-//! anomalies, a native random forest (with the heuristic as a fallback)
+//! The Aegis AI engine (port 8000): metric and log features, a native isolation forest per
+//! series (workload × metric types) for anomalies, with the series' temporal context and
+//! shared out among the replicas (`routing`), a native random forest (with the heuristic as a fallback)
 //! for failure patterns, prediction history in `aegis_ai`, and an optional Prometheus feed that
 //! reports anomalies to the backend as remediation signals, and an optional Kubernetes
 //! watcher (`watcher`) that names the cause of crash loops, OOM kills, pull failures, failed
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod models;
 pub mod request;
 pub mod routes;
+pub mod routing;
 pub mod startup;
 pub mod state;
 pub mod watcher;

@@ -31,6 +31,11 @@ pub struct AiMetrics {
     /// `ai_watcher_signals_total{failure,result}`: the watcher's reports, by failure kind and
     /// whether the backend accepted them.
     pub watcher_signals: IntCounterVec,
+    /// `ai_series_routing_total{result}`: anomaly requests for a series another replica owns,
+    /// `forwarded` to it or answered here as a `fallback` (the owner was unreachable).
+    pub series_routing: IntCounterVec,
+    /// `ai_anomaly_series`: anomaly series held in memory.
+    pub anomaly_series: IntGauge,
 }
 
 impl AiMetrics {
@@ -95,6 +100,15 @@ impl AiMetrics {
                 "ai_watcher_signals_total",
                 "Kubernetes failures reported, by failure kind and result (accepted, rejected)",
                 &["failure", "result"],
+            )?,
+            series_routing: m.counter_vec(
+                "ai_series_routing_total",
+                "Anomaly requests for a series another replica owns: forwarded, or answered here as a fallback",
+                &["result"],
+            )?,
+            anomaly_series: m.int_gauge(
+                "ai_anomaly_series",
+                "Anomaly series held in memory (each a workload and a metric signature)",
             )?,
         })
     }

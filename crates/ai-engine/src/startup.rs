@@ -100,6 +100,7 @@ impl Shell for AiEngineShell {
             },
             db.clone(),
         );
+        let membership = config.membership.clone();
         let state = AppState::new(crate::state::Shared {
             config: Arc::new(config),
             db,
@@ -107,9 +108,28 @@ impl Shell for AiEngineShell {
             ai_metrics,
             engine,
             history,
+            ring: crate::routing::Ring::new(&membership),
+            peers: reqwest::Client::builder()
+                .connect_timeout(crate::routing::FORWARD_TIMEOUT)
+                .timeout(crate::routing::FORWARD_TIMEOUT)
+                .build()
+                .context("failed to build the HTTP client for peer replicas")?,
             models_loaded: Arc::new(AtomicBool::new(false)),
         });
         let mut tasks = vec![spawn_model_loading(state.clone())];
+        if let crate::routing::Membership::Dns {
+            host,
+            port,
+            self_ip,
+        } = membership
+        {
+            tasks.push(crate::routing::spawn_dns(
+                state.ring.clone(),
+                host,
+                port,
+                self_ip,
+            ));
+        }
         if let Some(feed) = state.config.feed.clone() {
             tasks.push(crate::feed::spawn(state.clone(), feed));
         }

@@ -41,6 +41,10 @@ pub struct Shared {
     pub engine: Engine,
     /// Prediction history and baseline writer.
     pub history: HistoryWriter,
+    /// Which replica owns each anomaly series.
+    pub ring: crate::routing::Ring,
+    /// The client that forwards a request to a series' owner.
+    pub peers: reqwest::Client,
     /// Set once baselines and models are loaded (readiness, 503 on inference before).
     pub models_loaded: Arc<AtomicBool>,
 }

@@ -43,10 +43,13 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Workloads the detect-anomaly bench spreads its requests over: one model each.
+pub const BENCH_SERIES: usize = 100;
+
 /// A detect-anomaly body of the bench signature (three metric types, five points each) around
-/// normal values; `jitter` in [0, 1) moves every value a little. `bench/lua/anomaly.lua` builds
-/// the same shape.
-pub fn anomaly_body(jitter: impl Fn() -> f64) -> Value {
+/// normal values, labelled with bench workload `series` (`bench/svc-<series>`); `jitter` in
+/// [0, 1) moves every value a little. `bench/lua/anomaly.lua` builds the same shape.
+pub fn anomaly_body(series: usize, jitter: impl Fn() -> f64) -> Value {
     // Three types: the bodies every harness run has used, so that figures stay comparable.
     let types = [
         ("cpu_usage", 45.0, 10.0),
@@ -60,18 +63,21 @@ pub fn anomaly_body(jitter: impl Fn() -> f64) -> Value {
                 "metric_type": t,
                 "value": base + spread * (jitter() - 0.5),
                 "timestamp": format!("2026-01-01T00:0{i}:00Z"),
-                "labels": {"service": "bench"}
+                "labels": {"namespace": "bench", "deployment": format!("svc-{series}")}
             }));
         }
     }
     json!({"metrics": metrics})
 }
 
-/// Sends bench-signature requests until the answers come from the isolation forest.
+/// Sends bench-signature requests, round robin over the [`BENCH_SERIES`] workloads, until
+/// every workload's answers come from its isolation forest; returns the requests sent.
 async fn train_forest(ai_url: &str, key: &str) -> anyhow::Result<usize> {
     let http = reqwest::Client::new();
-    for sent in 1..=1000 {
-        let body = anomaly_body(rand::random::<f64>);
+    let mut trained = std::collections::BTreeSet::new();
+    for sent in 1..=1000 * BENCH_SERIES {
+        let series = sent % BENCH_SERIES;
+        let body = anomaly_body(series, rand::random::<f64>);
         let res = http
             .post(format!("{ai_url}/api/v1/detect-anomaly"))
             .header("X-API-Key", key)
@@ -84,10 +90,15 @@ async fn train_forest(ai_url: &str, key: &str) -> anyhow::Result<usize> {
             bail!("detect-anomaly answered {status}: {answer}");
         }
         if answer["details"]["method"] == "isolation_forest" {
-            return Ok(sent);
+            trained.insert(series);
+            if trained.len() == BENCH_SERIES {
+                return Ok(sent);
+            }
         }
     }
-    bail!("the ai-engine still does not answer from a forest after 1000 requests")
+    bail!(
+        "the ai-engine still does not answer from a forest for every bench workload after 1000 requests each"
+    )
 }
 
 /// Runs the `stack` command.

@@ -23,12 +23,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     answer::{anomaly_result, failure_result, finite, no_features},
     detector::{
+        anomaly::signature,
         failure::FailureOutcome,
         features::{error_services, log_features, metric_features, metric_series},
-        heuristic_failure, trained_failure,
+        heuristic_failure, series_key, trained_failure,
     },
     history::{BaselineRecord, JsonText, PredictionRecord, Record},
     request::{DetectRequest, Kind, parse_detect, workload},
+    routing::FORWARDED,
     state::AppState,
 };
 
@@ -179,6 +181,22 @@ async fn detect_anomaly(
     let m = &state.ai_metrics;
     let points: Vec<_> = req.metrics.iter().map(|x| x.point).collect();
     let series = metric_series(&points);
+    let workload = workload(&req.metrics);
+    if !headers.contains_key(FORWARDED) && !series.is_empty() {
+        let key = series_key(workload.as_deref(), &signature(&series));
+        if let Some(owner) = state.ring.owner(&key) {
+            match forward(&state, &owner, &headers, body.clone()).await {
+                Ok(answer) => {
+                    m.series_routing.with_label_values(&["forwarded"]).inc();
+                    return answer;
+                }
+                Err(e) => {
+                    m.series_routing.with_label_values(&["fallback"]).inc();
+                    tracing::warn!(owner, series = %key, error = %e, "series owner unreachable; answering here");
+                }
+            }
+        }
+    }
     let features = metric_features(&points);
     m.features_processed
         .with_label_values(&["metric"])
@@ -186,7 +204,6 @@ async fn detect_anomaly(
     m.preprocessing_duration
         .with_label_values(&["metric_features"])
         .observe(started.elapsed().as_secs_f64());
-    let workload = workload(&req.metrics);
     let outcome = match state
         .engine
         .detect_anomaly(workload.as_deref(), &series, &features)
@@ -208,6 +225,8 @@ async fn detect_anomaly(
     let elapsed = started.elapsed();
     if outcome.retrained {
         m.active_models.set(state.engine.active_models());
+        m.anomaly_series
+            .set(i64::try_from(state.engine.series_count()).unwrap_or(i64::MAX));
     }
     let Ok(answer) = serde_json::to_string(&anomaly_result(&outcome)) else {
         return internal();
@@ -258,6 +277,44 @@ async fn detect_anomaly(
         })))
         .await;
     response
+}
+
+/// Sends a request to the replica that owns its series, headers that identify and trace it
+/// included, and relays the answer. A 5xx or no answer within the deadline is an error: the
+/// caller then answers itself.
+async fn forward(
+    state: &AppState,
+    owner: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, String> {
+    let mut req = state
+        .peers
+        .post(format!("{owner}/api/v1/detect-anomaly"))
+        .header(FORWARDED, "1")
+        .body(body);
+    for name in [
+        header::CONTENT_TYPE.as_str(),
+        "x-api-key",
+        "traceparent",
+        "x-correlation-id",
+    ] {
+        if let Some(v) = headers.get(name) {
+            req = req.header(name, v);
+        }
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    if status.is_server_error() {
+        return Err(format!("the owner answered {status}"));
+    }
+    let content_type = res.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+    let mut answer = (status, bytes).into_response();
+    if let Some(ct) = content_type {
+        answer.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    Ok(answer)
 }
 
 #[utoipa::path(post, path = "/detect-failure", tag = "detection", operation_id = "detect_failure",

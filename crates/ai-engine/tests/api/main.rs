@@ -8,6 +8,7 @@ mod helpers;
 mod history_writer;
 mod openapi;
 mod scenarios;
+mod series;
 mod shutdown;
 mod training;
 mod watcher;
