@@ -413,6 +413,18 @@ async fn spike_caught_by_the_feed(client: &Client, prometheus: &str) -> anyhow::
     println!(
         "   Its isolation forest has learned the normal level (50% ± 3 per pod) from {windows} windows."
     );
+    let (scored, flagged) = steady_phase(client).await?;
+    if flagged.is_empty() {
+        println!(
+            "   Steady phase: none of the {scored} windows of normal CPU the feed scored was an anomaly."
+        );
+    } else {
+        println!(
+            "   Steady phase: {} of the {scored} windows of normal CPU the feed scored were anomalies (scores {}).",
+            flagged.len(),
+            flagged.join(", ")
+        );
+    }
     let since = Utc::now();
     client
         .set_cpu_load("production", "api", BURST_LOAD, BURST_JITTER)
@@ -460,6 +472,19 @@ async fn spike_caught_by_the_feed(client: &Client, prometheus: &str) -> anyhow::
         &json!({"incidentId": found["id"], "correlationId": found["correlationId"]}),
     )
     .await
+}
+
+/// The windows the feed has scored so far, and the scores of those it called anomalies. Its
+/// one query is the api's CPU, nothing else in the demo asks for anomaly detection, and this
+/// runs before the burst: every one of them is a window of normal CPU.
+async fn steady_phase(client: &Client) -> anyhow::Result<(usize, Vec<String>)> {
+    let api = client.anomaly_predictions(1000).await?;
+    let flagged = api
+        .iter()
+        .filter(|p| p["prediction"]["is_anomaly"] == true)
+        .map(|p| two_places(&p["prediction"]["anomaly_score"]))
+        .collect();
+    Ok((api.len(), flagged))
 }
 
 /// Waits (60 s at most) until the feed's newest prediction comes from the isolation forest;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::DetectorError;
 use super::features::{FeatureSet, MetricType};
 use super::isolation_forest::{Contamination, IsolationForest, IsolationForestParams};
-use super::temporal::Temporal;
+use super::temporal::{FEATURES_PER_TYPE, Temporal};
 
 /// Points a metric type needs for the z-score fallback.
 pub const MIN_SERIES_POINTS: usize = 3;
@@ -103,24 +103,23 @@ impl AnomalyMethod {
     }
 }
 
-/// The confidence of a forest's answer: how unusual the window is among the signature's own
-/// recent windows, as the share of them that were less anomalous (`score_samples` above `raw`;
-/// ties count half). `baseline` is sorted ascending. In [0, 1], and it rises with the anomaly
-/// score: a window as anomalous as the most anomalous tenth of its recent windows gets 0.9,
-/// whatever the scale of the raw scores.
+/// The confidence of a forest's answer: how unusual the window is among the series' own
+/// recent windows, as the share of them that scored lower (ties count half). `baseline` holds
+/// their anomaly scores sorted ascending. In [0, 1], and it rises with the anomaly score: a
+/// window as anomalous as the most anomalous tenth of its series' recent windows gets 0.9,
+/// whatever the scale of the scores.
 ///
-/// The recent windows are the ones the signature's forests scored as they arrived, so each was
+/// The recent windows are the ones the series' forests scored as they arrived, so each was
 /// out of sample when scored; the forest's own training rows score as more normal than new
 /// windows do (they sit in its trees), and serve only until enough windows were scored.
-pub fn calibrated_confidence(baseline: &[f64], raw: f64) -> f64 {
-    if baseline.is_empty() || !raw.is_finite() {
+pub fn calibrated_confidence(baseline: &[f64], score: f64) -> f64 {
+    if baseline.is_empty() || !score.is_finite() {
         return 0.0;
     }
-    let below = baseline.partition_point(|s| *s < raw);
-    let not_above = baseline.partition_point(|s| *s <= raw);
-    let less_anomalous = baseline.len() - not_above;
+    let below = baseline.partition_point(|s| *s < score);
+    let not_above = baseline.partition_point(|s| *s <= score);
     let ties = not_above - below;
-    ((less_anomalous as f64 + ties as f64 / 2.0) / baseline.len() as f64).clamp(0.0, 1.0)
+    ((below as f64 + ties as f64 / 2.0) / baseline.len() as f64).clamp(0.0, 1.0)
 }
 
 /// The confidence of a z-score answer: the share of a normal distribution closer to its mean
@@ -247,8 +246,9 @@ impl AnomalyConfig {
     }
 }
 
-/// A forest in place: the forest, the rows it was trained on, and their `score_samples`
-/// sorted ascending (what [`calibrated_confidence`] ranks a window against).
+/// A forest in place: the forest, the rows it was trained on, and their anomaly scores
+/// sorted ascending (what [`calibrated_confidence`] ranks a window against until the series
+/// has enough scored windows of its own).
 #[derive(Debug, Clone)]
 struct Fitted {
     forest: IsolationForest,
@@ -296,7 +296,7 @@ pub struct SeriesState {
     temporal: Vec<Temporal>,
     baseline: VecDeque<Vec<f64>>,
     forest: Option<Fitted>,
-    /// The raw scores of the latest scored windows, oldest first, and the same sorted.
+    /// The anomaly scores of the latest scored windows, oldest first, and the same sorted.
     scored: VecDeque<f64>,
     scored_sorted: Vec<f64>,
     appended_since_training: usize,
@@ -309,17 +309,21 @@ pub struct SeriesState {
 }
 
 impl SeriesState {
-    /// The series' feature row for a window: each type's [`Temporal::observe`] in order. The
+    /// The series' feature row for a window, each type's [`Temporal::observe`] in order, and
+    /// the window's deviation from the series' normal (the largest of its types'). The
     /// window becomes part of the series' past.
-    fn observe(&mut self, window: &[Observation]) -> Vec<f64> {
+    fn observe(&mut self, window: &[Observation]) -> (Vec<f64>, f64) {
         if self.temporal.len() != window.len() {
             self.temporal = vec![Temporal::new(); window.len()];
         }
-        self.temporal
-            .iter_mut()
-            .zip(window)
-            .flat_map(|(t, o)| t.observe(o.mean, o.last))
-            .collect()
+        let mut row = Vec::with_capacity(window.len() * FEATURES_PER_TYPE);
+        let mut deviation = 0.0f64;
+        for (t, o) in self.temporal.iter_mut().zip(window) {
+            let (features, d) = t.observe_with_deviation(o.mean, o.last);
+            row.extend_from_slice(&features);
+            deviation = deviation.max(d);
+        }
+        (row, deviation)
     }
 
     /// Appends a feature row to the baseline (FIFO of `max` rows).
@@ -373,7 +377,8 @@ impl TrainingJob {
         let p = self.flat.len().checked_div(self.rows).unwrap_or(0);
         let x = Array2::from_shape_vec((self.rows, p), self.flat)
             .map_err(|e| DetectorError::InvalidParameter(e.to_string()))?;
-        let (forest, scores) = self.params.fit_array_scored(x.view())?;
+        let (forest, raw) = self.params.fit_array_scored(x.view())?;
+        let scores = training_scores(&forest, &raw);
         Ok(TrainedForest {
             fitted: Fitted {
                 forest,
@@ -514,7 +519,7 @@ impl AnomalyDetector {
         let mut state = SeriesState::default();
         for row in rows {
             if row.len() == types {
-                let features = state.observe(&row);
+                let (features, _) = state.observe(&row);
                 state.append(features, config.baseline_max_rows);
             }
         }
@@ -605,7 +610,7 @@ impl AnomalyDetector {
             return Ok(None);
         };
         state.last_used = clock;
-        let row = state.observe(&observations(series));
+        let (row, deviation) = state.observe(&observations(series));
         let (
             score,
             is_anomaly,
@@ -618,23 +623,23 @@ impl AnomalyDetector {
         ) = match (&state.forest, zscore(series)) {
             (Some(fitted), _) if fitted.forest.n_features() == row.len() => {
                 let raw = fitted.forest.score_slice(&row)?;
-                let s = fitted.forest.anomaly_score_of(raw);
+                let (s, anomalous) = forest_verdict(fitted.forest.anomaly_score_of(raw), deviation);
                 let n = fitted.rows;
                 let reference = if state.scored_sorted.len() >= config.min_rows() {
                     &state.scored_sorted
                 } else {
                     &fitted.scores
                 };
-                let calibrated = calibrated_confidence(reference, raw);
+                let calibrated = calibrated_confidence(reference, s);
                 remember_score(
                     &mut state.scored,
                     &mut state.scored_sorted,
-                    raw,
+                    s,
                     config.baseline_max_rows.max(1),
                 );
                 (
                     s,
-                    s > 0.5,
+                    anomalous,
                     AnomalyMethod::IsolationForest,
                     Some(config.contamination),
                     Some(n),
@@ -725,14 +730,46 @@ impl AnomalyDetector {
     }
 }
 
-/// Adds `raw` to the recent scores, dropping the oldest beyond `max`, and keeps the sorted
+/// The score and verdict of a window the forest scored `forest_score`, `deviation` robust
+/// standard deviations off its series' normal ([`super::temporal`]).
+///
+/// Both must agree before a window is an anomaly: the forest must find it unusual among the
+/// series' own windows (`forest_score > 0.5`), and it must lie at least [`Z_ANOMALY`] robust
+/// standard deviations from the series' normal. The forest alone flags a fixed share of
+/// every series' windows (the contamination), however calm; the deviation alone would flag a
+/// series that is spiky by nature. An anomaly scores the higher of the two, the deviation on
+/// the z-score scale (`deviation / 6`, 1 at six robust standard deviations): an isolation
+/// forest scores every point beyond its training data alike, however far, and the
+/// deviation says how far. Anything else scores half the forest's score, so that a score
+/// above 0.5 always means an anomaly and the windows below keep the forest's order.
+pub fn forest_verdict(forest_score: f64, deviation: f64) -> (f64, bool) {
+    let forest_score = forest_score.clamp(0.0, 1.0);
+    if forest_score > 0.5 && deviation >= Z_ANOMALY {
+        let by_deviation = (deviation / Z_FULL_SCALE).clamp(0.0, 1.0);
+        (forest_score.max(by_deviation), true)
+    } else {
+        (forest_score / 2.0, false)
+    }
+}
+
+/// The anomaly scores of a forest's training rows, ascending, from their `score_samples`
+/// (ascending, so the anomaly scores come out descending and are reversed).
+fn training_scores(forest: &IsolationForest, raw_ascending: &[f64]) -> Vec<f64> {
+    raw_ascending
+        .iter()
+        .rev()
+        .map(|r| forest.anomaly_score_of(*r))
+        .collect()
+}
+
+/// Adds `score` to the recent scores, dropping the oldest beyond `max`, and keeps the sorted
 /// copy in step (a binary search and a shift each way).
-fn remember_score(scored: &mut VecDeque<f64>, sorted: &mut Vec<f64>, raw: f64, max: usize) {
-    if !raw.is_finite() {
+fn remember_score(scored: &mut VecDeque<f64>, sorted: &mut Vec<f64>, score: f64, max: usize) {
+    if !score.is_finite() {
         return;
     }
-    scored.push_back(raw);
-    sorted.insert(sorted.partition_point(|s| *s < raw), raw);
+    scored.push_back(score);
+    sorted.insert(sorted.partition_point(|s| *s < score), score);
     while scored.len() > max {
         if let Some(old) = scored.pop_front() {
             let at = sorted.partition_point(|s| *s < old);
@@ -749,7 +786,8 @@ fn train(config: &AnomalyConfig, baseline: &VecDeque<Vec<f64>>) -> Result<Fitted
     let flat: Vec<f64> = baseline.iter().flatten().copied().collect();
     let x = Array2::from_shape_vec((n, p), flat)
         .map_err(|e| DetectorError::InvalidParameter(e.to_string()))?;
-    let (forest, scores) = config.forest_params().fit_array_scored(x.view())?;
+    let (forest, raw) = config.forest_params().fit_array_scored(x.view())?;
+    let scores = training_scores(&forest, &raw);
     Ok(Fitted {
         forest,
         rows: n,

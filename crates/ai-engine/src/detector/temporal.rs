@@ -113,6 +113,17 @@ impl Temporal {
     /// features, in [`FEATURE_NAMES`] order: the window is compared with the history before
     /// it, then its newest point joins the history. Non-finite input counts as no deviation.
     pub fn observe(&mut self, mean: f64, last: f64) -> [f64; FEATURES_PER_TYPE] {
+        self.observe_with_deviation(mean, last).0
+    }
+
+    /// [`Temporal::observe`], and how far the window lies from the series' normal, in robust
+    /// standard deviations: the largest of |level|, the newest point's robust |z| and the
+    /// short memory (so a spike that just ended still counts), at most [`Z_CLIP`].
+    pub fn observe_with_deviation(
+        &mut self,
+        mean: f64,
+        last: f64,
+    ) -> ([f64; FEATURES_PER_TYPE], f64) {
         if self.baseline.is_none() || self.since_refresh >= REFRESH_EVERY {
             self.baseline = self.fresh_baseline().or(self.baseline);
             self.since_refresh = 0;
@@ -133,7 +144,7 @@ impl Temporal {
             }
             self.since_refresh += 1;
         }
-        [level, short, long]
+        ([level, short, long], level.abs().max(z).max(short))
     }
 
     /// The median and robust scale of the history before the newest [`WINDOW_OVERLAP`] points,
@@ -214,6 +225,9 @@ mod tests {
         }
         let shifted = t.observe(80.0, 80.0);
         assert!(shifted[0] > 10.0, "{shifted:?}");
+        let mut probe = t.clone();
+        let (_, deviation) = probe.observe_with_deviation(80.0, 80.0);
+        assert!(deviation >= shifted[0], "{deviation} {shifted:?}");
         assert!(shifted[1] > 2.0 && shifted[2] > 0.5, "{shifted:?}");
         // Back to normal: the level says so at once, the memories fade.
         let after = t.observe(50.0, 50.0);

@@ -371,14 +371,13 @@ fn a_rebuilt_series_knows_normal_and_rebuilds_identically() {
 
 #[test]
 fn calibrated_confidence_is_the_share_of_the_baseline_less_anomalous() {
-    // score_samples: lower is more anomalous.
-    let baseline = [-0.9, -0.7, -0.5, -0.5, -0.4, -0.3];
-    assert_eq!(calibrated_confidence(&baseline, -1.0), 1.0);
-    assert_eq!(calibrated_confidence(&baseline, -0.2), 0.0);
-    assert!((calibrated_confidence(&baseline, -0.6) - 4.0 / 6.0).abs() < 1e-12);
+    let baseline = [0.3, 0.4, 0.5, 0.5, 0.7, 0.9];
+    assert_eq!(calibrated_confidence(&baseline, 1.0), 1.0);
+    assert_eq!(calibrated_confidence(&baseline, 0.2), 0.0);
+    assert!((calibrated_confidence(&baseline, 0.6) - 4.0 / 6.0).abs() < 1e-12);
     // Ties count half.
-    assert!((calibrated_confidence(&baseline, -0.5) - 3.0 / 6.0).abs() < 1e-12);
-    assert_eq!(calibrated_confidence(&[], -0.5), 0.0);
+    assert!((calibrated_confidence(&baseline, 0.5) - 3.0 / 6.0).abs() < 1e-12);
+    assert_eq!(calibrated_confidence(&[], 0.5), 0.0);
     assert_eq!(calibrated_confidence(&baseline, f64::NAN), 0.0);
 }
 
@@ -450,4 +449,24 @@ fn a_forests_confidence_rises_with_its_score() {
         answers[5].1 > 0.95,
         "a far outlier is near certain: {answers:?}"
     );
+}
+
+#[test]
+fn a_window_is_an_anomaly_only_when_the_forest_and_the_deviation_agree() {
+    // Unusual to the forest and far off normal: the higher of the two.
+    assert_eq!(forest_verdict(0.55, 30.0), (1.0, true));
+    assert_eq!(forest_verdict(0.95, 3.0), (0.95, true));
+    // Unusual to the forest, yet within 3 robust standard deviations: not an anomaly, and
+    // below every anomaly, in the forest's order.
+    assert_eq!(forest_verdict(0.9, 1.2), (0.45, false));
+    assert_eq!(forest_verdict(0.7, 2.9), (0.35, false));
+    // Far off, but the forest has seen such windows from this series: not an anomaly.
+    assert_eq!(forest_verdict(0.4, 12.0), (0.2, false));
+    for f in [0.0, 0.3, 0.5, 0.51, 0.8, 1.0] {
+        for d in [0.0, 1.0, 2.9, 3.0, 6.0, 50.0] {
+            let (s, a) = forest_verdict(f, d);
+            assert!((0.0..=1.0).contains(&s));
+            assert_eq!(a, s > 0.5, "score above 0.5 means an anomaly ({f}, {d})");
+        }
+    }
 }
