@@ -163,6 +163,8 @@ pub struct RunReport {
     pub failed_queries: usize,
     /// Groups not scored because too little of their data is newer than their last signal.
     pub waiting_for_fresh_data: usize,
+    /// Groups left to the replica that owns their series (its feed scores them).
+    pub owned_elsewhere: usize,
 }
 
 /// New samples per metric type a group needs after its last signal before it is scored again
@@ -232,6 +234,16 @@ impl Feed {
             let series = metric_series(&points);
             let features = metric_features(&points);
             let workload = (!deployment.is_empty()).then(|| format!("{namespace}/{deployment}"));
+            // Every replica's feed reads the same samples; each scores only the series it owns,
+            // so that a series has one model and one verdict (see crate::routing).
+            let series_key = crate::detector::series_key(
+                workload.as_deref(),
+                &crate::detector::anomaly::signature(&series),
+            );
+            if state.ring.owner(&series_key).is_some() {
+                report.owned_elsewhere += 1;
+                continue;
+            }
             let Ok(Some(outcome)) = state
                 .engine
                 .detect_anomaly(workload.as_deref(), &series, &features)

@@ -17,6 +17,9 @@
 //! forwarded request carries [`FORWARDED`] and is always answered where it lands, so a
 //! request is forwarded at most once.
 //!
+//! The Prometheus feed runs on every replica and reads the same samples; each replica's feed
+//! scores only the series it owns.
+//!
 //! Members come from `AI_ENGINE_PEERS` (a fixed list of base URLs, this replica's own
 //! `AI_ENGINE_SELF_URL` among them) or from `AI_ENGINE_PEERS_DNS` (a headless Service's name
 //! and port, resolved every [`DNS_REFRESH`]; this replica is `POD_IP`). Without either, a

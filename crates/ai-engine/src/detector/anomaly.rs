@@ -225,7 +225,7 @@ impl Default for AnomalyConfig {
             min_samples_for_training: 100,
             baseline_max_rows: 1000,
             seed: 42,
-            n_estimators: 100,
+            n_estimators: 50,
             max_series: 500,
         }
     }

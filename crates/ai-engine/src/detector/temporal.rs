@@ -20,11 +20,11 @@
 //! history is counted in points, not time: 2,016 points are a week at 5-minute resolution and
 //! 8.4 hours at the Prometheus feed's 15 s step.
 //!
-//! Tried on the NAB series (see `bench/README.md`) and left out, because they did not help
-//! the forest rank windows: the first difference against its own median and MAD (alone it
-//! ranks no better than chance), the deviation from the same time a day earlier (it raised
-//! the mean but lowered the weakest series), shorter medians (an hour or six: they follow the
-//! anomaly too quickly), and the window's volatility against its usual volatility.
+//! Tried on the NAB series and left out, because they did not help the forest rank windows
+//! (`bench/README.md` has the figures): the first difference against its own median and MAD
+//! (alone it ranks no better than chance), the deviation from the same time a day earlier (it
+//! raised the mean but lowered the weakest series), shorter medians (an hour or six: they
+//! follow the anomaly too quickly), and the window's volatility against its usual volatility.
 //!
 //! Everything here is deterministic: the same points in the same order give the same features.
 

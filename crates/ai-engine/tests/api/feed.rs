@@ -345,3 +345,58 @@ async fn app_state(app: &crate::helpers::TestApp) -> aegis_ai_engine::state::App
     tokio::spawn(built.run_until(std::future::pending()));
     state
 }
+
+/// With several replicas every feed reads the same samples, and each scores only the series
+/// it owns: the api's spike is left to the replica that owns the api.
+#[tokio::test]
+async fn each_replicas_feed_scores_only_the_series_it_owns() {
+    let now = chrono::Utc::now();
+    let prometheus = start_prometheus(&history(now.timestamp())).await;
+    let (backend, received) = signal_sink().await;
+    let app = spawn_app().await;
+    let state = app_state(&app).await;
+    let api = "production/api|cpu_usage";
+    let worker = "production/worker|cpu_usage";
+    let other = (1..5000)
+        .map(|port| format!("http://10.0.0.1:{port}"))
+        .find(|other| {
+            state.ring.set(
+                app.address.clone(),
+                vec![app.address.clone(), other.clone()],
+            );
+            state.ring.owner(api).as_deref() == Some(other) && state.ring.owner(worker).is_none()
+        })
+        .expect("a member that owns the api and not the worker");
+    assert_eq!(state.ring.owner(api), Some(other));
+
+    let cfg = FeedConfig {
+        prometheus_url: prometheus.url.clone(),
+        interval: Duration::from_secs(300),
+        lookback: Duration::from_secs(50 * 60),
+        step: "15s".into(),
+        queries: parse_queries(
+            "- category: workload\n  metric_type: cpu_usage\n  query: kube_sim_pod_cpu_usage_percent\n",
+        )
+        .unwrap(),
+        backend_url: Some(backend),
+        backend_api_key: Some("service-key".to_owned().into()),
+    };
+    let report = Feed::new(cfg).run_once(&state, now).await;
+    assert_eq!(report.failed_queries, 0, "{report:?}");
+    assert_eq!(
+        (report.groups, report.owned_elsewhere),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        (report.anomalies, report.signals_sent),
+        (0, 0),
+        "{report:?}"
+    );
+    assert!(received.lock().unwrap().is_empty());
+    assert_eq!(
+        state.engine.series_count(),
+        1,
+        "only the worker's series is held here"
+    );
+}

@@ -317,10 +317,14 @@ fn the_least_recently_used_series_is_evicted_at_the_cap() {
     assert!(det.contains("a/one|cpu_usage"));
     assert!(!det.contains("a/two|cpu_usage"));
     assert!(det.contains("a/three|cpu_usage"));
-    let bytes = det.series_bytes("a/one|cpu_usage").unwrap();
+    let (with_forest, without) = (
+        det.series_bytes("a/one|cpu_usage").unwrap(),
+        det.series_bytes("a/three|cpu_usage").unwrap(),
+    );
+    assert!(det.forest("a/one|cpu_usage").is_some());
     assert!(
-        bytes > 10_000,
-        "a series with a forest holds its trees: {bytes}"
+        with_forest > without + 1_000,
+        "a series with a forest holds its trees: {with_forest} against {without}"
     );
 }
 
