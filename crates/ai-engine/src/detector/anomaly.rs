@@ -312,16 +312,19 @@ impl SeriesState {
     /// The series' feature row for a window, each type's [`Temporal::observe`] in order, and
     /// the window's deviation from the series' normal (the largest of its types'). The
     /// window becomes part of the series' past.
-    fn observe(&mut self, window: &[Observation]) -> (Vec<f64>, f64) {
+    fn observe(&mut self, window: &[Observation]) -> (Vec<f64>, Option<f64>) {
         if self.temporal.len() != window.len() {
             self.temporal = vec![Temporal::new(); window.len()];
         }
         let mut row = Vec::with_capacity(window.len() * FEATURES_PER_TYPE);
-        let mut deviation = 0.0f64;
+        let mut deviation: Option<f64> = None;
         for (t, o) in self.temporal.iter_mut().zip(window) {
             let (features, d) = t.observe_with_deviation(o.mean, o.last);
             row.extend_from_slice(&features);
-            deviation = deviation.max(d);
+            deviation = match (deviation, d) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
         }
         (row, deviation)
     }
@@ -623,7 +626,10 @@ impl AnomalyDetector {
         ) = match (&state.forest, zscore(series)) {
             (Some(fitted), _) if fitted.forest.n_features() == row.len() => {
                 let raw = fitted.forest.score_slice(&row)?;
-                let (s, anomalous) = forest_verdict(fitted.forest.anomaly_score_of(raw), deviation);
+                let (s, anomalous) = forest_verdict(
+                    fitted.forest.anomaly_score_of(raw),
+                    deviation.unwrap_or(0.0),
+                );
                 let n = fitted.rows;
                 let reference = if state.scored_sorted.len() >= config.min_rows() {
                     &state.scored_sorted
@@ -649,8 +655,8 @@ impl AnomalyDetector {
                 )
             }
             (_, Some(z)) => (
-                z.anomaly_score,
-                z.is_anomaly,
+                z_verdict(z, deviation).0,
+                z_verdict(z, deviation).1,
                 AnomalyMethod::Zscore,
                 Some(Z_ANOMALY),
                 None,
@@ -760,6 +766,18 @@ fn training_scores(forest: &IsolationForest, raw_ascending: &[f64]) -> Vec<f64> 
         .rev()
         .map(|r| forest.anomaly_score_of(*r))
         .collect()
+}
+
+/// The score and verdict of the z-score fallback, checked against the series' own history
+/// once it has one (`deviation`, [`super::temporal`]): the window's few points alone give a
+/// poor estimate of its spread, and ordinary noise passes |z| > 3 in them often. A window
+/// whose history does not confirm the deviation is not an anomaly and scores at most 0.5.
+/// Without a history yet, the window stands alone.
+pub fn z_verdict(z: ZScore, deviation: Option<f64>) -> (f64, bool) {
+    match deviation {
+        Some(d) if z.is_anomaly && d < Z_ANOMALY => (z.anomaly_score.min(0.5), false),
+        _ => (z.anomaly_score, z.is_anomaly),
+    }
 }
 
 /// Adds `score` to the recent scores, dropping the oldest beyond `max`, and keeps the sorted

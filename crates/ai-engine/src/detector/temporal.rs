@@ -45,6 +45,9 @@ pub const HALF_LIFE_SHORT: f64 = 6.0;
 pub const HALF_LIFE_LONG: f64 = 36.0;
 /// Robust |z| beyond this counts as this (one wild point must not dominate the memories).
 pub const Z_CLIP: f64 = 50.0;
+/// How many standard errors of the scale the deviation allows for (3 × 1.17, the MAD's
+/// standard error per √n in units of σ).
+pub const SCALE_UNCERTAINTY: f64 = 3.5;
 /// Features per metric type.
 pub const FEATURES_PER_TYPE: usize = 3;
 /// Names of the features of one metric type, in column order (`<type>_<name>`).
@@ -55,6 +58,8 @@ pub const FEATURE_NAMES: [&str; FEATURES_PER_TYPE] = ["level", "ew_short", "ew_l
 struct Baseline {
     median: f64,
     scale: f64,
+    /// Points it was computed from.
+    n: usize,
 }
 
 /// An exponentially weighted mean with bias correction: `Σ wᵢ xᵢ / Σ wᵢ`, `wᵢ = (1 − α)^age`.
@@ -118,12 +123,19 @@ impl Temporal {
 
     /// [`Temporal::observe`], and how far the window lies from the series' normal, in robust
     /// standard deviations: the largest of |level|, the newest point's robust |z| and the
-    /// short memory (so a spike that just ended still counts), at most [`Z_CLIP`].
+    /// short memory (so a spike that just ended still counts), at most [`Z_CLIP`]; `None`
+    /// until the history holds enough points for a median.
+    ///
+    /// The deviation is measured against the scale's upper bound, `scale × (1 + 3.5/√n)` for a
+    /// scale estimated from `n` points: a MAD from few points is itself uncertain (its
+    /// standard error is about 1.17 σ/√n), and a short history must not make ordinary noise
+    /// look like three standard deviations. Over a full history the bound is 8 % above the
+    /// scale.
     pub fn observe_with_deviation(
         &mut self,
         mean: f64,
         last: f64,
-    ) -> ([f64; FEATURES_PER_TYPE], f64) {
+    ) -> ([f64; FEATURES_PER_TYPE], Option<f64>) {
         if self.baseline.is_none() || self.since_refresh >= REFRESH_EVERY {
             self.baseline = self.fresh_baseline().or(self.baseline);
             self.since_refresh = 0;
@@ -144,7 +156,11 @@ impl Temporal {
             }
             self.since_refresh += 1;
         }
-        ([level, short, long], level.abs().max(z).max(short))
+        let deviation = self.baseline.map(|b| {
+            let bound = 1.0 + SCALE_UNCERTAINTY / (b.n as f64).sqrt();
+            level.abs().max(z).max(short) / bound
+        });
+        ([level, short, long], deviation)
     }
 
     /// The median and robust scale of the history before the newest [`WINDOW_OVERLAP`] points,
@@ -170,6 +186,7 @@ impl Temporal {
         Some(Baseline {
             median: center,
             scale,
+            n,
         })
     }
 }
@@ -227,7 +244,8 @@ mod tests {
         assert!(shifted[0] > 10.0, "{shifted:?}");
         let mut probe = t.clone();
         let (_, deviation) = probe.observe_with_deviation(80.0, 80.0);
-        assert!(deviation >= shifted[0], "{deviation} {shifted:?}");
+        let deviation = deviation.expect("a history of 500 points has a median");
+        assert!(deviation >= shifted[0] / 1.2, "{deviation} {shifted:?}");
         assert!(shifted[1] > 2.0 && shifted[2] > 0.5, "{shifted:?}");
         // Back to normal: the level says so at once, the memories fade.
         let after = t.observe(50.0, 50.0);
@@ -239,6 +257,23 @@ mod tests {
         }
         assert!(later[1] < 0.5, "the short memory has faded: {later:?}");
         assert!(later[2] < after[2], "{later:?}");
+    }
+
+    #[test]
+    fn a_short_history_needs_a_larger_deviation() {
+        let noisy = |i: usize| 50.0 + [0.0, 1.0, -1.0, 0.5, -0.5][i % 5];
+        let deviation_after = |points: usize| {
+            let mut t = Temporal::new();
+            for i in 0..points {
+                t.observe(noisy(i), noisy(i));
+            }
+            t.observe_with_deviation(53.0, 53.0).1
+        };
+        assert_eq!(Temporal::new().observe_with_deviation(1.0, 1.0).1, None);
+        let short = deviation_after(10).expect("ten points have a median");
+        let long = deviation_after(1000).expect("a median");
+        assert!(short < long, "{short} against {long}");
+        assert!(long / short > 1.5, "{short} against {long}");
     }
 
     #[test]

@@ -139,6 +139,22 @@ fn history(now: i64) -> String {
     out
 }
 
+/// The feed of the first tests: every pod's CPU over the last 50 minutes, reported to `backend`.
+fn cpu_feed(prometheus: &str, backend: String) -> FeedConfig {
+    FeedConfig {
+        prometheus_url: prometheus.to_owned(),
+        interval: Duration::from_secs(300),
+        lookback: Duration::from_secs(50 * 60),
+        step: "15s".into(),
+        queries: parse_queries(
+            "- category: workload\n  metric_type: cpu_usage\n  query: kube_sim_pod_cpu_usage_percent\n",
+        )
+        .unwrap(),
+        backend_url: Some(backend),
+        backend_api_key: Some("service-key".to_owned().into()),
+    }
+}
+
 type Received = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
 
 /// Records signals the way the backend's endpoint receives them (202).
@@ -166,18 +182,7 @@ async fn feed_scores_each_workload_and_reports_the_spike_as_a_signal() {
     let (backend, received) = signal_sink().await;
     let app = spawn_app().await;
 
-    let cfg = FeedConfig {
-        prometheus_url: prometheus.url.clone(),
-        interval: Duration::from_secs(300),
-        lookback: Duration::from_secs(50 * 60),
-        step: "15s".into(),
-        queries: parse_queries(
-            "- category: workload\n  metric_type: cpu_usage\n  query: kube_sim_pod_cpu_usage_percent\n",
-        )
-        .unwrap(),
-        backend_url: Some(backend),
-        backend_api_key: Some("service-key".to_owned().into()),
-    };
+    let cfg = cpu_feed(&prometheus.url, backend);
     let state = app_state(&app).await;
     let report = Feed::new(cfg).run_once(&state, now).await;
     assert_eq!(report.failed_queries, 0, "{report:?}");
@@ -369,18 +374,7 @@ async fn each_replicas_feed_scores_only_the_series_it_owns() {
         .expect("a member that owns the api and not the worker");
     assert_eq!(state.ring.owner(api), Some(other));
 
-    let cfg = FeedConfig {
-        prometheus_url: prometheus.url.clone(),
-        interval: Duration::from_secs(300),
-        lookback: Duration::from_secs(50 * 60),
-        step: "15s".into(),
-        queries: parse_queries(
-            "- category: workload\n  metric_type: cpu_usage\n  query: kube_sim_pod_cpu_usage_percent\n",
-        )
-        .unwrap(),
-        backend_url: Some(backend),
-        backend_api_key: Some("service-key".to_owned().into()),
-    };
+    let cfg = cpu_feed(&prometheus.url, backend);
     let report = Feed::new(cfg).run_once(&state, now).await;
     assert_eq!(report.failed_queries, 0, "{report:?}");
     assert_eq!(

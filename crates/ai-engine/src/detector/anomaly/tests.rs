@@ -474,3 +474,19 @@ fn a_window_is_an_anomaly_only_when_the_forest_and_the_deviation_agree() {
         }
     }
 }
+
+#[test]
+fn the_zscore_fallback_needs_the_history_to_agree_once_there_is_one() {
+    let z = |max_abs_z: f64| ZScore {
+        max_abs_z,
+        anomaly_score: (max_abs_z / Z_FULL_SCALE).min(1.0),
+        is_anomaly: max_abs_z > Z_ANOMALY,
+    };
+    // No history yet: the window alone decides.
+    assert_eq!(z_verdict(z(4.5), None), (0.75, true));
+    // The history confirms it.
+    assert_eq!(z_verdict(z(4.5), Some(8.0)), (0.75, true));
+    // Noise within a short window that the history does not confirm.
+    assert_eq!(z_verdict(z(4.5), Some(1.0)), (0.5, false));
+    assert_eq!(z_verdict(z(1.0), Some(9.0)), (1.0 / 6.0, false));
+}
