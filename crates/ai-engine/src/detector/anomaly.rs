@@ -157,6 +157,10 @@ pub struct ZScore {
     pub anomaly_score: f64,
     /// `max_abs_z > 3`.
     pub is_anomaly: bool,
+    /// Largest |z| against each type's spread's upper bound, `σ̂ × (1 + 3/√(2n))` for a spread
+    /// estimated from `n` earlier points (three standard errors of σ̂); infinite for a jump
+    /// off a constant history.
+    pub bounded_z: f64,
 }
 
 /// cold start: the last point of each series against the earlier ones. `None` when no type
@@ -164,6 +168,7 @@ pub struct ZScore {
 /// (see [`super::features::metric_series`]).
 pub fn zscore(series: &BTreeMap<MetricType, Vec<f64>>) -> Option<ZScore> {
     let mut max_abs_z: Option<f64> = None;
+    let mut bounded_z = 0.0f64;
     for values in series.values() {
         let Some((last, prev)) = values.split_last() else {
             continue;
@@ -182,11 +187,17 @@ pub fn zscore(series: &BTreeMap<MetricType, Vec<f64>>) -> Option<ZScore> {
         };
         let z = z.abs();
         max_abs_z = Some(max_abs_z.map_or(z, |m: f64| m.max(z)));
+        bounded_z = bounded_z.max(if sigma < EPS {
+            if diff.abs() < EPS { 0.0 } else { f64::INFINITY }
+        } else {
+            z / (1.0 + 3.0 / (2.0 * n).sqrt())
+        });
     }
     max_abs_z.map(|z| ZScore {
         max_abs_z: z,
         anomaly_score: (z / Z_FULL_SCALE).min(1.0),
         is_anomaly: z > Z_ANOMALY,
+        bounded_z,
     })
 }
 
@@ -768,15 +779,18 @@ fn training_scores(forest: &IsolationForest, raw_ascending: &[f64]) -> Vec<f64> 
         .collect()
 }
 
-/// The score and verdict of the z-score fallback, checked against the series' own history
-/// once it has one (`deviation`, [`super::temporal`]): the window's few points alone give a
-/// poor estimate of its spread, and ordinary noise passes |z| > 3 in them often. A window
-/// whose history does not confirm the deviation is not an anomaly and scores at most 0.5.
-/// Without a history yet, the window stands alone.
+/// The score and verdict of the z-score fallback. A window's few points give a poor estimate
+/// of its spread, and ordinary noise passes |z| > 3 in them often, so a window is an anomaly
+/// only when |z| > 3 also holds against the spread's upper bound ([`ZScore::bounded_z`]), and,
+/// once the
+/// series has a history ([`super::temporal`]), when that history confirms the deviation. A
+/// window that is not an anomaly scores at most 0.5; `max_abs_z` is reported as computed.
 pub fn z_verdict(z: ZScore, deviation: Option<f64>) -> (f64, bool) {
-    match deviation {
-        Some(d) if z.is_anomaly && d < Z_ANOMALY => (z.anomaly_score.min(0.5), false),
-        _ => (z.anomaly_score, z.is_anomaly),
+    let confirmed = z.bounded_z > Z_ANOMALY && deviation.is_none_or(|d| d >= Z_ANOMALY);
+    if z.is_anomaly && confirmed {
+        (z.anomaly_score, true)
+    } else {
+        (z.anomaly_score.min(0.5), false)
     }
 }
 

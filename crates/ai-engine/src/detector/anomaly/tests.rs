@@ -477,16 +477,27 @@ fn a_window_is_an_anomaly_only_when_the_forest_and_the_deviation_agree() {
 
 #[test]
 fn the_zscore_fallback_needs_the_history_to_agree_once_there_is_one() {
-    let z = |max_abs_z: f64| ZScore {
+    let z = |max_abs_z: f64, earlier: usize| ZScore {
         max_abs_z,
         anomaly_score: (max_abs_z / Z_FULL_SCALE).min(1.0),
         is_anomaly: max_abs_z > Z_ANOMALY,
+        bounded_z: max_abs_z / (1.0 + 3.0 / (2.0 * earlier as f64).sqrt()),
     };
-    // No history yet: the window alone decides.
-    assert_eq!(z_verdict(z(4.5), None), (0.75, true));
-    // The history confirms it.
-    assert_eq!(z_verdict(z(4.5), Some(8.0)), (0.75, true));
-    // Noise within a short window that the history does not confirm.
-    assert_eq!(z_verdict(z(4.5), Some(1.0)), (0.5, false));
-    assert_eq!(z_verdict(z(1.0), Some(9.0)), (1.0 / 6.0, false));
+    // No history yet: the window alone decides, against its spread's upper bound (for five
+    // earlier points, |z| must pass 3 × 1.95).
+    assert_eq!(z_verdict(z(7.2, 5), None), (1.0, true));
+    assert_eq!(z_verdict(z(4.5, 5), None), (0.5, false));
+    assert_eq!(z_verdict(z(4.5, 500), None), (0.75, true));
+    // The history confirms it, or does not.
+    assert_eq!(z_verdict(z(7.2, 5), Some(8.0)), (1.0, true));
+    assert_eq!(z_verdict(z(7.2, 5), Some(1.0)), (0.5, false));
+    assert_eq!(z_verdict(z(1.0, 5), Some(9.0)), (1.0 / 6.0, false));
+    // Off a constant history, any jump is certain, however few the points.
+    let jump = zscore(&cpu(&[5.0, 5.0, 5.0, 7.0])).unwrap();
+    assert_eq!(jump.bounded_z, f64::INFINITY);
+    assert_eq!(z_verdict(jump, None), (1.0, true));
+    // Noise in a six-point window: |z| 3.3 is within what five points can say.
+    let noise = zscore(&cpu(&[50.1, 49.9, 50.3, 49.8, 50.0, 50.9])).unwrap();
+    assert!(noise.is_anomaly && noise.max_abs_z < 6.0, "{noise:?}");
+    assert!(!z_verdict(noise, None).1, "{noise:?}");
 }
