@@ -625,6 +625,7 @@ impl AnomalyDetector {
         };
         state.last_used = clock;
         let (row, deviation) = state.observe(&observations(series));
+        let window_z = zscore(series);
         let (
             score,
             is_anomaly,
@@ -634,13 +635,13 @@ impl AnomalyDetector {
             max_abs_z,
             version,
             model_confidence,
-        ) = match (&state.forest, zscore(series)) {
+        ) = match (&state.forest, window_z) {
             (Some(fitted), _) if fitted.forest.n_features() == row.len() => {
                 let raw = fitted.forest.score_slice(&row)?;
-                let (s, anomalous) = forest_verdict(
-                    fitted.forest.anomaly_score_of(raw),
-                    deviation.unwrap_or(0.0),
-                );
+                // The history judges the deviation once it is long enough; before, the
+                // window's own spread does.
+                let second = deviation.or(window_z.map(|z| z.bounded_z)).unwrap_or(0.0);
+                let (s, anomalous) = forest_verdict(fitted.forest.anomaly_score_of(raw), second);
                 let n = fitted.rows;
                 let reference = if state.scored_sorted.len() >= config.min_rows() {
                     &state.scored_sorted

@@ -45,6 +45,10 @@ pub const HALF_LIFE_SHORT: f64 = 6.0;
 pub const HALF_LIFE_LONG: f64 = 36.0;
 /// Robust |z| beyond this counts as this (one wild point must not dominate the memories).
 pub const Z_CLIP: f64 = 50.0;
+/// Below this many points the scale is at least the standard deviation: few points often
+/// repeat one value (a Prometheus range query repeats a sample until the next scrape), and
+/// their MAD can be near zero although the series is noisy.
+pub const MIN_ROBUST_HISTORY: usize = 30;
 /// How many standard errors of the scale the deviation allows for (3 × 1.17, the MAD's
 /// standard error per √n in units of σ).
 pub const SCALE_UNCERTAINTY: f64 = 3.5;
@@ -136,7 +140,10 @@ impl Temporal {
         mean: f64,
         last: f64,
     ) -> ([f64; FEATURES_PER_TYPE], Option<f64>) {
-        if self.baseline.is_none() || self.since_refresh >= REFRESH_EVERY {
+        // A short history's median moves with every point: it is recomputed each time until
+        // the history is long enough (and cheap).
+        let young = self.points.len() < MIN_ROBUST_HISTORY + WINDOW_OVERLAP;
+        if self.baseline.is_none() || young || self.since_refresh >= REFRESH_EVERY {
             self.baseline = self.fresh_baseline().or(self.baseline);
             self.since_refresh = 0;
         }
@@ -165,8 +172,9 @@ impl Temporal {
 
     /// The median and robust scale of the history before the newest [`WINDOW_OVERLAP`] points,
     /// when it holds [`MIN_HISTORY`] points. The scale is `1.4826 × MAD`, floored at 5 % of the
-    /// standard deviation (a series that is flat most of the time has a MAD of zero) and at a
-    /// millionth of the level (a series that is flat all the time).
+    /// standard deviation (a series that is flat most of the time has a MAD of zero; below
+    /// [`MIN_ROBUST_HISTORY`] points, at the whole standard deviation) and at a millionth of
+    /// the level (a series that is flat all the time).
     fn fresh_baseline(&self) -> Option<Baseline> {
         let n = self.points.len().checked_sub(WINDOW_OVERLAP)?;
         if n < MIN_HISTORY {
@@ -180,8 +188,13 @@ impl Temporal {
             *v = (*v - center).abs();
         }
         let mad = median(&mut scratch);
+        let floor = if n < MIN_ROBUST_HISTORY {
+            std
+        } else {
+            0.05 * std
+        };
         let scale = (1.4826_f64 * mad)
-            .max(0.05 * std)
+            .max(floor)
             .max(1e-6 * (center.abs() + 1.0));
         Some(Baseline {
             median: center,
@@ -338,5 +351,26 @@ mod tests {
                 "error_rate_ew_long"
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod short_history {
+    use super::*;
+
+    /// A few points that mostly repeat one value: their MAD is zero, yet the series is noisy.
+    #[test]
+    fn repeated_values_do_not_shrink_the_scale() {
+        let mut t = Temporal::new();
+        for v in [
+            50.0, 50.0, 50.0, 51.5, 50.0, 48.5, 50.0, 50.0, 50.0, 50.0, 50.0,
+        ] {
+            t.observe(v, v);
+        }
+        let (_, deviation) = t.observe_with_deviation(50.0, 52.3);
+        let deviation = deviation.expect("a median");
+        assert!(deviation < 3.0, "noise is not 3 sigma: {deviation}");
+        let (_, deviation) = t.observe_with_deviation(96.0, 96.0);
+        assert!(deviation.expect("a median") > 3.0);
     }
 }
