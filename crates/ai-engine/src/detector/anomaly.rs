@@ -752,7 +752,9 @@ impl AnomalyDetector {
 /// standard deviations off its series' normal ([`super::temporal`]).
 ///
 /// Both must agree before a window is an anomaly: the forest must find it unusual among the
-/// series' own windows (`forest_score > 0.5`), and it must lie at least [`Z_ANOMALY`] robust
+/// series' own windows (`forest_score ≥ 0.5`: a window beyond everything a small forest was
+/// trained on can tie with its threshold, as unusual as its most unusual rows), and it must
+/// lie at least [`Z_ANOMALY`] robust
 /// standard deviations from the series' normal. The forest alone flags a fixed share of
 /// every series' windows (the contamination), however calm; the deviation alone would flag a
 /// series that is spiky by nature. An anomaly scores the higher of the two, the deviation on
@@ -762,9 +764,10 @@ impl AnomalyDetector {
 /// above 0.5 always means an anomaly and the windows below keep the forest's order.
 pub fn forest_verdict(forest_score: f64, deviation: f64) -> (f64, bool) {
     let forest_score = forest_score.clamp(0.0, 1.0);
-    if forest_score > 0.5 && deviation >= Z_ANOMALY {
+    if forest_score >= 0.5 && deviation >= Z_ANOMALY {
         let by_deviation = (deviation / Z_FULL_SCALE).clamp(0.0, 1.0);
-        (forest_score.max(by_deviation), true)
+        // Above 0.5 however the two tie.
+        (forest_score.max(by_deviation).max(0.5f64.next_up()), true)
     } else {
         (forest_score / 2.0, false)
     }
