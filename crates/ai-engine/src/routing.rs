@@ -115,18 +115,6 @@ impl Ring {
         let owner = m.peers.iter().max_by_key(|p| weight(p, key))?;
         (owner != me).then(|| owner.clone())
     }
-
-    /// How many members there are (1 when alone).
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.members.read().map_or(1, |m| m.peers.len().max(1))
-    }
-
-    /// Never empty: a replica is always a member of its own ring.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        false
-    }
 }
 
 /// The rendezvous weight of `member` for `key`.

@@ -666,16 +666,19 @@ impl AnomalyDetector {
                     calibrated,
                 )
             }
-            (_, Some(z)) => (
-                z_verdict(z, deviation).0,
-                z_verdict(z, deviation).1,
-                AnomalyMethod::Zscore,
-                Some(Z_ANOMALY),
-                None,
-                Some(z.max_abs_z),
-                "zscore-1".to_owned(),
-                z_confidence(z.max_abs_z),
-            ),
+            (_, Some(z)) => {
+                let (score, anomalous) = z_verdict(z, deviation);
+                (
+                    score,
+                    anomalous,
+                    AnomalyMethod::Zscore,
+                    Some(Z_ANOMALY),
+                    None,
+                    Some(z.max_abs_z),
+                    "zscore-1".to_owned(),
+                    z_confidence(z.max_abs_z),
+                )
+            }
             (_, None) => (
                 0.0,
                 false,
