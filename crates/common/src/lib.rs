@@ -10,6 +10,7 @@
 
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
+pub mod api_reference;
 pub mod config;
 pub mod db;
 pub mod error;

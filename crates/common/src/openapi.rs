@@ -1,5 +1,5 @@
 //! OpenAPI 3.1 documents generated from the handlers (utoipa), served at `GET /openapi.json`
-//! with an interactive reference at `GET /docs`.
+//! with a readable reference at `GET /docs`.
 //!
 //! A service builds its routes as a [`utoipa_axum::router::OpenApiRouter`] with
 //! `routes!(handler)` for every `#[utoipa::path]` handler, so the router and the document come
@@ -12,8 +12,8 @@
 //! are checked against what the renderers of [`crate::error`] really produce.
 //!
 //! `/openapi.json` and `/docs` are public by design: they describe the API, never data. The
-//! `/docs` page is plain HTML that loads the Scalar viewer (pinned, with subresource integrity)
-//! from a CDN in the browser; nothing is downloaded at build time.
+//! `/docs` page is rendered on the server from the same document ([`crate::api_reference`]):
+//! no script, nothing from another host, so it reads the same offline.
 
 use std::sync::Arc;
 
@@ -269,6 +269,7 @@ struct DocumentJson(Bytes);
     path = "/openapi.json",
     tag = META_TAG,
     operation_id = "openapi_document",
+    summary = "Get the OpenAPI document",
     description = "This OpenAPI 3.1 document, generated from the handlers. Public by design.",
     responses((status = 200, description = "The document", content_type = "application/json", body = Object))
 )]
@@ -283,15 +284,8 @@ async fn openapi_json(Extension(doc): Extension<DocumentJson>) -> Response {
         .into_response()
 }
 
-/// The Scalar release the page loads, and the SHA-384 of its `standalone.js` (from the npm
-/// package, which the CDN serves byte for byte).
-const SCALAR_SRC: &str =
-    "https://cdn.jsdelivr.net/npm/@scalar/api-reference@1.72.1/dist/browser/standalone.js";
-const SCALAR_SRI: &str = "sha384-U11tb2XnKvmwt8RlTvnwUnYgrN+ur4Xyh9htLhjajWNR/Oyl5AX5DEz00qRmlrmK";
-/// The inline start-up script; its hash goes into the page's CSP.
-const DOCS_INIT: &str =
-    "Scalar.createApiReference('#app', { url: 'openapi.json', withDefaultFonts: false })";
-
+/// The `/docs` page, rendered once from the document, and its CSP: the page's only resource is
+/// its inline style sheet, allowed by hash.
 #[derive(Debug, Clone)]
 struct DocsPage {
     html: Bytes,
@@ -299,29 +293,15 @@ struct DocsPage {
 }
 
 impl DocsPage {
-    fn new(title: &str) -> Self {
+    fn new(doc: &Value) -> Self {
         use base64::Engine as _;
         use sha2::Digest as _;
-        let title = title
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;");
-        let html = format!(
-            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>{title} API</title>\n</head>\n<body>\n<div id=\"app\"></div>\n\
-             <noscript>The interactive reference needs JavaScript; the document itself is at \
-             <a href=\"openapi.json\">openapi.json</a>.</noscript>\n\
-             <script src=\"{SCALAR_SRC}\" integrity=\"{SCALAR_SRI}\" crossorigin=\"anonymous\"></script>\n\
-             <script>{DOCS_INIT}</script>\n</body>\n</html>\n"
-        );
-        let hash =
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(DOCS_INIT));
+        let html = crate::api_reference::render(doc);
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(crate::api_reference::STYLE));
         let csp = format!(
-            "default-src 'none'; script-src 'sha256-{hash}' https://cdn.jsdelivr.net; \
-             style-src 'unsafe-inline'; img-src 'self' data:; font-src data:; \
-             connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'; \
-             form-action 'none'"
+            "default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'none'"
         );
         Self {
             html: Bytes::from(html),
@@ -337,7 +317,8 @@ impl DocsPage {
     path = "/docs",
     tag = META_TAG,
     operation_id = "api_reference",
-    description = "Interactive API reference (HTML; the viewer script loads from a CDN in the browser). Public by design.",
+    summary = "Read the API reference",
+    description = "This document as a plain HTML page, rendered by the service: no script and nothing from another host, so it works offline. Public by design.",
     responses((status = 200, description = "The HTML page", content_type = "text/html", body = String))
 )]
 async fn docs(Extension(page): Extension<DocsPage>) -> Response {
@@ -360,6 +341,7 @@ async fn docs(Extension(page): Extension<DocsPage>) -> Response {
     path = "/metrics",
     tag = META_TAG,
     operation_id = "prometheus_metrics",
+    summary = "Scrape the Prometheus metrics",
     description = "Prometheus metrics in the text exposition format. Unauthenticated: scraped inside the cluster; it carries no personal data or secrets.",
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String))
 )]
@@ -395,10 +377,10 @@ pub fn split<E: ErrorBodySchema>(
         .build();
     add_to_body_operations(&mut doc, "413", &too_large);
     let json = serde_json::to_vec(&doc).unwrap_or_default();
-    let title = doc.info.title.clone();
+    let page = DocsPage::new(&serde_json::from_slice(&json).unwrap_or(Value::Null));
     let router = router
         .layer(Extension(DocumentJson(Bytes::from(json))))
-        .layer(Extension(DocsPage::new(&title)));
+        .layer(Extension(page));
     (router, doc)
 }
 
@@ -482,6 +464,69 @@ pub fn check_public_list(doc: &Value, allowed: &[(String, &str)]) -> Vec<String>
                 "{op} is listed as public but is not a public operation of the document"
             ));
         }
+    }
+    problems
+}
+
+/// What keeps a served `/docs` page from being a complete offline reference of `doc`: an
+/// operation without a summary, a summary or path the page does not show, any script, any
+/// resource or link to another host, or a CSP that allows more than the page's own style.
+/// Empty when the page is right.
+#[must_use]
+pub fn check_reference_page(doc: &Value, html: &str, csp: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, item) in paths {
+            let Some(item) = item.as_object() else {
+                continue;
+            };
+            for (method, op) in item {
+                if op.get("responses").is_none() {
+                    continue; // path-level `parameters`, `summary`, ...
+                }
+                let label = format!("{} {path}", method.to_uppercase());
+                match op["summary"].as_str().map(str::trim) {
+                    None | Some("") => problems.push(format!("{label} has no summary")),
+                    Some(summary) => {
+                        let shown = crate::api_reference::render(&serde_json::json!({
+                            "info": {}, "paths": {path: {method: {"summary": summary, "responses": {}}}}
+                        }));
+                        // The operation's heading as the renderer writes it, escaped alike.
+                        let heading = shown
+                            .split("<h3>")
+                            .nth(1)
+                            .and_then(|h| h.split("</h3>").next())
+                            .unwrap_or_default();
+                        if !html.contains(heading) {
+                            problems.push(format!("{label}: the page does not show it"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let lower = html.to_ascii_lowercase();
+    if lower.contains("<script") {
+        problems.push("the page holds a script".to_owned());
+    }
+    for attr in ["src=\"", "href=\"", "src='", "href='"] {
+        for (at, _) in lower.match_indices(attr) {
+            let target = &lower[at + attr.len()..];
+            if target.starts_with("http:")
+                || target.starts_with("https:")
+                || target.starts_with("//")
+            {
+                let end = target.find(['"', '\'']).unwrap_or(target.len()).min(80);
+                problems.push(format!(
+                    "the page points to another host: {}",
+                    &target[..end]
+                ));
+            }
+        }
+    }
+    if !csp.starts_with("default-src 'none'") || csp.contains("http") || csp.contains("script-src")
+    {
+        problems.push(format!("the CSP allows more than the page's style: {csp}"));
     }
     problems
 }
@@ -599,13 +644,39 @@ mod tests {
     }
 
     #[test]
-    fn docs_page_allows_exactly_its_inline_script() {
-        let page = DocsPage::new("A <b>");
+    fn docs_page_allows_exactly_its_inline_style() {
+        let doc = json!({"openapi": "3.1.0", "info": {"title": "A <b>", "version": "1"},
+            "paths": {"/x": {"get": {"summary": "Get x", "responses": {}}}}});
+        let page = DocsPage::new(&doc);
         let html = std::str::from_utf8(&page.html).unwrap();
-        assert!(html.contains("<title>A &lt;b&gt; API</title>"));
-        assert!(html.contains(SCALAR_SRI));
+        assert!(html.contains("<title>A &lt;b&gt; API reference</title>"));
         let csp = page.csp.to_str().unwrap();
-        assert!(csp.contains("script-src 'sha256-"), "{csp}");
-        assert!(csp.contains("connect-src 'self'"));
+        assert!(check_reference_page(&doc, html, csp).is_empty(), "{csp}");
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(sha2::Sha256::digest(crate::api_reference::STYLE));
+        assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
+    }
+
+    #[test]
+    fn the_page_check_finds_what_breaks_an_offline_reference() {
+        let doc = json!({"paths": {"/x": {"get": {"responses": {}}},
+                                   "/y": {"get": {"summary": "Get y", "responses": {}}}}});
+        let html = "<script src=\"https://cdn.example/x.js\"></script>";
+        let problems = check_reference_page(
+            &doc,
+            html,
+            "default-src 'none'; script-src https://cdn.example",
+        );
+        let text = problems.join("\n");
+        assert!(text.contains("GET /x has no summary"), "{text}");
+        assert!(text.contains("GET /y: the page does not show it"), "{text}");
+        assert!(text.contains("the page holds a script"), "{text}");
+        assert!(
+            text.contains("points to another host: https://cdn.example/x.js"),
+            "{text}"
+        );
+        assert!(text.contains("the CSP allows more"), "{text}");
     }
 }

@@ -156,7 +156,7 @@ fn json_reply(text: String) -> Response {
         .into_response()
 }
 
-#[utoipa::path(post, path = "/detect-anomaly", tag = "detection", operation_id = "detect_anomaly",
+#[utoipa::path(post, path = "/detect-anomaly", tag = "detection", operation_id = "detect_anomaly", summary = "Score a metric window for anomalies",
     request_body = DetectAnomalyBody,
     responses(
         (status = 200, description = "The anomaly verdict", body = AnomalyResult),
@@ -317,7 +317,7 @@ async fn forward(
     Ok(answer)
 }
 
-#[utoipa::path(post, path = "/detect-failure", tag = "detection", operation_id = "detect_failure",
+#[utoipa::path(post, path = "/detect-failure", tag = "detection", operation_id = "detect_failure", summary = "Classify a window as a failure type",
     request_body = DetectFailureBody,
     responses(
         (status = 200, description = "The failure-pattern verdict", body = FailureResult),

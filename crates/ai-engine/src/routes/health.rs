@@ -44,18 +44,18 @@ pub struct Banner {
     timestamp: String,
 }
 
-#[utoipa::path(get, path = "/", tag = "health", operation_id = "banner",
+#[utoipa::path(get, path = "/", tag = "health", operation_id = "banner", summary = "Service banner",
     responses((status = 200, description = "Service banner", body = Banner)))]
 async fn root() -> Json<Banner> {
     Json(Banner {
         service: "Aegis AI Engine",
-        version: "1.0.0",
+        version: env!("CARGO_PKG_VERSION"),
         status: "operational",
         timestamp: now_rfc3339(),
     })
 }
 
-#[utoipa::path(get, path = "/ping", tag = "health", operation_id = "ping",
+#[utoipa::path(get, path = "/ping", tag = "health", operation_id = "ping", summary = "Liveness ping",
     responses((status = 200, description = "Liveness", body = Ping)))]
 async fn ping() -> Json<Ping> {
     Json(Ping::now())
@@ -88,7 +88,7 @@ pub struct HealthStatus {
 }
 
 /// Liveness: always 200, but `database_connected` tells the truth.
-#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health", summary = "Liveness with model and database state",
     responses((status = 200, description = "Liveness with model and database state", body = HealthStatus)))]
 async fn health_check(State(state): State<AppState>) -> Json<HealthStatus> {
     Json(HealthStatus {
@@ -117,7 +117,7 @@ pub struct Ready {
     status: Readiness,
 }
 
-#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness",
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness", summary = "Readiness",
     responses(
         (status = 200, description = "Models loaded and the database answers", body = Ready),
         (status = 503, description = "Still initializing or the database is down", body = Ready),

@@ -137,7 +137,7 @@ impl From<HashMap<String, String>> for PredictionsQuery {
     }
 }
 
-#[utoipa::path(get, path = "/metrics/predictions", tag = "history", operation_id = "predictions",
+#[utoipa::path(get, path = "/metrics/predictions", tag = "history", operation_id = "predictions", summary = "List stored predictions",
     params(
         ("limit" = Option<i64>, Query, description = "Rows (clamped to 1..1000, default 100)"),
         ("model_type" = Option<String>, Query, description = "Only `anomaly` or `failure`"),
@@ -204,7 +204,7 @@ async fn predictions(
     }
 }
 
-#[utoipa::path(get, path = "/metrics/model-performance", tag = "history", operation_id = "model_performance",
+#[utoipa::path(get, path = "/metrics/model-performance", tag = "history", operation_id = "model_performance", summary = "Model performance against labelled outcomes",
     params(("model_type" = Option<String>, Query, description = "Only `anomaly` or `failure`")),
     responses(
         (status = 200, description = "Metrics per model version", body = ModelPerformance),
@@ -262,7 +262,7 @@ async fn model_performance(
     }
 }
 
-#[utoipa::path(get, path = "/metrics/stats", tag = "history", operation_id = "prediction_stats",
+#[utoipa::path(get, path = "/metrics/stats", tag = "history", operation_id = "prediction_stats", summary = "Prediction statistics",
     responses(
         (status = 200, description = "Counters", body = Stats),
         (status = 403, description = "Missing or wrong `X-API-Key` (when `API_KEY` is set)", body = FastApiErrorBody),

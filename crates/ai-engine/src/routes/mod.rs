@@ -53,7 +53,7 @@ pub const PUBLIC_ROUTES: &[PublicRoute] = &[
     PublicRoute {
         method: "GET",
         path: "/docs",
-        why: "the interactive API reference, public by design",
+        why: "the API reference page, public by design",
     },
 ];
 

@@ -77,7 +77,7 @@ fn field_error(ty: &str, field: &str, msg: &str) -> Response {
     ])
 }
 
-#[utoipa::path(post, path = "/training-data", tag = "training", operation_id = "create_training_data",
+#[utoipa::path(post, path = "/training-data", tag = "training", operation_id = "create_training_data", summary = "Store a labelled training window",
     request_body = TrainingDataRequest,
     responses(
         (status = 201, description = "Stored", body = TrainingDataCreated),
@@ -221,7 +221,7 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-#[utoipa::path(post, path = "/models/failure/train", tag = "training", operation_id = "train_failure_model",
+#[utoipa::path(post, path = "/models/failure/train", tag = "training", operation_id = "train_failure_model", summary = "Retrain the failure model",
     description = "Retrains the failure forest now. The answer is the training report with `method` (`random_forest` or `heuristic`) and `min_rows_per_class` added.",
     responses(
         (status = 200, description = "What happened", body = TrainedModel),

@@ -134,15 +134,39 @@ async fn without_a_key_the_document_says_the_api_is_open() {
 }
 
 #[tokio::test]
-async fn docs_is_an_html_page() {
-    let app = spawn_app().await;
+async fn docs_is_an_offline_reference_of_every_operation() {
+    let app = keyed_app().await;
+    let doc = document(&app).await;
     let res = app.get("/docs").await;
     assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
     assert!(
-        res.headers()["content-type"]
+        headers["content-type"]
             .to_str()
             .unwrap()
             .starts_with("text/html")
     );
-    assert!(res.text().await.unwrap().contains("openapi.json"));
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = res.text().await.unwrap();
+    // Rendered on the server: every operation, each with its summary, and nothing that
+    // needs another host (no script, no CDN), so it reads the same offline.
+    let problems = aegis_common::openapi::check_reference_page(&doc, &html, &csp);
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(html.contains("href=\"openapi.json\""));
+    assert!(html.contains(&format!(
+        "API version {}",
+        doc["info"]["version"].as_str().unwrap()
+    )));
+}
+
+#[tokio::test]
+async fn the_banner_and_the_document_report_one_version() {
+    let app = keyed_app().await;
+    let doc = document(&app).await;
+    let banner: Value = app.get("/").await.json().await.unwrap();
+    assert_eq!(banner["version"], doc["info"]["version"]);
+    assert_eq!(banner["version"], env!("CARGO_PKG_VERSION"));
 }

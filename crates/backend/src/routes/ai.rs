@@ -137,7 +137,7 @@ fn to_value<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-#[utoipa::path(post, path = "/ai/predict", tag = "ai", operation_id = "predict",
+#[utoipa::path(post, path = "/ai/predict", tag = "ai", operation_id = "predict", summary = "Ask the ai-engine for a prediction",
     description = "Forwards to the ai-engine's anomaly or failure detection, stores the outcome and pushes an `anomaly` event when one was found (any signed-in user except auditors, or a service key).",
     request_body = PredictBody,
     responses(
@@ -290,7 +290,7 @@ fn anomaly_event(id: Uuid, r: &Value) -> Option<Value> {
     }))
 }
 
-#[utoipa::path(get, path = "/ai/metrics", tag = "ai", operation_id = "prediction_stats",
+#[utoipa::path(get, path = "/ai/metrics", tag = "ai", operation_id = "prediction_stats", summary = "Prediction statistics",
     description = "Counters over the stored predictions.",
     security(("bearerAuth" = [])),
     responses(
@@ -305,7 +305,7 @@ async fn stats(
     Ok(axum::Json(predictions::stats(&state.db).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/ai/predictions", tag = "ai", operation_id = "latest_predictions",
+#[utoipa::path(get, path = "/ai/predictions", tag = "ai", operation_id = "latest_predictions", summary = "Latest predictions",
     description = "The latest stored predictions, newest first.",
     security(("bearerAuth" = [])),
     params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "At most this many (default 50)")),

@@ -80,7 +80,7 @@ pub struct WebhookResult {
 /// become signals; resolved ones are noted on their open incident. Answers 200 with what was
 /// done per alert (a malformed alert is skipped, never failing the batch, so Alertmanager does
 /// not retry it forever).
-#[utoipa::path(post, path = "/alerts/webhook/alertmanager", tag = "remediation", operation_id = "alertmanager_webhook",
+#[utoipa::path(post, path = "/alerts/webhook/alertmanager", tag = "remediation", operation_id = "alertmanager_webhook", summary = "Receive Alertmanager's webhook",
     description = "Alertmanager's webhook (payload version 4): firing alerts become signals, resolved ones are noted on their open incident; a malformed alert is skipped, never failing the batch. Not configured (no ALERTMANAGER_WEBHOOK_TOKEN) = always 401.",
     security(("alertmanagerToken" = [])),
     request_body(content = Object, description = "Alertmanager's webhook payload"),

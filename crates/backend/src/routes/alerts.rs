@@ -49,7 +49,7 @@ pub struct CurrentMetrics {
     pub timestamp: String,
 }
 
-#[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts",
+#[utoipa::path(get, path = "/alerts", tag = "alerts", operation_id = "list_alerts", summary = "List alerts",
     description = "Alerts, newest first (any signed-in user or service key).",
     params(
         ("status" = Option<String>, Query, description = "Comma-separated statuses: open, acknowledged, resolved"),
@@ -129,7 +129,7 @@ fn check_severity(v: &mut Violations, severity: &str) {
     );
 }
 
-#[utoipa::path(post, path = "/alerts", tag = "alerts", operation_id = "create_alert",
+#[utoipa::path(post, path = "/alerts", tag = "alerts", operation_id = "create_alert", summary = "Raise an alert",
     description = "Creates an open alert and pushes it to live clients (admin, user or service key; auditors may not).",
     request_body = CreateAlertBody,
     responses(
@@ -207,7 +207,7 @@ struct UpdateAlertBody {
     metadata: Option<Map<String, Value>>,
 }
 
-#[utoipa::path(patch, path = "/alerts/{id}", tag = "alerts", operation_id = "update_alert",
+#[utoipa::path(patch, path = "/alerts/{id}", tag = "alerts", operation_id = "update_alert", summary = "Acknowledge or resolve an alert",
     description = "Updates an alert (admin, user) and pushes it to live clients.",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The alert's id (a UUID)")),
@@ -309,7 +309,7 @@ async fn store_current(state: &AppState, body: &Value) {
     }
 }
 
-#[utoipa::path(get, path = "/metrics/current", tag = "alerts", operation_id = "current_metrics",
+#[utoipa::path(get, path = "/metrics/current", tag = "alerts", operation_id = "current_metrics", summary = "Current cluster metrics",
     description = "The number of open alerts (cached in Redis for 60 s).",
     responses(
         (status = 200, description = "The count", body = CurrentMetrics),
@@ -329,7 +329,7 @@ async fn current(
     Ok(axum::Json(body).into_response())
 }
 
-#[utoipa::path(get, path = "/metrics/historical", tag = "alerts", operation_id = "historical_metrics",
+#[utoipa::path(get, path = "/metrics/historical", tag = "alerts", operation_id = "historical_metrics", summary = "Historical cluster metrics",
     description = "Alerts created per day and severity.",
     params(("days" = Option<i64>, Query, minimum = 1, maximum = 365, description = "How many days back (default 7)")),
     responses(

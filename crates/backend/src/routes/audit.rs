@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
 }
 
-#[utoipa::path(get, path = "/audit/events", tag = "audit", operation_id = "list_audit_events",
+#[utoipa::path(get, path = "/audit/events", tag = "audit", operation_id = "list_audit_events", summary = "List the backend's audit events",
     description = "The audit trail, newest first (admin, auditor). Unknown query parameters are ignored.",
     security(("bearerAuth" = [])),
     params(

@@ -69,7 +69,7 @@ pub struct ActionOutcome {
     pub status: String,
 }
 
-#[utoipa::path(get, path = "/executor/health", tag = "executor", operation_id = "executor_proxy_health",
+#[utoipa::path(get, path = "/executor/health", tag = "executor", operation_id = "executor_proxy_health", summary = "The executor's health",
     description = "Static status of the executor proxy (does not call the executor).",
     responses((status = 200, description = "Up", body = ProxyHealth)))]
 async fn health() -> Response {
@@ -138,7 +138,7 @@ fn resource_of(action: ActionType) -> (&'static str, &'static str) {
     }
 }
 
-#[utoipa::path(post, path = "/executor/action", tag = "executor", operation_id = "executor_action",
+#[utoipa::path(post, path = "/executor/action", tag = "executor", operation_id = "executor_action", summary = "Run an executor action through the backend",
     description = "Verifies the pipe-separated HMAC signature, the timestamp (5 minutes) and a replay guard, then forwards the action to the executor with a v2 signature. Authenticated by the signature in the body, not by an HTTP scheme.",
     request_body = ActionBody,
     responses(
@@ -316,7 +316,7 @@ async fn audit_proxy(
     }
 }
 
-#[utoipa::path(get, path = "/executor/audit/logs", tag = "executor", operation_id = "executor_audit_logs",
+#[utoipa::path(get, path = "/executor/audit/logs", tag = "executor", operation_id = "executor_audit_logs", summary = "List the executor's audit trail",
     description = "Proxies the executor's `GET /audit/logs` (admin, auditor); the query string is forwarded as is (see the executor's document for its filters).",
     security(("bearerAuth" = [])),
     responses(
@@ -337,7 +337,7 @@ async fn audit_logs(
     audit_proxy(&state, "logs", q, trace).await
 }
 
-#[utoipa::path(get, path = "/executor/audit/statistics", tag = "executor", operation_id = "executor_audit_statistics",
+#[utoipa::path(get, path = "/executor/audit/statistics", tag = "executor", operation_id = "executor_audit_statistics", summary = "The executor's audit statistics",
     description = "Proxies the executor's `GET /audit/statistics` (admin, auditor).",
     security(("bearerAuth" = [])),
     responses(
@@ -358,7 +358,7 @@ async fn audit_statistics(
     audit_proxy(&state, "statistics", q, trace).await
 }
 
-#[utoipa::path(get, path = "/executor/audit/verify", tag = "executor", operation_id = "executor_audit_verify",
+#[utoipa::path(get, path = "/executor/audit/verify", tag = "executor", operation_id = "executor_audit_verify", summary = "Verify the executor's audit hash chain",
     description = "Proxies the executor's `GET /audit/verify` (admin, auditor): the hash-chain verification report.",
     security(("bearerAuth" = [])),
     responses(

@@ -115,21 +115,21 @@ pub struct ReadyReport {
     pub details: BTreeMap<String, ComponentStatus>,
 }
 
-#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "ping",
+#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "ping", summary = "Liveness ping",
     description = "Liveness; depends on nothing.",
     responses((status = 200, description = "Alive", body = Ping)))]
 async fn ping() -> Json<Ping> {
     Json(Ping::with_uptime())
 }
 
-#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "root_ping",
+#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "root_ping", summary = "Liveness ping (root path)",
     description = "Liveness (root alias of the prefixed route).",
     responses((status = 200, description = "Alive", body = Ping)))]
 async fn root_ping() -> Json<Ping> {
     ping().await
 }
 
-#[utoipa::path(get, path = "/health", tag = "health", operation_id = "root_health",
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "root_health", summary = "Health of the backend and its dependencies (root path)",
     description = "Health of the database, Redis and (when enabled) the ai-engine (root alias of the prefixed route).",
     responses(
         (status = 200, description = "Every dependency is up", body = HealthReport),
@@ -139,7 +139,7 @@ async fn root_health(state: State<AppState>) -> Response {
     health_check(state).await
 }
 
-#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "root_readiness",
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "root_readiness", summary = "Readiness (root path)",
     description = "Readiness: the database and its migrations (root alias of the prefixed route).",
     responses(
         (status = 200, description = "Ready", body = ReadyReport),
@@ -156,7 +156,7 @@ async fn database(state: &AppState) -> health::Check {
     .await
 }
 
-#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health", summary = "Health of the backend and its dependencies",
     description = "Health of the database, Redis and (when HEALTH_CHECK_AI_ENGINE is on) the ai-engine.",
     responses(
         (status = 200, description = "Every dependency is up", body = HealthReport),
@@ -204,7 +204,7 @@ async fn health_check(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness",
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness", summary = "Readiness",
     description = "Readiness: the database and its migrations (Redis is fail-open).",
     responses(
         (status = 200, description = "Ready", body = ReadyReport),
@@ -231,7 +231,7 @@ async fn ready(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-#[utoipa::path(get, path = "/prometheus", tag = "meta", operation_id = "prometheus_alias",
+#[utoipa::path(get, path = "/prometheus", tag = "meta", operation_id = "prometheus_alias", summary = "Prometheus metrics (alias of /metrics)",
     description = "The original's alias of `/metrics`: Prometheus text exposition format.",
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 async fn prometheus(State(state): State<AppState>) -> Response {

@@ -68,7 +68,7 @@ fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-#[utoipa::path(get, path = "/logs", tag = "logs", operation_id = "list_logs",
+#[utoipa::path(get, path = "/logs", tag = "logs", operation_id = "list_logs", summary = "Search ingested logs",
     description = "Stored log entries, newest first (admin, auditor).",
     security(("bearerAuth" = [])),
     params(
@@ -170,7 +170,7 @@ enum LogBatch {
     One(Box<LogEntry>),
 }
 
-#[utoipa::path(post, path = "/logs", tag = "logs", operation_id = "ingest_logs",
+#[utoipa::path(post, path = "/logs", tag = "logs", operation_id = "ingest_logs", summary = "Ingest log lines",
     description = "Stores log entries (service key, or an admin).",
     request_body = LogBatch,
     responses(

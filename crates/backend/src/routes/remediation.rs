@@ -82,7 +82,7 @@ fn validate_signal(signal: &RemediationSignal) -> Result<Signal, ApiError> {
     v.finish_with(parsed)
 }
 
-#[utoipa::path(post, path = "/remediation/signals", tag = "remediation", operation_id = "remediation_signal",
+#[utoipa::path(post, path = "/remediation/signals", tag = "remediation", operation_id = "remediation_signal", summary = "Report a failure or anomaly signal",
     description = "A detection from the ai-engine (service key) or an admin opens an incident, or joins the open one with the same fingerprint, and starts the decision path.",
     request_body = RemediationSignal,
     responses(
@@ -213,7 +213,7 @@ struct ManualIncident {
     window: Option<SignalWindow>,
 }
 
-#[utoipa::path(post, path = "/remediation/incidents", tag = "remediation", operation_id = "create_incident",
+#[utoipa::path(post, path = "/remediation/incidents", tag = "remediation", operation_id = "create_incident", summary = "Open an incident by hand",
     description = "Opens an incident by hand (admin); joins the open incident for the same target instead when there is one.",
     security(("bearerAuth" = [])),
     request_body = ManualIncident,

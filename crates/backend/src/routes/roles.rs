@@ -19,7 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
 }
 
-#[utoipa::path(get, path = "/policy/roles/list", tag = "users", operation_id = "list_roles",
+#[utoipa::path(get, path = "/policy/roles/list", tag = "users", operation_id = "list_roles", summary = "List the roles",
     description = "The seeded roles (any signed-in user).",
     security(("bearerAuth" = [])),
     responses(

@@ -211,7 +211,7 @@ fn validate(body: &Settings) -> Result<(), ApiError> {
     v.finish()
 }
 
-#[utoipa::path(get, path = "/settings", tag = "settings", operation_id = "get_settings",
+#[utoipa::path(get, path = "/settings", tag = "settings", operation_id = "get_settings", summary = "Show the caller's settings",
     description = "The caller's settings, with defaults for anything not saved.",
     security(("bearerAuth" = [])),
     responses(
@@ -230,7 +230,7 @@ async fn show(
     Ok(axum::Json(effective(&stored)).into_response())
 }
 
-#[utoipa::path(patch, path = "/settings", tag = "settings", operation_id = "update_settings",
+#[utoipa::path(patch, path = "/settings", tag = "settings", operation_id = "update_settings", summary = "Update the caller's settings",
     description = "Saves the given keys of the given sections; answers the effective settings.",
     security(("bearerAuth" = [])),
     request_body = Settings,

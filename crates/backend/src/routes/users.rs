@@ -92,7 +92,7 @@ impl FromRequestParts<AppState> for SelfOrAdmin {
     }
 }
 
-#[utoipa::path(get, path = "/users/me", tag = "users", operation_id = "current_user",
+#[utoipa::path(get, path = "/users/me", tag = "users", operation_id = "current_user", summary = "Show the signed-in user",
     description = "The caller's user object.",
     security(("bearerAuth" = [])),
     responses(
@@ -103,7 +103,7 @@ async fn me(user: AuthUser, _: RateLimit) -> Response {
     axum::Json(user.user).into_response()
 }
 
-#[utoipa::path(get, path = "/users", tag = "users", operation_id = "list_users",
+#[utoipa::path(get, path = "/users", tag = "users", operation_id = "list_users", summary = "List users",
     description = "Every user (admin).",
     security(("bearerAuth" = [])),
     responses(
@@ -144,7 +144,7 @@ struct CreateUserBody {
     avatar: Option<String>,
 }
 
-#[utoipa::path(post, path = "/users", tag = "users", operation_id = "create_user",
+#[utoipa::path(post, path = "/users", tag = "users", operation_id = "create_user", summary = "Create a user",
     description = "Creates a user with the `user` role (admin).",
     security(("bearerAuth" = [])),
     request_body = CreateUserBody,
@@ -214,7 +214,7 @@ async fn create(
     Ok((StatusCode::CREATED, axum::Json(user)).into_response())
 }
 
-#[utoipa::path(get, path = "/users/{id}", tag = "users", operation_id = "get_user",
+#[utoipa::path(get, path = "/users/{id}", tag = "users", operation_id = "get_user", summary = "Show a user",
     description = "One user (the user themself or an admin).",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID)")),
@@ -257,7 +257,7 @@ struct UpdateUserBody {
     is_active: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/users/{id}", tag = "users", operation_id = "update_user",
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", operation_id = "update_user", summary = "Update a user",
     description = "Updates names and avatar (the user themself or an admin); `isActive` is for admins (deactivating revokes every session).",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID)")),
@@ -345,7 +345,7 @@ struct PasswordBody {
     new_password: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/users/{id}/password", tag = "users", operation_id = "change_password",
+#[utoipa::path(patch, path = "/users/{id}/password", tag = "users", operation_id = "change_password", summary = "Change a user's password",
     description = "Changes the password (the user themself or an admin; the current password is always required) and revokes every session. Answers 200 with an empty body.",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID)")),
@@ -407,7 +407,7 @@ async fn change_password(
     Ok(StatusCode::OK.into_response())
 }
 
-#[utoipa::path(delete, path = "/users/{id}", tag = "users", operation_id = "delete_user",
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", operation_id = "delete_user", summary = "Delete a user",
     description = "Deletes a user (the user themself or an admin). Answers 200 with an empty body.",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID)")),
@@ -455,7 +455,7 @@ struct RolesBody {
     roles: Option<Vec<String>>,
 }
 
-#[utoipa::path(put, path = "/users/{id}/roles", tag = "users", operation_id = "set_user_roles",
+#[utoipa::path(put, path = "/users/{id}/roles", tag = "users", operation_id = "set_user_roles", summary = "Set a user's roles",
     description = "Replaces a user's roles (admin).",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The user's id (a UUID)")),

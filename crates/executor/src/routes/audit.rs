@@ -158,7 +158,7 @@ fn parse_date(name: &str, v: &str, errors: &mut Vec<String>) -> Option<DateTime<
     get,
     path = "/audit/logs",
     tag = "audit",
-    operation_id = "audit_logs",
+    operation_id = "audit_logs", summary = "List the audit trail",
     description = "Audit rows, newest first. Signatures are never returned.",
     params(
         ("actionType" = Option<ActionType>, Query, description = "Only this action"),
@@ -287,7 +287,7 @@ async fn logs(
     get,
     path = "/audit/statistics",
     tag = "audit",
-    operation_id = "audit_statistics",
+    operation_id = "audit_statistics", summary = "Audit statistics",
     responses(
         (status = 200, description = "Counters", body = AuditStatistics),
         (status = 401, description = "Missing or wrong bearer token", body = NestErrorBody),
@@ -331,7 +331,7 @@ async fn statistics(
     get,
     path = "/audit/verify",
     tag = "audit",
-    operation_id = "audit_verify",
+    operation_id = "audit_verify", summary = "Verify the audit hash chain",
     description = "Walks the hash chain from the newest retention anchor.",
     responses(
         (status = 200, description = "The verification report", body = chain::VerifyReport),

@@ -27,7 +27,7 @@ use crate::{
     get,
     path = "/executor/deployments/{namespace}/{name}",
     tag = "deployments",
-    operation_id = "get_deployment",
+    operation_id = "get_deployment", summary = "Show a deployment",
     description = "The current replica counts and revision of a deployment in an allowed namespace. Not audited, not throttled.",
     params(
         ("namespace" = String, Path, description = "An allowed namespace (DNS-1123 label)"),

@@ -81,7 +81,7 @@ pub fn client_ip(
     post,
     path = "/executor/execute",
     tag = "execute",
-    operation_id = "execute_action",
+    operation_id = "execute_action", summary = "Run a signed action",
     description = "Runs one action after these checks, in this order: HTTP throttle, body, namespace, HMAC signature (v1, or v2 with `timestamp` and `nonce`), freshness and replay, parameter schema, policy decision, rate limit, cooldown, concurrency. A failed action is still a 200 with `success: false`.",
     request_body = ExecuteRequest,
     responses(

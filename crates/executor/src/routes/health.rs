@@ -44,7 +44,7 @@ pub struct Health {
     uptime: f64,
 }
 
-#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health",
+#[utoipa::path(get, path = "/health", tag = "health", operation_id = "health", summary = "Liveness status",
     responses((status = 200, description = "Static liveness status", body = Health)))]
 async fn health() -> Json<Health> {
     Json(Health {
@@ -55,7 +55,7 @@ async fn health() -> Json<Health> {
     })
 }
 
-#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "ping",
+#[utoipa::path(get, path = "/health/ping", tag = "health", operation_id = "ping", summary = "Liveness ping",
     responses((status = 200, description = "Liveness", body = Ping)))]
 async fn ping() -> Json<Ping> {
     Json(Ping::now())
@@ -92,7 +92,7 @@ pub struct EffectiveConfig {
     loki_enabled: bool,
 }
 
-#[utoipa::path(get, path = "/health/config", tag = "health", operation_id = "effective_config",
+#[utoipa::path(get, path = "/health/config", tag = "health", operation_id = "effective_config", summary = "The effective configuration, without secrets",
     responses((status = 200, description = "Effective settings (no secrets)", body = EffectiveConfig)))]
 async fn config(State(state): State<AppState>) -> Json<EffectiveConfig> {
     let c = &state.config;
@@ -156,7 +156,7 @@ pub struct Ready {
     checks: Checks,
 }
 
-#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness",
+#[utoipa::path(get, path = "/health/ready", tag = "health", operation_id = "readiness", summary = "Readiness",
     responses(
         (status = 200, description = "The database and the Kubernetes API are reachable", body = Ready),
         (status = 503, description = "A dependency is down", body = Ready),

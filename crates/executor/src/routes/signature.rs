@@ -46,7 +46,7 @@ pub struct SignatureResponse {
     post,
     path = "/executor/generate-signature",
     tag = "execute",
-    operation_id = "generate_signature",
+    operation_id = "generate_signature", summary = "Compute a request signature (development only)",
     description = "Development helper: computes the signature of a body. Routed only when ENABLE_SIGNATURE_HELPER=true (refused in production). Throttled like execute.",
     request_body = SignatureRequest,
     responses(

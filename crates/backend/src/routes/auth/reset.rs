@@ -33,7 +33,7 @@ pub(super) struct ForgotBody {
     email: Option<String>,
 }
 
-#[utoipa::path(post, path = "/auth/forgot-password", tag = "auth", operation_id = "forgot_password",
+#[utoipa::path(post, path = "/auth/forgot-password", tag = "auth", operation_id = "forgot_password", summary = "Request a password reset",
     description = "Sends a password-reset link when the account exists; the answer is the same either way.",
     request_body = ForgotBody,
     responses(
@@ -172,7 +172,7 @@ pub(super) struct ResetBody {
     new_password: Option<String>,
 }
 
-#[utoipa::path(post, path = "/auth/reset-password", tag = "auth", operation_id = "reset_password",
+#[utoipa::path(post, path = "/auth/reset-password", tag = "auth", operation_id = "reset_password", summary = "Reset a password with a reset token",
     description = "Sets a new password with a single-use reset token and signs out every session.",
     request_body = ResetBody,
     responses(

@@ -53,7 +53,7 @@ pub(super) struct SignupBody {
     last_name: Option<String>,
 }
 
-#[utoipa::path(post, path = "/auth/signup", tag = "auth", operation_id = "signup",
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", operation_id = "signup", summary = "Sign up",
     description = "Creates an account with the `user` role and signs it in.",
     request_body = SignupBody,
     responses(
@@ -144,7 +144,7 @@ pub(super) struct LoginBody {
     password: Option<String>,
 }
 
-#[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "login",
+#[utoipa::path(post, path = "/auth/login", tag = "auth", operation_id = "login", summary = "Log in",
     description = "Exchanges e-mail and password for an access and a refresh token. Repeated failures lock the e-mail out for a while (429).",
     request_body = LoginBody,
     responses(
@@ -281,7 +281,7 @@ pub(super) struct RefreshBody {
     refresh_token: Option<String>,
 }
 
-#[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "refresh",
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", operation_id = "refresh", summary = "Refresh the access token",
     description = "Rotates a refresh token: the presented one is spent and a new pair is issued. The token comes from `Authorization: Bearer` (wins) or the body's `refreshToken`; reusing a rotated token revokes its whole family.",
     security(("refreshToken" = []), ()),
     request_body(content = Option<RefreshBody>, description = "Optional when the token is in the Authorization header"),
@@ -313,7 +313,7 @@ pub(super) async fn refresh(
     Ok(axum::Json(pair).into_response())
 }
 
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout",
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout", summary = "Log out",
     description = "Revokes every refresh token of the caller.",
     security(("bearerAuth" = [])),
     responses(

@@ -18,7 +18,7 @@ use crate::{
     state::AppState,
 };
 
-#[utoipa::path(get, path = "/policy/audit/logs", tag = "policy", operation_id = "policy_audit_logs",
+#[utoipa::path(get, path = "/policy/audit/logs", tag = "policy", operation_id = "policy_audit_logs", summary = "List policy decisions",
     description = "Recorded policy evaluations, newest first (admin, auditor).",
     security(("bearerAuth" = [])),
     params(
@@ -74,7 +74,7 @@ pub(super) async fn audit_logs(
     Ok(axum::Json(policy_audit::list(&state.db, &filter).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/metrics/policy-evaluation-counts", tag = "policy", operation_id = "policy_evaluation_counts",
+#[utoipa::path(get, path = "/metrics/policy-evaluation-counts", tag = "policy", operation_id = "policy_evaluation_counts", summary = "Policy decisions counted by outcome",
     description = "Evaluations per user and action.",
     security(("bearerAuth" = [])),
     responses(

@@ -63,7 +63,7 @@ async fn audit_change(
     .await;
 }
 
-#[utoipa::path(post, path = "/policy", tag = "policy", operation_id = "create_policy",
+#[utoipa::path(post, path = "/policy", tag = "policy", operation_id = "create_policy", summary = "Create a policy",
     description = "Creates a policy (admin); the engine reloads it at once.",
     security(("bearerAuth" = [])),
     request_body = PolicyInput,
@@ -106,7 +106,7 @@ fn bool_param(q: &HashMap<String, String>, name: &str) -> Result<Option<bool>, A
     }
 }
 
-#[utoipa::path(get, path = "/policy", tag = "policy", operation_id = "list_policies",
+#[utoipa::path(get, path = "/policy", tag = "policy", operation_id = "list_policies", summary = "List policies",
     description = "Every policy, in evaluation order (admin, auditor).",
     security(("bearerAuth" = [])),
     params(
@@ -145,7 +145,7 @@ pub(super) async fn list(
     Ok(axum::Json(policies::list(&state.db, &filter).await?).into_response())
 }
 
-#[utoipa::path(get, path = "/policy/{id}", tag = "policy", operation_id = "get_policy",
+#[utoipa::path(get, path = "/policy/{id}", tag = "policy", operation_id = "get_policy", summary = "Show a policy",
     description = "One policy (admin, auditor).",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The policy's id (a UUID)")),
@@ -167,7 +167,7 @@ pub(super) async fn get_one(
     Ok(axum::Json(row).into_response())
 }
 
-#[utoipa::path(patch, path = "/policy/{id}", tag = "policy", operation_id = "update_policy",
+#[utoipa::path(patch, path = "/policy/{id}", tag = "policy", operation_id = "update_policy", summary = "Update a policy",
     description = "Merges the given keys into a policy and validates the result (admin).",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The policy's id (a UUID)")),
@@ -223,7 +223,7 @@ pub(super) async fn update(
     Ok(axum::Json(updated).into_response())
 }
 
-#[utoipa::path(delete, path = "/policy/{id}", tag = "policy", operation_id = "delete_policy",
+#[utoipa::path(delete, path = "/policy/{id}", tag = "policy", operation_id = "delete_policy", summary = "Delete a policy",
     description = "Deletes a policy (admin).",
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The policy's id (a UUID)")),

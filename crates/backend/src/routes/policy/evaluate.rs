@@ -100,7 +100,7 @@ fn check_request(r: &EvaluationRequest) -> Result<(), ApiError> {
     }
 }
 
-#[utoipa::path(post, path = "/policy/evaluate", tag = "policy", operation_id = "evaluate_policy",
+#[utoipa::path(post, path = "/policy/evaluate", tag = "policy", operation_id = "evaluate_policy", summary = "Evaluate a request against the policies",
     description = "Evaluates one request against the active policies (JWT or service key; public with POLICY_EVALUATE_PUBLIC=true). The caller's `traceparent` or `X-Correlation-Id` is recorded as the correlation id.",
     params(("explain" = Option<bool>, Query, description = "Also answer the trace of every policy")),
     request_body = EvaluationRequest,
@@ -122,7 +122,7 @@ pub(super) async fn evaluate_post(
     Ok(run_evaluation(&state, &headers, &request, explain).await)
 }
 
-#[utoipa::path(get, path = "/policy/evaluate", tag = "policy", operation_id = "evaluate_policy_query",
+#[utoipa::path(get, path = "/policy/evaluate", tag = "policy", operation_id = "evaluate_policy_query", summary = "Evaluate a request against the policies (query string)",
     description = "`POST /policy/evaluate` with the request in the query string (the client IP and user agent fill in the context when absent).",
     params(
         ("action" = String, Query, description = "The action, e.g. `scale_up`"),
@@ -176,7 +176,7 @@ pub(super) async fn evaluate_get(
     Ok(run_evaluation(&state, &headers, &request, explain).await)
 }
 
-#[utoipa::path(post, path = "/policy/dry-run", tag = "policy", operation_id = "dry_run_policies",
+#[utoipa::path(post, path = "/policy/dry-run", tag = "policy", operation_id = "dry_run_policies", summary = "Dry-run a request against draft policies",
     description = "Evaluates one request against a draft policy set, without touching the stored policies or the audit log (admin, auditor).",
     security(("bearerAuth" = [])),
     request_body = DryRunBody,
