@@ -82,6 +82,8 @@ pub fn init_with(
     let filter = EnvFilter::try_new(normalise_level(&cfg.log_level))
         .map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let json = cfg.json_logs.unwrap_or(cfg.app_env.is_production());
+    // Colour codes only for a person at a terminal: a log file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let fmt_layer = if json {
         tracing_subscriber::fmt::layer()
             .json()
@@ -90,7 +92,10 @@ pub fn init_with(
             .with_span_list(false)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().compact().boxed()
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(ansi)
+            .boxed()
     };
 
     let mut guard = TelemetryGuard::default();
