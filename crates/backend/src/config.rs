@@ -147,7 +147,7 @@ impl Config {
                 .string("AI_ENGINE_URL", &[], "http://localhost:8000")
                 .trim_end_matches('/')
                 .to_owned(),
-            ai_engine_api_key: env.secret("AI_ENGINE_API_KEY", &[], AppEnv::Development)?,
+            ai_engine_api_key: env.optional_secret("AI_ENGINE_API_KEY", &[], app_env)?,
             ai_engine_retry_backoff: Duration::from_millis(env.parse(
                 "AI_ENGINE_RETRY_BACKOFF_MS",
                 &[],
@@ -157,9 +157,9 @@ impl Config {
                 .string("EXECUTOR_URL", &[], "http://localhost:4000")
                 .trim_end_matches('/')
                 .to_owned(),
-            executor_api_key: env.secret("EXECUTOR_API_KEY", &[], AppEnv::Development)?,
-            executor_hmac_secret: env.secret("EXECUTOR_HMAC_SECRET", &[], AppEnv::Development)?,
-            executor_audit_token: env.secret("EXECUTOR_AUDIT_TOKEN", &[], AppEnv::Development)?,
+            executor_api_key: env.optional_secret("EXECUTOR_API_KEY", &[], app_env)?,
+            executor_hmac_secret: env.optional_secret("EXECUTOR_HMAC_SECRET", &[], app_env)?,
+            executor_audit_token: env.optional_secret("EXECUTOR_AUDIT_TOKEN", &[], app_env)?,
             executor_namespace_allowlist: env
                 .string(
                     "EXECUTOR_NAMESPACE_ALLOWLIST",
@@ -270,6 +270,29 @@ mod tests {
         pairs.push(("JWT_SECRET", "change_this"));
         let err = Config::from_env(&Env::from_pairs(pairs)).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_a_placeholder_for_an_optional_service_secret() {
+        for name in [
+            "AI_ENGINE_API_KEY",
+            "EXECUTOR_API_KEY",
+            "EXECUTOR_HMAC_SECRET",
+            "EXECUTOR_AUDIT_TOKEN",
+        ] {
+            let pairs = vec![
+                ("APP_ENV", "production"),
+                ("JWT_SECRET", "Zq8vN2xL0pR7tY4wK1mB6cD9fG3hJ5sA"),
+                ("JWT_REFRESH_SECRET", "Yq8vN2xL0pR7tY4wK1mB6cD9fG3hJ5sB"),
+                ("DATABASE_URL", "postgres://u:p@db/aegis_backend"),
+                (name, "CHANGE_ME"),
+            ];
+            let err = Config::from_env(&Env::from_pairs(pairs)).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+        // Unset stays allowed: each one only turns a feature on.
+        let dev = Config::from_env(&Env::from_pairs(base())).unwrap();
+        assert!(dev.executor_api_key.is_none());
     }
 
     #[test]

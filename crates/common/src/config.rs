@@ -338,6 +338,47 @@ impl Env {
         Ok(value.map(|(v, _)| SecretString::from(v.to_owned())))
     }
 
+    /// A secret that may be unset in every environment; in production, one that is set must
+    /// not be weak (a placeholder, a known default, or shorter than [`MIN_SECRET_LEN`]).
+    pub fn optional_secret(
+        &self,
+        name: &str,
+        aliases: &[&str],
+        app_env: AppEnv,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        let value = self.lookup(name, aliases);
+        if app_env.is_production()
+            && let Some((v, used)) = value
+            && let Some(reason) = secret_weakness(v)
+        {
+            return Err(ConfigError::WeakSecret {
+                name: used.into(),
+                reason,
+            });
+        }
+        Ok(value.map(|(v, _)| SecretString::from(v.to_owned())))
+    }
+
+    /// Every value of a comma-separated list of secrets; in production none may be weak.
+    pub fn secret_list(
+        &self,
+        name: &str,
+        app_env: AppEnv,
+    ) -> Result<Vec<SecretString>, ConfigError> {
+        let values = self.list(name, &[], &[]);
+        if app_env.is_production() {
+            for value in &values {
+                if let Some(reason) = secret_weakness(value) {
+                    return Err(ConfigError::WeakSecret {
+                        name: name.into(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(values.into_iter().map(SecretString::from).collect())
+    }
+
     /// A secret that is required in every environment.
     pub fn required_secret(
         &self,

@@ -255,11 +255,7 @@ impl Config {
                 "need 0 <= MIN_REPLICAS <= MAX_REPLICAS",
             ));
         }
-        let service_api_keys = env
-            .list("SERVICE_API_KEYS", &[], &[])
-            .into_iter()
-            .map(SecretString::from)
-            .collect();
+        let service_api_keys = env.secret_list("SERVICE_API_KEYS", app_env)?;
 
         Ok(Self {
             app_env,
@@ -508,8 +504,26 @@ mod tests {
             "{err}"
         );
 
-        let mut helper = ok;
+        let mut helper = ok.clone();
         helper.push(("ENABLE_SIGNATURE_HELPER", "true"));
         assert!(Config::from_env(&env(&helper)).is_err());
+
+        // A placeholder among the read endpoint's API keys is refused, not accepted as a key.
+        let mut keys = ok.clone();
+        keys.push((
+            "SERVICE_API_KEYS",
+            "Kq8vN2xL0pR7tY4wK1mB6cD9fG3hJ5sC,CHANGE_ME",
+        ));
+        let err = Config::from_env(&env(&keys)).unwrap_err();
+        assert!(err.to_string().contains("SERVICE_API_KEYS"), "{err}");
+        let mut keys = ok;
+        keys.push(("SERVICE_API_KEYS", "Kq8vN2xL0pR7tY4wK1mB6cD9fG3hJ5sC"));
+        assert_eq!(
+            Config::from_env(&env(&keys))
+                .unwrap()
+                .service_api_keys
+                .len(),
+            1
+        );
     }
 }
