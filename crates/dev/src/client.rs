@@ -40,9 +40,7 @@ async fn json_of(res: reqwest::Response, what: &str) -> anyhow::Result<Value> {
 impl Client {
     /// Logs in as the bootstrap admin.
     pub async fn login(stack: &Stack) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(40))
-            .build()?;
+        let http = stack.http_client(Duration::from_secs(40))?;
         let backend = stack.urls["backend"].clone();
         let res = http
             .post(format!("{backend}/api/v1/auth/login"))

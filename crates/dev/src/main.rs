@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, path::PathBuf, process::ExitCode};
 
 use aegis_dev::{
     Stack, StackOptions,
-    client::Client,
+    client::{ADMIN_EMAIL, Client},
     demo,
     notices::Notices,
     preflight::{self, DataTier},
@@ -13,12 +13,15 @@ use serde_json::Value;
 
 const USAGE: &str = "usage: aegis-dev [--keep]\n\
   Starts kube-sim and the three Aegis services on loopback against the local PostgreSQL and\n\
-  Redis, waits until they are healthy, then plays an incident end to end (a CPU spike, then a\n\
-  crash-looping pod) and prints its timeline. The demo's databases (aegis_demo_backend,\n\
-  aegis_demo_ai, aegis_demo_executor) are recreated on every run.\n\
-  --keep   stay up until Ctrl-C so the APIs can be explored\n\
+  Redis, waits until they are healthy, then plays four incidents end to end (a CPU spike, a\n\
+  crash-looping pod, a bad deploy rolled back after an approval, and the kill switch) and\n\
+  prints their timelines. The demo's databases (aegis_demo_backend, aegis_demo_ai,\n\
+  aegis_demo_executor) are recreated on every run.\n\
+  --keep     stay up until Ctrl-C, and print how to log in, the URLs and a kubeconfig\n\
+  -h, --help print this\n\
 Environment: PGHOST/PGPORT (127.0.0.1:5432, user postgres, trust auth), REDIS_HOST/REDIS_PORT\n\
-(127.0.0.1:6379), AEGIS_BIN_DIR (directory of the built binaries; default: next to aegis-dev).";
+(127.0.0.1:6379), PROMETHEUS_BIN (default: prometheus on the PATH), AEGIS_BIN_DIR (directory\n\
+of the built binaries; default: next to aegis-dev).";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -121,6 +124,7 @@ async fn run(keep: bool) -> anyhow::Result<()> {
         extra_env,
         feed: aegis_dev::stack::prometheus_installed().then(demo::feed),
         watcher: true,
+        kube_tls: true,
     };
     println!(
         "2. Starting kube-sim, the executor, the ai-engine and the backend (logs in {}) ...",
@@ -175,15 +179,7 @@ async fn run(keep: bool) -> anyhow::Result<()> {
     }
 
     if keep {
-        println!(
-            "\nThe stack is up. Admin login: admin@aegis.local / {}",
-            stack.secrets.admin_password
-        );
-        println!(
-            "Try: curl -s {}/api/v1/remediation/incidents -H \"Authorization: Bearer $TOKEN\"",
-            stack.urls["backend"]
-        );
-        println!("Press Ctrl-C to stop.");
+        print_keep(&stack);
         let _ = tokio::signal::ctrl_c().await;
     }
     println!("\nStopping ...");
@@ -192,9 +188,57 @@ async fn run(keep: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `--keep` leaves running, and how to use it: every line can be pasted as is.
+fn print_keep(stack: &Stack) {
+    let backend = &stack.urls["backend"];
+    let password = &stack.secrets.admin_password;
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("aegisctl")))
+        .map_or_else(|| "aegisctl".to_owned(), |p| p.display().to_string());
+    println!("\nThe stack is up; Ctrl-C stops it.\n");
+    println!("   service    URL                       API reference                  metrics");
+    for name in ["backend", "ai-engine", "executor"] {
+        let url = &stack.urls[name];
+        println!(
+            "   {name:<10} {url:<25} {:<30} {url}/metrics",
+            format!("{url}/docs")
+        );
+    }
+    if let Some(prometheus) = stack.urls.get("prometheus") {
+        println!("   prometheus {prometheus:<25} (graphs: {prometheus}/graph)");
+    }
+    println!("   kube-sim   {}", stack.urls["kube-sim"]);
+    println!("\nAdmin login: {ADMIN_EMAIL} / {password}");
+    println!("\nThe CLI (built next to this launcher):");
+    println!(
+        "   echo '{password}' | {bin} --server {backend} login --email {ADMIN_EMAIL} --password-stdin"
+    );
+    println!("   {bin} incidents list");
+    println!("   {bin} incidents show <ID>");
+    println!("   {bin} incidents follow");
+    println!("   {bin} audit verify");
+    println!("\nA token for curl:");
+    println!("   export TOKEN=$({bin} token)");
+    println!(
+        "   curl -s {backend}/api/v1/remediation/incidents -H \"Authorization: Bearer $TOKEN\""
+    );
+    println!("Or without the CLI:");
+    println!(
+        "    export TOKEN=$(curl -s {backend}/api/v1/auth/login -H 'Content-Type: application/json' -d '{{\"email\":\"{ADMIN_EMAIL}\",\"password\":\"{password}\"}}' | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')"
+    );
+    println!("\nThe cluster, with kubectl (kube-sim serves HTTPS; its CA is in the kubeconfig):");
+    println!(
+        "   kubectl --kubeconfig {} get deployments,pods -A",
+        stack.kubeconfig.display()
+    );
+    println!("\nLogs: {}", stack.run_dir.display());
+}
+
 async fn show_cluster(stack: &Stack) -> anyhow::Result<()> {
     let url = format!("{}/apis/apps/v1/deployments", stack.urls["kube-sim"]);
-    let list: Value = reqwest::Client::new()
+    let list: Value = stack
+        .http_client(std::time::Duration::from_secs(10))?
         .get(url)
         .bearer_auth(&stack.secrets.kube_token)
         .send()

@@ -35,6 +35,9 @@ pub struct StackOptions {
     /// Run the ai-engine's Kubernetes watcher over `default` and `production`, with its own
     /// read-only kube-sim token (its Lease in `default`).
     pub watcher: bool,
+    /// Serve kube-sim over HTTPS with a generated CA (in the kubeconfig), as a real API server
+    /// does: kubectl sends its token only over HTTPS.
+    pub kube_tls: bool,
 }
 
 /// The ai-engine feed's settings for a stack (its `FEED_*` variables).
@@ -100,6 +103,8 @@ pub struct Stack {
     pub urls: BTreeMap<&'static str, String>,
     /// kubeconfig written by kube-sim.
     pub kubeconfig: PathBuf,
+    /// The PEM of kube-sim's CA when it serves HTTPS (from its kubeconfig).
+    pub kube_ca_pem: Option<String>,
     /// The run's secrets.
     pub secrets: Secrets,
     /// Where logs are.
@@ -133,11 +138,17 @@ impl Stack {
             children: Vec::new(),
             urls: BTreeMap::new(),
             kubeconfig: kubeconfig.clone(),
+            kube_ca_pem: None,
             secrets: secrets.clone(),
             run_dir: opts.run_dir.clone(),
             prometheus_port,
         };
-        stack.urls.insert("kube-sim", url(kube_port));
+        let kube_url = if opts.kube_tls {
+            format!("https://127.0.0.1:{kube_port}")
+        } else {
+            url(kube_port)
+        };
+        stack.urls.insert("kube-sim", kube_url.clone());
         stack.urls.insert("executor", url(executor_port));
         stack.urls.insert("ai-engine", url(ai_port));
         stack.urls.insert("backend", url(backend_port));
@@ -165,6 +176,7 @@ impl Stack {
                 "KUBE_SIM_KUBECONFIG_OUT".into(),
                 kubeconfig.display().to_string(),
             ),
+            ("KUBE_SIM_TLS".into(), opts.kube_tls.to_string()),
         ];
         kube_env.extend(extra(&opts, "kube-sim"));
         stack
@@ -173,7 +185,7 @@ impl Stack {
                 "kube-sim",
                 "kube-sim",
                 kube_env,
-                &format!("{}/healthz", url(kube_port)),
+                &format!("{kube_url}/healthz"),
             )
             .await?;
 
@@ -326,11 +338,17 @@ impl Stack {
     }
 
     async fn wait_healthy(&mut self, name: &'static str, url: &str) -> anyhow::Result<()> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
+        let mut client = self.http_client(Duration::from_secs(2))?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            // kube-sim writes its kubeconfig, with the CA its HTTPS needs, as it starts.
+            if url.starts_with("https://")
+                && self.kube_ca_pem.is_none()
+                && let Some(pem) = kube_ca_of(&self.kubeconfig)
+            {
+                self.kube_ca_pem = Some(pem);
+                client = self.http_client(Duration::from_secs(2))?;
+            }
             // A starting service already answers liveness (`{"status":"starting"}`); it is
             // healthy once its own router answers.
             if let Ok(res) = client.get(url).send().await
@@ -360,6 +378,18 @@ impl Stack {
         }
     }
 
+    /// An HTTP client for the stack's URLs, trusting kube-sim's CA when it serves HTTPS.
+    pub fn http_client(&self, timeout: Duration) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        if let Some(pem) = &self.kube_ca_pem {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(pem.as_bytes())
+                    .context("kube-sim's CA is not a PEM certificate")?,
+            );
+        }
+        Ok(builder.build()?)
+    }
+
     fn log_of(&self, name: &str) -> String {
         self.children
             .iter()
@@ -386,18 +416,26 @@ impl Stack {
             return Ok(None);
         };
         let port = self.prometheus_port;
-        let host = |name: &str| {
-            self.urls[name]
-                .trim_start_matches("http://")
-                .trim_end_matches('/')
-                .to_owned()
-        };
+        let ca_file = self.run_dir.join("kube-sim-ca.pem");
+        if let Some(pem) = &self.kube_ca_pem {
+            std::fs::write(&ca_file, pem)
+                .with_context(|| format!("cannot write {}", ca_file.display()))?;
+        }
         let jobs: String = ["kube-sim", "backend", "ai-engine", "executor"]
             .iter()
             .map(|name| {
+                let url = self.urls[name].trim_end_matches('/');
+                let (scheme, host) = url.split_once("://").unwrap_or(("http", url));
+                let tls = if scheme == "https" {
+                    format!(
+                        "    scheme: https\n    tls_config:\n      ca_file: '{}'\n",
+                        ca_file.display()
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "  - job_name: aegis-{name}\n    static_configs:\n      - targets: ['{}']\n",
-                    host(name)
+                    "  - job_name: aegis-{name}\n{tls}    static_configs:\n      - targets: ['{host}']\n"
                 )
             })
             .collect();
@@ -497,6 +535,19 @@ fn watcher_kubeconfig(admin: &Path, run_dir: &Path, secrets: &Secrets) -> anyhow
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(path)
+}
+
+/// The CA of a kubeconfig's cluster (`certificate-authority-data`), as PEM.
+fn kube_ca_of(kubeconfig: &Path) -> Option<String> {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(kubeconfig).ok()?;
+    let data = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data:"))?;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .ok()?;
+    String::from_utf8(pem).ok()
 }
 
 fn extra(opts: &StackOptions, name: &str) -> Vec<(String, String)> {

@@ -190,6 +190,7 @@ pub async fn run(argv: &[String]) -> anyhow::Result<()> {
         extra_env: extra,
         feed: None,
         watcher: watcher == 1,
+        kube_tls: false,
     };
     let stack = Stack::start(opts).await?;
     // Idle RSS: after start-up (every service healthy), before any request but the health

@@ -66,7 +66,18 @@ pub async fn start_stack_with_feed(
     feed: aegis_dev::stack::FeedOptions,
 ) -> Stack {
     let seed = repo().join("crates/kube-sim/seed/demo.yaml");
-    start_full(tag, &seed, backend_env, &[], ai_env, Some(feed), false).await
+    start_full(
+        tag,
+        &seed,
+        backend_env,
+        &[],
+        ai_env,
+        Extras {
+            feed: Some(feed),
+            ..Extras::default()
+        },
+    )
+    .await
 }
 
 fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -82,7 +93,7 @@ async fn start(
     backend_env: &[(&str, &str)],
     executor_env: &[(&str, &str)],
 ) -> Stack {
-    start_full(tag, seed, backend_env, executor_env, &[], None, false).await
+    start_full(tag, seed, backend_env, executor_env, &[], Extras::default()).await
 }
 
 /// [`start_stack_with_seed`] with the ai-engine's Kubernetes watcher on, and extra ai-engine
@@ -93,7 +104,44 @@ pub async fn start_stack_with_watcher(
     backend_env: &[(&str, &str)],
     ai_env: &[(&str, &str)],
 ) -> Stack {
-    start_full(tag, seed, backend_env, &[], ai_env, None, true).await
+    start_full(
+        tag,
+        seed,
+        backend_env,
+        &[],
+        ai_env,
+        Extras {
+            watcher: true,
+            ..Extras::default()
+        },
+    )
+    .await
+}
+
+/// [`start_stack`] with kube-sim serving HTTPS, as the demo runs it (kubectl needs it); also
+/// the executor's database URL, for tests that tamper with its audit trail.
+pub async fn start_stack_tls(tag: &str, backend_env: &[(&str, &str)]) -> (Stack, String) {
+    let seed = repo().join("crates/kube-sim/seed/demo.yaml");
+    start_with_databases(
+        tag,
+        &seed,
+        backend_env,
+        &[],
+        &[],
+        Extras {
+            kube_tls: true,
+            ..Extras::default()
+        },
+    )
+    .await
+}
+
+/// The optional parts of a stack.
+#[derive(Default)]
+struct Extras {
+    feed: Option<aegis_dev::stack::FeedOptions>,
+    watcher: bool,
+    kube_tls: bool,
 }
 
 async fn start_full(
@@ -102,9 +150,27 @@ async fn start_full(
     backend_env: &[(&str, &str)],
     executor_env: &[(&str, &str)],
     ai_env: &[(&str, &str)],
-    feed: Option<aegis_dev::stack::FeedOptions>,
-    watcher: bool,
+    extras: Extras,
 ) -> Stack {
+    start_with_databases(tag, seed, backend_env, executor_env, ai_env, extras)
+        .await
+        .0
+}
+
+/// [`start_full`], and the executor's database URL.
+async fn start_with_databases(
+    tag: &str,
+    seed: &Path,
+    backend_env: &[(&str, &str)],
+    executor_env: &[(&str, &str)],
+    ai_env: &[(&str, &str)],
+    extras: Extras,
+) -> (Stack, String) {
+    let Extras {
+        feed,
+        watcher,
+        kube_tls,
+    } = extras;
     let backend_db = aegis_test_support::db::fresh_database(&format!("{tag}_backend")).await;
     let ai_db = aegis_test_support::db::fresh_database(&format!("{tag}_ai")).await;
     let executor_db = aegis_test_support::db::fresh_database(&format!("{tag}_executor")).await;
@@ -137,9 +203,10 @@ async fn start_full(
         extra_env,
         feed,
         watcher,
+        kube_tls,
     };
     match Stack::start(opts).await {
-        Ok(stack) => stack,
+        Ok(stack) => (stack, executor_db.url),
         Err(e) => panic!("cannot start the stack: {e:#}"),
     }
 }
