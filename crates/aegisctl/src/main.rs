@@ -1,0 +1,18 @@
+//! `aegisctl`: see the crate documentation for the commands and the exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = aegisctl::cli::Cli::parse();
+    let mut stdout = std::io::stdout().lock();
+    match aegisctl::commands::run(cli, &mut stdout).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("aegisctl: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
