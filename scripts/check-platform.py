@@ -2,7 +2,8 @@
 """Structural checks of the platform assets that no off-the-shelf validator covers.
 
 Called by scripts/validate-platform.sh (needs PyYAML from its virtualenv):
-  check-platform.py compose | dashboards | configs | k8s RENDERED_DIR
+  check-platform.py compose | dashboards | configs | envfiles | k8s RENDERED_DIR
+                    | examples RENDERED_DIR
 Exit status 1 with one line per problem.
 """
 import json
@@ -349,6 +350,92 @@ def check_k8s(rendered_dir):
                     fail(f"{where}: {obj['kind']}/{meta['name']} in namespace {meta.get('namespace')}")
 
 
+# --------------------------------------------------------------------------- k8s/examples
+# The example overlays on top of the production overlay (README "Deploy"): every Aegis image is
+# re-pinned, and the kind one fits on one node of a 4-core machine.
+EXAMPLE_IMAGES = {
+    "kind": "kind.local/aegis-{svc}:e2e",
+    "own-registry": "registry.example.com/aegis/aegis-{svc}:1.0.0",
+}
+KIND_MAX_CPU_REQUESTS_M = 2000
+
+
+def cpu_millis(v):
+    v = str(v)
+    return int(float(v[:-1])) if v.endswith("m") else int(float(v) * 1000)
+
+
+def check_examples(rendered_dir):
+    rendered = pathlib.Path(rendered_dir)
+    for name, pattern in EXAMPLE_IMAGES.items():
+        where = f"k8s/examples/{name}"
+        docs = [d for d in yaml.safe_load_all((rendered / f"example-{name}.yaml").read_text()) if d]
+        seen = set()
+        cpu = 0
+        for d in docs:
+            spec = d.get("spec", {})
+            pod = spec.get("jobTemplate", {}).get("spec", spec).get("template", {}).get("spec")
+            if not pod:
+                continue
+            for c in pod.get("containers", []) + pod.get("initContainers", []):
+                m = re.match(r"(?:.*/)?aegis-(backend|ai-engine|executor|backup)(?::|$)", c["image"])
+                if m:
+                    seen.add(m.group(1))
+                    if c["image"] != pattern.format(svc=m.group(1)):
+                        fail(f"{where}: {d['kind']}/{d['metadata']['name']} image {c['image']} != {pattern.format(svc=m.group(1))}")
+            if d["kind"] in ("Deployment", "StatefulSet"):
+                requests = pod["containers"][0].get("resources", {}).get("requests", {})
+                cpu += spec.get("replicas", 1) * cpu_millis(requests.get("cpu", "0"))
+        if seen != {"backend", "ai-engine", "executor", "backup"}:
+            fail(f"{where}: renders images of {sorted(seen)}, not of all four Aegis images")
+        if name == "kind":
+            if cpu > KIND_MAX_CPU_REQUESTS_M:
+                fail(f"{where}: workloads request {cpu}m CPU, more than {KIND_MAX_CPU_REQUESTS_M}m (one kind node)")
+            for hpa in (d for d in docs if d["kind"] == "HorizontalPodAutoscaler"):
+                if hpa["spec"]["minReplicas"] != 1:
+                    fail(f"{where}: HPA {hpa['metadata']['name']} minReplicas {hpa['spec']['minReplicas']} != 1")
+
+
+# --------------------------------------------------------------------------- deploy/production
+# The minimal production environment files: every variable is one its service reads, each has a
+# one-line comment above it, and every secret or connection string is a CHANGE_ME placeholder.
+ENV_FILES = {"backend": "backend", "ai-engine": "ai-engine", "executor": "executor"}
+SECRET_LIKE = re.compile(r"(SECRET|TOKEN|PASSWORD|_KEY|_KEYS|_URL)$")
+NOT_SECRET = {"AI_ENGINE_URL", "EXECUTOR_URL", "BACKEND_URL"}
+
+
+def check_env_files():
+    for svc in ENV_FILES:
+        path = ROOT / "deploy/production" / f"{svc}.env.example"
+        rel = path.relative_to(ROOT)
+        if not path.is_file():
+            fail(f"{rel} missing")
+            continue
+        sources = list((ROOT / "crates" / svc / "src").rglob("*.rs"))
+        sources += list((ROOT / "crates/common/src").rglob("*.rs"))
+        read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', "\n".join(p.read_text() for p in sources)))
+        lines = path.read_text().splitlines()
+        names = []
+        for i, line in enumerate(lines):
+            if not line or line.startswith("#"):
+                continue
+            if "=" not in line:
+                fail(f"{rel}:{i + 1}: not NAME=VALUE")
+                continue
+            name, value = line.split("=", 1)
+            names.append(name)
+            if name not in read:
+                fail(f"{rel}: {name} is not read by {svc} (crates/{svc}/src, crates/common/src)")
+            if i == 0 or not lines[i - 1].startswith("# "):
+                fail(f"{rel}: {name} has no comment line above it")
+            if SECRET_LIKE.search(name) and name not in NOT_SECRET and value != "CHANGE_ME":
+                fail(f"{rel}: {name} must be the placeholder CHANGE_ME")
+        if len(names) != len(set(names)):
+            fail(f"{rel}: a variable is listed twice")
+        if "APP_ENV=production" not in lines:
+            fail(f"{rel}: APP_ENV=production missing")
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__)
@@ -360,8 +447,12 @@ def main():
         check_dashboards()
     elif cmd == "configs":
         check_configs()
+    elif cmd == "envfiles":
+        check_env_files()
     elif cmd == "k8s":
         check_k8s(sys.argv[2])
+    elif cmd == "examples":
+        check_examples(sys.argv[2])
     else:
         print(__doc__)
         return 2

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Validates the deployment and observability assets offline with real tools (issue 10):
 #   promtool (config, rules, rule unit tests), amtool (rendered Alertmanager config, routing),
-#   kubectl kustomize + kubernetes-validate --strict (base, staging, production),
+#   kubectl kustomize + kubernetes-validate --strict (base, staging, production and the example
+#   overlays k8s/examples/{kind,own-registry}, with their image pins),
 #   ShellCheck on every script, actionlint (workflows), hadolint (Dockerfiles),
-#   docker-compose config -q (three compose files, both profiles) + scripts/check-platform.py
-#   (ports, container names, health checks, dashboards, Loki/Tempo/OTel, k8s invariants),
+#   docker-compose config -q (three compose files, both profiles, the root one also with a copied
+#   .env) + scripts/check-platform.py
+#   (ports, container names, health checks, dashboards, Loki/Tempo/OTel, k8s invariants, the
+#   production environment files deploy/production/*.env.example),
 #   generate-ssl-certs.sh (SANs, key modes) and a backup/restore round trip on a private
 #   throw-away PostgreSQL cluster (new encrypted format and the legacy .sql.gz.enc), and
 #   cargo deny check licenses bans sources when cargo-deny is installed.
@@ -142,13 +145,16 @@ kustomize_all() {
     kubectl kustomize k8s/base > "$work/k8s/base.yaml"
     kubectl kustomize k8s/overlays/staging > "$work/k8s/staging.yaml"
     kubectl kustomize k8s/overlays/production > "$work/k8s/production.yaml"
+    kubectl kustomize k8s/examples/kind > "$work/k8s/example-kind.yaml"
+    kubectl kustomize k8s/examples/own-registry > "$work/k8s/example-own-registry.yaml"
 }
 if have kubectl; then
-    check "kubectl kustomize base, staging, production" kustomize_all
-    for o in base staging production; do
+    check "kubectl kustomize base, staging, production, examples" kustomize_all
+    for o in base staging production example-kind example-own-registry; do
         check "kubernetes-validate --strict $o" kubernetes-validate --strict --quiet "$work/k8s/$o.yaml"
     done
     check "k8s invariants (secrets, probes, RBAC, ingress, configmap keys)" "$py" scripts/check-platform.py k8s "$work/k8s"
+    check "k8s examples (image pins, kind fits one node)" "$py" scripts/check-platform.py examples "$work/k8s"
 else
     skip "kubectl kustomize" "kubectl not installed"
 fi
@@ -180,6 +186,17 @@ else
 fi
 
 # ----------------------------------------------------------------------------- compose
+# README "Deploy": `cp .env.example .env` next to docker-compose.yml, no --env-file.
+compose_dotenv() {
+    local d="$work/dotenv" dir
+    mkdir -p "$d"
+    cp docker-compose.yml "$d/"
+    cp .env.example "$d/.env"
+    for dir in crates docker infrastructure observability; do ln -s "$repo/$dir" "$d/$dir"; done
+    cd "$d"
+    compose config -q
+    compose --profile observability config -q
+}
 if have docker-compose || (have docker && docker compose version > /dev/null 2>&1); then
     check "compose config: root" compose --env-file .env.example -f docker-compose.yml config -q
     check "compose config: root --profile observability" \
@@ -188,12 +205,14 @@ if have docker-compose || (have docker && docker compose version > /dev/null 2>&
         compose --env-file infrastructure/.env.example -f infrastructure/docker-compose.yml config -q
     check "compose config: observability" \
         compose --env-file observability/.env.example -f observability/docker-compose.yml config -q
+    check "compose config: root with .env (cp .env.example .env)" compose_dotenv
 else
     skip "compose config" "neither docker-compose nor docker compose is installed"
 fi
 check "compose: ports, container names, health checks, mounts" "$py" scripts/check-platform.py compose
 check "grafana dashboards provisionable" "$py" scripts/check-platform.py dashboards
 check "loki, promtail, tempo, otel configs" "$py" scripts/check-platform.py configs
+check "deploy/production/*.env.example (variables read, placeholders)" "$py" scripts/check-platform.py envfiles
 
 # ----------------------------------------------------------------------------- certificates
 certs() {

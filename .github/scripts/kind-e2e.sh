@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# End-to-end test of the production overlay in a kind cluster (called by e2e-kind.yaml).
-# Needs docker, kind, kubectl, kustomize, curl, python3, openssl.
+# End-to-end test of the production overlay in a kind cluster (called by e2e-kind.yaml; README
+# "Deploy" walks through it step by step). It applies k8s/examples/kind: the production overlay
+# with the images built here and one replica of each service, so that it fits on one node.
+# Needs docker, kind, kubectl, curl, python3, openssl, and a kind cluster named $KIND_CLUSTER
+# created with .github/kind/cluster.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 cluster=${KIND_CLUSTER:-aegis-e2e}
 ns=aegis
-prefix=kind.local
+prefix=kind.local # prefix and tag: the images k8s/examples/kind pins
 tag=e2e
 host=api.aegis.example.com
 
@@ -52,9 +55,8 @@ kubectl -n "$ns" create secret generic aegis-executor-secrets \
     --from-literal=AUDIT_API_TOKEN="$(rnd)"
 kubectl -n "$ns" create secret generic aegis-backup --from-literal=BACKUP_ENCRYPTION_KEY="$(rnd)"
 
-echo "== apply the production overlay"
-.github/scripts/set-images.sh k8s/overlays/production/app "$prefix" "$tag"
-kubectl apply -k k8s/overlays/production
+echo "== apply the production overlay, sized for one node (k8s/examples/kind)"
+kubectl apply -k k8s/examples/kind
 for s in postgres-backend postgres-ai postgres-executor redis; do
     kubectl -n "$ns" rollout status "statefulset/$s" --timeout=300s
 done

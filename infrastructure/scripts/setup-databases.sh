@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the data tier of infrastructure/docker-compose.yml, non-interactively:
 #   1. TLS certificates (generate-ssl-certs.sh, skipped when they exist)
-#   2. docker compose up -d --wait (roles are created by postgres/init-roles.sh on first start)
+#   2. docker compose up -d --wait, or with docker-compose 1.29 (no --wait) up -d and then
+#      scripts/compose-wait.sh (roles are created by postgres/init-roles.sh on first start)
 #   3. optional: migrations via the service binaries (--migrate), test users via the backend
 #      signup API (--with-test-data, needs the backend running at BACKEND_URL)
 # Re-running is safe: certificates are reused, migrations are idempotent.
@@ -15,7 +16,7 @@ for arg in "$@"; do
     case $arg in
         --migrate) migrate=true ;;
         --with-test-data) test_data=true ;;
-        -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "setup-databases: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -28,7 +29,13 @@ set +a
 
 "$script_dir/generate-ssl-certs.sh"
 mkdir -p "$infra_dir/backups"
-docker compose -f "$infra_dir/docker-compose.yml" --env-file "$infra_dir/.env" up -d --wait
+compose_args=(-f "$infra_dir/docker-compose.yml" --env-file "$infra_dir/.env")
+if docker compose version > /dev/null 2>&1; then
+    docker compose "${compose_args[@]}" up -d --wait
+else
+    docker-compose "${compose_args[@]}" up -d
+    "$infra_dir/../scripts/compose-wait.sh" "${compose_args[@]}"
+fi
 
 if [[ $migrate == true ]]; then
     for svc in backend ai executor; do
