@@ -114,7 +114,8 @@ struct Op<'a> {
 }
 
 /// Operations grouped by their first tag (untagged ones under `other`), tags in the order the
-/// document declares them, then alphabetically; operations by path, then method.
+/// document declares them, then alphabetically; within a tag, operations in the document's
+/// order (paths as the document lists them, then methods in [`METHODS`] order).
 fn by_tag(doc: &Value) -> Vec<(String, Vec<Op<'_>>)> {
     let mut groups: Vec<(String, Vec<Op<'_>>)> = Vec::new();
     let declared: Vec<String> = doc["tags"]
@@ -169,10 +170,12 @@ fn schemas(doc: &Value) -> Option<&Map<String, Value>> {
 fn operation(out: &mut String, doc: &Value, op: &Op<'_>) {
     let id = text(&op.op["operationId"]);
     let summary = text(&op.op["summary"]);
+    // Without an operation id, the method and path name it (both together are unique).
+    let fallback = format!("{}-{}", op.method, op.path);
     let _ = write!(
         out,
         "<section class=\"op\" id=\"op-{}\">\n<h3><span class=\"m {m}\">{m}</span> <code>{}</code>",
-        anchor(if id.is_empty() { op.path } else { &id }),
+        anchor(if id.is_empty() { &fallback } else { &id }),
         esc(op.path),
         m = op.method,
     );
@@ -270,7 +273,7 @@ fn authentication(doc: &Value, op: &Value) -> String {
             .map(|name| {
                 let scheme = &doc["components"]["securitySchemes"][name];
                 let how = match text(&scheme["type"]).as_str() {
-                    "http" => format!("HTTP {}", text(&scheme["scheme"])),
+                    "http" => format!("HTTP {}", esc(&text(&scheme["scheme"]))),
                     "apiKey" => format!(
                         "API key in {} <code>{}</code>",
                         esc(&text(&scheme["in"])),
@@ -418,17 +421,18 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// An id fragment: ASCII letters, digits, `-` and `_`; anything else becomes `-`.
+/// An id fragment: ASCII letters, digits, `-` and `_` as they are; any other character as
+/// `.` and its code point in hex and `.`, so different names never share an anchor.
 fn anchor(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            out.push(c);
+        } else {
+            let _ = write!(out, ".{:x}.", u32::from(c));
+        }
+    }
+    out
 }
 
 /// Escaped text with backticked spans as `<code>`.
@@ -517,6 +521,7 @@ mod tests {
         assert!(html.contains("<code>bearerAuth</code> (HTTP bearer)"));
         // `/z` opts out of the document's security with an empty requirement.
         let z = &html[html.find("id=\"op-post_z\"").unwrap()..];
+        assert!(html.contains("id=\"schema-A\""));
         assert!(z.contains("<strong>Authentication:</strong> none"));
     }
 
@@ -536,13 +541,22 @@ mod tests {
         let hostile = json!({
             "openapi": "3.1.0",
             "info": {"title": "<script>alert(1)</script>", "version": "\"1"},
-            "paths": {"/x\"><img src=x>": {"get": {"summary": "<b>", "operationId": "a\"b", "responses": {}}}}
+            "security": [{"<i>": []}],
+            "paths": {"/x\"><img src=x>": {"get": {"summary": "<b>", "operationId": "a\"b", "responses": {}}}},
+            "components": {"securitySchemes": {"<i>": {"type": "http", "scheme": "bearer<img src=x onerror=alert(1)>"}}}
         });
         let html = render(&hostile);
         assert!(!html.contains("<script>alert"));
         assert!(!html.contains("<img"));
         assert!(!html.contains("<b>"));
-        assert!(html.contains("id=\"op-a-b\""));
+        assert!(
+            html.contains("HTTP bearer&lt;img"),
+            "the scheme is escaped too"
+        );
+        assert!(html.contains("id=\"op-a.22.b\""));
+        // Anchors of different names never collide.
+        assert_ne!(anchor("a/b"), anchor("a-b"));
+        assert_ne!(anchor("é"), anchor("ü"));
     }
 
     #[test]

@@ -468,10 +468,14 @@ pub fn check_public_list(doc: &Value, allowed: &[(String, &str)]) -> Vec<String>
     problems
 }
 
-/// What keeps a served `/docs` page from being a complete offline reference of `doc`: an
-/// operation without a summary, a summary or path the page does not show, any script, any
-/// resource or link to another host, or a CSP that allows more than the page's own style.
-/// Empty when the page is right.
+/// What keeps a served `/docs` page from being a complete offline reference of `doc`, empty
+/// when nothing does:
+/// - an operation without a summary, or one the page does not show as the renderer writes it;
+/// - anything that runs or loads: a `script`, `iframe`, `object`, `embed`, `link`, `img`,
+///   `form`, `base` or `meta http-equiv` element, an `on…` event attribute, a `javascript:`
+///   URL, a link or `url(…)` to another host;
+/// - a CSP that allows more than `default-src 'none'`, the page's own inline style (by the
+///   hash of the style the page holds), and `'none'` for frames, base and forms.
 #[must_use]
 pub fn check_reference_page(doc: &Value, html: &str, csp: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -485,9 +489,8 @@ pub fn check_reference_page(doc: &Value, html: &str, csp: &str) -> Vec<String> {
                     continue; // path-level `parameters`, `summary`, ...
                 }
                 let label = format!("{} {path}", method.to_uppercase());
-                match op["summary"].as_str().map(str::trim) {
-                    None | Some("") => problems.push(format!("{label} has no summary")),
-                    Some(summary) => {
+                match op["summary"].as_str() {
+                    Some(summary) if !summary.trim().is_empty() => {
                         let shown = crate::api_reference::render(&serde_json::json!({
                             "info": {}, "paths": {path: {method: {"summary": summary, "responses": {}}}}
                         }));
@@ -501,32 +504,104 @@ pub fn check_reference_page(doc: &Value, html: &str, csp: &str) -> Vec<String> {
                             problems.push(format!("{label}: the page does not show it"));
                         }
                     }
+                    _ => problems.push(format!("{label} has no summary")),
                 }
             }
         }
     }
+    problems.extend(active_markup(html));
+    problems.extend(csp_problems(html, csp));
+    problems
+}
+
+/// Elements, attributes and URLs in `html` that would run code or load something.
+fn active_markup(html: &str) -> Vec<String> {
+    const ELEMENTS: [&str; 9] = [
+        "script", "iframe", "object", "embed", "link", "img", "form", "base", "meta",
+    ];
+    let mut problems = Vec::new();
     let lower = html.to_ascii_lowercase();
-    if lower.contains("<script") {
-        problems.push("the page holds a script".to_owned());
-    }
-    for attr in ["src=\"", "href=\"", "src='", "href='"] {
-        for (at, _) in lower.match_indices(attr) {
-            let target = &lower[at + attr.len()..];
-            if target.starts_with("http:")
-                || target.starts_with("https:")
-                || target.starts_with("//")
+    for tag in lower.split('<').skip(1) {
+        let tag = tag.split('>').next().unwrap_or_default();
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        // `<meta charset>` and `<meta name=viewport>` are inert; `http-equiv` can redirect.
+        let inert_meta = name == "meta" && !tag.contains("http-equiv");
+        if ELEMENTS.contains(&name.as_str()) && !inert_meta {
+            problems.push(format!("the page holds a <{name}> element"));
+        }
+        for attribute in tag.split_ascii_whitespace().skip(1) {
+            let (attr, value) = attribute.split_once('=').unwrap_or((attribute, ""));
+            let value = value.trim_matches(['"', '\'']);
+            if attr.starts_with("on") {
+                problems.push(format!("the page holds an event attribute: {attr}"));
+            }
+            if value.starts_with("javascript:") {
+                problems.push("the page holds a javascript: URL".to_owned());
+            }
+            if [
+                "href",
+                "src",
+                "srcset",
+                "action",
+                "data",
+                "formaction",
+                "poster",
+            ]
+            .contains(&attr)
+                && (value.contains("://") || value.starts_with("//"))
             {
-                let end = target.find(['"', '\'']).unwrap_or(target.len()).min(80);
-                problems.push(format!(
-                    "the page points to another host: {}",
-                    &target[..end]
-                ));
+                problems.push(format!("the page points to another host: {value}"));
             }
         }
     }
-    if !csp.starts_with("default-src 'none'") || csp.contains("http") || csp.contains("script-src")
-    {
-        problems.push(format!("the CSP allows more than the page's style: {csp}"));
+    for (at, _) in lower.match_indices("url(") {
+        let target = lower[at + 4..].trim_start_matches(['"', '\'', ' ']);
+        if target.contains("://") || target.starts_with("//") {
+            problems.push("the page's style loads from another host".to_owned());
+        }
+    }
+    problems
+}
+
+/// Every CSP directive beyond what the reference page needs.
+fn csp_problems(html: &str, csp: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let style = html
+        .split("<style>")
+        .nth(1)
+        .and_then(|s| s.split("</style>").next());
+    let style_hash = style.map(|s| {
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s))
+        )
+    });
+    let mut problems = Vec::new();
+    let mut default_none = false;
+    for directive in csp.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+        let mut words = directive.split_ascii_whitespace();
+        let name = words.next().unwrap_or_default();
+        let values: Vec<&str> = words.collect();
+        let allowed = match name {
+            "default-src" | "frame-ancestors" | "base-uri" | "form-action" => values == ["'none'"],
+            "style-src" => style_hash.as_deref().is_some_and(|h| values == [h]),
+            _ => false,
+        };
+        default_none |= name == "default-src" && allowed;
+        if !allowed {
+            problems.push(format!(
+                "the CSP allows more than the page needs: {directive}"
+            ));
+        }
+    }
+    if !default_none {
+        problems.push(format!(
+            "the CSP does not start from default-src 'none': {csp}"
+        ));
     }
     problems
 }
@@ -663,20 +738,35 @@ mod tests {
     fn the_page_check_finds_what_breaks_an_offline_reference() {
         let doc = json!({"paths": {"/x": {"get": {"responses": {}}},
                                    "/y": {"get": {"summary": "Get y", "responses": {}}}}});
-        let html = "<script src=\"https://cdn.example/x.js\"></script>";
+        let html = "<script src=\"https://cdn.example/x.js\"></script>\
+                    <p onclick=\"x()\"><a href='javascript:x()'>a</a><a href=//evil.example/>b</a></p>\
+                    <style>p{background:url(https://evil.example/i.png)}</style>";
         let problems = check_reference_page(
             &doc,
             html,
-            "default-src 'none'; script-src https://cdn.example",
+            "default-src 'none'; script-src https://cdn.example; style-src 'unsafe-inline'",
         );
         let text = problems.join("\n");
-        assert!(text.contains("GET /x has no summary"), "{text}");
-        assert!(text.contains("GET /y: the page does not show it"), "{text}");
-        assert!(text.contains("the page holds a script"), "{text}");
-        assert!(
-            text.contains("points to another host: https://cdn.example/x.js"),
-            "{text}"
+        for expected in [
+            "GET /x has no summary",
+            "GET /y: the page does not show it",
+            "the page holds a <script> element",
+            "points to another host: https://cdn.example/x.js",
+            "an event attribute: onclick",
+            "a javascript: URL",
+            "points to another host: //evil.example/",
+            "style loads from another host",
+            "allows more than the page needs: script-src https://cdn.example",
+            "allows more than the page needs: style-src 'unsafe-inline'",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+        // A style hash that is not the page's own style is refused too.
+        let wrong = check_reference_page(
+            &json!({}),
+            "<style>p{}</style>",
+            "default-src 'none'; style-src 'sha256-AAAA'",
         );
-        assert!(text.contains("the CSP allows more"), "{text}");
+        assert_eq!(wrong.len(), 1, "{wrong:?}");
     }
 }
