@@ -641,7 +641,11 @@ impl AnomalyDetector {
                 // The history judges the deviation once it is long enough; before, the
                 // window's own spread does.
                 let second = deviation.or(window_z.map(|z| z.bounded_z)).unwrap_or(0.0);
-                let (s, anomalous) = forest_verdict(fitted.forest.anomaly_score_of(raw), second);
+                let (s, anomalous) = forest_verdict(
+                    fitted.forest.anomaly_score_of(raw),
+                    unusual_from(&fitted.scores),
+                    second,
+                );
                 let n = fitted.rows;
                 let reference = if state.scored_sorted.len() >= config.min_rows() {
                     &state.scored_sorted
@@ -755,9 +759,8 @@ impl AnomalyDetector {
 /// standard deviations off its series' normal ([`super::temporal`]).
 ///
 /// Both must agree before a window is an anomaly: the forest must find it unusual among the
-/// series' own windows (`forest_score ≥ 0.5`: a window beyond everything a small forest was
-/// trained on can tie with its threshold, as unusual as its most unusual rows), and it must
-/// lie at least [`Z_ANOMALY`] robust
+/// series' own windows (`forest_score ≥ unusual_from`), and it must lie at least
+/// [`Z_ANOMALY`] robust
 /// standard deviations from the series' normal. The forest alone flags a fixed share of
 /// every series' windows (the contamination), however calm; the deviation alone would flag a
 /// series that is spiky by nature. An anomaly scores the higher of the two, the deviation on
@@ -765,15 +768,25 @@ impl AnomalyDetector {
 /// forest scores every point beyond its training data alike, however far, and the
 /// deviation says how far. Anything else scores half the forest's score, so that a score
 /// above 0.5 always means an anomaly and the windows below keep the forest's order.
-pub fn forest_verdict(forest_score: f64, deviation: f64) -> (f64, bool) {
+///
+/// `unusual_from` is 0.5, or the score of the forest's most isolated training row when that is
+/// lower ([`unusual_from`]): a window beyond everything a small forest was trained on is only
+/// as isolated as its most extreme rows, whose score can fall either side of 0.5.
+pub fn forest_verdict(forest_score: f64, unusual_from: f64, deviation: f64) -> (f64, bool) {
     let forest_score = forest_score.clamp(0.0, 1.0);
-    if forest_score >= 0.5 && deviation >= Z_ANOMALY {
+    if forest_score >= unusual_from.min(0.5) && deviation >= Z_ANOMALY {
         let by_deviation = (deviation / Z_FULL_SCALE).clamp(0.0, 1.0);
         // Above 0.5 however the two tie.
         (forest_score.max(by_deviation).max(0.5f64.next_up()), true)
     } else {
         (forest_score / 2.0, false)
     }
+}
+
+/// Where a forest starts to find a window unusual: 0.5, or lower for a forest whose most
+/// isolated training row scores lower (`scores` ascending).
+fn unusual_from(scores: &[f64]) -> f64 {
+    scores.last().copied().unwrap_or(0.5).min(0.5)
 }
 
 /// The anomaly scores of a forest's training rows, ascending, from their `score_samples`

@@ -458,24 +458,44 @@ fn a_forests_confidence_rises_with_its_score() {
 #[test]
 fn a_window_is_an_anomaly_only_when_the_forest_and_the_deviation_agree() {
     // Unusual to the forest and far off normal: the higher of the two.
-    assert_eq!(forest_verdict(0.55, 30.0), (1.0, true));
-    assert_eq!(forest_verdict(0.95, 3.0), (0.95, true));
+    assert_eq!(forest_verdict(0.55, 0.5, 30.0), (1.0, true));
+    assert_eq!(forest_verdict(0.95, 0.5, 3.0), (0.95, true));
     // A window beyond everything a ten-row forest saw ties with its threshold (a demo run
     // missed a 50 → 96 % burst that way).
-    assert_eq!(forest_verdict(0.5, 40.0), (1.0, true));
+    assert_eq!(forest_verdict(0.5, 0.5, 40.0), (1.0, true));
+    // ... or scores like the forest's most isolated row, below 0.5 (a 50 → 95 % burst scored
+    // 0.4952 against a ten-row forest whose most isolated row scored the same): unusual.
+    assert_eq!(forest_verdict(0.4952, 0.4952, 40.0), (1.0, true));
+    assert_eq!(forest_verdict(0.4952, 0.5, 40.0), (0.2476, false));
+    // A forest whose extreme rows score above 0.5 still finds 0.5 unusual.
+    assert_eq!(forest_verdict(0.5, 0.7, 40.0), (1.0, true));
     // Unusual to the forest, yet within 3 robust standard deviations: not an anomaly, and
     // below every anomaly, in the forest's order.
-    assert_eq!(forest_verdict(0.9, 1.2), (0.45, false));
-    assert_eq!(forest_verdict(0.7, 2.9), (0.35, false));
+    assert_eq!(forest_verdict(0.9, 0.5, 1.2), (0.45, false));
+    assert_eq!(forest_verdict(0.7, 0.5, 2.9), (0.35, false));
     // Far off, but the forest has seen such windows from this series: not an anomaly.
-    assert_eq!(forest_verdict(0.4, 12.0), (0.2, false));
+    assert_eq!(forest_verdict(0.4, 0.5, 12.0), (0.2, false));
     for f in [0.0, 0.3, 0.49, 0.5, 0.51, 0.8, 1.0] {
-        for d in [0.0, 1.0, 2.9, 3.0, 6.0, 50.0] {
-            let (s, a) = forest_verdict(f, d);
-            assert!((0.0..=1.0).contains(&s));
-            assert_eq!(a, s > 0.5, "score above 0.5 means an anomaly ({f}, {d})");
+        for u in [0.3, 0.45, 0.5, 0.6] {
+            for d in [0.0, 1.0, 2.9, 3.0, 6.0, 50.0] {
+                let (s, a) = forest_verdict(f, u, d);
+                assert!((0.0..=1.0).contains(&s));
+                assert_eq!(
+                    a,
+                    s > 0.5,
+                    "score above 0.5 means an anomaly ({f}, {u}, {d})"
+                );
+            }
         }
     }
+}
+
+#[test]
+fn a_forest_finds_unusual_what_is_as_isolated_as_its_most_isolated_row() {
+    // Scores ascending, as a fitted forest keeps them.
+    assert_eq!(unusual_from(&[0.38, 0.45, 0.4952]), 0.4952);
+    assert_eq!(unusual_from(&[0.3, 0.62]), 0.5);
+    assert_eq!(unusual_from(&[]), 0.5);
 }
 
 #[test]
