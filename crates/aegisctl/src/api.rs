@@ -15,6 +15,12 @@ use crate::{
 /// The API prefix of the backend.
 pub const PREFIX: &str = "/api/v1";
 
+/// The largest answer read; anything larger is refused rather than held in memory.
+const ANSWER_LIMIT: usize = 32 * 1024 * 1024;
+
+/// An answer and the server's clock when it gave it.
+type Dated = (Value, Option<chrono::DateTime<chrono::FixedOffset>>);
+
 /// A signed-in (or signing-in) connection to one backend.
 #[derive(Debug)]
 pub struct Api {
@@ -40,6 +46,8 @@ impl Api {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
+            // A login body must never be re-sent to wherever a redirect points.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("aegisctl/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Failure::Unavailable(format!("cannot build the HTTP client: {e}")))?;
@@ -66,7 +74,7 @@ impl Api {
     /// `POST /auth/login`; keeps the tokens in the token file.
     pub async fn login(&mut self, email: &str, password: &str) -> Result<Value, Failure> {
         let body = json!({"email": email, "password": password});
-        let answer = self
+        let (answer, _) = self
             .send(Method::POST, "/auth/login", Some(&body), None)
             .await?;
         let access_token = answer["accessToken"]
@@ -97,12 +105,20 @@ impl Api {
 
     /// `GET` under the API prefix, signed in.
     pub async fn get(&mut self, path: &str) -> Result<Value, Failure> {
+        Ok(self.call(Method::GET, path, None).await?.0)
+    }
+
+    /// [`Api::get`], with the server's clock at the answer (its `Date` header), if it sent one.
+    pub async fn get_dated(
+        &mut self,
+        path: &str,
+    ) -> Result<(Value, Option<chrono::DateTime<chrono::FixedOffset>>), Failure> {
         self.call(Method::GET, path, None).await
     }
 
     /// `POST` under the API prefix, signed in.
     pub async fn post(&mut self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.call(Method::POST, path, Some(body)).await
+        Ok(self.call(Method::POST, path, Some(body)).await?.0)
     }
 
     /// A signed-in call; on a 401 the access token is refreshed once and the call repeated.
@@ -111,7 +127,7 @@ impl Api {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Dated, Failure> {
         let token = self
             .credentials
             .as_ref()
@@ -140,15 +156,28 @@ impl Api {
         }
     }
 
-    /// Rotates the refresh token; `true` when a new pair was stored.
+    /// Gets a working access token after a 401; `true` when there is one to retry with.
+    ///
+    /// Another aegisctl may have refreshed since this one read the token file: its pair is the
+    /// live one, and presenting the refresh token this process holds, already spent, would make
+    /// the backend revoke the whole session. So the file is read again first, and only when it
+    /// holds nothing newer is the refresh token rotated. The new pair is kept in memory even if
+    /// it cannot be saved (a warning says so), so this process goes on working.
     async fn refresh(&mut self) -> bool {
         let Some(mut credentials) = self.credentials.clone() else {
             return false;
         };
+        if let Ok(Some(on_disk)) = credentials::load(&self.path)
+            && on_disk.server == credentials.server
+            && on_disk.access_token != credentials.access_token
+        {
+            self.credentials = Some(on_disk);
+            return true;
+        }
         let Some(refresh) = credentials.refresh_token.clone() else {
             return false;
         };
-        let Ok(answer) = self
+        let Ok((answer, _)) = self
             .send(Method::POST, "/auth/refresh", None, Some(&refresh))
             .await
         else {
@@ -162,8 +191,8 @@ impl Api {
             .as_str()
             .map(str::to_owned)
             .or(credentials.refresh_token);
-        if credentials::save(&self.path, &credentials).is_err() {
-            return false;
+        if let Err(e) = credentials::save(&self.path, &credentials) {
+            eprintln!("aegisctl: warning: the refreshed tokens could not be kept: {e}");
         }
         self.credentials = Some(credentials);
         true
@@ -175,7 +204,7 @@ impl Api {
         path: &str,
         body: Option<&Value>,
         token: Option<&str>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Dated, Failure> {
         let url = format!("{}{PREFIX}{path}", self.server);
         let mut request = self.http.request(method.clone(), &url);
         if let Some(token) = token {
@@ -197,19 +226,41 @@ impl Api {
             Failure::Unavailable(format!("{method} {PREFIX}{path} at {}: {why}", self.server))
         })?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| {
-            Failure::Unavailable(format!(
-                "{method} {PREFIX}{path}: the answer was cut off: {}",
-                e.without_url()
-            ))
-        })?;
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok());
+        let mut response = response;
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    bytes.extend_from_slice(&chunk);
+                    if bytes.len() > ANSWER_LIMIT {
+                        return Err(Failure::Unavailable(format!(
+                            "{method} {PREFIX}{path}: the answer is larger than {} MiB",
+                            ANSWER_LIMIT / (1024 * 1024)
+                        )));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(Failure::Unavailable(format!(
+                        "{method} {PREFIX}{path}: the answer was cut off: {}",
+                        e.without_url()
+                    )));
+                }
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes);
         let value: Value = if text.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
         };
         if status.is_success() {
-            return Ok(value);
+            return Ok((value, date));
         }
         let message = format!("{method} {PREFIX}{path}: {status}: {}", message_of(&value));
         Err(match status {
@@ -263,11 +314,17 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_server_is_exit_7_quickly() {
-        // Port 9 (discard) is closed on loopback: the connection is refused at once.
+        // A port nothing listens on (bound, then released): the connection is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = format!("http://127.0.0.1:{port}");
         let mut api = Api::new(
-            "http://127.0.0.1:9",
+            &server,
             Some(Credentials {
-                server: "http://127.0.0.1:9".into(),
+                server: server.clone(),
                 email: String::new(),
                 access_token: "t".into(),
                 refresh_token: None,

@@ -10,12 +10,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "aegisctl",
     version,
     after_help = "Exit codes: 0 done (or yes), 1 the answer is no (chain broken, request denied), \
-                  2 bad usage, 3 not logged in or refused credentials, 4 the role does not allow it, \
-                  5 not found, 6 refused as asked (invalid input or conflict), 7 the backend failed \
-                  or could not be reached."
+                  2 bad usage or a local problem (an input or token file), 3 not logged in or \
+                  refused credentials, 4 the role does not allow it, 5 not found, 6 refused as \
+                  asked (invalid input or conflict), 7 the backend failed, is rate limiting, or \
+                  could not be reached."
 )]
 pub struct Cli {
-    /// The backend's base URL (default: the one of the last login, else http://127.0.0.1:3000).
+    /// The backend's base URL (default: the one of the last login, else http://127.0.0.1:3000;
+    /// `login` itself defaults to http://127.0.0.1:3000).
     #[arg(long, global = true, env = "AEGIS_SERVER")]
     pub server: Option<String>,
     /// The token file (default: $XDG_CONFIG_HOME/aegis/credentials.json or
@@ -105,10 +107,15 @@ pub enum Incidents {
         /// The incident's id.
         id: String,
     },
-    /// Print each new timeline step as it happens, until Ctrl-C.
+    /// Print each timeline step as it happens, until Ctrl-C: the steps of the 100 most
+    /// recently opened incidents that match the filters at each poll.
     Follow {
-        #[command(flatten)]
-        filter: Filter,
+        /// Only incidents in these statuses (comma-separated).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
         /// Seconds between polls.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
         interval: u64,

@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 
 use crate::{
@@ -21,11 +22,24 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:3000";
 
 /// Runs one parsed command line; what it prints goes to `out`.
 pub async fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), Failure> {
-    let path = cli.config.clone().unwrap_or_else(credentials::default_path);
+    let path = match cli.config.clone() {
+        Some(path) => path,
+        None => credentials::default_path()?,
+    };
+    // Forgetting the tokens needs no server, and a damaged or too-open file must not stop it.
+    if let Command::Logout { everywhere: false } = cli.command {
+        let had = credentials::remove(&path)?;
+        return if cli.output == Output::Json {
+            emit(out, &json!({"removed": had, "everywhere": false}))
+        } else if had {
+            line(out, &format!("Logged out; removed {}.", path.display()))
+        } else {
+            line(out, "Not logged in; nothing to remove.")
+        };
+    }
     let stored = match &cli.command {
-        // A damaged or too-open token file must not stop a fresh login or a logout.
+        // A damaged or too-open token file must not stop a fresh login.
         Command::Login(_) => None,
-        Command::Logout { everywhere: false } => None,
         _ => credentials::load(&path)?,
     };
     let server = cli
@@ -97,8 +111,8 @@ pub async fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), Failure> 
                     out,
                     &format!(
                         "{} ({}) at {}",
-                        me["email"].as_str().unwrap_or("-"),
-                        roles_of(&me),
+                        render::clean(me["email"].as_str().unwrap_or("-")),
+                        render::clean(&roles_of(&me)),
                         api.server()
                     ),
                 )
@@ -122,10 +136,19 @@ pub async fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), Failure> 
                 write(out, &render::incident(&detail))
             }
         }
-        Command::Incidents(Incidents::Follow { filter, interval }) => {
+        Command::Incidents(Incidents::Follow {
+            status,
+            namespace,
+            interval,
+        }) => {
+            let query = incidents_query(&Filter {
+                status,
+                namespace,
+                limit: 100,
+            });
             follow(
                 &mut api,
-                &filter,
+                &query,
                 Duration::from_secs(interval),
                 json_out,
                 out,
@@ -185,6 +208,11 @@ pub async fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), Failure> 
         }
         Command::Audit(Audit::Verify) => {
             let report = api.get("/executor/audit/verify").await?;
+            if !report["valid"].is_boolean() {
+                return Err(Failure::Unavailable(
+                    "the backend's answer to /executor/audit/verify is not a chain report".into(),
+                ));
+            }
             if json_out {
                 emit(out, &report)?;
             } else {
@@ -202,97 +230,157 @@ pub async fn run(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), Failure> 
     }
 }
 
-/// Polls the incidents and prints every timeline step not printed before. Steps that already
-/// existed when it started are not printed: it shows what happens from now on.
+/// What `follow` remembers of an incident: its last `updatedAt`, the steps to leave out (at or
+/// before `since`), and the newest step printed.
+struct Known {
+    updated: String,
+    since: DateTime<FixedOffset>,
+    last_event: i64,
+}
+
+/// Polls the incidents and prints each timeline step that happens after it started, once, in
+/// the order the backend recorded them (steps' ids are one sequence across incidents). Only
+/// incidents whose `updatedAt` changed are read again, so a quiet poll is one request. A rate
+/// limit or an outage is reported on standard error and retried at the next poll; only a
+/// refused credential or role ends it. Ctrl-C stops it at any point.
 async fn follow(
     api: &mut Api,
-    filter: &Filter,
+    query: &str,
     interval: Duration,
     json_out: bool,
     out: &mut dyn std::io::Write,
 ) -> Result<(), Failure> {
-    let mut filter = filter.clone();
-    filter.limit = 100;
-    let query = incidents_query(&filter);
-    // Per incident: its `updatedAt` and the newest step id printed (or skipped at start).
-    let mut seen: HashMap<String, (String, i64)> = HashMap::new();
-    let mut first = true;
-    loop {
-        let list = api.get(&query).await?;
-        let mut incidents: Vec<&Value> = list
-            .as_array()
-            .map(|a| a.iter().collect())
-            .unwrap_or_default();
-        // Oldest first, so steps print in the order they happened across incidents.
-        incidents.reverse();
-        for incident in incidents {
-            let Some(id) = incident["id"].as_str() else {
-                continue;
-            };
-            let updated = incident["updatedAt"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            if seen.get(id).is_some_and(|(u, _)| *u == updated) {
-                continue;
-            }
-            let detail = match api.get(&format!("/remediation/incidents/{id}")).await {
-                Ok(d) => d,
-                // Deleted between the list and the read: nothing to print.
-                Err(Failure::NotFound(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            let last = seen
-                .get(id)
-                .map_or(if first { i64::MAX } else { 0 }, |(_, l)| *l);
-            let mut newest = if first { i64::MIN } else { last };
-            for event in detail["timeline"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                let step = event["id"].as_i64().unwrap_or_default();
-                newest = newest.max(step);
-                if first || step <= last {
-                    continue;
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    let work = async {
+        let mut known: HashMap<String, Known> = HashMap::new();
+        let mut start: Option<DateTime<FixedOffset>> = None;
+        let mut failing = false;
+        loop {
+            match follow_poll(api, query, &mut known, &mut start, json_out, out).await {
+                Ok(first) => {
+                    if failing {
+                        eprintln!("aegisctl: the backend answers again");
+                        failing = false;
+                    }
+                    if first {
+                        // On standard error, so JSON output stays one event per line; printed
+                        // once the first poll has taken stock, so every later step is shown.
+                        eprintln!(
+                            "Following {} incidents at {} every {} s (Ctrl-C to stop) ...",
+                            known.len(),
+                            api.server(),
+                            interval.as_secs()
+                        );
+                    }
                 }
-                if json_out {
-                    emit(
-                        out,
-                        &json!({
-                            "incident": {
-                                "id": id,
-                                "namespace": detail["namespace"],
-                                "deployment": detail["deployment"],
-                                "kind": detail["kind"],
-                                "status": detail["status"],
-                            },
-                            "event": event,
-                        }),
-                    )?;
-                } else {
-                    line(out, &render::followed(&detail, event))?;
+                Err(Failure::Unavailable(message)) => {
+                    if !failing {
+                        eprintln!(
+                            "aegisctl: {message}; trying again every {} s",
+                            interval.as_secs()
+                        );
+                    }
+                    failing = true;
                 }
+                Err(other) => return Err(other),
             }
-            seen.insert(id.to_owned(), (updated, newest.max(0)));
+            tokio::time::sleep(interval).await;
         }
-        out.flush().map_err(output_failed)?;
-        if first {
-            // On standard error, so JSON output stays one event per line; printed once the
-            // first poll has taken stock, so every step from here on is shown.
-            eprintln!(
-                "Following {} incidents at {} every {} s (Ctrl-C to stop) ...",
-                seen.len(),
-                api.server(),
-                interval.as_secs()
-            );
-        }
-        first = false;
-        tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
+    };
+    tokio::select! {
+        result = work => result,
+        _ = &mut stop => Ok(()),
     }
+}
+
+/// One poll of [`follow`]; `Ok(true)` when it was the first (which only takes stock).
+async fn follow_poll(
+    api: &mut Api,
+    query: &str,
+    known: &mut HashMap<String, Known>,
+    start: &mut Option<DateTime<FixedOffset>>,
+    json_out: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<bool, Failure> {
+    let (list, date) = api.get_dated(query).await?;
+    let first = start.is_none();
+    let now = date.unwrap_or_else(|| chrono::Utc::now().fixed_offset());
+    let start = *start.get_or_insert(now);
+    let mut printed: Vec<(i64, String)> = Vec::new();
+    for incident in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+        // An id goes into a path: one that is not an id is skipped, never followed.
+        let Some(id) = incident["id"].as_str().and_then(|id| segment(id).ok()) else {
+            continue;
+        };
+        let updated = incident["updatedAt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if first {
+            let since = DateTime::parse_from_rfc3339(&updated).unwrap_or(start);
+            known.insert(
+                id.to_owned(),
+                Known {
+                    updated,
+                    since,
+                    last_event: 0,
+                },
+            );
+            continue;
+        }
+        if known.get(id).is_some_and(|k| k.updated == updated) {
+            continue;
+        }
+        let detail = match api.get(&format!("/remediation/incidents/{id}")).await {
+            Ok(d) => d,
+            // Deleted between the list and the read: nothing to print.
+            Err(Failure::NotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let entry = known.entry(id.to_owned()).or_insert(Known {
+            updated: String::new(),
+            since: start,
+            last_event: 0,
+        });
+        for event in detail["timeline"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let step = event["id"].as_i64().unwrap_or_default();
+            let at = event["at"]
+                .as_str()
+                .and_then(|a| DateTime::parse_from_rfc3339(a).ok());
+            if step <= entry.last_event || at.is_some_and(|at| at <= entry.since) {
+                continue;
+            }
+            entry.last_event = step;
+            let text = if json_out {
+                json!({
+                    "incident": {
+                        "id": id,
+                        "namespace": detail["namespace"],
+                        "deployment": detail["deployment"],
+                        "kind": detail["kind"],
+                        "status": detail["status"],
+                    },
+                    "event": event,
+                })
+                .to_string()
+            } else {
+                render::followed(&detail, event)
+            };
+            printed.push((step, text));
+        }
+        entry.updated = updated;
+    }
+    printed.sort_by_key(|(step, _)| *step);
+    for (_, text) in printed {
+        line(out, &text)?;
+    }
+    out.flush().map_err(output_failed)?;
+    Ok(first)
 }
 
 fn incidents_query(filter: &Filter) -> String {
@@ -428,14 +516,19 @@ fn decided(
         out,
         &format!(
             "{verb} incident {}: now {}.",
-            answer["id"].as_str().unwrap_or("-"),
-            answer["status"].as_str().unwrap_or("-")
+            render::clean(answer["id"].as_str().unwrap_or("-")),
+            render::clean(answer["status"].as_str().unwrap_or("-"))
         ),
     )
 }
 
 /// Prints a policy answer; a denial is exit 1.
 fn judged(out: &mut dyn std::io::Write, json_out: bool, answer: &Value) -> Result<(), Failure> {
+    if !answer["allowed"].is_boolean() {
+        return Err(Failure::Unavailable(
+            "the backend's answer is not a policy decision".into(),
+        ));
+    }
     if json_out {
         emit(out, answer)?;
     } else {

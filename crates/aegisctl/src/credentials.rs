@@ -36,30 +36,41 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// `--config`, else `$AEGISCTL_CONFIG`, else `$XDG_CONFIG_HOME/aegis/credentials.json`, else
-/// `~/.config/aegis/credentials.json`.
-#[must_use]
-pub fn default_path() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("aegis/credentials.json");
+/// Where the token file is without `--config` or `$AEGISCTL_CONFIG`:
+/// `$XDG_CONFIG_HOME/aegis/credentials.json` (an absolute `XDG_CONFIG_HOME` only, as the XDG
+/// specification says), else `$HOME/.config/aegis/credentials.json`. Never the current
+/// directory: without a home, the user must say where.
+pub fn default_path() -> Result<PathBuf, Failure> {
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+    {
+        return Ok(dir.join("aegis/credentials.json"));
     }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".config/aegis/credentials.json")
+    match std::env::var_os("HOME").map(PathBuf::from) {
+        Some(home) if home.is_absolute() => Ok(home.join(".config/aegis/credentials.json")),
+        _ => Err(Failure::Usage(
+            "HOME is not set: say where the token file goes with --config or AEGISCTL_CONFIG"
+                .into(),
+        )),
+    }
 }
 
 /// Reads the file; `Ok(None)` when there is none.
 pub fn load(path: &Path) -> Result<Option<Credentials>, Failure> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Failure::Unauthenticated(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| {
+        Failure::Unauthenticated(format!("cannot read {}: {e}", path.display()))
     };
-    check_owner_only(path)?;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(cannot(e)),
+    };
+    // The mode of the file that is read, not of whatever the path names a moment later.
+    check_owner_only(path, &file.metadata().map_err(cannot)?)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(cannot)?;
     let value: Value = serde_json::from_str(&text).map_err(|e| {
         Failure::Unauthenticated(format!(
             "{} is not a token file ({e}); run `aegisctl login` again",
@@ -108,7 +119,12 @@ pub fn save(path: &Path, credentials: &Credentials) -> Result<(), Failure> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "credentials.json".to_owned());
-    let temp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    // Unique per attempt (a crashed run's leftover never blocks the next save).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{file_name}.{}.{nanos}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -138,12 +154,9 @@ pub fn remove(path: &Path) -> Result<bool, Failure> {
 }
 
 #[cfg(unix)]
-fn check_owner_only(path: &Path) -> Result<(), Failure> {
+fn check_owner_only(path: &Path, metadata: &std::fs::Metadata) -> Result<(), Failure> {
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| Failure::Unauthenticated(format!("cannot read {}: {e}", path.display())))?
-        .permissions()
-        .mode();
+    let mode = metadata.permissions().mode();
     if mode & 0o077 != 0 {
         return Err(Failure::Unauthenticated(format!(
             "{} can be read by others (mode {:o}); its tokens may have leaked. \
@@ -156,7 +169,7 @@ fn check_owner_only(path: &Path) -> Result<(), Failure> {
 }
 
 #[cfg(not(unix))]
-fn check_owner_only(_: &Path) -> Result<(), Failure> {
+fn check_owner_only(_: &Path, _: &std::fs::Metadata) -> Result<(), Failure> {
     Ok(())
 }
 

@@ -9,9 +9,12 @@
 //! one object per line for `incidents follow`). The exit code says what happened, so scripts
 //! can branch on it without parsing: see [`Failure`].
 //!
-//! Limits: `incidents follow` polls the 100 most recently created incidents every
-//! `--interval` seconds (2 by default) and prints each new timeline step once; it is not a
-//! Socket.IO client. Every request has a 5 s connect and a 30 s overall timeout.
+//! Limits: `incidents follow` polls the 100 most recently created incidents that match its
+//! filters every `--interval` seconds (2 by default) and prints each step recorded after it
+//! started, once; it is not a Socket.IO client. Every request has a 5 s connect and a 30 s
+//! overall timeout, and redirects are not followed (a login body is never re-sent elsewhere).
+//! Everything printed for people has its control characters replaced, so nothing a workload
+//! writes (a crashed pod's last log lines are evidence) can drive the terminal.
 
 pub mod api;
 pub mod cli;
@@ -27,12 +30,12 @@ use std::fmt;
 /// |---|---|
 /// | 0 | done; for a check (`audit verify`, `policy evaluate`), the answer is yes |
 /// | 1 | the answer is no: the chain is broken, the request is denied |
-/// | 2 | bad usage (clap's own code for a wrong flag) |
+/// | 2 | bad usage (clap's own code for a wrong flag), or a local problem: an input file that cannot be read, a token file that cannot be written |
 /// | 3 | not logged in, or the credentials were refused (401) |
 /// | 4 | the role does not allow it (403) |
 /// | 5 | no such thing (404) |
 /// | 6 | refused as asked: invalid input, or a conflict with the current state (400, 409, 422) |
-/// | 7 | the backend failed or could not be reached (5xx, a timeout, a network error) |
+/// | 7 | the backend failed, is rate limiting, or could not be reached (5xx, 429, a timeout, a network error, an answer that is not what the API documents) |
 #[derive(Debug)]
 pub enum Failure {
     /// The answer to a check is no (exit 1); the message says why.

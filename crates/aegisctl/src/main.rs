@@ -11,7 +11,11 @@ async fn main() -> ExitCode {
     match aegisctl::commands::run(cli, &mut stdout).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("aegisctl: {failure}");
+            // The backend's messages may quote input; nothing reaches the terminal as control.
+            eprintln!(
+                "aegisctl: {}",
+                aegisctl::render::clean(&failure.to_string())
+            );
             ExitCode::from(failure.exit_code())
         }
     }

@@ -6,10 +6,28 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-/// A field as text: strings as they are, numbers and booleans printed, anything else `-`.
+/// Text from the backend made safe for a terminal: a line break becomes ` ↵ ` and any other
+/// control character (ESC starts every terminal control sequence) becomes `�`. What a
+/// workload writes reaches these strings (a crashed pod's last log lines are evidence), and
+/// it must not be able to drive the terminal of whoever reads them.
+#[must_use]
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str(" ↵ "),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A field as text: strings as they are (cleaned), numbers and booleans printed, anything
+/// else `-`.
 fn field(v: &Value) -> String {
     match v {
-        Value::String(s) if !s.is_empty() => s.clone(),
+        Value::String(s) if !s.is_empty() => clean(s),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         _ => "-".to_owned(),
@@ -24,7 +42,7 @@ fn target(incident: &Value) -> String {
         field(&incident["deployment"])
     );
     if let Some(pod) = incident["pod"].as_str().filter(|p| !p.is_empty()) {
-        let _ = write!(t, " (pod {pod})");
+        let _ = write!(t, " (pod {})", clean(pod));
     }
     t
 }
@@ -39,11 +57,12 @@ pub fn incidents(list: &Value) -> String {
     let table: Vec<[String; 7]> = rows
         .iter()
         .map(|i| {
-            let action = i["actionType"]
-                .as_str()
-                .or_else(|| i["recommendedAction"].as_str())
-                .unwrap_or("-")
-                .to_owned();
+            let action = clean(
+                i["actionType"]
+                    .as_str()
+                    .or_else(|| i["recommendedAction"].as_str())
+                    .unwrap_or("-"),
+            );
             [
                 field(&i["id"]),
                 field(&i["status"]),
@@ -117,15 +136,15 @@ pub fn incident(detail: &Value) -> String {
         field(&detail["mode"]),
     );
     if let Some(by) = detail["decidedBy"].as_str() {
-        let _ = writeln!(out, "Decided by {by}");
+        let _ = writeln!(out, "Decided by {}", clean(by));
     }
     if let Some(until) = detail["approvalExpiresAt"].as_str()
         && detail["status"] == "awaiting_approval"
     {
-        let _ = writeln!(out, "Approve by {until}");
+        let _ = writeln!(out, "Approve by {}", clean(until));
     }
     if let Some(audit) = detail["executorAuditId"].as_str() {
-        let _ = writeln!(out, "Audit row  {audit}");
+        let _ = writeln!(out, "Audit row  {}", clean(audit));
     }
     let _ = writeln!(
         out,
@@ -169,7 +188,7 @@ pub fn followed(incident: &Value, event: &Value) -> String {
         field(&incident["id"]),
     );
     if let Some(reason) = event["details"]["reason"].as_str() {
-        let _ = write!(line, "  ({reason})");
+        let _ = write!(line, "  ({})", clean(reason));
     }
     line
 }
@@ -183,15 +202,16 @@ fn details(details: &Value) -> Vec<String> {
     map.iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| {
+            // Serialised JSON escapes control characters itself; plain strings are cleaned.
             let text = match v {
-                Value::String(s) => s.clone(),
+                Value::String(s) => clean(s),
                 other => other.to_string(),
             };
             let cut: String = text.chars().take(160).collect();
             if cut.len() < text.len() {
-                format!("{k}: {cut}…")
+                format!("{}: {cut}…", clean(k))
             } else {
-                format!("{k}: {cut}")
+                format!("{}: {cut}", clean(k))
             }
         })
         .collect()
@@ -313,6 +333,23 @@ mod tests {
         assert!(out.contains("policyName: scale api"));
         assert!(out.contains(&format!("long: {}…", "x".repeat(160))));
         assert!(out.contains("score 0.91"));
+    }
+
+    #[test]
+    fn nothing_from_the_backend_reaches_the_terminal_as_a_control_sequence() {
+        let hostile = "\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2Jcrash\nnext";
+        let out = incident(&json!({"id": "a", "pod": hostile, "timeline": [
+            {"at": "t", "step": "signal", "status": "open", "details": {"logs": hostile, "nested": {"x": hostile}}}
+        ]}));
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+        assert!(out.contains("crash ↵ next"));
+        let line = followed(
+            &json!({"id": "a"}),
+            &json!({"details": {"reason": hostile}}),
+        );
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+        let list = incidents(&json!([{"id": hostile, "kind": hostile}]));
+        assert!(!list.contains('\u{1b}'), "{list:?}");
     }
 
     #[test]

@@ -222,8 +222,14 @@ async fn aegisctl_runs_the_on_call_tasks_against_the_real_services() {
         assert_eq!(event["incident"]["id"], id.as_str(), "{line}");
         followed.push(event["event"]["step"].as_str().unwrap().to_owned());
     }
-    assert_eq!(followed, steps(&incident), "each step once, in order");
+    // Nothing more comes: each step once. (Stopped, it closes its output.)
     follow.kill().await.unwrap();
+    while let Ok(Ok(Some(extra))) =
+        tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await
+    {
+        followed.push(format!("extra: {extra}"));
+    }
+    assert_eq!(followed, steps(&incident), "each step once, in order");
 
     // List and show, for people and as JSON.
     let list = ctl
@@ -458,15 +464,27 @@ async fn aegisctl_runs_the_on_call_tasks_against_the_real_services() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A loopback port nothing listens on: bound, then released.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 #[tokio::test]
 async fn the_demo_script_checks_its_prerequisites_before_building() {
     let script = support::repo().join("scripts/demo.sh");
     let target = scratch_dir("demo-target").join("target");
     let started = std::time::Instant::now();
+    let closed = closed_port().to_string();
     let output = tokio::process::Command::new("bash")
         .arg(&script)
-        .env("PGPORT", "9")
-        .env("REDIS_PORT", "9")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", &closed)
+        .env("REDIS_HOST", "127.0.0.1")
+        .env("REDIS_PORT", &closed)
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .await
@@ -474,11 +492,13 @@ async fn the_demo_script_checks_its_prerequisites_before_building() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("PostgreSQL is not reachable on 127.0.0.1:9"),
+        err.contains(&format!(
+            "PostgreSQL is not reachable on 127.0.0.1:{closed}"
+        )),
         "{err}"
     );
     assert!(
-        err.contains("Redis is not reachable on 127.0.0.1:9"),
+        err.contains(&format!("Redis is not reachable on 127.0.0.1:{closed}")),
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(20));
