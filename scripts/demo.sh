@@ -39,12 +39,20 @@ redis_port="${REDIS_PORT:-6379}"
 
 # Everything the run needs is checked before the build, so nobody waits minutes to learn that
 # a server is missing. Each check gives up after 3 s.
-tcp_open() { timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2> /dev/null; }
-redis_pong() {
-    timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2 && printf 'PING\r\n' >&3 && IFS= read -r line <&3 && [[ \$line == +PONG* ]]" 2> /dev/null
+# Host and port are passed as arguments, never pasted into the script bash runs (hence the
+# single quotes).
+# shellcheck disable=SC2016
+tcp_open() { timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2> /dev/null; }
+# Prints Redis's answer to PING (+PONG, or an error such as -NOAUTH), or nothing.
+# shellcheck disable=SC2016
+redis_ping() {
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "PING\r\n" >&3 && IFS= read -r line <&3 && printf "%s" "$line"' _ "$1" "$2" 2> /dev/null
 }
 
 problems=()
+if ! command -v timeout > /dev/null 2>&1; then
+    problems+=("the timeout command is missing (GNU coreutils): the checks below need it.")
+fi
 if ! command -v cargo > /dev/null 2>&1; then
     problems+=("cargo is not installed. Install Rust 1.95 with rustup: https://rustup.rs")
 fi
@@ -54,7 +62,11 @@ if ! tcp_open "$pg_host" "$pg_port"; then
     apt-get install postgresql && pg_ctlcluster 15 main start
   (or set PGHOST/PGPORT to a server that has them).")
 fi
-if ! redis_pong "$redis_host" "$redis_port"; then
+redis_answer=$(redis_ping "$redis_host" "$redis_port" || true)
+if [[ $redis_answer == -NOAUTH* ]]; then
+    problems+=("Redis on $redis_host:$redis_port asks for a password; the demo needs one without
+  (e.g. redis-server --port 6380 --daemonize yes, then REDIS_PORT=6380).")
+elif [[ $redis_answer != +PONG* ]]; then
     problems+=("Redis is not reachable on $redis_host:$redis_port.
   Install and start it, e.g. on Debian:
     apt-get install redis-server && redis-server --daemonize yes --save '' --appendonly no

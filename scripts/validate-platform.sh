@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates the deployment and observability assets offline with real tools (issue 10):
+# Validates the deployment and observability assets offline with real tools:
 #   promtool (config, rules, rule unit tests), amtool (rendered Alertmanager config, routing),
 #   kubectl kustomize + kubernetes-validate --strict (base, staging, production and the example
 #   overlays k8s/examples/{kind,own-registry}, with their image pins),

@@ -195,7 +195,12 @@ fn print_keep(stack: &Stack) {
     let bin = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join("aegisctl")))
-        .map_or_else(|| "aegisctl".to_owned(), |p| p.display().to_string());
+        .map_or_else(
+            || "aegisctl".to_owned(),
+            |p| shell_quote(&p.display().to_string()),
+        );
+    let kubeconfig = shell_quote(&stack.kubeconfig.display().to_string());
+    let quoted_password = shell_quote(password);
     println!("\nThe stack is up; Ctrl-C stops it.\n");
     println!("   service    URL                       API reference                  metrics");
     for name in ["backend", "ai-engine", "executor"] {
@@ -212,7 +217,7 @@ fn print_keep(stack: &Stack) {
     println!("\nAdmin login: {ADMIN_EMAIL} / {password}");
     println!("\nThe CLI (built next to this launcher):");
     println!(
-        "   echo '{password}' | {bin} --server {backend} login --email {ADMIN_EMAIL} --password-stdin"
+        "   echo {quoted_password} | {bin} --server {backend} login --email {ADMIN_EMAIL} --password-stdin"
     );
     println!("   {bin} incidents list");
     println!("   {bin} incidents show <ID>");
@@ -228,10 +233,7 @@ fn print_keep(stack: &Stack) {
         "    export TOKEN=$(curl -s {backend}/api/v1/auth/login -H 'Content-Type: application/json' -d '{{\"email\":\"{ADMIN_EMAIL}\",\"password\":\"{password}\"}}' | sed -E 's/.*\"accessToken\":\"([^\"]+)\".*/\\1/')"
     );
     println!("\nThe cluster, with kubectl (kube-sim serves HTTPS; its CA is in the kubeconfig):");
-    println!(
-        "   kubectl --kubeconfig {} get deployments,pods -A",
-        stack.kubeconfig.display()
-    );
+    println!("   kubectl --kubeconfig {kubeconfig} get deployments,pods -A");
     println!("\nLogs: {}", stack.run_dir.display());
 }
 
@@ -267,6 +269,18 @@ async fn show_cluster(stack: &Stack) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `s` as one shell word: as is when it holds only safe characters, else single-quoted.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=+,".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn chrono_stamp() -> String {

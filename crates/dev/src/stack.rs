@@ -347,7 +347,11 @@ impl Stack {
                 && let Some(pem) = kube_ca_of(&self.kubeconfig)
             {
                 self.kube_ca_pem = Some(pem);
-                client = self.http_client(Duration::from_secs(2))?;
+                match self.http_client(Duration::from_secs(2)) {
+                    Ok(trusting) => client = trusting,
+                    // Not a certificate after all: read the kubeconfig again next time.
+                    Err(_) => self.kube_ca_pem = None,
+                }
             }
             // A starting service already answers liveness (`{"status":"starting"}`); it is
             // healthy once its own router answers.
@@ -537,7 +541,8 @@ fn watcher_kubeconfig(admin: &Path, run_dir: &Path, secrets: &Secrets) -> anyhow
     Ok(path)
 }
 
-/// The CA of a kubeconfig's cluster (`certificate-authority-data`), as PEM.
+/// The CA of a kubeconfig's cluster (`certificate-authority-data`), as PEM; `None` until the
+/// file holds a whole certificate (kube-sim may be writing it while this reads).
 fn kube_ca_of(kubeconfig: &Path) -> Option<String> {
     use base64::Engine as _;
     let text = std::fs::read_to_string(kubeconfig).ok()?;
@@ -547,7 +552,9 @@ fn kube_ca_of(kubeconfig: &Path) -> Option<String> {
     let pem = base64::engine::general_purpose::STANDARD
         .decode(data.trim())
         .ok()?;
-    String::from_utf8(pem).ok()
+    String::from_utf8(pem)
+        .ok()
+        .filter(|pem| pem.trim_end().ends_with("-----END CERTIFICATE-----"))
 }
 
 fn extra(opts: &StackOptions, name: &str) -> Vec<(String, String)> {
