@@ -4,7 +4,7 @@
 #      reconfigured), or a clear message says how to get them;
 #   2. the tools the tests drive are installed (kubectl, Prometheus with promtool, Alertmanager
 #      with amtool, shellcheck, docker-compose for static validation, node for the Socket.IO
-#      client test, cargo-nextest);
+#      client test, Chromium and chromedriver for the console's browser tests, cargo-nextest);
 #   3. the three service databases exist.
 # Safe to run repeatedly; installs only what is missing.
 set -euo pipefail
@@ -67,6 +67,8 @@ ensure_tools() {
   need python3 python3
   need node nodejs
   need npm npm
+  need chromium chromium
+  need chromedriver chromium-driver
   if [ ${#missing_pkgs[@]} -gt 0 ]; then
     mapfile -t missing_pkgs < <(printf '%s\n' "${missing_pkgs[@]}" | sort -u)
     say "installing Debian packages: ${missing_pkgs[*]}"

@@ -20,11 +20,18 @@ use secrecy::ExposeSecret;
 /// Request bodies are limited to 100 KiB.
 pub const BODY_LIMIT: usize = 100 * 1024;
 
-/// The served router (the routes, the documented `/metrics`, `/openapi.json` and `/docs`, and
-/// the shared layers) without Socket.IO and CORS, which [`Application::build`] adds. No I/O.
+/// The served router (the routes, the documented `/metrics`, `/openapi.json` and `/docs`, the
+/// console under `/console`, and the shared layers) without Socket.IO and CORS, which
+/// [`Application::build`] adds. No I/O.
 pub fn app_router(state: AppState) -> axum::Router {
     let metrics = state.metrics.clone();
-    service::documented_with_service_layers::<BackendStyle>(routes::api(state), metrics, BODY_LIMIT)
+    let console_state = state.clone();
+    service::documented_with_extra_routes::<BackendStyle>(
+        routes::api(state),
+        metrics,
+        BODY_LIMIT,
+        |api| crate::console::router(console_state, api),
+    )
 }
 
 /// A bound, ready-to-run backend.

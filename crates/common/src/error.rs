@@ -401,7 +401,9 @@ pub async fn envelope<S: ErrorStyle>(req: Request, next: Next) -> Response {
     }
     let report = match res.extensions().get::<ErrorReport>() {
         Some(report) => report.clone(),
-        None if is_json(&res) => return res,
+        // A body a handler rendered itself (JSON, or a page such as the backend's console)
+        // is the answer; only the framework's plain-text defaults are replaced.
+        None if is_json(&res) || is_html(&res) => return res,
         None => S::framework_error(status, &info),
     };
     let body = S::render(&report, &info);
@@ -414,6 +416,13 @@ pub async fn envelope<S: ErrorStyle>(req: Request, next: Next) -> Response {
     );
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     Response::from_parts(parts, Body::from(bytes))
+}
+
+fn is_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"))
 }
 
 fn is_json(res: &Response) -> bool {

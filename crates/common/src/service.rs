@@ -10,6 +10,8 @@ mod shell;
 
 pub use binary::{BoxError, ServiceBinary, error_chain, run_binary};
 pub use cors::{CorsError, cors_layer};
-pub use layers::{documented_with_service_layers, with_service_layers};
+pub use layers::{
+    documented_with_extra_routes, documented_with_service_layers, with_service_layers,
+};
 pub use port::{Bound, Starting};
 pub use shell::{Application, Shell};

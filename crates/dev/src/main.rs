@@ -202,6 +202,7 @@ fn print_keep(stack: &Stack) {
     let kubeconfig = shell_quote(&stack.kubeconfig.display().to_string());
     let quoted_password = shell_quote(password);
     println!("\nThe stack is up; Ctrl-C stops it.\n");
+    println!("   console    {backend}/console  (sign in as the admin below)\n");
     println!("   service    URL                       API reference                  metrics");
     for name in ["backend", "ai-engine", "executor"] {
         let url = &stack.urls[name];

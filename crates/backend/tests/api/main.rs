@@ -7,6 +7,7 @@ mod alerts;
 mod approvals;
 mod auth;
 mod auth_support;
+mod console;
 mod contracts;
 mod dashboard_client;
 mod executor_route;

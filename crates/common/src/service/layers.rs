@@ -32,7 +32,7 @@ pub fn with_service_layers<S: ErrorStyle>(
 }
 
 /// [`with_service_layers`] for a router built from its OpenAPI document: adds the documented `/metrics`,
-/// `/openapi.json` (the document) and `/docs` (an interactive reference), the error body of
+/// `/openapi.json` (the document) and `/docs` (its reference page), the error body of
 /// `S` as a schema, a 413 answer on every operation with a body, then the shared layers.
 /// `/openapi.json` and `/docs` are public by design.
 pub fn documented_with_service_layers<S: ErrorStyle + crate::openapi::ErrorBodySchema>(
@@ -42,6 +42,20 @@ pub fn documented_with_service_layers<S: ErrorStyle + crate::openapi::ErrorBodyS
 ) -> Router {
     let (router, _doc) = crate::openapi::split::<S>(api, metrics.clone());
     with_layers::<S>(router, metrics, body_limit)
+}
+
+/// [`documented_with_service_layers`] plus routes kept out of the document (such as the
+/// backend's HTML console), under the same layers. `extra` is given the served API router
+/// alone, with its layers, for calling the API in process.
+pub fn documented_with_extra_routes<S: ErrorStyle + crate::openapi::ErrorBodySchema>(
+    api: utoipa_axum::router::OpenApiRouter,
+    metrics: Arc<Metrics>,
+    body_limit: usize,
+    extra: impl FnOnce(Router) -> Router,
+) -> Router {
+    let (router, _doc) = crate::openapi::split::<S>(api, metrics.clone());
+    let served_api = with_layers::<S>(router.clone(), metrics.clone(), body_limit);
+    with_layers::<S>(router.merge(extra(served_api)), metrics, body_limit)
 }
 
 fn with_layers<S: ErrorStyle>(router: Router, metrics: Arc<Metrics>, body_limit: usize) -> Router {

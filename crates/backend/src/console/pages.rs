@@ -1,0 +1,471 @@
+//! The console's handlers: each reads the session's [`Viewer`], calls the API, renders.
+
+use axum::{
+    Extension, Form,
+    extract::{Path, Query, Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    Console, Viewer, error_page,
+    session::{self, CsrfRefusal},
+    views,
+};
+use crate::auth::client::ClientInfo;
+
+/// Where a page that needs a session sends the browser: the login, remembering the page.
+/// Fragments and forms get a plain 401 (a script or a resubmitted form cannot follow a login).
+pub fn signed_out(request: &Request) -> Response {
+    let path = request.uri().path();
+    if request.method() != Method::GET || path.ends_with("/rows") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            views::error(
+                None,
+                StatusCode::UNAUTHORIZED,
+                "Your session has ended: sign in again.",
+            ),
+        )
+            .into_response();
+    }
+    let next = request
+        .uri()
+        .path_and_query()
+        .map_or("/console", |p| p.as_str());
+    Redirect::to(&format!("/console/login?next={}", views::encode(next))).into_response()
+}
+
+/// `next` only ever points inside the console (no open redirect).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with("/console")
+        && !next.starts_with("//")
+        && !next.contains("://")
+        && !next.contains('\\')
+    {
+        next
+    } else {
+        // The home page sends each role where it can go.
+        "/console"
+    }
+}
+
+/// `GET /console`: the incidents, for those who may read them.
+pub async fn home(Extension(viewer): Extension<Viewer>) -> Response {
+    if viewer.reads_incidents() {
+        Redirect::to("/console/incidents").into_response()
+    } else {
+        (
+            StatusCode::OK,
+            views::page(
+                "Aegis",
+                Some(&viewer),
+                maud::html! {
+                    h1 { "Aegis" }
+                    p { "Your role (" (viewer.user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) ") reads no incidents. An admin can grant the operator or auditor role." }
+                },
+            ),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// `GET /console/login`: the form, with a CSRF cookie set when there is none.
+pub async fn login_form(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let (csrf, fresh) = match session::cookie(&headers, session::CSRF) {
+        Some(c) => (c.to_owned(), false),
+        None => (session::new_csrf_token(), true),
+    };
+    let mut response = views::login(&csrf, safe_next(&q.next), "", None).into_response();
+    if fresh {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            session::set_cookie(session::CSRF, &csrf, 12 * 3600, console.secure),
+        );
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+    #[serde(default)]
+    aegis_csrf: String,
+}
+
+fn csrf_refused(refusal: CsrfRefusal, viewer: Option<&Viewer>) -> Response {
+    let why = match refusal {
+        CsrfRefusal::CrossSite => "This form was sent from another site and was refused.",
+        CsrfRefusal::TokenMismatch => {
+            "This form's security token is missing or stale: reload the page and try again."
+        }
+    };
+    error_page(StatusCode::FORBIDDEN, viewer, why)
+}
+
+/// `POST /console/login`: the API's login; its tokens become the session cookies.
+pub async fn login(
+    State(console): State<Console>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if let Err(refusal) = session::check_csrf(&headers, Some(&form.aegis_csrf)) {
+        return csrf_refused(refusal, None);
+    }
+    let answer = console
+        .api
+        .call(
+            Method::POST,
+            "/auth/login",
+            None,
+            &client,
+            Some(&json!({"email": form.email, "password": form.password})),
+        )
+        .await;
+    let (Some(access), Some(refresh)) = (
+        answer.body["accessToken"].as_str().filter(|_| answer.ok()),
+        answer.body["refreshToken"].as_str(),
+    ) else {
+        let status = if answer.status.is_client_error() {
+            answer.status
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        let problem = if answer.status == StatusCode::UNAUTHORIZED {
+            "The e-mail or the password is wrong.".to_owned()
+        } else {
+            answer.message()
+        };
+        return (
+            status,
+            views::login(
+                &form.aegis_csrf,
+                safe_next(&form.next),
+                &form.email,
+                Some(&problem),
+            ),
+        )
+            .into_response();
+    };
+    let ttl = console.state.auth.keys.refresh_ttl().as_secs();
+    // A new CSRF token with the new session: a token seen before login is not reused after.
+    let csrf = session::new_csrf_token();
+    let mut response = Redirect::to(safe_next(&form.next)).into_response();
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        session::set_cookie(session::ACCESS, access, ttl, console.secure),
+    );
+    h.append(
+        header::SET_COOKIE,
+        session::set_cookie(session::REFRESH, refresh, ttl, console.secure),
+    );
+    h.append(
+        header::SET_COOKIE,
+        session::set_cookie(session::CSRF, &csrf, ttl, console.secure),
+    );
+    response
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    aegis_csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/logout`: the API's logout (it ends every session of the user, as
+/// `POST /auth/logout` does for any client), then the cookies are cleared.
+pub async fn logout(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refusal) = session::check_csrf(&headers, Some(&form.aegis_csrf)) {
+        return csrf_refused(refusal, Some(&viewer));
+    }
+    let _ = console
+        .api
+        .call(
+            Method::POST,
+            "/auth/logout",
+            Some(&viewer.token),
+            &viewer.client,
+            None,
+        )
+        .await;
+    let mut response = Redirect::to("/console/login").into_response();
+    let h = response.headers_mut();
+    for name in [session::ACCESS, session::REFRESH, session::CSRF] {
+        h.append(
+            header::SET_COOKIE,
+            session::set_cookie(name, "", 0, console.secure),
+        );
+    }
+    response
+}
+
+/// The incidents of `filter`, from the API (severity is filtered here: the API has no such
+/// filter), or the API's refusal.
+async fn list(
+    console: &Console,
+    viewer: &Viewer,
+    filter: &views::Filter,
+) -> Result<Vec<Value>, super::api::Answer> {
+    let mut path = "/remediation/incidents?limit=200".to_owned();
+    if !filter.status.is_empty() {
+        path.push_str(&format!("&status={}", views::encode(&filter.status)));
+    }
+    if !filter.namespace.is_empty() {
+        path.push_str(&format!("&namespace={}", views::encode(&filter.namespace)));
+    }
+    let answer = console
+        .api
+        .call(
+            Method::GET,
+            &path,
+            Some(&viewer.token),
+            &viewer.client,
+            None,
+        )
+        .await;
+    if !answer.ok() {
+        return Err(answer);
+    }
+    Ok(answer
+        .body
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|i| filter.severity.is_empty() || i["severity"] == filter.severity.as_str())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// `GET /console/incidents`: filters and the live table.
+pub async fn incidents(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    Query(filter): Query<views::Filter>,
+) -> Response {
+    match list(&console, &viewer, &filter).await {
+        Ok(rows) => {
+            views::incidents(&viewer, &filter, &views::incident_rows(&rows), None).into_response()
+        }
+        Err(answer)
+            if answer.status.is_client_error() && answer.status != StatusCode::FORBIDDEN =>
+        {
+            (
+                answer.status,
+                views::incidents(
+                    &viewer,
+                    &filter,
+                    &views::incident_rows(&[]),
+                    Some(&answer.message()),
+                ),
+            )
+                .into_response()
+        }
+        Err(answer) => error_page(answer.status, Some(&viewer), &answer.message()),
+    }
+}
+
+/// `GET /console/incidents/rows`: the table's rows alone, for the live refresh.
+pub async fn incident_rows(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    Query(filter): Query<views::Filter>,
+) -> Response {
+    match list(&console, &viewer, &filter).await {
+        Ok(rows) => views::incident_rows(&rows).into_response(),
+        Err(answer) => (answer.status, answer.message()).into_response(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: String,
+}
+
+/// `GET /console/incidents/{id}`.
+pub async fn incident(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    let notice = match done.done.as_str() {
+        "approved" => Some((true, "Approved: the action runs now.".to_owned())),
+        "rejected" => Some((
+            true,
+            "Rejected: the incident is closed without acting.".to_owned(),
+        )),
+        _ => None,
+    };
+    render_incident(&console, &viewer, &id, notice, StatusCode::OK).await
+}
+
+async fn render_incident(
+    console: &Console,
+    viewer: &Viewer,
+    id: &str,
+    notice: Option<(bool, String)>,
+    status: StatusCode,
+) -> Response {
+    let call = |path: String| async move {
+        console
+            .api
+            .call(
+                Method::GET,
+                &path,
+                Some(&viewer.token),
+                &viewer.client,
+                None,
+            )
+            .await
+    };
+    let answer = call(format!("/remediation/incidents/{}", views::encode(id))).await;
+    if !answer.ok() {
+        return error_page(answer.status, Some(viewer), &answer.message());
+    }
+    let incident = answer.body;
+    let mut extras = views::IncidentExtras {
+        notice,
+        ..Default::default()
+    };
+    if let Some(cid) = incident["correlationId"].as_str() {
+        let cid = views::encode(cid);
+        // Each of these is the API's to allow: an operator reads no executor audit, and the
+        // page says nothing of what it could not read.
+        let (audit, decisions, chain) = tokio::join!(
+            call(format!("/executor/audit/logs?correlationId={cid}")),
+            call(format!("/policy/audit/logs?correlationId={cid}")),
+            call("/executor/audit/verify".to_owned()),
+        );
+        if audit.ok() {
+            extras.audit_rows = rows_of(&audit.body);
+        }
+        if decisions.ok() {
+            extras.decisions = rows_of(&decisions.body);
+        }
+        if chain.ok() {
+            extras.chain = Some(chain.body);
+        }
+    }
+    (status, views::incident(viewer, &incident, &extras)).into_response()
+}
+
+/// A list answer: a bare array, or `{"data": [...]}` / `{"logs": [...]}`.
+fn rows_of(body: &Value) -> Vec<Value> {
+    body.as_array()
+        .or_else(|| body["data"].as_array())
+        .or_else(|| body["logs"].as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `POST /console/incidents/{id}/approve`.
+pub async fn approve(
+    state: State<Console>,
+    viewer: Extension<Viewer>,
+    headers: HeaderMap,
+    path: Path<String>,
+    form: Form<CsrfForm>,
+) -> Response {
+    decide(state, viewer, headers, path, form, "approve").await
+}
+
+/// `POST /console/incidents/{id}/reject`.
+pub async fn reject(
+    state: State<Console>,
+    viewer: Extension<Viewer>,
+    headers: HeaderMap,
+    path: Path<String>,
+    form: Form<CsrfForm>,
+) -> Response {
+    decide(state, viewer, headers, path, form, "reject").await
+}
+
+async fn decide(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+    verb: &str,
+) -> Response {
+    if let Err(refusal) = session::check_csrf(&headers, Some(&form.aegis_csrf)) {
+        return csrf_refused(refusal, Some(&viewer));
+    }
+    let reason = form.reason.trim();
+    let body = if reason.is_empty() {
+        json!({})
+    } else {
+        json!({"reason": reason})
+    };
+    let answer = console
+        .api
+        .call(
+            Method::POST,
+            &format!("/remediation/incidents/{}/{verb}", views::encode(&id)),
+            Some(&viewer.token),
+            &viewer.client,
+            Some(&body),
+        )
+        .await;
+    if answer.ok() {
+        let done = if verb == "approve" {
+            "approved"
+        } else {
+            "rejected"
+        };
+        let mut response = Redirect::to(&format!(
+            "/console/incidents/{}?done={done}",
+            views::encode(&id)
+        ))
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
+    // Refused (a role without the right, a conflict, an expired approval): the incident page
+    // again, with the API's reason and its status.
+    let what = if verb == "approve" {
+        "approved"
+    } else {
+        "rejected"
+    };
+    let message = format!("Not {what}: {}", answer.message());
+    render_incident(
+        &console,
+        &viewer,
+        &id,
+        Some((false, message)),
+        answer.status,
+    )
+    .await
+}

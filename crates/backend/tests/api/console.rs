@@ -1,0 +1,520 @@
+//! The console in a real Chromium (Debian's `chromium` and `chromium-driver`, driven through
+//! WebDriver by fantoccini), against a real backend, executor and kube-sim: signing in and
+//! out, an incident arriving live, approve and reject, CSRF refusals, and what each role may
+//! not do. Screenshots of the main pages go to `target/console-screenshots/`, or to
+//! `CONSOLE_SCREENSHOTS_DIR` (`docs/console` refreshes the README's).
+//!
+//! chromedriver must be installed (scripts/prepare-test-env.sh installs it); without it these
+//! tests fail, they never skip.
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::{
+    auth_support::{ADMIN_EMAIL, ADMIN_PASSWORD},
+    remediation_loop::{Loop, signal, start},
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// chromedriver on a free port, stopped with the test.
+struct Driver {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Self {
+        let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{binary} cannot start ({e}): apt-get install chromium chromium-driver, or set CHROMEDRIVER")
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT;
+        while reqwest::get(format!("{url}/status")).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not answer");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, url }
+    }
+
+    async fn browser(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        let chrome = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            json!({"binary": chrome, "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,900", "--no-first-run", "--disable-extensions"
+            ]}),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    std::env::var_os("CONSOLE_SCREENSHOTS_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots"),
+        PathBuf::from,
+    )
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let dir = screenshots_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str, password: &str) {
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_out(c: &Client) {
+    c.find(Locator::Css("form.who button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("password"))
+        .await
+        .unwrap();
+}
+
+/// The text of the first element matching `css`, once there is one. A click that submits a
+/// form does not wait for the next page, so an element found on the page being left can go
+/// stale: it is looked up again until it answers.
+async fn text_of(c: &Client, css: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(element) = c.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "no {css} within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the text of `css` satisfies `ok`; the last text seen otherwise.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = text_of(c, css).await;
+        if ok(&text) || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A user with `role`, made by the admin through the API.
+async fn user_with_role(l: &Loop, email: &str, role: &str) {
+    let res = l
+        .app
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(&l.admin.access),
+            Some(json!({"email": email, "password": "Console-Password-1"})),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let user: Value = res.json().await.unwrap();
+    let res = l
+        .app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/users/{}/roles", user["id"].as_str().unwrap()),
+            Some(&l.admin.access),
+            Some(json!({"roles": [role]})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
+    let l = start("approval", &[("EXECUTOR_AUDIT_TOKEN", "loop-audit-token")]).await;
+    for deployment in ["web", "api", "cart"] {
+        l.allow(
+            &format!("scale {deployment}"),
+            "scale_up",
+            deployment,
+            Some("approval"),
+        )
+        .await;
+    }
+    let base = l.app.address.clone();
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+
+    // A page needs a session: the login, which brings the browser back to the page.
+    c.goto(&format!(
+        "{base}/console/incidents?status=awaiting_approval"
+    ))
+    .await
+    .unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("password"))
+        .await
+        .unwrap();
+    screenshot(&c, "login").await;
+    sign_in(&c, &base, ADMIN_EMAIL, "wrong-password").await;
+    assert!(text_of(&c, "#login-error").await.contains("wrong"));
+    sign_in(&c, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#incident-rows"))
+        .await
+        .unwrap();
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/console/incidents");
+
+    // The session cookies are HttpOnly: the page's script cannot read them.
+    let visible: Value = c.execute("return document.cookie", vec![]).await.unwrap();
+    assert_eq!(visible, json!(""));
+
+    // An incident arrives while the page is open: its row appears without a reload.
+    c.goto(&format!("{base}/console/incidents")).await.unwrap();
+    let accepted = l.signal(&signal("shop", "web", None, "scale_up")).await;
+    let first = accepted["incidentId"].as_str().unwrap().to_owned();
+    let row = format!("tr[data-incident='{first}']");
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&row))
+        .await
+        .unwrap();
+    l.wait_for(&first, &["awaiting_approval"]).await;
+    // The filters are honoured by the live rows too.
+    c.goto(&format!("{base}/console/incidents?severity=low"))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&c, "#incident-rows")
+            .await
+            .contains("No incidents match")
+    );
+    c.goto(&format!(
+        "{base}/console/incidents?status=awaiting_approval&namespace=shop"
+    ))
+    .await
+    .unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&row))
+        .await
+        .unwrap();
+    screenshot(&c, "incidents").await;
+
+    // Approve: the action runs, the timeline shows it, the executor's row its chain position.
+    c.find(Locator::Css(&format!("{row} a")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#incident-status").await, "awaiting_approval");
+    c.find(Locator::Id("approve-reason"))
+        .await
+        .unwrap()
+        .send_keys("checked the dashboards")
+        .await
+        .unwrap();
+    c.find(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = wait_text(&c, "#notice", |t| t.starts_with("Approved")).await;
+    assert!(notice.starts_with("Approved"), "{notice}");
+    let done = l.wait_for(&first, &["resolved", "failed"]).await;
+    assert_eq!(done["status"], "resolved", "{done:#}");
+    c.refresh().await.unwrap();
+    assert_eq!(text_of(&c, "#incident-status").await, "resolved");
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("checked the dashboards"),
+        "the approval's reason is in the timeline"
+    );
+    assert!(
+        page.contains("Chain position"),
+        "the executor's audit row is shown"
+    );
+    assert!(page.contains("The audit chain verifies"));
+    screenshot(&c, "incident").await;
+
+    // Reject another with a reason.
+    let accepted = l.signal(&signal("shop", "api", None, "scale_up")).await;
+    let second = accepted["incidentId"].as_str().unwrap().to_owned();
+    l.wait_for(&second, &["awaiting_approval"]).await;
+    c.goto(&format!("{base}/console/incidents/{second}"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("reject-reason"))
+        .await
+        .unwrap()
+        .send_keys("maintenance window")
+        .await
+        .unwrap();
+    c.find(Locator::Id("reject"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notice = wait_text(&c, "#notice", |t| t.starts_with("Rejected")).await;
+    assert!(notice.starts_with("Rejected"), "{notice}");
+    assert_eq!(text_of(&c, "#incident-status").await, "rejected");
+
+    // CSRF: a form whose token was changed is refused, and nothing happens.
+    let third = l.signal(&signal("shop", "cart", None, "scale_up")).await["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    l.wait_for(&third, &["awaiting_approval"]).await;
+    c.goto(&format!("{base}/console/incidents/{third}"))
+        .await
+        .unwrap();
+    c.execute(
+        "document.querySelectorAll('input[name=aegis_csrf]').forEach(i => i.value = 'forged')",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("reject"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let refused = wait_text(&c, "main .error", |t| t.contains("security token")).await;
+    assert!(refused.contains("security token"), "{refused}");
+    assert_eq!(l.incident(&third).await["status"], "awaiting_approval");
+
+    // Sign out: the session is over, pages lead to the login again.
+    c.goto(&format!("{base}/console/incidents")).await.unwrap();
+    sign_out(&c).await;
+    c.goto(&format!("{base}/console/incidents")).await.unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("password"))
+        .await
+        .unwrap();
+
+    // An auditor reads incidents but gets no decision buttons, and the server refuses a
+    // decision posted anyway.
+    user_with_role(&l, "auditor@example.com", "auditor").await;
+    sign_in(&c, &base, "auditor@example.com", "Console-Password-1").await;
+    c.goto(&format!("{base}/console/incidents/{third}"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#incident-status").await, "awaiting_approval");
+    assert!(
+        c.find(Locator::Id("approve")).await.is_err(),
+        "no approve button for an auditor"
+    );
+    let csrf: Value = c
+        .execute(
+            "const f = document.createElement('form'); f.method = 'post'; \
+             f.action = '/console/incidents/' + arguments[0] + '/approve'; \
+             const i = document.createElement('input'); i.type = 'hidden'; i.name = 'aegis_csrf'; \
+             i.value = document.querySelector('form.who input[name=aegis_csrf]').value; \
+             f.appendChild(i); document.body.appendChild(f); f.submit(); return true",
+            vec![json!(third)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(csrf, json!(true));
+    assert!(
+        text_of(&c, "#notice")
+            .await
+            .contains("Insufficient permissions")
+    );
+    assert_eq!(l.incident(&third).await["status"], "awaiting_approval");
+    sign_out(&c).await;
+
+    // A plain user sees no incidents at all.
+    user_with_role(&l, "viewer@example.com", "user").await;
+    sign_in(&c, &base, "viewer@example.com", "Console-Password-1").await;
+    let home = wait_text(&c, "main", |t| t.contains("reads no incidents")).await;
+    assert!(home.contains("reads no incidents"), "{home}");
+    assert!(
+        c.find(Locator::Css("nav a[href='/console/incidents']"))
+            .await
+            .is_err()
+    );
+    c.goto(&format!("{base}/console/incidents")).await.unwrap();
+    let h1 = wait_text(&c, "main h1", |t| t.starts_with("403")).await;
+    assert!(h1.starts_with("403"), "{h1}");
+
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn state_changing_console_requests_need_the_csrf_token_and_the_same_site() {
+    let l = start("approval", &[]).await;
+    l.allow("scale web", "scale_up", "web", Some("approval"))
+        .await;
+    let base = l.app.address.clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // Sign in as a browser would: the login page's CSRF cookie, then the form.
+    let page = http
+        .get(format!("{base}/console/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain HTTP in test");
+    let csrf = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("aegis_csrf=")
+        .to_owned();
+    let login = |token: &str| {
+        http.post(format!("{base}/console/login"))
+            .header("cookie", format!("aegis_csrf={csrf}"))
+            .form(&[
+                ("email", ADMIN_EMAIL),
+                ("password", ADMIN_PASSWORD),
+                ("aegis_csrf", token),
+                ("next", "/console/incidents"),
+            ])
+            .send()
+    };
+    assert_eq!(login("forged").await.unwrap().status(), 403, "login CSRF");
+    let res = login(&csrf).await.unwrap();
+    assert_eq!(res.status(), 303);
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    let jar = cookies.join("; ");
+    let new_csrf = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("aegis_csrf="))
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_csrf, csrf, "a new token with the session");
+
+    let accepted = l.signal(&signal("shop", "web", None, "scale_up")).await;
+    let id = accepted["incidentId"].as_str().unwrap().to_owned();
+    let reject = |token: &str, origin: Option<&str>| {
+        let mut req = http
+            .post(format!("{base}/console/incidents/{id}/reject"))
+            .header("cookie", &jar)
+            .form(&[("aegis_csrf", token), ("reason", "x")]);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    assert_eq!(reject("", None).await.unwrap().status(), 403);
+    assert_eq!(reject("forged", None).await.unwrap().status(), 403);
+    assert_eq!(
+        reject(&new_csrf, Some("https://evil.example"))
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let status = l.incident(&id).await["status"].clone();
+    assert_ne!(status, "rejected", "nothing happened: {status}");
+    let ok = reject(&new_csrf, Some(&base)).await.unwrap();
+    assert_eq!(ok.status(), 303);
+    assert_eq!(l.incident(&id).await["status"], "rejected");
+
+    // Without a session, a form is a 401 and a page goes to the login.
+    let res = http
+        .post(format!("{base}/console/incidents/{id}/approve"))
+        .form(&[("aegis_csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = http
+        .get(format!("{base}/console/incidents"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"],
+        "/console/login?next=%2Fconsole%2Fincidents"
+    );
+    // The console's pages carry their own CSP: nothing from another host.
+    let page = http
+        .get(format!("{base}/console/login"))
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'self'") && !csp.contains("http"),
+        "{csp}"
+    );
+}
