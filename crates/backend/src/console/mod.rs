@@ -42,6 +42,21 @@ pub struct Console {
     secure: bool,
 }
 
+impl Console {
+    /// `GET` on the API as the viewer.
+    async fn get(&self, viewer: &Viewer, path: &str) -> api::Answer {
+        self.api
+            .call(
+                axum::http::Method::GET,
+                path,
+                Some(&viewer.token),
+                &viewer.client,
+                None,
+            )
+            .await
+    }
+}
+
 /// The client extractor ([`ClientInfo`]) reads the proxy settings from the auth context.
 impl axum::extract::FromRef<Console> for std::sync::Arc<crate::auth::AuthContext> {
     fn from_ref(console: &Console) -> Self {
@@ -72,9 +87,14 @@ impl Viewer {
         self.has_any(&[Role::Admin, Role::Auditor, Role::Operator])
     }
 
-    /// admin, operator: may approve and reject.
+    /// admin, operator: may approve and reject, and switch the remediation mode.
     fn approves(&self) -> bool {
         self.has_any(&[Role::Admin, Role::Operator])
+    }
+
+    /// admin, auditor: may read the executor's audit.
+    fn reads_audit(&self) -> bool {
+        self.has_any(&[Role::Admin, Role::Auditor])
     }
 }
 
@@ -98,6 +118,9 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/console/incidents/{id}", get(pages::incident))
         .route("/console/incidents/{id}/approve", post(pages::approve))
         .route("/console/incidents/{id}/reject", post(pages::reject))
+        .route("/console/audit", get(pages::audit))
+        .route("/console/mode", get(pages::mode).post(pages::set_mode))
+        .route("/console/alerts", get(pages::alerts))
         .route("/console/logout", post(pages::logout))
         .route_layer(middleware::from_fn_with_state(
             console.clone(),

@@ -239,16 +239,7 @@ async fn list(
     if !filter.namespace.is_empty() {
         path.push_str(&format!("&namespace={}", views::encode(&filter.namespace)));
     }
-    let answer = console
-        .api
-        .call(
-            Method::GET,
-            &path,
-            Some(&viewer.token),
-            &viewer.client,
-            None,
-        )
-        .await;
+    let answer = console.get(viewer, &path).await;
     if !answer.ok() {
         return Err(answer);
     }
@@ -335,18 +326,7 @@ async fn render_incident(
     notice: Option<(bool, String)>,
     status: StatusCode,
 ) -> Response {
-    let call = |path: String| async move {
-        console
-            .api
-            .call(
-                Method::GET,
-                &path,
-                Some(&viewer.token),
-                &viewer.client,
-                None,
-            )
-            .await
-    };
+    let call = |path: String| async move { console.get(viewer, &path).await };
     let answer = call(format!("/remediation/incidents/{}", views::encode(id))).await;
     if !answer.ok() {
         return error_page(answer.status, Some(viewer), &answer.message());
@@ -468,4 +448,96 @@ async fn decide(
         answer.status,
     )
     .await
+}
+
+/// `GET /console/audit` (the API allows admins and auditors).
+pub async fn audit(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let (rows, chain) = tokio::join!(
+        console.get(&viewer, "/executor/audit/logs?limit=100"),
+        console.get(&viewer, "/executor/audit/verify"),
+    );
+    if !rows.ok() {
+        return error_page(rows.status, Some(&viewer), &rows.message());
+    }
+    let chain = chain.ok().then_some(&chain.body);
+    views::audit(&viewer, &rows_of(&rows.body), chain).into_response()
+}
+
+/// `GET /console/mode`.
+pub async fn mode(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    Query(done): Query<Done>,
+) -> Response {
+    let notice = (done.done == "mode").then(|| (true, "The mode is set.".to_owned()));
+    render_mode(&console, &viewer, notice, StatusCode::OK).await
+}
+
+async fn render_mode(
+    console: &Console,
+    viewer: &Viewer,
+    notice: Option<(bool, String)>,
+    status: StatusCode,
+) -> Response {
+    let modes = console.get(viewer, "/remediation/mode").await;
+    if !modes.ok() {
+        return error_page(modes.status, Some(viewer), &modes.message());
+    }
+    (status, views::mode(viewer, &modes.body, notice)).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ModeForm {
+    #[serde(default)]
+    aegis_csrf: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /console/mode`: the global mode, through `PUT /remediation/mode`.
+pub async fn set_mode(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
+    Form(form): Form<ModeForm>,
+) -> Response {
+    if let Err(refusal) = session::check_csrf(&headers, Some(&form.aegis_csrf)) {
+        return csrf_refused(refusal, Some(&viewer));
+    }
+    let mut body = json!({"mode": form.mode});
+    if !form.reason.trim().is_empty() {
+        body["reason"] = json!(form.reason.trim());
+    }
+    let answer = console
+        .api
+        .call(
+            Method::PUT,
+            "/remediation/mode",
+            Some(&viewer.token),
+            &viewer.client,
+            Some(&body),
+        )
+        .await;
+    if answer.ok() {
+        return Redirect::to("/console/mode?done=mode").into_response();
+    }
+    let message = format!("The mode was not changed: {}", answer.message());
+    render_mode(&console, &viewer, Some((false, message)), answer.status).await
+}
+
+/// `GET /console/alerts`.
+pub async fn alerts(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let answer = console.get(&viewer, "/alerts?limit=100").await;
+    if !answer.ok() {
+        return error_page(answer.status, Some(&viewer), &answer.message());
+    }
+    views::alerts(&viewer, &rows_of(&answer.body)).into_response()
 }

@@ -60,7 +60,12 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                             ul {
                                 @if v.reads_incidents() {
                                     li { a href="/console/incidents" { "Incidents" } }
+                                    li { a href="/console/mode" { "Remediation mode" } }
                                 }
+                                @if v.reads_audit() {
+                                    li { a href="/console/audit" { "Audit" } }
+                                }
+                                li { a href="/console/alerts" { "Alerts" } }
                             }
                         }
                         form class="who" method="post" action="/console/logout" {
@@ -383,6 +388,140 @@ pub fn incident(viewer: &Viewer, i: &Value, extras: &IncidentExtras) -> Markup {
                         p class="notice" { "The audit chain verifies: " (text(&chain["checked"])) " rows, head #" (text(&chain["headSeq"])) "." }
                     } @else {
                         p class="error" { "The audit chain is broken at #" (text(&chain["firstBroken"]["chainSeq"])) ": " (text(&chain["firstBroken"]["reason"])) "." }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The executor's audit trail with the chain's verification; the row where it breaks is
+/// marked.
+pub fn audit(viewer: &Viewer, rows: &[Value], chain: Option<&Value>) -> Markup {
+    let broken_seq = chain.and_then(|c| c["firstBroken"]["chainSeq"].as_i64());
+    page(
+        "Audit",
+        Some(viewer),
+        html! {
+            h1 { "Executor audit" }
+            @match chain {
+                Some(c) if c["valid"] == true => {
+                    p class="notice" id="chain" {
+                        "The hash chain verifies: " (text(&c["checked"])) " rows checked, head #"
+                        (text(&c["headSeq"])) " " code { (text(&c["headHash"])) } "."
+                    }
+                }
+                Some(c) => {
+                    p class="error" id="chain" role="alert" {
+                        "The hash chain is broken at #" (text(&c["firstBroken"]["chainSeq"]))
+                        " (row " code { (text(&c["firstBroken"]["id"])) } "): "
+                        (text(&c["firstBroken"]["reason"])) ". Rows from there on cannot be trusted."
+                    }
+                }
+                None => { p id="chain" { "The chain's verification could not be read." } }
+            }
+            table class="audit" {
+                caption { "Newest first, the last " (rows.len()) " rows." }
+                thead {
+                    tr {
+                        th scope="col" { "Chain #" }
+                        th scope="col" { "At" }
+                        th scope="col" { "Action" }
+                        th scope="col" { "Target" }
+                        th scope="col" { "Status" }
+                        th scope="col" { "Requested by" }
+                        th scope="col" { "Hash" }
+                    }
+                }
+                tbody {
+                    @if rows.is_empty() {
+                        tr { td colspan="7" { "No audit rows." } }
+                    }
+                    @for r in rows {
+                        @let broken = broken_seq.is_some() && r["chainSeq"].as_i64() == broken_seq;
+                        tr class=[broken.then_some("broken")] data-seq=(text(&r["chainSeq"])) {
+                            td { (text(&r["chainSeq"])) @if broken { " " strong { "← breaks here" } } }
+                            td { (text(&r["createdAt"])) }
+                            td { (text(&r["actionType"])) }
+                            td { (text(&r["namespace"])) "/" (text(&r["resourceName"])) }
+                            td { (text(&r["status"])) }
+                            td { (text(&r["requestedBy"])) }
+                            td { code { (r["hash"].as_str().map_or("-", |h| &h[..h.len().min(16)])) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The remediation mode: the global one, the namespaces' own, and the switch where the role
+/// allows.
+pub fn mode(viewer: &Viewer, modes: &Value, notice: Option<(bool, String)>) -> Markup {
+    let global = &modes["global"];
+    page(
+        "Remediation mode",
+        Some(viewer),
+        html! {
+            h1 { "Remediation mode" }
+            @if let Some((ok, message)) = &notice {
+                p class=(if *ok { "notice" } else { "error" }) role="status" id="notice" { (message) }
+            }
+            p {
+                "For every namespace: " strong id="global-mode" { (text(&global["mode"])) }
+                ", set by " (text(&global["updatedBy"])) " at " (text(&global["updatedAt"]))
+                @if let Some(r) = global["reason"].as_str() { " (" (r) ")" }
+                "."
+            }
+            @if let Some(list) = modes["namespaces"].as_array().filter(|l| !l.is_empty()) {
+                table {
+                    caption { "Namespaces with their own, stricter mode" }
+                    thead { tr { th scope="col" { "Namespace" } th scope="col" { "Mode" } th scope="col" { "Set by" } th scope="col" { "Reason" } } }
+                    tbody {
+                        @for m in list {
+                            tr { td { (text(&m["scope"])) } td { (text(&m["mode"])) } td { (text(&m["updatedBy"])) } td { (text(&m["reason"])) } }
+                        }
+                    }
+                }
+            }
+            @if viewer.approves() {
+                form method="post" action="/console/mode" class="stack" {
+                    input type="hidden" name="aegis_csrf" value=(viewer.csrf);
+                    label for="mode" { "New mode for every namespace" }
+                    select id="mode" name="mode" {
+                        @for m in ["auto", "approval", "dry_run", "off"] {
+                            option value=(m) selected[global["mode"] == m] { (m) }
+                        }
+                    }
+                    label for="mode-reason" { "Reason" }
+                    input id="mode-reason" name="reason" maxlength="1000";
+                    button type="submit" id="set-mode" { "Set the mode" }
+                }
+            }
+        },
+    )
+}
+
+/// Alerts, newest first.
+pub fn alerts(viewer: &Viewer, list: &[Value]) -> Markup {
+    page(
+        "Alerts",
+        Some(viewer),
+        html! {
+            h1 { "Alerts" }
+            table {
+                caption { "Newest first." }
+                thead { tr { th scope="col" { "Raised" } th scope="col" { "Severity" } th scope="col" { "Status" } th scope="col" { "Title" } th scope="col" { "Description" } } }
+                tbody {
+                    @if list.is_empty() { tr { td colspan="5" { "No alerts." } } }
+                    @for a in list {
+                        tr {
+                            td { (text(&a["createdAt"])) }
+                            td { span class={ "sev " (text(&a["severity"])) } { (text(&a["severity"])) } }
+                            td { (text(&a["status"])) }
+                            td { (text(&a["title"])) }
+                            td { (text(&a["description"])) }
+                        }
                     }
                 }
             }

@@ -1,7 +1,7 @@
 //! The console in a real Chromium (Debian's `chromium` and `chromium-driver`, driven through
 //! WebDriver by fantoccini), against a real backend, executor and kube-sim: signing in and
-//! out, an incident arriving live, approve and reject, CSRF refusals, and what each role may
-//! not do. Screenshots of the main pages go to `target/console-screenshots/`, or to
+//! out, an incident arriving live, approve and reject, CSRF refusals, a tampered audit row shown
+//! as a break in the chain, the remediation mode switch, and what each role may not do. Screenshots of the main pages go to `target/console-screenshots/`, or to
 //! `CONSOLE_SCREENSHOTS_DIR` (`docs/console` refreshes the README's).
 //!
 //! chromedriver must be installed (scripts/prepare-test-env.sh installs it); without it these
@@ -95,35 +95,28 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-async fn sign_in(c: &Client, base: &str, email: &str, password: &str) {
-    c.goto(&format!("{base}/console/login")).await.unwrap();
-    c.find(Locator::Id("email"))
+async fn click(c: &Client, locator: Locator<'_>) {
+    c.find(locator).await.unwrap().click().await.unwrap();
+}
+
+async fn type_into(c: &Client, locator: Locator<'_>, text: &str) {
+    c.find(locator)
         .await
         .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    c.find(Locator::Css("main button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
+        .send_keys(text)
         .await
         .unwrap();
 }
 
+async fn sign_in(c: &Client, base: &str, email: &str, password: &str) {
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    type_into(c, Locator::Id("email"), email).await;
+    type_into(c, Locator::Id("password"), password).await;
+    click(c, Locator::Css("main button[type=submit]")).await;
+}
+
 async fn sign_out(c: &Client) {
-    c.find(Locator::Css("form.who button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("form.who button")).await;
     c.wait()
         .at_most(WAIT)
         .for_element(Locator::Id("password"))
@@ -260,25 +253,10 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
     screenshot(&c, "incidents").await;
 
     // Approve: the action runs, the timeline shows it, the executor's row its chain position.
-    c.find(Locator::Css(&format!("{row} a")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css(&format!("{row} a"))).await;
     assert_eq!(text_of(&c, "#incident-status").await, "awaiting_approval");
-    c.find(Locator::Id("approve-reason"))
-        .await
-        .unwrap()
-        .send_keys("checked the dashboards")
-        .await
-        .unwrap();
-    c.find(Locator::Id("approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, Locator::Id("approve-reason"), "checked the dashboards").await;
+    click(&c, Locator::Id("approve")).await;
     let notice = wait_text(&c, "#notice", |t| t.starts_with("Approved")).await;
     assert!(notice.starts_with("Approved"), "{notice}");
     let done = l.wait_for(&first, &["resolved", "failed"]).await;
@@ -304,18 +282,8 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
     c.goto(&format!("{base}/console/incidents/{second}"))
         .await
         .unwrap();
-    c.find(Locator::Id("reject-reason"))
-        .await
-        .unwrap()
-        .send_keys("maintenance window")
-        .await
-        .unwrap();
-    c.find(Locator::Id("reject"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, Locator::Id("reject-reason"), "maintenance window").await;
+    click(&c, Locator::Id("reject")).await;
     let notice = wait_text(&c, "#notice", |t| t.starts_with("Rejected")).await;
     assert!(notice.starts_with("Rejected"), "{notice}");
     assert_eq!(text_of(&c, "#incident-status").await, "rejected");
@@ -335,15 +303,53 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
     )
     .await
     .unwrap();
-    c.find(Locator::Id("reject"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("reject")).await;
     let refused = wait_text(&c, "main .error", |t| t.contains("security token")).await;
     assert!(refused.contains("security token"), "{refused}");
     assert_eq!(l.incident(&third).await["status"], "awaiting_approval");
+
+    // The audit page: the chain verifies; after a row is rewritten in the database, the page
+    // says where the chain breaks and marks that row.
+    c.goto(&format!("{base}/console/audit")).await.unwrap();
+    let chain = text_of(&c, "#chain").await;
+    assert!(chain.contains("The hash chain verifies"), "{chain}");
+    for statement in [
+        "ALTER TABLE action_audit_logs DISABLE TRIGGER action_audit_logs_guard",
+        "UPDATE action_audit_logs SET namespace = 'tampered' WHERE chain_seq = 1",
+        "ALTER TABLE action_audit_logs ENABLE TRIGGER action_audit_logs_guard",
+    ] {
+        sqlx::query(statement)
+            .execute(&l.executor_db)
+            .await
+            .unwrap();
+    }
+    c.refresh().await.unwrap();
+    let chain = text_of(&c, "#chain").await;
+    assert!(chain.contains("broken at #1"), "{chain}");
+    c.find(Locator::Css("tr.broken[data-seq='1']"))
+        .await
+        .unwrap();
+    screenshot(&c, "audit").await;
+
+    // The remediation mode: off with a reason, shown, then back.
+    c.goto(&format!("{base}/console/mode")).await.unwrap();
+    assert_eq!(text_of(&c, "#global-mode").await, "approval");
+    click(&c, Locator::Css("#mode option[value=off]")).await;
+    type_into(&c, Locator::Id("mode-reason"), "change freeze").await;
+    click(&c, Locator::Id("set-mode")).await;
+    let notice = wait_text(&c, "#notice", |t| t.contains("The mode is set")).await;
+    assert!(notice.contains("The mode is set"), "{notice}");
+    assert_eq!(text_of(&c, "#global-mode").await, "off");
+    assert!(c.source().await.unwrap().contains("change freeze"));
+    screenshot(&c, "mode").await;
+    click(&c, Locator::Css("#mode option[value=approval]")).await;
+    click(&c, Locator::Id("set-mode")).await;
+    let mode = wait_text(&c, "#global-mode", |t| t == "approval").await;
+    assert_eq!(mode, "approval");
+
+    // Alerts: the approval notified nobody here, but the page answers for every role.
+    c.goto(&format!("{base}/console/alerts")).await.unwrap();
+    assert_eq!(text_of(&c, "main h1").await, "Alerts");
 
     // Sign out: the session is over, pages lead to the login again.
     c.goto(&format!("{base}/console/incidents")).await.unwrap();
@@ -385,6 +391,15 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
             .contains("Insufficient permissions")
     );
     assert_eq!(l.incident(&third).await["status"], "awaiting_approval");
+    // It reads the audit and the mode, but gets no switch.
+    c.goto(&format!("{base}/console/audit")).await.unwrap();
+    assert!(text_of(&c, "#chain").await.contains("broken at #1"));
+    c.goto(&format!("{base}/console/mode")).await.unwrap();
+    assert_eq!(text_of(&c, "#global-mode").await, "approval");
+    assert!(
+        c.find(Locator::Id("set-mode")).await.is_err(),
+        "no switch for an auditor"
+    );
     sign_out(&c).await;
 
     // A plain user sees no incidents at all.
@@ -400,6 +415,14 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
     c.goto(&format!("{base}/console/incidents")).await.unwrap();
     let h1 = wait_text(&c, "main h1", |t| t.starts_with("403")).await;
     assert!(h1.starts_with("403"), "{h1}");
+    c.goto(&format!("{base}/console/audit")).await.unwrap();
+    let h1 = wait_text(&c, "main h1", |t| t.starts_with("403")).await;
+    assert!(h1.starts_with("403"), "a user reads no audit: {h1}");
+    c.find(Locator::Css("nav a[href='/console/alerts']"))
+        .await
+        .unwrap();
+    c.goto(&format!("{base}/console/alerts")).await.unwrap();
+    assert_eq!(text_of(&c, "main h1").await, "Alerts");
 
     c.close().await.unwrap();
 }
