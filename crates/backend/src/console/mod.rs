@@ -121,6 +121,10 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/console/audit", get(pages::audit))
         .route("/console/mode", get(pages::mode).post(pages::set_mode))
         .route("/console/alerts", get(pages::alerts))
+        .route("/console/policies", get(pages::policies))
+        .route("/console/policies/new", get(pages::new_policy))
+        .route("/console/policies/edit", post(pages::policy_post))
+        .route("/console/policies/{id}", get(pages::edit_policy))
         .route("/console/logout", post(pages::logout))
         .route_layer(middleware::from_fn_with_state(
             console.clone(),

@@ -541,3 +541,259 @@ pub async fn alerts(
     }
     views::alerts(&viewer, &rows_of(&answer.body)).into_response()
 }
+
+/// The keys of a policy definition, as `POST /policy` takes them.
+const POLICY_KEYS: [&str; 10] = [
+    "name",
+    "description",
+    "type",
+    "effect",
+    "conditions",
+    "actions",
+    "resources",
+    "priority",
+    "isActive",
+    "remediationMode",
+];
+
+/// A stored policy as a definition: its input keys only (no id, no timestamps).
+fn definition(row: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in POLICY_KEYS {
+        if let Some(v) = row.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.to_owned(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// `GET /console/policies` (the API lets admins and auditors read them).
+pub async fn policies(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
+    let answer = console.get(&viewer, "/policy").await;
+    if !answer.ok() {
+        return error_page(answer.status, Some(&viewer), &answer.message());
+    }
+    views::policies(&viewer, &rows_of(&answer.body)).into_response()
+}
+
+/// `GET /console/policies/new`: a draft to start from.
+pub async fn new_policy(Extension(viewer): Extension<Viewer>) -> Response {
+    let draft = json!({
+        "name": "", "description": "", "type": "self_healing", "effect": "allow",
+        "priority": 500, "conditions": {}, "actions": ["scale_up"],
+        "resources": ["service:api"], "isActive": true, "remediationMode": "approval"
+    });
+    let form = views::PolicyForm {
+        draft: serde_json::to_string_pretty(&draft).unwrap_or_default(),
+        ..Default::default()
+    };
+    views::policy_form(&viewer, &form).into_response()
+}
+
+/// `GET /console/policies/{id}`: the policy as an editable draft.
+pub async fn edit_policy(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    let answer = console
+        .get(&viewer, &format!("/policy/{}", views::encode(&id)))
+        .await;
+    if !answer.ok() {
+        return error_page(answer.status, Some(&viewer), &answer.message());
+    }
+    let form = views::PolicyForm {
+        id,
+        draft: serde_json::to_string_pretty(&definition(&answer.body)).unwrap_or_default(),
+        notice: (done.done == "saved")
+            .then(|| "Saved: the engine uses it from the next decision.".to_owned()),
+        ..Default::default()
+    };
+    views::policy_form(&viewer, &form).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PolicyFormBody {
+    #[serde(default)]
+    aegis_csrf: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    policy: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    resource: String,
+    #[serde(default)]
+    meta: String,
+    #[serde(default, rename = "do")]
+    act: String,
+}
+
+/// `POST /console/policies/edit`: save the draft (`do=save`), or evaluate the what-if request
+/// against the saved policies with the draft in place (`do=draft`, a dry run) or against the
+/// saved policies alone (`do=saved`, with the explanation). Problems are shown next to the
+/// draft, which is kept as written.
+pub async fn policy_post(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
+    Form(body): Form<PolicyFormBody>,
+) -> Response {
+    if let Err(refusal) = session::check_csrf(&headers, Some(&body.aegis_csrf)) {
+        return csrf_refused(refusal, Some(&viewer));
+    }
+    let mut form = views::PolicyForm {
+        id: body.id.clone(),
+        draft: body.policy.clone(),
+        action: body.action.clone(),
+        resource: body.resource.clone(),
+        meta: body.meta.clone(),
+        ..Default::default()
+    };
+    let draft: Result<Value, String> = serde_json::from_str::<Value>(&body.policy)
+        .map_err(|e| format!("The policy is not JSON: {e}"))
+        .and_then(|v| {
+            if v.is_object() {
+                Ok(v)
+            } else {
+                Err("The policy must be a JSON object".to_owned())
+            }
+        });
+    let reply = |status: StatusCode, form: &views::PolicyForm| {
+        (status, views::policy_form(&viewer, form)).into_response()
+    };
+    match body.act.as_str() {
+        "save" => {
+            let draft = match draft {
+                Ok(d) => d,
+                Err(e) => {
+                    form.errors.push(e);
+                    return reply(StatusCode::BAD_REQUEST, &form);
+                }
+            };
+            let (method, path) = if body.id.is_empty() {
+                (Method::POST, "/policy".to_owned())
+            } else {
+                (
+                    Method::PATCH,
+                    format!("/policy/{}", views::encode(&body.id)),
+                )
+            };
+            let answer = console
+                .api
+                .call(
+                    method,
+                    &path,
+                    Some(&viewer.token),
+                    &viewer.client,
+                    Some(&draft),
+                )
+                .await;
+            if answer.ok() {
+                let id = answer.body["id"].as_str().unwrap_or(&body.id).to_owned();
+                return Redirect::to(&format!(
+                    "/console/policies/{}?done=saved",
+                    views::encode(&id)
+                ))
+                .into_response();
+            }
+            form.errors = answer.messages();
+            reply(answer.status, &form)
+        }
+        "draft" | "saved" => {
+            let request = match what_if_request(&body) {
+                Ok(r) => r,
+                Err(e) => {
+                    form.errors.push(e);
+                    return reply(StatusCode::BAD_REQUEST, &form);
+                }
+            };
+            let answer = if body.act == "saved" {
+                console
+                    .api
+                    .call(
+                        Method::POST,
+                        "/policy/evaluate?explain=true",
+                        Some(&viewer.token),
+                        &viewer.client,
+                        Some(&request),
+                    )
+                    .await
+            } else {
+                let draft = match draft {
+                    Ok(d) => d,
+                    Err(e) => {
+                        form.errors.push(e);
+                        return reply(StatusCode::BAD_REQUEST, &form);
+                    }
+                };
+                // The saved set with the draft in place: what the engine would decide if it
+                // were saved now.
+                let saved = console.get(&viewer, "/policy").await;
+                if !saved.ok() {
+                    form.errors.push(saved.message());
+                    return reply(saved.status, &form);
+                }
+                let mut set: Vec<Value> = rows_of(&saved.body)
+                    .into_iter()
+                    .filter(|p| body.id.is_empty() || p["id"] != body.id.as_str())
+                    .map(|p| definition(&p))
+                    .collect();
+                set.push(draft);
+                console
+                    .api
+                    .call(
+                        Method::POST,
+                        "/policy/dry-run",
+                        Some(&viewer.token),
+                        &viewer.client,
+                        Some(&json!({"policies": set, "request": request})),
+                    )
+                    .await
+            };
+            if !answer.ok() {
+                form.errors = answer.messages();
+                return reply(answer.status, &form);
+            }
+            let against = if body.act == "saved" {
+                "the saved policies"
+            } else {
+                "the saved policies with this draft in place"
+            };
+            form.result = Some((against.to_owned(), answer.body));
+            reply(StatusCode::OK, &form)
+        }
+        other => {
+            form.errors.push(format!("Unknown action {other:?}"));
+            reply(StatusCode::BAD_REQUEST, &form)
+        }
+    }
+}
+
+/// The what-if request from the form: a `self_healing` request with the action, the resource
+/// and the optional metadata object.
+fn what_if_request(body: &PolicyFormBody) -> Result<Value, String> {
+    if body.action.trim().is_empty() || body.resource.trim().is_empty() {
+        return Err("A what-if needs an action and a resource".to_owned());
+    }
+    let mut context = json!({});
+    if !body.meta.trim().is_empty() {
+        let meta: Value = serde_json::from_str(&body.meta)
+            .map_err(|e| format!("The context metadata is not JSON: {e}"))?;
+        if !meta.is_object() {
+            return Err("The context metadata must be a JSON object".to_owned());
+        }
+        context["metadata"] = meta;
+    }
+    Ok(json!({
+        "type": "self_healing",
+        "action": body.action.trim(),
+        "resource": body.resource.trim(),
+        "context": context,
+    }))
+}

@@ -64,6 +64,7 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                                 }
                                 @if v.reads_audit() {
                                     li { a href="/console/audit" { "Audit" } }
+                                    li { a href="/console/policies" { "Policies" } }
                                 }
                                 li { a href="/console/alerts" { "Alerts" } }
                             }
@@ -523,6 +524,130 @@ pub fn alerts(viewer: &Viewer, list: &[Value]) -> Markup {
                             td { (text(&a["description"])) }
                         }
                     }
+                }
+            }
+        },
+    )
+}
+
+/// The policies, in evaluation order.
+pub fn policies(viewer: &Viewer, list: &[Value]) -> Markup {
+    page(
+        "Policies",
+        Some(viewer),
+        html! {
+            h1 { "Policies" }
+            @if viewer.user.is_admin() {
+                p { a href="/console/policies/new" id="new-policy" { "New policy" } }
+            }
+            table {
+                caption { "In evaluation order: priority, then deny before allow." }
+                thead { tr {
+                    th scope="col" { "Name" } th scope="col" { "Type" } th scope="col" { "Effect" }
+                    th scope="col" { "Priority" } th scope="col" { "Actions" } th scope="col" { "Resources" }
+                    th scope="col" { "Mode" } th scope="col" { "Active" }
+                } }
+                tbody {
+                    @if list.is_empty() { tr { td colspan="8" { "No policies." } } }
+                    @for p in list {
+                        tr data-policy=(text(&p["name"])) {
+                            td { a href={ "/console/policies/" (text(&p["id"])) } { (text(&p["name"])) } }
+                            td { (text(&p["type"])) }
+                            td { (text(&p["effect"])) }
+                            td { (text(&p["priority"])) }
+                            td { (list_text(&p["actions"])) }
+                            td { (list_text(&p["resources"])) }
+                            td { (text(&p["remediationMode"])) }
+                            td { (text(&p["isActive"])) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn list_text(v: &Value) -> String {
+    v.as_array()
+        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| text(v))
+}
+
+/// What the policy form shows: the draft, the what-if request, and results.
+#[derive(Debug, Default)]
+pub struct PolicyForm {
+    /// The policy's id when editing one.
+    pub id: String,
+    /// The draft, as JSON text.
+    pub draft: String,
+    /// The what-if request.
+    pub action: String,
+    /// The what-if request.
+    pub resource: String,
+    /// The what-if request's context metadata, as JSON text.
+    pub meta: String,
+    /// Why the draft was not saved or not evaluated, one message per problem.
+    pub errors: Vec<String>,
+    /// A what-if answer, and what it was evaluated against.
+    pub result: Option<(String, Value)>,
+    /// A message after saving.
+    pub notice: Option<String>,
+}
+
+/// Create or edit a policy, with a what-if against the draft and against the saved set.
+pub fn policy_form(viewer: &Viewer, form: &PolicyForm) -> Markup {
+    let title = if form.id.is_empty() {
+        "New policy"
+    } else {
+        "Edit policy"
+    };
+    page(
+        title,
+        Some(viewer),
+        html! {
+            p { a href="/console/policies" { "← All policies" } }
+            h1 { (title) }
+            @if let Some(n) = &form.notice {
+                p class="notice" id="notice" role="status" { (n) }
+            }
+            form method="post" action="/console/policies/edit" class="policy" {
+                input type="hidden" name="aegis_csrf" value=(viewer.csrf);
+                input type="hidden" name="id" value=(form.id);
+                label for="draft" { "The policy (JSON, as the API takes it)" }
+                @if !form.errors.is_empty() {
+                    ul class="error" id="draft-errors" role="alert" {
+                        @for e in &form.errors { li { (e) } }
+                    }
+                }
+                textarea id="draft" name="policy" rows="12" cols="80" spellcheck="false"
+                    aria-describedby=[(!form.errors.is_empty()).then_some("draft-errors")] { (form.draft) }
+                fieldset {
+                    legend { "What if: a request to evaluate" }
+                    label for="wi-action" { "Action" }
+                    input id="wi-action" name="action" value=(form.action) placeholder="scale_up";
+                    label for="wi-resource" { "Resource" }
+                    input id="wi-resource" name="resource" value=(form.resource) placeholder="service:api";
+                    label for="wi-meta" { "Context metadata (JSON object, optional)" }
+                    input id="wi-meta" name="meta" value=(form.meta) placeholder="{\"namespace\": \"production\"}";
+                    button type="submit" name="do" value="draft" id="whatif-draft" { "What if, with this draft" }
+                    " "
+                    button type="submit" name="do" value="saved" id="whatif-saved" { "What if, with the saved policies" }
+                }
+                @if let Some((against, r)) = &form.result {
+                    section id="whatif" aria-live="polite" {
+                        h2 { "What if: " (against) }
+                        p class=(if r["allowed"] == true { "notice" } else { "error" }) id="whatif-verdict" {
+                            (if r["allowed"] == true { "Allowed" } else { "Denied" }) ": " (text(&r["reason"]))
+                        }
+                        ul {
+                            @for t in r["explanation"]["policies"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                                li { (text(&t["message"])) }
+                            }
+                        }
+                    }
+                }
+                @if viewer.user.is_admin() {
+                    p { button type="submit" name="do" value="save" id="save" { "Save the policy" } }
                 }
             }
         },

@@ -347,6 +347,70 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
     let mode = wait_text(&c, "#global-mode", |t| t == "approval").await;
     assert_eq!(mode, "approval");
 
+    // Policies: a draft with a mistake is refused with the reason next to it; a what-if
+    // evaluates a request with the draft in place and against the saved set; then it saves.
+    c.goto(&format!("{base}/console/policies")).await.unwrap();
+    c.find(Locator::Css("tr[data-policy='scale cart']"))
+        .await
+        .unwrap();
+    click(&c, Locator::Id("new-policy")).await;
+    let draft = c.find(Locator::Id("draft")).await.unwrap();
+    draft.clear().await.unwrap();
+    draft
+        .send_keys(r#"{"name": "freeze cart", "type": "self_healing", "effect": "maybe", "priority": 900, "conditions": {}, "actions": ["*"], "resources": ["service:cart"]}"#)
+        .await
+        .unwrap();
+    click(&c, Locator::Id("save")).await;
+    let errors = text_of(&c, "#draft-errors").await;
+    assert!(errors.contains("effect"), "{errors}");
+    let kept = c
+        .find(Locator::Id("draft"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert!(
+        kept.unwrap_or_default().contains("\"maybe\""),
+        "the draft is kept as written"
+    );
+    let draft = c.find(Locator::Id("draft")).await.unwrap();
+    draft.clear().await.unwrap();
+    draft
+        .send_keys(r#"{"name": "freeze cart", "type": "self_healing", "effect": "deny", "priority": 900, "conditions": {}, "actions": ["*"], "resources": ["service:cart"]}"#)
+        .await
+        .unwrap();
+    type_into(&c, Locator::Id("wi-action"), "scale_up").await;
+    type_into(&c, Locator::Id("wi-resource"), "service:cart").await;
+    click(&c, Locator::Id("whatif-draft")).await;
+    let verdict = wait_text(&c, "#whatif-verdict", |t| t.starts_with("Denied")).await;
+    assert!(verdict.starts_with("Denied"), "{verdict}");
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("freeze cart: matched (deny)"),
+        "the draft's trace is shown"
+    );
+    c.execute(
+        "document.getElementById('whatif').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await
+    .unwrap();
+    screenshot(&c, "policy").await;
+    click(&c, Locator::Id("whatif-saved")).await;
+    let verdict = wait_text(&c, "#whatif-verdict", |t| t.starts_with("Allowed")).await;
+    assert!(
+        verdict.starts_with("Allowed"),
+        "the saved set allows it: {verdict}"
+    );
+    click(&c, Locator::Id("save")).await;
+    let notice = wait_text(&c, "#notice", |t| t.starts_with("Saved")).await;
+    assert!(notice.starts_with("Saved"), "{notice}");
+    c.goto(&format!("{base}/console/policies")).await.unwrap();
+    c.find(Locator::Css("tr[data-policy='freeze cart']"))
+        .await
+        .unwrap();
+
     // Alerts: the approval notified nobody here, but the page answers for every role.
     c.goto(&format!("{base}/console/alerts")).await.unwrap();
     assert_eq!(text_of(&c, "main h1").await, "Alerts");
