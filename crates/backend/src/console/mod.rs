@@ -121,6 +121,8 @@ pub fn router(state: AppState, api: Router) -> Router {
         .route("/console/audit", get(pages::audit))
         .route("/console/mode", get(pages::mode).post(pages::set_mode))
         .route("/console/alerts", get(pages::alerts))
+        .route("/console/users", get(pages::users))
+        .route("/console/users/{id}/roles", post(pages::set_roles))
         .route("/console/policies", get(pages::policies))
         .route("/console/policies/new", get(pages::new_policy))
         .route("/console/policies/edit", post(pages::policy_post))

@@ -797,3 +797,65 @@ fn what_if_request(body: &PolicyFormBody) -> Result<Value, String> {
         "context": context,
     }))
 }
+
+/// `GET /console/users` (admins).
+pub async fn users(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    Query(done): Query<Done>,
+) -> Response {
+    let notice = (done.done == "roles").then(|| (true, "The roles are set.".to_owned()));
+    render_users(&console, &viewer, notice, StatusCode::OK).await
+}
+
+async fn render_users(
+    console: &Console,
+    viewer: &Viewer,
+    notice: Option<(bool, String)>,
+    status: StatusCode,
+) -> Response {
+    let answer = console.get(viewer, "/users").await;
+    if !answer.ok() {
+        return error_page(answer.status, Some(viewer), &answer.message());
+    }
+    (status, views::users(viewer, &rows_of(&answer.body), notice)).into_response()
+}
+
+/// `POST /console/users/{id}/roles`: the checked roles, through `PUT /users/{id}/roles`.
+/// A form repeats `role`, which a plain form decoder would not collect: the body is read as
+/// pairs.
+pub async fn set_roles(
+    State(console): State<Console>,
+    Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "aegis_csrf")
+        .map(|(_, v)| v.as_str());
+    if let Err(refusal) = session::check_csrf(&headers, csrf) {
+        return csrf_refused(refusal, Some(&viewer));
+    }
+    let roles: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "role")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let answer = console
+        .api
+        .call(
+            Method::PUT,
+            &format!("/users/{}/roles", views::encode(&id)),
+            Some(&viewer.token),
+            &viewer.client,
+            Some(&json!({"roles": roles})),
+        )
+        .await;
+    if answer.ok() {
+        return Redirect::to("/console/users?done=roles").into_response();
+    }
+    let message = format!("The roles were not changed: {}", answer.message());
+    render_users(&console, &viewer, Some((false, message)), answer.status).await
+}

@@ -67,6 +67,9 @@ pub fn page(title: &str, viewer: Option<&Viewer>, content: Markup) -> Markup {
                                     li { a href="/console/policies" { "Policies" } }
                                 }
                                 li { a href="/console/alerts" { "Alerts" } }
+                                @if v.user.is_admin() {
+                                    li { a href="/console/users" { "Users" } }
+                                }
                             }
                         }
                         form class="who" method="post" action="/console/logout" {
@@ -648,6 +651,51 @@ pub fn policy_form(viewer: &Viewer, form: &PolicyForm) -> Markup {
                 }
                 @if viewer.user.is_admin() {
                     p { button type="submit" name="do" value="save" id="save" { "Save the policy" } }
+                }
+            }
+        },
+    )
+}
+
+/// The roles an admin can grant.
+pub const ROLES: [&str; 4] = ["admin", "operator", "auditor", "user"];
+
+/// Users and their roles, with a form per user to change them.
+pub fn users(viewer: &Viewer, list: &[Value], notice: Option<(bool, String)>) -> Markup {
+    page(
+        "Users",
+        Some(viewer),
+        html! {
+            h1 { "Users and roles" }
+            @if let Some((ok, message)) = &notice {
+                p class=(if *ok { "notice" } else { "error" }) role="status" id="notice" { (message) }
+            }
+            table {
+                caption { "A user without a role counts as user." }
+                thead { tr { th scope="col" { "E-mail" } th scope="col" { "Active" } th scope="col" { "Roles" } } }
+                tbody {
+                    @for u in list {
+                        @let id = text(&u["id"]);
+                        @let has: Vec<&str> = u["roles"].as_array().map(|r| r.iter().filter_map(|x| x["name"].as_str().or_else(|| x.as_str())).collect()).unwrap_or_default();
+                        tr data-user=(text(&u["email"])) {
+                            td { (text(&u["email"])) }
+                            td { (text(&u["isActive"])) }
+                            td {
+                                form method="post" action={ "/console/users/" (id) "/roles" } class="roles" {
+                                    input type="hidden" name="aegis_csrf" value=(viewer.csrf);
+                                    fieldset {
+                                        legend { "Roles of " (text(&u["email"])) }
+                                        @for r in ROLES {
+                                            @let field = format!("role-{id}-{r}");
+                                            input type="checkbox" id=(field) name="role" value=(r) checked[has.contains(&r)];
+                                            label for=(field) { (r) }
+                                        }
+                                        button type="submit" { "Set the roles" }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         },

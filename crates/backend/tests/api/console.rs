@@ -411,6 +411,38 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
         .await
         .unwrap();
 
+    // Users: the admin grants a role with the checkboxes; the API records it.
+    user_with_role(&l, "op@example.com", "user").await;
+    c.goto(&format!("{base}/console/users")).await.unwrap();
+    let row = "tr[data-user='op@example.com']";
+    click(&c, Locator::Css(&format!("{row} input[value=user]"))).await;
+    click(&c, Locator::Css(&format!("{row} input[value=operator]"))).await;
+    click(&c, Locator::Css(&format!("{row} button"))).await;
+    let notice = wait_text(&c, "#notice", |t| t.contains("The roles are set")).await;
+    assert!(notice.contains("The roles are set"), "{notice}");
+    let users: Value = l
+        .app
+        .send(Method::GET, "/api/v1/users", Some(&l.admin.access), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let op = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "op@example.com")
+        .unwrap()
+        .clone();
+    let roles: Vec<&str> = op["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["operator"], "{op:#}");
+    screenshot(&c, "users").await;
+
     // Alerts: the approval notified nobody here, but the page answers for every role.
     c.goto(&format!("{base}/console/alerts")).await.unwrap();
     assert_eq!(text_of(&c, "main h1").await, "Alerts");
@@ -464,6 +496,9 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
         c.find(Locator::Id("set-mode")).await.is_err(),
         "no switch for an auditor"
     );
+    c.goto(&format!("{base}/console/users")).await.unwrap();
+    let h1 = wait_text(&c, "main h1", |t| t.starts_with("403")).await;
+    assert!(h1.starts_with("403"), "only admins manage users: {h1}");
     sign_out(&c).await;
 
     // A plain user sees no incidents at all.
