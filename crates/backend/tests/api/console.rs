@@ -640,3 +640,73 @@ async fn state_changing_console_requests_need_the_csrf_token_and_the_same_site()
         "{csp}"
     );
 }
+
+/// The console's first-load weight and render time per page, for `bench/console.sh`. It is a
+/// measurement, not a check of the suite: timings belong to benchmarks. Each page is loaded in
+/// a fresh browser session (an empty cache), and the figures come from the page's own
+/// Navigation and Resource Timing: the bytes of the document and everything it loaded, and the
+/// time from the request to the load event.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: run by bench/console.sh"]
+async fn console_first_load_weight_and_render_time() {
+    let l = start("approval", &[("EXECUTOR_AUDIT_TOKEN", "loop-audit-token")]).await;
+    l.allow("scale web", "scale_up", "web", Some("approval"))
+        .await;
+    let id = l.signal(&signal("shop", "web", None, "scale_up")).await["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    l.wait_for(&id, &["awaiting_approval"]).await;
+    let base = l.app.address.clone();
+    let driver = Driver::start().await;
+    let pages = [
+        "/console/login".to_owned(),
+        "/console/incidents".to_owned(),
+        format!("/console/incidents/{id}"),
+        "/console/audit".to_owned(),
+        "/console/mode".to_owned(),
+        "/console/policies".to_owned(),
+        "/console/policies/new".to_owned(),
+        "/console/alerts".to_owned(),
+        "/console/users".to_owned(),
+    ];
+    const RUNS: usize = 5;
+    println!("page\tbytes\tload ms (median of {RUNS})\tload ms (max)");
+    for path in &pages {
+        let mut times = Vec::new();
+        let mut bytes = 0.0;
+        for _ in 0..RUNS {
+            // A fresh session: nothing cached, as on a first visit.
+            let c = driver.browser().await;
+            if path != "/console/login" {
+                sign_in(&c, &base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+                c.wait()
+                    .at_most(WAIT)
+                    .for_element(Locator::Css("form.who"))
+                    .await
+                    .unwrap();
+            }
+            c.goto(&format!("{base}{path}")).await.unwrap();
+            let figures: Value = c
+                .execute(
+                    "const n = performance.getEntriesByType('navigation')[0]; \
+                     const r = performance.getEntriesByType('resource'); \
+                     const body = e => e.encodedBodySize || e.decodedBodySize || 0; \
+                     return {bytes: body(n) + r.reduce((s, e) => s + body(e), 0), \
+                             load: n.loadEventEnd - n.startTime};",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            bytes = figures["bytes"].as_f64().unwrap();
+            times.push(figures["load"].as_f64().unwrap());
+            c.close().await.unwrap();
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{path}\t{bytes:.0}\t{:.1}\t{:.1}",
+            times[RUNS / 2],
+            times[RUNS - 1]
+        );
+    }
+}
