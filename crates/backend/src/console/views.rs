@@ -371,6 +371,18 @@ pub fn incident(viewer: &Viewer, i: &Value, extras: &IncidentExtras) -> Markup {
             }
             section aria-labelledby="policy" {
                 h2 id="policy" { "Policy decision" }
+                @if let Some(step) = i["timeline"].as_array().and_then(|t| t.iter().find(|e| e["step"] == "policy")) {
+                    p id="policy-verdict" {
+                        (if step["details"]["allowed"] == true { "Allowed" } else { "Denied" }) ": "
+                        (text(&step["details"]["reason"]))
+                    }
+                    @if let Some(lines) = step["details"]["explanation"].as_array() {
+                        p { "Each policy of the type, in evaluation order, at the time of the decision:" }
+                        ul id="policy-trace" {
+                            @for line in lines { li { (text(line)) } }
+                        }
+                    }
+                }
                 @if extras.decisions.is_empty() {
                     p { "No policy decision is recorded for this incident." }
                 }

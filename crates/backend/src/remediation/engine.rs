@@ -259,7 +259,10 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
     let meta = EvaluationMeta {
         correlation_id: incident.correlation_id.clone(),
     };
-    let evaluation = state.policy.evaluate(&request, meta, false).await;
+    // With the per-policy trace: the timeline says why each policy did or did not decide,
+    // which is what an operator asks first. It bypasses the decision cache, which matters
+    // little at one evaluation per incident.
+    let evaluation = state.policy.evaluate(&request, meta, true).await;
     let decision = &evaluation.decision;
     let policy_name = decision.applied_policies.last().cloned();
     let policy_mode = evaluation.remediation_mode;
@@ -273,6 +276,7 @@ async fn decide(state: &Remediator, incident: Incident) -> Result<(), sqlx::Erro
         "decisionId": evaluation.decision_id,
         "remediationMode": policy_mode.map(RemediationMode::as_str),
         "context": metadata,
+        "explanation": trace_messages(evaluation.explanation.as_ref()),
     });
     let patch = IncidentPatch {
         decision_id: Some(evaluation.decision_id),
@@ -546,4 +550,28 @@ fn mode_patch(mode: RemediationMode) -> IncidentPatch {
 
 fn parse_action(s: &str) -> Option<RemediationAction> {
     serde_json::from_value(Value::String(s.to_owned())).ok()
+}
+
+/// The most policies whose verdict a timeline step keeps (a set larger than this is rare; the
+/// rest are counted).
+const TRACE_KEPT: usize = 50;
+
+/// One line per policy of the decision's trace: its name and its verdict (matched, not
+/// applicable and why, conditions failed and which), in evaluation order.
+fn trace_messages(explanation: Option<&Value>) -> Value {
+    let Some(policies) = explanation.and_then(|e| e["policies"].as_array()) else {
+        return Value::Null;
+    };
+    let mut lines: Vec<Value> = policies
+        .iter()
+        .take(TRACE_KEPT)
+        .filter_map(|p| p["message"].as_str().map(|m| Value::String(m.to_owned())))
+        .collect();
+    if policies.len() > TRACE_KEPT {
+        lines.push(Value::String(format!(
+            "… and {} more policies",
+            policies.len() - TRACE_KEPT
+        )));
+    }
+    Value::Array(lines)
 }

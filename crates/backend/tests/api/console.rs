@@ -273,6 +273,9 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
         "the executor's audit row is shown"
     );
     assert!(page.contains("The audit chain verifies"));
+    let trace = text_of(&c, "#policy-trace").await;
+    assert!(trace.contains("scale web: matched (allow)"), "{trace}");
+    assert!(trace.contains("scale api: not applicable"), "{trace}");
     screenshot(&c, "incident").await;
 
     // Reject another with a reason.
