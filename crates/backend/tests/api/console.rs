@@ -1,7 +1,8 @@
 //! The console in a real Chromium (Debian's `chromium` and `chromium-driver`, driven through
 //! WebDriver by fantoccini), against a real backend, executor and kube-sim: signing in and
 //! out, an incident arriving live, approve and reject, CSRF refusals, a tampered audit row shown
-//! as a break in the chain, the remediation mode switch, and what each role may not do. Screenshots of the main pages go to `target/console-screenshots/`, or to
+//! as a break in the chain, the remediation mode switch, policies with inline errors and a
+//! what-if, users and roles, the keyboard alone, and what each role may not do. Screenshots of the main pages go to `target/console-screenshots/`, or to
 //! `CONSOLE_SCREENSHOTS_DIR` (`docs/console` refreshes the README's).
 //!
 //! chromedriver must be installed (scripts/prepare-test-env.sh installs it); without it these
@@ -642,6 +643,90 @@ async fn state_changing_console_requests_need_the_csrf_token_and_the_same_site()
         csp.starts_with("default-src 'self'") && !csp.contains("http"),
         "{csp}"
     );
+}
+
+/// Presses Tab until the focused element matches `css`: the page can be walked with the
+/// keyboard, in an order that reaches it.
+async fn tab_to(c: &Client, css: &str) {
+    for _ in 0..40 {
+        let focused: Value = c
+            .execute(
+                "return document.activeElement && document.activeElement.matches(arguments[0])",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        if focused == json!(true) {
+            return;
+        }
+        let key = fantoccini::key::Key::Tab.to_string();
+        c.active_element()
+            .await
+            .unwrap()
+            .send_keys(&key)
+            .await
+            .unwrap();
+    }
+    panic!("Tab never reached {css}");
+}
+
+async fn press(c: &Client, text: &str) {
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_works_with_the_keyboard_alone() {
+    let l = start("approval", &[]).await;
+    l.allow("scale web", "scale_up", "web", Some("approval"))
+        .await;
+    let base = l.app.address.clone();
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    let enter = fantoccini::key::Key::Enter.to_string();
+
+    // Sign in: Tab to the fields, type, Enter.
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    tab_to(&c, "#email").await;
+    press(&c, ADMIN_EMAIL).await;
+    tab_to(&c, "#password").await;
+    press(&c, ADMIN_PASSWORD).await;
+    press(&c, &enter).await;
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#incident-rows"))
+        .await
+        .unwrap();
+
+    // The skip link to the content is in the tab order too.
+    tab_to(&c, "a.skip").await;
+
+    // An incident: reach its row's link, open it, approve with a reason.
+    let id = l.signal(&signal("shop", "web", None, "scale_up")).await["incidentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    l.wait_for(&id, &["awaiting_approval"]).await;
+    let link = format!("tr[data-incident='{id}'] a");
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&link))
+        .await
+        .unwrap();
+    tab_to(&c, &link).await;
+    press(&c, &enter).await;
+    assert_eq!(text_of(&c, "#incident-status").await, "awaiting_approval");
+    tab_to(&c, "#approve-reason").await;
+    press(&c, "approved from the keyboard").await;
+    tab_to(&c, "#approve").await;
+    press(&c, &enter).await;
+    let notice = wait_text(&c, "#notice", |t| t.starts_with("Approved")).await;
+    assert!(notice.starts_with("Approved"), "{notice}");
+    c.close().await.unwrap();
 }
 
 /// The console's first-load weight and render time per page, for `bench/console.sh`. It is a
