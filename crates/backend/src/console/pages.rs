@@ -205,14 +205,7 @@ pub async fn logout(
         return csrf_refused(refusal, Some(&viewer));
     }
     let _ = console
-        .api
-        .call(
-            Method::POST,
-            "/auth/logout",
-            Some(&viewer.token),
-            &viewer.client,
-            None,
-        )
+        .call(&viewer, Method::POST, "/auth/logout", None)
         .await;
     let mut response = Redirect::to("/console/login").into_response();
     let h = response.headers_mut();
@@ -406,15 +399,9 @@ async fn decide(
     } else {
         json!({"reason": reason})
     };
+    let path = format!("/remediation/incidents/{}/{verb}", views::encode(&id));
     let answer = console
-        .api
-        .call(
-            Method::POST,
-            &format!("/remediation/incidents/{}/{verb}", views::encode(&id)),
-            Some(&viewer.token),
-            &viewer.client,
-            Some(&body),
-        )
+        .call(&viewer, Method::POST, &path, Some(&body))
         .await;
     if answer.ok() {
         let done = if verb == "approve" {
@@ -482,11 +469,10 @@ async fn render_mode(
     notice: Option<(bool, String)>,
     status: StatusCode,
 ) -> Response {
-    let modes = console.get(viewer, "/remediation/mode").await;
-    if !modes.ok() {
-        return error_page(modes.status, Some(viewer), &modes.message());
-    }
-    (status, views::mode(viewer, &modes.body, notice)).into_response()
+    render_from(console, viewer, "/remediation/mode", status, |modes| {
+        views::mode(viewer, modes, notice)
+    })
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -514,14 +500,7 @@ pub async fn set_mode(
         body["reason"] = json!(form.reason.trim());
     }
     let answer = console
-        .api
-        .call(
-            Method::PUT,
-            "/remediation/mode",
-            Some(&viewer.token),
-            &viewer.client,
-            Some(&body),
-        )
+        .call(&viewer, Method::PUT, "/remediation/mode", Some(&body))
         .await;
     if answer.ok() {
         return Redirect::to("/console/mode?done=mode").into_response();
@@ -684,16 +663,7 @@ pub async fn policy_post(
                     format!("/policy/{}", views::encode(&body.id)),
                 )
             };
-            let answer = console
-                .api
-                .call(
-                    method,
-                    &path,
-                    Some(&viewer.token),
-                    &viewer.client,
-                    Some(&draft),
-                )
-                .await;
+            let answer = console.call(&viewer, method, &path, Some(&draft)).await;
             if answer.ok() {
                 let id = answer.body["id"].as_str().unwrap_or(&body.id).to_owned();
                 return Redirect::to(&format!(
@@ -715,12 +685,10 @@ pub async fn policy_post(
             };
             let answer = if body.act == "saved" {
                 console
-                    .api
                     .call(
+                        &viewer,
                         Method::POST,
                         "/policy/evaluate?explain=true",
-                        Some(&viewer.token),
-                        &viewer.client,
                         Some(&request),
                     )
                     .await
@@ -745,15 +713,9 @@ pub async fn policy_post(
                     .map(|p| definition(&p))
                     .collect();
                 set.push(draft);
+                let body = json!({"policies": set, "request": request});
                 console
-                    .api
-                    .call(
-                        Method::POST,
-                        "/policy/dry-run",
-                        Some(&viewer.token),
-                        &viewer.client,
-                        Some(&json!({"policies": set, "request": request})),
-                    )
+                    .call(&viewer, Method::POST, "/policy/dry-run", Some(&body))
                     .await
             };
             if !answer.ok() {
@@ -814,11 +776,25 @@ async fn render_users(
     notice: Option<(bool, String)>,
     status: StatusCode,
 ) -> Response {
-    let answer = console.get(viewer, "/users").await;
+    render_from(console, viewer, "/users", status, |users| {
+        views::users(viewer, &rows_of(users), notice)
+    })
+    .await
+}
+
+/// A page built from one API answer, or the API's refusal as an error page.
+async fn render_from(
+    console: &Console,
+    viewer: &Viewer,
+    path: &str,
+    status: StatusCode,
+    build: impl FnOnce(&Value) -> maud::Markup,
+) -> Response {
+    let answer = console.get(viewer, path).await;
     if !answer.ok() {
         return error_page(answer.status, Some(viewer), &answer.message());
     }
-    (status, views::users(viewer, &rows_of(&answer.body), notice)).into_response()
+    (status, build(&answer.body)).into_response()
 }
 
 /// `POST /console/users/{id}/roles`: the checked roles, through `PUT /users/{id}/roles`.
@@ -843,16 +819,9 @@ pub async fn set_roles(
         .filter(|(k, _)| k == "role")
         .map(|(_, v)| v.as_str())
         .collect();
-    let answer = console
-        .api
-        .call(
-            Method::PUT,
-            &format!("/users/{}/roles", views::encode(&id)),
-            Some(&viewer.token),
-            &viewer.client,
-            Some(&json!({"roles": roles})),
-        )
-        .await;
+    let path = format!("/users/{}/roles", views::encode(&id));
+    let body = json!({"roles": roles});
+    let answer = console.call(&viewer, Method::PUT, &path, Some(&body)).await;
     if answer.ok() {
         return Redirect::to("/console/users?done=roles").into_response();
     }

@@ -505,6 +505,28 @@ async fn the_console_in_chromium_signs_in_shows_incidents_live_and_decides() {
     assert!(h1.starts_with("403"), "only admins manage users: {h1}");
     sign_out(&c).await;
 
+    // An operator decides and switches the mode, but reads no audit, policies or users.
+    sign_in(&c, &base, "op@example.com", "Console-Password-1").await;
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("#incident-rows"))
+        .await
+        .unwrap();
+    c.goto(&format!("{base}/console/mode")).await.unwrap();
+    c.find(Locator::Id("set-mode")).await.unwrap();
+    for page in ["audit", "policies", "users"] {
+        assert!(
+            c.find(Locator::Css(&format!("nav a[href='/console/{page}']")))
+                .await
+                .is_err(),
+            "no {page} link for an operator"
+        );
+        c.goto(&format!("{base}/console/{page}")).await.unwrap();
+        let h1 = wait_text(&c, "main h1", |t| t.starts_with("403")).await;
+        assert!(h1.starts_with("403"), "an operator reads no {page}: {h1}");
+    }
+    sign_out(&c).await;
+
     // A plain user sees no incidents at all.
     user_with_role(&l, "viewer@example.com", "user").await;
     sign_in(&c, &base, "viewer@example.com", "Console-Password-1").await;
@@ -613,6 +635,41 @@ async fn state_changing_console_requests_need_the_csrf_token_and_the_same_site()
     let ok = reject(&new_csrf, Some(&base)).await.unwrap();
     assert_eq!(ok.status(), 303);
     assert_eq!(l.incident(&id).await["status"], "rejected");
+
+    // An expired access token (here: none) is rotated by a page, never by the live refresh:
+    // a fragment answers 401 and leaves the refresh token alone.
+    let refresh_only: String = cookies
+        .iter()
+        .filter(|c| !c.starts_with("aegis_at="))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let rows = http
+        .get(format!("{base}/console/incidents/rows"))
+        .header("cookie", &refresh_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rows.status(), 401);
+    assert!(rows.headers().get("set-cookie").is_none());
+    let page = http
+        .get(format!("{base}/console/incidents"))
+        .header("cookie", &refresh_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let rotated: Vec<&str> = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        rotated.iter().any(|c| c.starts_with("aegis_at="))
+            && rotated.iter().any(|c| c.starts_with("aegis_rt=")),
+        "{rotated:?}"
+    );
 
     // Without a session, a form is a 401 and a page goes to the login.
     let res = http
