@@ -54,8 +54,8 @@ pub use error::{PolicyFileError, ValidationError, ValidationErrorKind};
 pub use explain::{Explanation, PolicyTrace};
 pub use model::{Effect, PolicyDefinition, Priority, PriorityError, RemediationMode};
 pub use parse::{
-    Format, MAX_REGEX_LEN, merge_patch, parse_policies, parse_policies_json, parse_policies_yaml,
-    validate_policies, validate_policy,
+    DEFINITION_FIELDS, Format, MAX_REGEX_LEN, merge_patch, parse_policies, parse_policies_json,
+    parse_policies_yaml, validate_policies, validate_policy,
 };
 pub use policy::{Applicability, Policy};
 pub use request::{Context, Request};

@@ -32,8 +32,9 @@ const POLICY_FIELDS: &[&str] = &[
     "updatedAt",
 ];
 
-/// Fields a PATCH body may carry.
-const PATCH_FIELDS: &[&str] = &[
+/// The fields of a policy's definition: what a PATCH body may carry, and what a stored policy
+/// holds besides its server-side fields (id, author, timestamps).
+pub const DEFINITION_FIELDS: &[&str] = &[
     "name",
     "description",
     "type",
@@ -149,7 +150,7 @@ pub fn merge_patch(existing: &PolicyDefinition, patch: &Value) -> Result<Policy,
         return Err(ValidationError::new("", K::WrongType("an object")));
     };
     for key in patch.keys() {
-        if !PATCH_FIELDS.contains(&key.as_str()) {
+        if !DEFINITION_FIELDS.contains(&key.as_str()) {
             return Err(ValidationError::new(key.clone(), K::UnknownField));
         }
     }

@@ -521,24 +521,10 @@ pub async fn alerts(
     views::alerts(&viewer, &rows_of(&answer.body)).into_response()
 }
 
-/// The keys of a policy definition, as `POST /policy` takes them.
-const POLICY_KEYS: [&str; 10] = [
-    "name",
-    "description",
-    "type",
-    "effect",
-    "conditions",
-    "actions",
-    "resources",
-    "priority",
-    "isActive",
-    "remediationMode",
-];
-
-/// A stored policy as a definition: its input keys only (no id, no timestamps).
+/// A stored policy as a definition, as `POST /policy` takes it: no id, author or timestamps.
 fn definition(row: &Value) -> Value {
     let mut out = serde_json::Map::new();
-    for key in POLICY_KEYS {
+    for &key in aegis_policy::DEFINITION_FIELDS {
         if let Some(v) = row.get(key).filter(|v| !v.is_null()) {
             out.insert(key.to_owned(), v.clone());
         }
