@@ -325,17 +325,10 @@ impl Env {
         aliases: &[&str],
         app_env: AppEnv,
     ) -> Result<Option<SecretString>, ConfigError> {
-        let value = self.lookup(name, aliases);
-        if app_env.is_production() {
-            let (v, used) = value.ok_or_else(|| ConfigError::Missing { name: name.into() })?;
-            if let Some(reason) = secret_weakness(v) {
-                return Err(ConfigError::WeakSecret {
-                    name: used.into(),
-                    reason,
-                });
-            }
+        if app_env.is_production() && self.lookup(name, aliases).is_none() {
+            return Err(ConfigError::Missing { name: name.into() });
         }
-        Ok(value.map(|(v, _)| SecretString::from(v.to_owned())))
+        self.optional_secret(name, aliases, app_env)
     }
 
     /// A secret that may be unset in every environment; in production, one that is set must
