@@ -53,6 +53,32 @@ async fn accepted(app: &TestApp, body: &Value) -> Value {
     res.json().await.unwrap()
 }
 
+/// Reads incident `id` until `done` holds (8 s at most): the remediation loop writes its
+/// steps after intake has answered.
+async fn incident_once(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let res = app
+            .get_as(&format!("/api/v1/remediation/incidents/{id}"), token)
+            .await;
+        assert_eq!(res.status(), 200);
+        let incident: Value = res.json().await.unwrap();
+        if done(&incident) {
+            return incident;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "incident {id} never got there: {incident}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn remediation_signal_opens_then_deduplicates_an_incident() {
     let app = spawn().await;
@@ -73,14 +99,13 @@ async fn remediation_signal_opens_then_deduplicates_an_incident() {
     assert_eq!(second["deduplicated"], true);
     assert_eq!(second["correlationId"], TRACE_ID);
 
-    let res = app
-        .get_as(
-            &format!("/api/v1/remediation/incidents/{id}"),
-            &admin.access,
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let incident: Value = res.json().await.unwrap();
+    // The loop notes the kill switch after intake answers, so wait for that note.
+    let incident = incident_once(&app, &admin.access, &id, |i| {
+        i["timeline"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|e| e["step"] == "decision"))
+    })
+    .await;
     assert_eq!(incident["id"], id.as_str());
     assert_eq!(incident["status"], "open");
     assert_eq!(incident["correlationId"], TRACE_ID);
