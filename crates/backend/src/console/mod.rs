@@ -28,7 +28,6 @@ use crate::{
     auth::{
         client::ClientInfo,
         principal::{AuthUser, Role, user_from_access_token},
-        session as token_session,
     },
     state::AppState,
 };
@@ -40,6 +39,8 @@ pub struct Console {
     api: api::Api,
     /// `Secure` cookies: everywhere but development and test, which run on plain HTTP.
     secure: bool,
+    /// Rotations of refresh tokens shared by concurrent pages of one session.
+    rotations: std::sync::Arc<session::Rotations>,
 }
 
 impl Console {
@@ -114,6 +115,7 @@ pub fn router(state: AppState, api: Router) -> Router {
         state,
         api: api::Api::new(api, prefix),
         secure,
+        rotations: std::sync::Arc::default(),
     };
     let signed_in = Router::new()
         .route("/console", get(pages::home))
@@ -184,15 +186,14 @@ async fn require_session(
     {
         found = Some((user, token.to_owned()));
     }
-    // The live refresh never rotates the refresh token: were it to race a page load of the
-    // same session, the backend would take the second presentation of the old token as reuse
-    // and end the session. A fragment answers 401 instead, and the script reloads the page,
-    // which rotates.
+    // The live refresh never rotates the refresh token: a fragment answers 401 instead, and
+    // the script reloads the page, which rotates. Pages that rotate together (two tabs) share
+    // one rotation, so the second presentation of the old token is not taken for reuse.
     let fragment = request.uri().path().ends_with("/rows");
     if found.is_none()
         && !fragment
         && let Some(refresh) = session::cookie(&headers, session::REFRESH)
-        && let Ok(pair) = token_session::rotate(auth, refresh, &client).await
+        && let Ok(pair) = console.rotations.rotate(auth, refresh, &client).await
         && let Ok(user) = user_from_access_token(auth, &pair.access_token).await
     {
         found = Some((user, pair.access_token.clone()));

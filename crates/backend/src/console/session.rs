@@ -6,14 +6,33 @@
 //! cookies on `/console` (`Secure` outside development and test). Nothing about a session is
 //! stored beyond what the API stores for any client, so revoking a user's sessions through
 //! the API (logout, a password change, deactivation) ends the console's too. An expired access
-//! token is rotated with the refresh token on the next page, as any client would.
+//! token is rotated with the refresh token on the next page, as any client would; pages that
+//! present one refresh token together (two tabs) share that rotation ([`Rotations`]).
 //!
 //! CSRF: every form carries the value of the `aegis_csrf` cookie (random, set before login), and
 //! every state-changing request must present both, equal, and must not come from another site
 //! (`Sec-Fetch-Site` or `Origin`, when the browser sends them). A cookie set by another site cannot
 //! be read or written under `SameSite=Strict`, and the token is compared in constant time.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
 use axum::http::{HeaderMap, HeaderValue, header};
+use tokio::sync::OnceCell;
+
+use crate::{
+    auth::{
+        AuthContext,
+        client::ClientInfo,
+        jwt::TokenType,
+        session::{self as token_session, TokenPair},
+        sha256_hex,
+    },
+    error::ApiError,
+};
 
 /// The access token cookie.
 pub const ACCESS: &str = "aegis_at";
@@ -52,6 +71,100 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Header
 #[must_use]
 pub fn new_csrf_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// How long a refresh token the console has rotated still yields the pair it was rotated
+/// into. Two tabs of one browser that load a page at the same moment after the access token
+/// expired both present the same refresh token; without a grace the second presentation is
+/// taken for reuse and ends the session. The API's `POST /auth/refresh` keeps no grace: this
+/// only covers the console's `HttpOnly`, `SameSite=Strict` cookies.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(10);
+
+/// At most this many rotations are remembered; past it, a rotation is not shared (as if
+/// there were no grace) rather than memory growing.
+const MAX_REMEMBERED: usize = 10_000;
+
+/// The console's recent rotations, by the SHA-256 of the refresh token presented: requests
+/// that present one refresh token at the same time share one rotation, and one presenting it
+/// within [`ROTATION_GRACE`] gets the same pair. Only validly signed refresh tokens are
+/// remembered, and only rotations that succeeded. This is the process's memory: with several
+/// backend replicas, the grace holds for the requests that reach the same one.
+#[derive(Default)]
+pub struct Rotations {
+    recent: Mutex<HashMap<String, Arc<Rotation>>>,
+}
+
+struct Rotation {
+    started: Instant,
+    pair: OnceCell<TokenPair>,
+}
+
+/// Never prints the tokens.
+impl std::fmt::Debug for Rotations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("Rotations").field("remembered", &n).finish()
+    }
+}
+
+impl Rotations {
+    /// Rotates `refresh` as `POST /auth/refresh` does, or answers the pair a rotation of the
+    /// same token started less than [`ROTATION_GRACE`] ago produced (waiting for it if it is
+    /// under way).
+    pub async fn rotate(
+        &self,
+        auth: &AuthContext,
+        refresh: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ApiError> {
+        // A forged or expired token goes straight to the API's refusal, never into the map.
+        if auth.keys.verify(refresh, TokenType::Refresh).is_err() {
+            return token_session::rotate(auth, refresh, client).await;
+        }
+        let key = sha256_hex(refresh.as_bytes());
+        let entry = {
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            recent.retain(|_, r| r.started.elapsed() < ROTATION_GRACE);
+            if recent.len() >= MAX_REMEMBERED && !recent.contains_key(&key) {
+                None
+            } else {
+                Some(
+                    recent
+                        .entry(key.clone())
+                        .or_insert_with(|| {
+                            Arc::new(Rotation {
+                                started: Instant::now(),
+                                pair: OnceCell::new(),
+                            })
+                        })
+                        .clone(),
+                )
+            }
+        };
+        let Some(entry) = entry else {
+            return token_session::rotate(auth, refresh, client).await;
+        };
+        let rotated = entry
+            .pair
+            .get_or_try_init(|| token_session::rotate(auth, refresh, client))
+            .await
+            .cloned();
+        if rotated.is_err() {
+            // A refused token is not remembered; one that failed on an outage is tried again.
+            let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent
+                .get(&key)
+                .is_some_and(|r| Arc::ptr_eq(r, &entry) && r.pair.get().is_none())
+            {
+                recent.remove(&key);
+            }
+        }
+        rotated
+    }
 }
 
 /// Why a state-changing request was refused.

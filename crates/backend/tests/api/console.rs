@@ -652,24 +652,66 @@ async fn state_changing_console_requests_need_the_csrf_token_and_the_same_site()
         .unwrap();
     assert_eq!(rows.status(), 401);
     assert!(rows.headers().get("set-cookie").is_none());
-    let page = http
+    // Pages rotate it. Two tabs whose access token expired load a page at the same moment,
+    // with the same refresh token: they share one rotation, and a third, a moment behind, gets
+    // the same pair. None of them is taken for reuse, so the session goes on.
+    let set_cookies = |res: &reqwest::Response| -> Vec<String> {
+        let mut set: Vec<String> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect();
+        set.sort();
+        set
+    };
+    let tab = || {
+        http.get(format!("{base}/console/incidents"))
+            .header("cookie", &refresh_only)
+            .send()
+    };
+    let (a, b) = tokio::join!(tab(), tab());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let c = tab().await.unwrap();
+    let rotated = set_cookies(&a);
+    assert!(
+        rotated.len() == 2
+            && rotated[0].starts_with("aegis_at=")
+            && rotated[1].starts_with("aegis_rt="),
+        "{rotated:?}"
+    );
+    for res in [&a, &b, &c] {
+        assert_eq!(res.status(), 200);
+        assert_eq!(set_cookies(res), rotated, "every tab gets the one new pair");
+    }
+    let csrf_cookie = format!("aegis_csrf={new_csrf}");
+    let res = http
         .get(format!("{base}/console/incidents"))
-        .header("cookie", &refresh_only)
+        .header("cookie", format!("{}; {csrf_cookie}", rotated.join("; ")))
         .send()
         .await
         .unwrap();
-    assert_eq!(page.status(), 200);
-    let rotated: Vec<&str> = page
-        .headers()
-        .get_all("set-cookie")
+    assert_eq!(res.status(), 200, "the session goes on with the new pair");
+    // The API keeps its reuse detection: the old refresh token presented there ends the
+    // session, the new refresh token with it.
+    let old_refresh = cookies
         .iter()
-        .map(|v| v.to_str().unwrap())
-        .collect();
-    assert!(
-        rotated.iter().any(|c| c.starts_with("aegis_at="))
-            && rotated.iter().any(|c| c.starts_with("aegis_rt=")),
-        "{rotated:?}"
-    );
+        .find_map(|c| c.strip_prefix("aegis_rt="))
+        .unwrap();
+    let res = http
+        .post(format!("{base}/api/v1/auth/refresh"))
+        .json(&json!({"refreshToken": old_refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = http
+        .get(format!("{base}/console/incidents"))
+        .header("cookie", format!("{}; {csrf_cookie}", rotated[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "reuse revoked the new refresh token too");
 
     // Without a session, a form is a 401 and a page goes to the login.
     let res = http
