@@ -178,7 +178,7 @@ async fn a_busy_resource_is_409_and_a_full_replica_is_503() {
 
     let one = spawn_app_with(&[("MAX_CONCURRENT_ACTIONS", "1")]).await;
     one.sim.set_faults(vec![
-        FaultRule::new("/api/v1/namespaces/default/pods").latency_ms(800),
+        FaultRule::new("/api/v1/namespaces/default/pods").latency_ms(1500),
     ]);
     let slow = {
         let client = one.client.clone();
@@ -186,7 +186,15 @@ async fn a_busy_resource_is_409_and_a_full_replica_is_503() {
         let body = sign(body_a());
         tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap().status() })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The slow action holds the only slot once it is counted as pending.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(&one.metrics().await, "executor_pending_actions") < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow action never took its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let b = sign(body(
         "scale_deployment",
         json!({"namespace":"production","deploymentName":"api-deployment","replicas":4}),
