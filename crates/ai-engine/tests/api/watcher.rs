@@ -455,7 +455,20 @@ async fn a_crash_loop_back_within_the_cooldown_after_a_restart_is_escalated() {
         .cluster()
         .set_image_behaviour("shop/worker:2", Behaviour::Runs);
     replace_pods().await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM watch_episodes WHERE deployment = 'worker' AND ended_at IS NOT NULL",
+        )
+        .fetch_one(&engine.state.db)
+        .await
+        .unwrap();
+        if ended == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the episode never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(received.lock().unwrap().len(), 1);
     // ...and when it comes back within the cooldown, restarting did not help.
     cluster
