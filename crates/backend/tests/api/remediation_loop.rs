@@ -186,6 +186,23 @@ impl Loop {
         }
     }
 
+    /// Polls `/metrics` until it holds every line of `lines` (10 s at most): the loop counts an
+    /// outcome just after committing it.
+    pub async fn metrics_with(&self, lines: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let metrics = self.app.get("/metrics").await.text().await.unwrap();
+            if lines.iter().all(|l| metrics.contains(l)) {
+                return metrics;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/metrics never held {lines:?}: {metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn replicas(&self, ns: &str, name: &str) -> i64 {
         self.sim
             .cluster()
@@ -376,17 +393,12 @@ async fn loop_auto_scale_up_is_executed_verified_and_correlated() {
     assert_eq!(l.replicas("shop", "web"), 3);
 
     // The metrics say what happened.
-    let metrics = l.app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(
-            "remediation_actions_total{action=\"scale_deployment\",result=\"success\"} 1"
-        ),
-        "{metrics}"
-    );
-    assert!(metrics.contains("remediation_verifications_total{result=\"resolved\"} 1"));
-    assert!(
-        metrics.contains("remediation_loop_duration_seconds_count{action=\"scale_deployment\"} 1")
-    );
+    l.metrics_with(&[
+        "remediation_actions_total{action=\"scale_deployment\",result=\"success\"} 1",
+        "remediation_verifications_total{result=\"resolved\"} 1",
+        "remediation_loop_duration_seconds_count{action=\"scale_deployment\"} 1",
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -674,8 +686,8 @@ async fn loop_analysis_unavailable_takes_no_action_and_a_live_engine_is_asked() 
     );
     assert_eq!(incident["source"], "admin:admin@aegis.local");
     assert_eq!(l.replicas("shop", "web"), 2);
-    let metrics = l.app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("remediation_decisions_total{outcome=\"analysis_unavailable\"} 1"));
+    l.metrics_with(&["remediation_decisions_total{outcome=\"analysis_unavailable\"} 1"])
+        .await;
 
     // Validation and access.
     let res = l

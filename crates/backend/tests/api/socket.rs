@@ -296,7 +296,9 @@ async fn disconnected(client: &mut Client) {
 /// A socket lives no longer than its access token, unless the client sends a fresh one.
 #[tokio::test]
 async fn a_socket_is_disconnected_when_its_token_expires_unless_renewed() {
-    let app = spawn_with_admin(&[("JWT_ACCESS_EXPIRATION", "3s")]).await;
+    // Six seconds a token, the fresh one issued 2.5 s after the old: the old token has at least
+    // 2.5 s left to connect and renew, and the fresh one outlives it by 2 s at least.
+    let app = spawn_with_admin(&[("JWT_ACCESS_EXPIRATION", "6s")]).await;
     let first = app.signup("u1@example.com", PW).await;
     let mut plain = Client::start(&app, "auth", &first.access, "websocket").await;
     plain.connected().await;
@@ -304,7 +306,7 @@ async fn a_socket_is_disconnected_when_its_token_expires_unless_renewed() {
 
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let old = app.login_ok("u1@example.com", PW).await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let fresh = app.login_ok("u1@example.com", PW).await;
     let old_exp = crate::auth_support::claims(&old.access)["exp"]
         .as_i64()
